@@ -1,0 +1,62 @@
+"""Podium's wire contracts: entities, API bodies, protocol messages and the configuration schema.
+
+This library is light on purpose (pydantic and PyYAML only): every service and the worker
+depend on it, and it depends on no service.
+"""
+
+from podium_model._base import Page, Slug, UtcDatetime, new_id, utcnow
+from podium_model.jobs import (
+    AfterCondition,
+    CommandsDefinition,
+    Job,
+    JobBase,
+    JobDefinition,
+    JobParameter,
+    PipelineDefinition,
+    PipelineElement,
+)
+from podium_model.problems import Problem
+from podium_model.projects import Project
+from podium_model.runs import FINAL_STATUSES, Run, RunFilter, RunSource, RunStatus, RunTrigger, RunUpdate
+from podium_model.schedules import Schedule, ScheduleBase
+from podium_model.users import Credential, LoginRequest, LoginResponse, Role, User, UserCreate, UserUpdate
+from podium_model.workers import Worker, WorkerDescription, WorkerUpdate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FINAL_STATUSES",
+    "AfterCondition",
+    "CommandsDefinition",
+    "Credential",
+    "Job",
+    "JobBase",
+    "JobDefinition",
+    "JobParameter",
+    "LoginRequest",
+    "LoginResponse",
+    "Page",
+    "PipelineDefinition",
+    "PipelineElement",
+    "Problem",
+    "Project",
+    "Role",
+    "Run",
+    "RunFilter",
+    "RunSource",
+    "RunStatus",
+    "RunTrigger",
+    "RunUpdate",
+    "Schedule",
+    "ScheduleBase",
+    "Slug",
+    "User",
+    "UserCreate",
+    "UserUpdate",
+    "UtcDatetime",
+    "Worker",
+    "WorkerDescription",
+    "WorkerUpdate",
+    "new_id",
+    "utcnow",
+]

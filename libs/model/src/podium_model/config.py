@@ -1,0 +1,183 @@
+"""The configuration file: projects, jobs and schedules as code (DESIGN section 5).
+
+`load_configuration` reads YAML or JSON text and validates it; its errors name the file,
+the line and the field, so a typo is found without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from podium_model._base import Model, Slug
+from podium_model.jobs import JobBase, PipelineDefinition
+from podium_model.schedules import ScheduleBase
+
+
+class JobConfig(JobBase):
+    """A job in the configuration file."""
+
+
+class ScheduleConfig(ScheduleBase):
+    """A schedule in the configuration file."""
+
+
+class ProjectConfig(Model):
+    """A project in the configuration file, with its jobs and schedules."""
+
+    id: Slug
+    display_name: str = Field(default="", max_length=200)
+    services: dict[str, Any] = Field(default_factory=dict)
+    jobs: list[JobConfig] = Field(default_factory=list)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> ProjectConfig:
+        job_ids = [job.id for job in self.jobs]
+        _no_duplicates(job_ids, "job")
+        _no_duplicates([s.id for s in self.schedules], "schedule")
+        known = set(job_ids)
+        for schedule in self.schedules:
+            if schedule.job not in known:
+                raise ValueError(f"schedule {schedule.id!r} names unknown job {schedule.job!r}")
+        for job in self.jobs:
+            if isinstance(job.definition, PipelineDefinition):
+                _check_pipeline(job.id, job.definition, known)
+        return self
+
+
+class Configuration(Model):
+    """The whole configuration file."""
+
+    projects: list[ProjectConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> Configuration:
+        _no_duplicates([p.id for p in self.projects], "project")
+        return self
+
+
+def _no_duplicates(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{what} {item!r} is defined twice")
+        seen.add(item)
+
+
+def _check_pipeline(job_id: str, definition: PipelineDefinition, jobs: set[str]) -> None:
+    elements = {e.id: e for e in definition.elements}
+    _no_duplicates([e.id for e in definition.elements], f"element of pipeline {job_id!r}:")
+    for element in definition.elements:
+        if element.job not in jobs:
+            raise ValueError(f"pipeline {job_id!r} element {element.id!r} names unknown job {element.job!r}")
+        if element.job == job_id:
+            raise ValueError(f"pipeline {job_id!r} element {element.id!r} runs the pipeline itself")
+        for condition in element.after:
+            if condition.element not in elements:
+                raise ValueError(
+                    f"pipeline {job_id!r} element {element.id!r} waits on unknown element {condition.element!r}"
+                )
+    # Depth-first search for a cycle in the `after` graph.
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join([*path[path.index(name) :], name])
+            raise ValueError(f"pipeline {job_id!r} has a cycle: {cycle}")
+        state[name] = 1
+        for condition in elements[name].after:
+            visit(condition.element, [*path, name])
+        state[name] = 2
+
+    for name in elements:
+        visit(name, [])
+
+
+class ConfigurationError(ValueError):
+    """The configuration file is invalid; `problems` lists each mistake with its place."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}:{p}" for p in problems))
+
+
+def parse_configuration(text: str | bytes, source: str = "<configuration>") -> Configuration:
+    """Parse and validate a configuration given as YAML or JSON text.
+
+    Raises:
+        ConfigurationError: the text is not YAML/JSON or does not match the schema; each
+            problem reads `FILE:LINE: field.path: message`.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}: " if mark is not None else ""
+        raise ConfigurationError(source, [f"{line}not valid YAML or JSON: {exc}"]) from None
+    return validate_configuration(data if data is not None else {}, source, node)
+
+
+def validate_configuration(data: Any, source: str = "<configuration>", node: Any = None) -> Configuration:
+    """Validate already-parsed configuration data (from JSON or YAML).
+
+    Raises:
+        ConfigurationError: as for `parse_configuration`.
+    """
+    try:
+        return Configuration.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            # Drop the discriminator tag pydantic puts after `definition`.
+            loc = [p for i, p in enumerate(error["loc"]) if not (i and error["loc"][i - 1] == "definition")]
+            field = ".".join(str(part) for part in loc) or "(top)"
+            line = _line_of(node, loc)
+            where = f"{line}: " if line is not None else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}{field}: {message}")
+        raise ConfigurationError(source, problems) from None
+
+
+def _line_of(node: Any, loc: list[str | int]) -> int | None:
+    """Find the 1-based line of the deepest YAML node that `loc` reaches."""
+    if node is None:
+        return None
+    line: int = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def configuration_schema() -> dict[str, Any]:
+    """The JSON schema of the configuration file, generated from the models."""
+    schema = Configuration.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Podium configuration"
+    return schema
+
+
+def dump_schema() -> str:
+    """The configuration JSON schema as indented text."""
+    return json.dumps(configuration_schema(), indent=2)

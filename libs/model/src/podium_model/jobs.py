@@ -1,0 +1,78 @@
+"""Jobs and their definitions (DESIGN section 5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from podium_model._base import Model, Slug, UtcDatetime
+from podium_model.runs import RunStatus
+
+
+class JobParameter(Model):
+    """A parameter a job declares; triggers are validated against these."""
+
+    key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    description: str = Field(default="", max_length=1000)
+    default: str | None = None
+    required: bool = False
+
+
+Command = Annotated[list[Annotated[str, Field(max_length=100_000)]], Field(min_length=1, max_length=1000)]
+"""An argv list, executed without a shell; each argument may hold templates."""
+
+
+class CommandsDefinition(Model):
+    """A job that runs argv commands one after another on a worker."""
+
+    type: Literal["job"] = "job"
+    commands: list[Command] = Field(min_length=1, max_length=1000)
+    timeout: int | None = Field(default=None, gt=0, description="Seconds the whole run may take before it is aborted")
+    environment: dict[str, str] = Field(default_factory=dict, description="Extra environment variables (templates)")
+
+
+class AfterCondition(Model):
+    """An element starts only once `element` has ended in one of `status`."""
+
+    element: Slug
+    status: list[RunStatus] = Field(default_factory=lambda: [RunStatus.succeeded], min_length=1)
+
+
+class PipelineElement(Model):
+    """One element of a pipeline: a child run of another job."""
+
+    id: Slug
+    job: Slug
+    parameters: dict[str, str] = Field(default_factory=dict)
+    after: list[AfterCondition] = Field(default_factory=list)
+
+
+class PipelineDefinition(Model):
+    """A job whose elements run as child runs, ordered by their `after` conditions."""
+
+    type: Literal["pipeline"] = "pipeline"
+    elements: list[PipelineElement] = Field(min_length=1, max_length=1000)
+
+
+JobDefinition = Annotated[CommandsDefinition | PipelineDefinition, Field(discriminator="type")]
+
+
+class JobBase(Model):
+    """What configuration says of a job."""
+
+    id: Slug
+    display_name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    definition: JobDefinition
+    parameters: list[JobParameter] = Field(default_factory=list, max_length=100)
+    properties: dict[str, str] = Field(default_factory=dict, description="Matched against worker properties")
+
+
+class Job(JobBase):
+    """A job as stored and as answered by the API."""
+
+    project: Slug
+    is_enabled: bool = True
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

@@ -1,0 +1,210 @@
+"""Master ⇄ worker protocol messages (DESIGN section 4).
+
+Every control message is a JSON text frame: an object with a `type` discriminator and the
+protocol version `v`. Requests carry an `id` and get exactly one `response` with the same id.
+Log chunks travel as binary frames (see `encode_log_chunk`) so that log bytes need no
+base64 and are written by the master exactly as the commands produced them.
+
+Close codes used on the worker websocket:
+
+- 4400: malformed, unknown or out-of-order message (a protocol error was sent first)
+- 4401: missing or refused credentials (the upgrade itself is refused)
+- 4409: another connection of the same worker replaced this one
+- 4000: disconnect requested by an operator
+- 1009: message too big
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from podium_model._base import Model, UtcDatetime
+from podium_model.jobs import CommandsDefinition
+from podium_model.runs import RunStatus
+from podium_model.workers import WorkerDescription
+
+PROTOCOL_VERSION = 1
+
+CLOSE_PROTOCOL_ERROR = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_REPLACED = 4409
+CLOSE_DISCONNECT_REQUESTED = 4000
+
+
+class _Message(Model):
+    v: int = PROTOCOL_VERSION
+
+
+class _Request(_Message):
+    id: int = Field(ge=0)
+
+
+class RunRequest(Model):
+    """Everything a worker needs to execute one run; kept on the worker's disk."""
+
+    run_id: str
+    project: str
+    job: str
+    parameters: dict[str, str] = Field(default_factory=dict)
+    definition: CommandsDefinition
+    environment: dict[str, str] = Field(default_factory=dict, description="Extra environment for every command")
+    worker: dict[str, str] = Field(default_factory=dict, description="The worker's id and properties, for templates")
+
+
+class WorkerRunState(Model):
+    """What a worker knows of one run it holds."""
+
+    run_id: str
+    status: RunStatus
+    log_size: int = Field(ge=0)
+    results: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+
+
+# Master → worker requests ------------------------------------------------------------------
+
+
+class Describe(_Request):
+    """Ask the worker to describe itself; the result is a `WorkerDescription`."""
+
+    type: Literal["describe"] = "describe"
+
+
+class Execute(_Request):
+    """Start a run in a new executor process."""
+
+    type: Literal["execute"] = "execute"
+    run: RunRequest
+
+
+class Abort(_Request):
+    """Stop a running run: SIGTERM to its process group, SIGKILL after `grace` seconds."""
+
+    type: Literal["abort"] = "abort"
+    run_id: str
+    grace: float = Field(default=10.0, ge=0)
+    reason: str | None = None
+
+
+class ListRuns(_Request):
+    """Ask which runs the worker holds; the result is `RunList`."""
+
+    type: Literal["list"] = "list"
+
+
+class GetRequest(_Request):
+    """Ask for the stored `RunRequest` of one run."""
+
+    type: Literal["request"] = "request"
+    run_id: str
+
+
+class Resync(_Request):
+    """The master holds `offset` bytes of the run's log: send again from there."""
+
+    type: Literal["resync"] = "resync"
+    run_id: str
+    offset: int = Field(ge=0)
+
+
+class Clean(_Request):
+    """The master holds everything of the run: the worker may delete its files."""
+
+    type: Literal["clean"] = "clean"
+    run_id: str
+
+
+class RunList(Model):
+    """Result of `list`."""
+
+    runs: list[WorkerRunState]
+
+
+# Either direction --------------------------------------------------------------------------
+
+
+class ProtocolError(Model):
+    """Why a request or message was refused."""
+
+    code: str
+    message: str
+
+
+class Response(_Message):
+    """The one answer to a request."""
+
+    type: Literal["response"] = "response"
+    id: int
+    ok: bool = True
+    result: dict[str, Any] | None = None
+    error: ProtocolError | None = None
+
+
+class ErrorMessage(_Message):
+    """Sent just before the sender closes the connection because of a protocol error."""
+
+    type: Literal["error"] = "error"
+    error: ProtocolError
+
+
+# Worker → master events --------------------------------------------------------------------
+
+
+class StatusUpdate(_Message):
+    """A run changed status on the worker (started, or ended with its results).
+
+    A final status carries `log_size`; the master accepts it only once it holds that many bytes.
+    """
+
+    type: Literal["status"] = "status"
+    state: WorkerRunState
+
+
+class Heartbeat(_Message):
+    """Sent periodically so the master knows the worker is alive."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    running: list[str] = Field(default_factory=list)
+
+
+MasterMessage = Annotated[
+    Describe | Execute | Abort | ListRuns | GetRequest | Resync | Clean | Response | ErrorMessage,
+    Field(discriminator="type"),
+]
+WorkerMessage = Annotated[StatusUpdate | Heartbeat | Response | ErrorMessage, Field(discriminator="type")]
+
+master_message_adapter: TypeAdapter[MasterMessage] = TypeAdapter(MasterMessage)
+worker_message_adapter: TypeAdapter[WorkerMessage] = TypeAdapter(WorkerMessage)
+
+DescribeResult = WorkerDescription
+"""Result of `describe`."""
+
+
+class LogChunk(Model):
+    """Header of a binary log frame: `data` starts at byte `offset` of the run's log."""
+
+    run_id: str
+    offset: int = Field(ge=0)
+
+
+def encode_log_chunk(run_id: str, offset: int, data: bytes) -> bytes:
+    """Encode a log chunk as one binary websocket frame: JSON header, newline, raw bytes."""
+    header = json.dumps({"run_id": run_id, "offset": offset}, separators=(",", ":")).encode()
+    return header + b"\n" + data
+
+
+def decode_log_chunk(frame: bytes) -> tuple[LogChunk, bytes]:
+    """Split a binary frame into its validated header and its data.
+
+    Raises:
+        ValueError: the frame has no header line or the header is invalid.
+    """
+    end = frame.find(b"\n")
+    if end < 0:
+        raise ValueError("binary frame without a header line")
+    return LogChunk.model_validate_json(frame[:end]), frame[end + 1 :]

@@ -1,0 +1,99 @@
+"""Runs: one execution of a job, and its lifecycle."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from podium_model._base import Model, Slug, UtcDatetime
+
+
+class RunStatus(StrEnum):
+    """Where a run is in its lifecycle (DESIGN section 3)."""
+
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    aborted = "aborted"
+    exception = "exception"
+    cancelled = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the run can never change status again."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {RunStatus.succeeded, RunStatus.failed, RunStatus.aborted, RunStatus.exception, RunStatus.cancelled}
+)
+
+
+class RunSource(Model):
+    """What started a run."""
+
+    type: Literal["api", "schedule", "pipeline", "user"] = "api"
+    user: str | None = Field(default=None, description="The user whose credentials triggered the run")
+    schedule: str | None = Field(default=None, description="The schedule that fired (type schedule)")
+    run: str | None = Field(default=None, description="The parent or controller run (type pipeline, or a controller)")
+    element: str | None = Field(default=None, description="The pipeline element this run executes")
+
+
+Parameters = dict[str, str]
+
+
+class RunTrigger(Model):
+    """Body of `POST /api/v1/projects/{project}/jobs/{job}/runs`."""
+
+    parameters: Parameters = Field(default_factory=dict, max_length=100)
+
+
+class Run(Model):
+    """A run as stored and as answered by the API."""
+
+    project: Slug
+    id: str
+    job: Slug
+    parameters: Parameters = Field(default_factory=dict)
+    source: RunSource = Field(default_factory=RunSource)
+    worker: str | None = None
+    status: RunStatus = RunStatus.pending
+    reason: str | None = Field(default=None, description="Why the run ended as it did, when not obvious")
+    waiting_reason: str | None = Field(default=None, description="Why a pending run is still waiting")
+    created_at: UtcDatetime
+    assigned_at: UtcDatetime | None = None
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+    results: dict[str, Any] = Field(default_factory=dict)
+    should_cancel: bool = False
+    should_abort: bool = False
+    updated_at: UtcDatetime
+
+
+class RunUpdate(Model):
+    """Changes to a run's fields other than its status; only the fields set are written."""
+
+    worker: str | None = None
+    reason: str | None = None
+    waiting_reason: str | None = None
+    assigned_at: UtcDatetime | None = None
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+    results: dict[str, Any] | None = None
+    should_cancel: bool | None = None
+    should_abort: bool | None = None
+
+
+class RunFilter(Model):
+    """Filters of a run listing; all optional and combined with AND."""
+
+    project: str | None = None
+    job: str | None = None
+    status: list[RunStatus] | None = None
+    worker: str | None = None
+    source: str | None = None
+    created_after: UtcDatetime | None = None
+    created_before: UtcDatetime | None = None

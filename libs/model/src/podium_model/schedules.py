@@ -1,0 +1,28 @@
+"""Cron schedules that trigger runs."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from podium_model._base import Model, Slug, UtcDatetime
+
+
+class ScheduleBase(Model):
+    """What configuration says of a schedule."""
+
+    id: Slug
+    display_name: str = Field(default="", max_length=200)
+    job: Slug
+    parameters: dict[str, str] = Field(default_factory=dict)
+    expression: str = Field(description="Standard 5-field cron expression, evaluated in UTC", max_length=200)
+    is_enabled: bool = True
+
+
+class Schedule(ScheduleBase):
+    """A schedule as stored and as answered by the API."""
+
+    project: Slug
+    last_run: str | None = None
+    last_fired_at: UtcDatetime | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

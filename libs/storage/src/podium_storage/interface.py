@@ -1,0 +1,255 @@
+"""The async storage interface shared by master and api.
+
+Implementations (SQL today, MongoDB next) pass the same contract suite in
+`tests/storage/`. Methods return models of `podium_model`: the database shape never leaks.
+A missing entity is `None`, not an exception; a duplicate raises `AlreadyExists`.
+
+Error tree::
+
+    StorageError
+    ├── AlreadyExists      an entity with that id exists
+    ├── InvalidCursor      a listing cursor that this storage did not produce
+    └── StorageUnavailable the database cannot be reached (retry later)
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection
+from datetime import datetime
+
+from podium_model import (
+    Credential,
+    Job,
+    Page,
+    Project,
+    Run,
+    RunFilter,
+    RunSource,
+    RunStatus,
+    RunUpdate,
+    Schedule,
+    User,
+    UserUpdate,
+    Worker,
+    WorkerUpdate,
+)
+from podium_model.config import JobConfig, ScheduleConfig
+from podium_model.users import CredentialKind, Role
+
+
+class StorageError(Exception):
+    """Base of the storage errors."""
+
+
+class AlreadyExists(StorageError):
+    """An entity with that identifier exists already."""
+
+
+class InvalidCursor(StorageError):
+    """A listing cursor that this storage did not produce."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached; the caller may retry."""
+
+
+class Storage(abc.ABC):
+    """Everything Podium persists, except logs (see `podium_storage.logs`)."""
+
+    # Lifecycle --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Check the database answers.
+
+        Raises:
+            StorageUnavailable: it does not.
+        """
+
+    # Projects ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_project(self, id: str, display_name: str = "", services: dict[str, object] | None = None) -> Project:
+        """Create or update a project."""
+
+    @abc.abstractmethod
+    async def get_project(self, id: str) -> Project | None:
+        """One project."""
+
+    @abc.abstractmethod
+    async def list_projects(self) -> list[Project]:
+        """Every project, by id."""
+
+    @abc.abstractmethod
+    async def delete_project(self, id: str) -> bool:
+        """Delete a project with its jobs and schedules (runs stay readable); False if unknown."""
+
+    # Jobs -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_job(self, project: str, job: JobConfig) -> Job:
+        """Create or update a job from its configuration; `is_enabled` of an existing job is kept."""
+
+    @abc.abstractmethod
+    async def get_job(self, project: str, id: str) -> Job | None:
+        """One job."""
+
+    @abc.abstractmethod
+    async def list_jobs(self, project: str | None = None) -> list[Job]:
+        """Jobs of a project (or all), by project and id."""
+
+    @abc.abstractmethod
+    async def delete_job(self, project: str, id: str) -> bool:
+        """Delete a job (its runs stay readable); False if unknown."""
+
+    @abc.abstractmethod
+    async def set_job_enabled(self, project: str, id: str, enabled: bool) -> Job | None:
+        """Enable or disable a job; None if unknown."""
+
+    # Schedules --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_schedule(self, project: str, schedule: ScheduleConfig) -> Schedule:
+        """Create or update a schedule; `is_enabled`, `last_run` of an existing one are kept."""
+
+    @abc.abstractmethod
+    async def get_schedule(self, project: str, id: str) -> Schedule | None:
+        """One schedule."""
+
+    @abc.abstractmethod
+    async def list_schedules(self, project: str | None = None) -> list[Schedule]:
+        """Schedules of a project (or all), by project and id."""
+
+    @abc.abstractmethod
+    async def delete_schedule(self, project: str, id: str) -> bool:
+        """Delete a schedule; False if unknown."""
+
+    @abc.abstractmethod
+    async def set_schedule_enabled(self, project: str, id: str, enabled: bool) -> Schedule | None:
+        """Enable or disable a schedule; None if unknown."""
+
+    @abc.abstractmethod
+    async def set_schedule_fired(self, project: str, id: str, run_id: str | None, fired_at: datetime) -> None:
+        """Record that a schedule fired at `fired_at`, starting `run_id` (None: skipped)."""
+
+    # Runs -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_run(
+        self, project: str, job: str, parameters: dict[str, str], source: RunSource, run_id: str | None = None
+    ) -> Run:
+        """Store a new pending run (id: a new UUIDv7 unless given)."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> Run | None:
+        """One run by its id."""
+
+    @abc.abstractmethod
+    async def list_runs(self, filter: RunFilter, limit: int = 50, cursor: str | None = None) -> Page[Run]:
+        """Runs matching `filter`, newest first, one page at a time (keyset cursor).
+
+        Raises:
+            InvalidCursor: `cursor` was not produced by this method.
+        """
+
+    @abc.abstractmethod
+    async def list_pending_runs(self, limit: int = 1000) -> list[Run]:
+        """Pending runs, oldest first."""
+
+    @abc.abstractmethod
+    async def list_active_runs(self, worker: str | None = None) -> list[Run]:
+        """Running runs (of one worker, or all), oldest first."""
+
+    @abc.abstractmethod
+    async def transition_run(
+        self, run_id: str, expected: Collection[RunStatus], to: RunStatus, changes: RunUpdate | None = None
+    ) -> Run | None:
+        """Compare-and-set: move a run to `to` only if its status is in `expected`.
+
+        Returns the updated run, or None when the run is unknown or in another status; so two
+        callers, or a replayed message, can never move a run twice.
+        """
+
+    @abc.abstractmethod
+    async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
+        """Write the fields set in `changes` (never the status); None if unknown."""
+
+    # Workers ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_worker(self, id: str) -> Worker | None:
+        """One worker."""
+
+    @abc.abstractmethod
+    async def list_workers(self) -> list[Worker]:
+        """Every worker, by id."""
+
+    @abc.abstractmethod
+    async def put_worker(self, id: str, owner: str, changes: WorkerUpdate) -> Worker:
+        """Create a worker or update it with the fields set in `changes`."""
+
+    @abc.abstractmethod
+    async def update_worker(self, id: str, changes: WorkerUpdate) -> Worker | None:
+        """Write the fields set in `changes`; None if unknown."""
+
+    @abc.abstractmethod
+    async def deactivate_workers(self) -> int:
+        """Mark every worker inactive (master start-up); the count changed."""
+
+    # Users and credentials --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_user(self, id: str, display_name: str = "", roles: Collection[Role] = ()) -> User:
+        """Create a user.
+
+        Raises:
+            AlreadyExists: the id is taken.
+        """
+
+    @abc.abstractmethod
+    async def get_user(self, id: str) -> User | None:
+        """One user."""
+
+    @abc.abstractmethod
+    async def list_users(self) -> list[User]:
+        """Every user, by id."""
+
+    @abc.abstractmethod
+    async def update_user(self, id: str, changes: UserUpdate) -> User | None:
+        """Write the fields set in `changes`; None if unknown."""
+
+    @abc.abstractmethod
+    async def delete_user(self, id: str) -> bool:
+        """Delete a user and their credentials; False if unknown."""
+
+    @abc.abstractmethod
+    async def add_credential(
+        self,
+        user: str,
+        kind: CredentialKind,
+        secret_hash: str,
+        description: str = "",
+        expires_at: datetime | None = None,
+    ) -> Credential:
+        """Store a credential. A new password replaces the user's previous one."""
+
+    @abc.abstractmethod
+    async def list_credentials(self, user: str, kind: CredentialKind | None = None) -> list[Credential]:
+        """Credentials of a user, newest first."""
+
+    @abc.abstractmethod
+    async def get_password_hash(self, user: str) -> str | None:
+        """The stored password hash of a user, if any."""
+
+    @abc.abstractmethod
+    async def find_token(self, secret_hash: str) -> tuple[Credential, User] | None:
+        """The token credential with that SHA-256 hash, and its user (expiry not checked)."""
+
+    @abc.abstractmethod
+    async def delete_credential(self, user: str, id: str) -> bool:
+        """Revoke a credential; False if unknown."""

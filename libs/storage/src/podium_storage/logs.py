@@ -1,0 +1,82 @@
+"""The log store: each run's log is one file, addressed by (project, run, byte offset).
+
+Master and api share the directory. Only the master writes; it appends a chunk only at the
+offset it already holds, so a replayed or out-of-order chunk can never write a byte twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class LogOffsetMismatch(Exception):
+    """A chunk did not start where the stored log ends; `size` is what the store holds."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"log holds {size} bytes")
+        self.size = size
+
+
+class LogStore:
+    """Run logs as files under `root/<project>/<run>.log`."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def path(self, project: str, run_id: str) -> Path:
+        """The file of one run's log.
+
+        Raises:
+            ValueError: project or run id could escape the directory.
+        """
+        if not _SAFE.match(project) or not _SAFE.match(run_id):
+            raise ValueError("invalid project or run id")
+        return self.root / project / f"{run_id}.log"
+
+    def size(self, project: str, run_id: str) -> int:
+        """How many bytes the store holds of the run's log (0 when none)."""
+        try:
+            return self.path(project, run_id).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def append(self, project: str, run_id: str, offset: int, data: bytes) -> int:
+        """Append `data` if it starts exactly where the log ends; return the new size.
+
+        Raises:
+            LogOffsetMismatch: `offset` is not the current size (a gap or an overlap).
+        """
+        path = self.path(project, run_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if offset != size:
+                raise LogOffsetMismatch(size)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            return size + len(data)
+        finally:
+            os.close(fd)
+
+    def read(self, project: str, run_id: str, offset: int = 0, limit: int | None = None) -> bytes:
+        """Bytes of the log from `offset`, at most `limit` of them (b"" past the end)."""
+        try:
+            with self.path(project, run_id).open("rb") as file:
+                file.seek(offset)
+                return file.read(-1 if limit is None else limit)
+        except FileNotFoundError:
+            return b""
+
+    def delete(self, project: str, run_id: str) -> None:
+        """Remove a run's log, if any."""
+        self.path(project, run_id).unlink(missing_ok=True)
