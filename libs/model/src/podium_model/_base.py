@@ -18,19 +18,23 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=64)]
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_aware)]
-"""A timezone-aware UTC datetime; naive inputs are taken as UTC."""
+"""A timezone-aware UTC datetime, to the millisecond; naive inputs are taken as UTC.
+
+Milliseconds are what every storage keeps (MongoDB's dates hold no more), so a date reads
+back exactly as it was written whatever the backend."""
 
 T = TypeVar("T")
 
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware, in UTC, to the millisecond (see `UtcDatetime`)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def new_id() -> str:

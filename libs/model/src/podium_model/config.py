@@ -7,7 +7,7 @@ the line and the field, so a typo is found without reading a traceback.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -97,6 +97,19 @@ def _check_pipeline(job_id: str, definition: PipelineDefinition, jobs: set[str])
 
     for name in elements:
         visit(name, [])
+
+
+class Change(Model):
+    """One change that applying a configuration makes (or would make, in a dry run)."""
+
+    action: Literal["create", "update", "delete"]
+    kind: Literal["project", "job", "schedule"]
+    project: str
+    id: str
+
+    def describe(self) -> str:
+        """One line for people, e.g. `create job examples/hello`."""
+        return f"{self.action} {self.kind} {self.project}" + ("" if self.kind == "project" else f"/{self.id}")
 
 
 class ConfigurationError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
 
@@ -18,6 +19,15 @@ class Role(StrEnum):
     viewer = "viewer"
     auditor = "auditor"
     worker = "worker"
+
+
+def role_names(roles: Iterable[Role | str]) -> list[str]:
+    """Roles as stored: each once, sorted by name.
+
+    Raises:
+        ValueError: a name is not a role.
+    """
+    return sorted({Role(role).value for role in roles})
 
 
 class User(Model):

@@ -1,0 +1,91 @@
+"""Configuration as code: make the stored projects, jobs and schedules match a file.
+
+`apply_configuration` creates or updates what the file names and removes the jobs and
+schedules of the named projects that the file no longer names (their runs stay readable).
+Projects the file does not name are left alone. Each write is its own transaction: a failure
+half-way leaves what was applied so far, and applying again completes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from podium_model import Job, Project, Schedule
+from podium_model.config import Change, Configuration, JobConfig, ProjectConfig, ScheduleConfig
+from podium_storage.interface import Storage
+
+logger = logging.getLogger(__name__)
+
+_JOB_FIELDS = set(JobConfig.model_fields)
+# `is_enabled` of a schedule is state once it exists: configuration sets it only on creation.
+_SCHEDULE_FIELDS = set(ScheduleConfig.model_fields) - {"is_enabled"}
+
+
+def _job_differs(stored: Job, wanted: JobConfig) -> bool:
+    return stored.model_dump(include=_JOB_FIELDS) != wanted.model_dump(include=_JOB_FIELDS)
+
+
+def _schedule_differs(stored: Schedule, wanted: ScheduleConfig) -> bool:
+    return stored.model_dump(include=_SCHEDULE_FIELDS) != wanted.model_dump(include=_SCHEDULE_FIELDS)
+
+
+def _project_differs(stored: Project, wanted: ProjectConfig) -> bool:
+    return stored.display_name != wanted.display_name or stored.services != wanted.services
+
+
+async def apply_configuration(storage: Storage, configuration: Configuration, dry_run: bool = False) -> list[Change]:
+    """Make storage match `configuration`; return the changes (only real ones), in order.
+
+    Args:
+        storage: where to write.
+        configuration: the validated configuration file.
+        dry_run: compute the same changes without writing anything.
+    """
+    changes: list[Change] = []
+    for project in configuration.projects:
+        changes.extend(await _apply_project(storage, project, dry_run))
+    if changes and not dry_run:
+        logger.info("configuration applied: %d changes", len(changes))
+    return changes
+
+
+async def _apply_project(storage: Storage, wanted: ProjectConfig, dry_run: bool) -> list[Change]:
+    changes: list[Change] = []
+    pid = wanted.id
+
+    def note(action: Any, kind: Any, id: str) -> None:
+        changes.append(Change(action=action, kind=kind, project=pid, id=id))
+
+    stored_project = await storage.get_project(pid)
+    if stored_project is None or _project_differs(stored_project, wanted):
+        note("create" if stored_project is None else "update", "project", pid)
+        if not dry_run:
+            await storage.put_project(pid, wanted.display_name, wanted.services)
+    stored_jobs = {job.id: job for job in await storage.list_jobs(pid)} if stored_project else {}
+    stored_schedules = {s.id: s for s in await storage.list_schedules(pid)} if stored_project else {}
+    wanted_jobs = {job.id for job in wanted.jobs}
+    wanted_schedules = {schedule.id for schedule in wanted.schedules}
+
+    # Removals first: a schedule goes before its job (removing a job removes its schedules).
+    for sid in sorted(set(stored_schedules) - wanted_schedules):
+        note("delete", "schedule", sid)
+        if not dry_run:
+            await storage.delete_schedule(pid, sid)
+    for jid in sorted(set(stored_jobs) - wanted_jobs):
+        note("delete", "job", jid)
+        if not dry_run:
+            await storage.delete_job(pid, jid)
+    for job in wanted.jobs:
+        stored_job = stored_jobs.get(job.id)
+        if stored_job is None or _job_differs(stored_job, job):
+            note("create" if stored_job is None else "update", "job", job.id)
+            if not dry_run:
+                await storage.put_job(pid, job)
+    for schedule in wanted.schedules:
+        stored_schedule = stored_schedules.get(schedule.id)
+        if stored_schedule is None or _schedule_differs(stored_schedule, schedule):
+            note("create" if stored_schedule is None else "update", "schedule", schedule.id)
+            if not dry_run:
+                await storage.put_schedule(pid, schedule)
+    return changes

@@ -1,0 +1,104 @@
+"""Indexes and numbered, idempotent migrations of the MongoDB schema.
+
+`INDEXES` lists every index the queries need; `ensure_indexes` creates them (creating an
+index that exists is a no-op), and `MongoStorage.open` calls it at start-up. `MIGRATIONS` is
+the ordered list of schema changes; migration N brings the schema to version N, and the
+version reached is kept in the `schema_version` collection (document `_id: "podium"`). Each
+migration must be idempotent: a migration interrupted half-way is run again from its start.
+
+No index names `_id` with other fields: MongoDB indexes `_id` on its own, and sorting a
+filtered listing by `_id` needs no more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from podium_storage.interface import StorageError
+from podium_storage.mongo.base import Document, connect, now_ms, translate_errors
+
+logger = logging.getLogger(__name__)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "jobs": [IndexModel([("project", ASCENDING), ("id", ASCENDING)], name="project_id")],
+    "schedules": [
+        IndexModel([("project", ASCENDING), ("id", ASCENDING)], name="project_id"),
+        IndexModel([("project", ASCENDING), ("job", ASCENDING)], name="project_job"),
+    ],
+    "runs": [
+        IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel([("worker", ASCENDING), ("status", ASCENDING)], name="worker_status"),
+        IndexModel([("project", ASCENDING), ("job", ASCENDING)], name="project_job"),
+        IndexModel([("created_at", DESCENDING)], name="created_at"),
+    ],
+    "credentials": [
+        IndexModel([("user", ASCENDING), ("kind", ASCENDING)], name="user_kind"),
+        IndexModel([("secret_hash", ASCENDING)], name="secret_hash"),
+    ],
+}
+
+VERSION_COLLECTION = "schema_version"
+VERSION_ID = "podium"
+
+Migration = Callable[[AsyncDatabase[Document]], Awaitable[None]]
+
+
+async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+    """Create every index of `INDEXES` that is missing."""
+    for collection, indexes in INDEXES.items():
+        await db[collection].create_indexes(indexes)
+
+
+async def _0001_initial(db: AsyncDatabase[Document]) -> None:
+    """The first schema: the collections' indexes."""
+    await ensure_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [_0001_initial]
+"""Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
+
+LATEST_VERSION = len(MIGRATIONS)
+
+
+async def schema_version(db: AsyncDatabase[Document]) -> int:
+    """The schema version the database holds (0 when never migrated)."""
+    document = await db[VERSION_COLLECTION].find_one({"_id": VERSION_ID})
+    return 0 if document is None else int(document["version"])
+
+
+async def migrate_database(db: AsyncDatabase[Document]) -> int:
+    """Run the migrations the database lacks, in order; the version reached.
+
+    Raises:
+        StorageError: the database is newer than this code knows.
+    """
+    current = await schema_version(db)
+    if current > LATEST_VERSION:
+        raise StorageError(f"the database schema is version {current}, newer than this Podium ({LATEST_VERSION})")
+    for number in range(current + 1, LATEST_VERSION + 1):
+        migration = MIGRATIONS[number - 1]
+        logger.info("applying MongoDB migration %d (%s) to %s", number, migration.__name__, db.name)
+        await migration(db)
+        await db[VERSION_COLLECTION].update_one(
+            {"_id": VERSION_ID}, {"$set": {"version": number, "updated_at": now_ms()}}, upsert=True
+        )
+    return LATEST_VERSION
+
+
+async def migrate_mongo(url: str) -> int:
+    """Bring the MongoDB database of `url` to the newest schema version; the version reached.
+
+    Raises:
+        StorageUnavailable: the server cannot be reached.
+        StorageError: the database is newer than this code knows, or a migration failed.
+    """
+    client, db = connect(url)
+    try:
+        with translate_errors():
+            return await migrate_database(db)
+    finally:
+        await client.close()

@@ -1,0 +1,172 @@
+"""Runs in MongoDB: creation, keyset-paginated listings and compare-and-set transitions.
+
+A run's `_id` is its UUIDv7 string, so sorting by `_id` sorts by creation time: "newest
+first" is `_id` descending and the listing cursor is the last `_id` seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection
+
+from pymongo import ReturnDocument
+
+from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id
+from podium_storage.interface import InvalidCursor
+from podium_storage.mongo import convert
+from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
+
+MAX_PAGE = 1000
+"""The largest page `list_runs` answers, whatever `limit` asks."""
+
+
+def encode_cursor(last_id: str) -> str:
+    """The opaque cursor that continues a listing after the run `last_id`."""
+    return base64.urlsafe_b64encode(json.dumps({"before": last_id}, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The run id a cursor continues after.
+
+    Raises:
+        InvalidCursor: the cursor was not made by `encode_cursor`.
+    """
+    try:
+        before = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["before"]
+    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+        raise InvalidCursor("invalid cursor") from None
+    if not isinstance(before, str) or not 0 < len(before) <= 36:
+        raise InvalidCursor("invalid cursor")
+    return before
+
+
+def run_query(filter: RunFilter) -> Document:
+    """The MongoDB query of a run filter (all conditions combined with AND)."""
+    query: Document = {}
+    if filter.project is not None:
+        query["project"] = filter.project
+    if filter.job is not None:
+        query["job"] = filter.job
+    if filter.status:
+        query["status"] = {"$in": [RunStatus(status).value for status in filter.status]}
+    if filter.worker is not None:
+        query["worker"] = filter.worker
+    if filter.source is not None:
+        query["source.type"] = filter.source
+    created: Document = {}
+    if filter.created_after is not None:
+        created["$gte"] = ms(filter.created_after)
+    if filter.created_before is not None:
+        created["$lt"] = ms(filter.created_before)
+    if created:
+        query["created_at"] = created
+    return query
+
+
+def _changes(changes: RunUpdate | None) -> Document:
+    """The fields set in `changes`, in their stored form."""
+    values: Document = {} if changes is None else changes.model_dump(exclude_unset=True)
+    for name in ("assigned_at", "started_at", "completed_at"):
+        if name in values:
+            values[name] = ms(values[name])
+    if "results" in values:
+        values["results"] = dump(values["results"] if values["results"] is not None else {})
+    return values
+
+
+class RunStore(MongoBase):
+    """The run methods of `MongoStorage`."""
+
+    async def create_run(
+        self, project: str, job: str, parameters: dict[str, str], source: RunSource, run_id: str | None = None
+    ) -> Run:
+        """Store a new pending run (id: a new UUIDv7 unless given).
+
+        Raises:
+            AlreadyExists: `run_id` is taken.
+        """
+        now = now_ms()
+        document: Document = {
+            "_id": run_id or new_id(),
+            "project": project,
+            "job": job,
+            "parameters": dump(dict(parameters)),
+            "source": source.model_dump(mode="json", exclude_none=True),
+            "worker": None,
+            "status": RunStatus.pending.value,
+            "reason": None,
+            "waiting_reason": None,
+            "created_at": now,
+            "assigned_at": None,
+            "started_at": None,
+            "completed_at": None,
+            "results": dump({}),
+            "should_cancel": False,
+            "should_abort": False,
+            "updated_at": now,
+        }
+        with translate_errors():
+            await self._db.runs.insert_one(document)
+        return convert.run(document)
+
+    async def get_run(self, run_id: str) -> Run | None:
+        """One run by its id."""
+        with translate_errors():
+            document = await self._db.runs.find_one({"_id": run_id})
+        return None if document is None else convert.run(document)
+
+    async def list_runs(self, filter: RunFilter, limit: int = 50, cursor: str | None = None) -> Page[Run]:
+        """Runs matching `filter`, newest first, one page at a time (keyset cursor on the id).
+
+        Raises:
+            InvalidCursor: `cursor` was not produced by this method.
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        query = run_query(filter)
+        if cursor is not None:
+            query["_id"] = {"$lt": decode_cursor(cursor)}
+        with translate_errors():
+            documents = [d async for d in self._db.runs.find(query).sort("_id", -1).limit(limit + 1)]
+        items = [convert.run(document) for document in documents[:limit]]
+        next_cursor = encode_cursor(items[-1].id) if len(documents) > limit else None
+        return Page[Run](items=items, next_cursor=next_cursor)
+
+    async def list_pending_runs(self, limit: int = 1000) -> list[Run]:
+        """Pending runs, oldest first."""
+        with translate_errors():
+            cursor = self._db.runs.find({"status": RunStatus.pending.value}).sort("_id", 1).limit(max(1, limit))
+            return [convert.run(document) async for document in cursor]
+
+    async def list_active_runs(self, worker: str | None = None) -> list[Run]:
+        """Running runs (of one worker, or all), oldest first."""
+        query: Document = {"status": RunStatus.running.value}
+        if worker is not None:
+            query["worker"] = worker
+        with translate_errors():
+            return [convert.run(document) async for document in self._db.runs.find(query).sort("_id", 1)]
+
+    async def transition_run(
+        self, run_id: str, expected: Collection[RunStatus], to: RunStatus, changes: RunUpdate | None = None
+    ) -> Run | None:
+        """Compare-and-set: move a run to `to` only if its status is in `expected`.
+
+        One `find_one_and_update` whose filter holds the expected statuses: the server decides
+        atomically, so two callers, or a replayed message, can never move a run twice. None when
+        the run is unknown or in another status.
+        """
+        if not expected:
+            return None
+        values = {**_changes(changes), "status": RunStatus(to).value, "updated_at": now_ms()}
+        query = {"_id": run_id, "status": {"$in": [RunStatus(status).value for status in expected]}}
+        with translate_errors():
+            document = await self._db.runs.find_one_and_update(
+                query, {"$set": values}, return_document=ReturnDocument.AFTER
+            )
+        return None if document is None else convert.run(document)
+
+    async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
+        """Write the fields set in `changes` (never the status); None if unknown."""
+        document = await self._set(self._db.runs, run_id, _changes(changes))
+        return None if document is None else convert.run(document)

@@ -1,0 +1,75 @@
+"""Workers in MongoDB: one document per worker, `_id` its id."""
+
+from __future__ import annotations
+
+from podium_model import Worker, WorkerUpdate
+from podium_storage.interface import AlreadyExists, StorageError
+from podium_storage.mongo import convert
+from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
+
+_DEFAULTS: Document = {
+    "version": "",
+    "display_name": "",
+    "properties": dump({}),
+    "executor_limit": 1,
+    "is_enabled": True,
+    "is_active": False,
+    "should_disconnect": False,
+    "last_seen": None,
+}
+
+
+def _changes(changes: WorkerUpdate) -> Document:
+    """The fields set in `changes`, in their stored form (a None sets nothing)."""
+    set_fields = changes.model_dump(exclude_unset=True)
+    values: Document = {name: value for name, value in set_fields.items() if value is not None}
+    if "properties" in values:
+        values["properties"] = dump(values["properties"])
+    if "last_seen" in values:
+        values["last_seen"] = ms(values["last_seen"])
+    return values
+
+
+class WorkerStore(MongoBase):
+    """The worker methods of `MongoStorage`."""
+
+    async def get_worker(self, id: str) -> Worker | None:
+        """One worker."""
+        with translate_errors():
+            document = await self._db.workers.find_one({"_id": id})
+        return None if document is None else convert.worker(document)
+
+    async def list_workers(self) -> list[Worker]:
+        """Every worker, by id."""
+        with translate_errors():
+            return [convert.worker(document) async for document in self._db.workers.find().sort("_id", 1)]
+
+    async def put_worker(self, id: str, owner: str, changes: WorkerUpdate) -> Worker:
+        """Create a worker or update it with the fields set in `changes`."""
+        values = {**_changes(changes), "owner": owner}
+        for _ in range(3):
+            document = await self._set(self._db.workers, id, values)
+            if document is not None:
+                return convert.worker(document)
+            now = now_ms()
+            document = {"_id": id, **_DEFAULTS, **values, "created_at": now, "updated_at": now}
+            try:
+                with translate_errors():
+                    await self._db.workers.insert_one(document)
+                return convert.worker(document)
+            except AlreadyExists:  # created meanwhile by another caller: update it instead
+                continue
+        raise StorageError(f"worker {id!r} changed concurrently; retry")
+
+    async def update_worker(self, id: str, changes: WorkerUpdate) -> Worker | None:
+        """Write the fields set in `changes`; None if unknown."""
+        document = await self._set(self._db.workers, id, _changes(changes))
+        return None if document is None else convert.worker(document)
+
+    async def deactivate_workers(self) -> int:
+        """Mark every worker inactive (master start-up); the count changed."""
+        with translate_errors():
+            result = await self._db.workers.update_many(
+                {"is_active": True}, {"$set": {"is_active": False, "updated_at": now_ms()}}
+            )
+        return result.modified_count

@@ -1,0 +1,206 @@
+"""Workers, users and credentials in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from podium_model import Credential, User, UserUpdate, Worker, WorkerUpdate, new_id, utcnow
+from podium_model.users import CredentialKind, Role, role_names
+from podium_storage.interface import AlreadyExists, StorageError
+from podium_storage.sql import convert
+from podium_storage.sql.session import SqlBase, table
+from podium_storage.sql.tables import CredentialRow, UserRow, WorkerRow
+
+_workers = table(WorkerRow)
+_users = table(UserRow)
+_credentials = table(CredentialRow)
+
+
+def _worker_changes(changes: WorkerUpdate) -> dict[str, Any]:
+    values = changes.model_dump(exclude_unset=True)
+    # Columns that may not be NULL keep their value when a change says None.
+    return {name: value for name, value in values.items() if value is not None or name == "last_seen"}
+
+
+class AccountStore(SqlBase):
+    """The worker, user and credential methods of `SqlStorage`."""
+
+    # Workers ----------------------------------------------------------------------------------
+
+    async def get_worker(self, id: str) -> Worker | None:
+        """One worker."""
+        async with self._session(write=False) as session:
+            row = (await session.execute(select(_workers).where(_workers.c.id == id))).first()
+        return None if row is None else convert.worker(row)
+
+    async def list_workers(self) -> list[Worker]:
+        """Every worker, by id."""
+        async with self._session(write=False) as session:
+            rows = (await session.execute(select(_workers).order_by(_workers.c.id))).all()
+        return [convert.worker(row) for row in rows]
+
+    async def put_worker(self, id: str, owner: str, changes: WorkerUpdate) -> Worker:
+        """Create a worker or update it with the fields set in `changes`."""
+        now = utcnow()
+        values = {"owner": owner, **_worker_changes(changes), "updated_at": now}
+        async with self._session() as session:
+            row = await session.get(WorkerRow, id)
+            if row is None:
+                row = WorkerRow(id=id, created_at=now, **values)
+                session.add(row)
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+        return convert.worker(row)
+
+    async def update_worker(self, id: str, changes: WorkerUpdate) -> Worker | None:
+        """Write the fields set in `changes`; None if unknown."""
+        values = {**_worker_changes(changes), "updated_at": utcnow()}
+        query = update(_workers).where(_workers.c.id == id).values(**values).returning(*_workers.c)
+        async with self._session() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else convert.worker(row)
+
+    async def deactivate_workers(self) -> int:
+        """Mark every worker inactive (master start-up); the count changed."""
+        query = update(_workers).where(_workers.c.is_active.is_(True)).values(is_active=False, updated_at=utcnow())
+        async with self._session() as session:
+            result = await session.execute(query)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # Users ------------------------------------------------------------------------------------
+
+    async def create_user(self, id: str, display_name: str = "", roles: Collection[Role] = ()) -> User:
+        """Create a user.
+
+        Raises:
+            AlreadyExists: the id is taken.
+        """
+        now = utcnow()
+        async with self._session() as session:
+            if await session.get(UserRow, id) is not None:
+                raise AlreadyExists(f"user {id!r} exists")
+            row = UserRow(id=id, display_name=display_name, roles=role_names(roles), created_at=now, updated_at=now)
+            session.add(row)
+        return convert.user(row)
+
+    async def get_user(self, id: str) -> User | None:
+        """One user."""
+        async with self._session(write=False) as session:
+            row = (await session.execute(select(_users).where(_users.c.id == id))).first()
+        return None if row is None else convert.user(row)
+
+    async def list_users(self) -> list[User]:
+        """Every user, by id."""
+        async with self._session(write=False) as session:
+            rows = (await session.execute(select(_users).order_by(_users.c.id))).all()
+        return [convert.user(row) for row in rows]
+
+    async def update_user(self, id: str, changes: UserUpdate) -> User | None:
+        """Write the fields set in `changes`; None if unknown."""
+        values = {name: value for name, value in changes.model_dump(exclude_unset=True).items() if value is not None}
+        if "roles" in values:
+            values["roles"] = role_names(values["roles"])
+        values["updated_at"] = utcnow()
+        query = update(_users).where(_users.c.id == id).values(**values).returning(*_users.c)
+        async with self._session() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else convert.user(row)
+
+    async def delete_user(self, id: str) -> bool:
+        """Delete a user and their credentials; False if unknown."""
+        async with self._session() as session:
+            result = await session.execute(delete(_users).where(_users.c.id == id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # Credentials ------------------------------------------------------------------------------
+
+    async def add_credential(
+        self,
+        user: str,
+        kind: CredentialKind,
+        secret_hash: str,
+        description: str = "",
+        expires_at: datetime | None = None,
+    ) -> Credential:
+        """Store a credential. A new password replaces the user's previous one.
+
+        Raises:
+            StorageError: the user is unknown.
+            AlreadyExists: a credential with that very hash exists.
+        """
+        if kind not in ("password", "token"):
+            raise ValueError(f"unknown credential kind {kind!r}")
+        row = CredentialRow(
+            id=new_id(),
+            user_id=user,
+            kind=kind,
+            description=description,
+            secret_hash=secret_hash,
+            expires_at=expires_at,
+            created_at=utcnow(),
+        )
+        async with self._session() as session:
+            if await session.get(UserRow, user) is None:
+                raise StorageError(f"unknown user {user!r}")
+            if kind == "password":
+                await session.execute(
+                    delete(_credentials).where(_credentials.c.user_id == user, _credentials.c.kind == "password")
+                )
+            session.add(row)
+        return convert.credential(row)
+
+    async def list_credentials(self, user: str, kind: CredentialKind | None = None) -> list[Credential]:
+        """Credentials of a user, newest first."""
+        query = select(_credentials).where(_credentials.c.user_id == user).order_by(_credentials.c.id.desc())
+        if kind is not None:
+            query = query.where(_credentials.c.kind == kind)
+        async with self._session(write=False) as session:
+            rows = (await session.execute(query)).all()
+        return [convert.credential(row) for row in rows]
+
+    async def get_password_hash(self, user: str) -> str | None:
+        """The stored password hash of a user, if any."""
+        query = (
+            select(_credentials.c.secret_hash)
+            .where(_credentials.c.user_id == user, _credentials.c.kind == "password")
+            .order_by(_credentials.c.id.desc())
+            .limit(1)
+        )
+        async with self._session(write=False) as session:
+            value = (await session.execute(query)).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def find_token(self, secret_hash: str) -> tuple[Credential, User] | None:
+        """The token credential with that SHA-256 hash, and its user (expiry not checked)."""
+        query = (
+            select(_credentials, _users)
+            .join(_users, _users.c.id == _credentials.c.user_id)
+            .where(_credentials.c.secret_hash == secret_hash, _credentials.c.kind == "token")
+        )
+        async with self._session(write=False) as session:
+            row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        mapping = row._mapping
+        credential = convert.credential(_Columns({c.name: mapping[c] for c in _credentials.c}))
+        user = convert.user(_Columns({c.name: mapping[c] for c in _users.c}))
+        return credential, user
+
+    async def delete_credential(self, user: str, id: str) -> bool:
+        """Revoke a credential; False if unknown."""
+        query = delete(_credentials).where(_credentials.c.user_id == user, _credentials.c.id == id)
+        async with self._session() as session:
+            result = await session.execute(query)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class _Columns:
+    """Attribute access to a dict of column values (for rows of a join)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)

@@ -1,0 +1,207 @@
+"""Projects, jobs and schedules in SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from podium_model import Job, Project, Schedule, utcnow
+from podium_model.config import JobConfig, ScheduleConfig
+from podium_storage.sql import convert
+from podium_storage.sql.session import SqlBase, table
+from podium_storage.sql.tables import JobRow, ProjectRow, ScheduleRow
+
+_projects = table(ProjectRow)
+_jobs = table(JobRow)
+_schedules = table(ScheduleRow)
+
+
+def _job_values(job: JobConfig) -> dict[str, Any]:
+    return {
+        "display_name": job.display_name,
+        "description": job.description,
+        "definition": job.definition.model_dump(mode="json"),
+        "parameters": [parameter.model_dump(mode="json") for parameter in job.parameters],
+        "properties": dict(job.properties),
+    }
+
+
+def _schedule_values(schedule: ScheduleConfig) -> dict[str, Any]:
+    return {
+        "display_name": schedule.display_name,
+        "job": schedule.job,
+        "parameters": dict(schedule.parameters),
+        "expression": schedule.expression,
+    }
+
+
+def _assign(row: Any, values: dict[str, Any], now: datetime) -> None:
+    """Write the values that differ into `row`; bump `updated_at` only if something changed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    if changed:
+        row.updated_at = now
+
+
+class CatalogStore(SqlBase):
+    """The project, job and schedule methods of `SqlStorage`."""
+
+    # Projects ---------------------------------------------------------------------------------
+
+    async def put_project(self, id: str, display_name: str = "", services: dict[str, object] | None = None) -> Project:
+        """Create or update a project."""
+        now = utcnow()
+        values: dict[str, Any] = {"display_name": display_name, "services": dict(services or {})}
+        async with self._session() as session:
+            row = await session.get(ProjectRow, id)
+            if row is None:
+                row = ProjectRow(id=id, created_at=now, updated_at=now, **values)
+                session.add(row)
+            else:
+                _assign(row, values, now)
+        return convert.project(row)
+
+    async def get_project(self, id: str) -> Project | None:
+        """One project."""
+        async with self._session(write=False) as session:
+            row = await session.get(ProjectRow, id)
+        return None if row is None else convert.project(row)
+
+    async def list_projects(self) -> list[Project]:
+        """Every project, by id."""
+        async with self._session(write=False) as session:
+            rows = (await session.execute(select(_projects).order_by(_projects.c.id))).all()
+        return [convert.project(row) for row in rows]
+
+    async def delete_project(self, id: str) -> bool:
+        """Delete a project with its jobs and schedules (runs stay readable); False if unknown."""
+        async with self._session() as session:
+            result = await session.execute(delete(_projects).where(_projects.c.id == id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # Jobs -------------------------------------------------------------------------------------
+
+    async def put_job(self, project: str, job: JobConfig) -> Job:
+        """Create or update a job from its configuration; `is_enabled` of an existing job is kept.
+
+        Raises:
+            StorageError: the project is unknown.
+        """
+        now = utcnow()
+        values = _job_values(job)
+        async with self._session() as session:
+            row = await session.get(JobRow, (project, job.id))
+            if row is None:
+                row = JobRow(project=project, id=job.id, is_enabled=True, created_at=now, updated_at=now, **values)
+                session.add(row)
+            else:
+                _assign(row, values, now)
+        return convert.job(row)
+
+    async def get_job(self, project: str, id: str) -> Job | None:
+        """One job."""
+        async with self._session(write=False) as session:
+            row = (await session.execute(select(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))).first()
+        return None if row is None else convert.job(row)
+
+    async def list_jobs(self, project: str | None = None) -> list[Job]:
+        """Jobs of a project (or all), by project and id."""
+        query = select(_jobs).order_by(_jobs.c.project, _jobs.c.id)
+        if project is not None:
+            query = query.where(_jobs.c.project == project)
+        async with self._session(write=False) as session:
+            rows = (await session.execute(query)).all()
+        return [convert.job(row) for row in rows]
+
+    async def delete_job(self, project: str, id: str) -> bool:
+        """Delete a job and its schedules (its runs stay readable); False if unknown."""
+        async with self._session() as session:
+            result = await session.execute(delete(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_job_enabled(self, project: str, id: str, enabled: bool) -> Job | None:
+        """Enable or disable a job; None if unknown."""
+        query = (
+            update(_jobs)
+            .where(_jobs.c.project == project, _jobs.c.id == id)
+            .values(is_enabled=enabled, updated_at=utcnow())
+            .returning(*_jobs.c)
+        )
+        async with self._session() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else convert.job(row)
+
+    # Schedules --------------------------------------------------------------------------------
+
+    async def put_schedule(self, project: str, schedule: ScheduleConfig) -> Schedule:
+        """Create or update a schedule; `is_enabled`, `last_run` of an existing one are kept.
+
+        Raises:
+            StorageError: the project or the job is unknown.
+        """
+        now = utcnow()
+        values = _schedule_values(schedule)
+        async with self._session() as session:
+            row = await session.get(ScheduleRow, (project, schedule.id))
+            if row is None:
+                row = ScheduleRow(
+                    project=project,
+                    id=schedule.id,
+                    is_enabled=schedule.is_enabled,
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+                session.add(row)
+            else:
+                _assign(row, values, now)
+        return convert.schedule(row)
+
+    async def get_schedule(self, project: str, id: str) -> Schedule | None:
+        """One schedule."""
+        query = select(_schedules).where(_schedules.c.project == project, _schedules.c.id == id)
+        async with self._session(write=False) as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else convert.schedule(row)
+
+    async def list_schedules(self, project: str | None = None) -> list[Schedule]:
+        """Schedules of a project (or all), by project and id."""
+        query = select(_schedules).order_by(_schedules.c.project, _schedules.c.id)
+        if project is not None:
+            query = query.where(_schedules.c.project == project)
+        async with self._session(write=False) as session:
+            rows = (await session.execute(query)).all()
+        return [convert.schedule(row) for row in rows]
+
+    async def delete_schedule(self, project: str, id: str) -> bool:
+        """Delete a schedule; False if unknown."""
+        query = delete(_schedules).where(_schedules.c.project == project, _schedules.c.id == id)
+        async with self._session() as session:
+            result = await session.execute(query)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_schedule_enabled(self, project: str, id: str, enabled: bool) -> Schedule | None:
+        """Enable or disable a schedule; None if unknown."""
+        query = (
+            update(_schedules)
+            .where(_schedules.c.project == project, _schedules.c.id == id)
+            .values(is_enabled=enabled, updated_at=utcnow())
+            .returning(*_schedules.c)
+        )
+        async with self._session() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else convert.schedule(row)
+
+    async def set_schedule_fired(self, project: str, id: str, run_id: str | None, fired_at: datetime) -> None:
+        """Record that a schedule fired at `fired_at`, starting `run_id` (None: skipped)."""
+        values: dict[str, Any] = {"last_fired_at": fired_at, "updated_at": utcnow()}
+        if run_id is not None:
+            values["last_run"] = run_id
+        query = update(_schedules).where(_schedules.c.project == project, _schedules.c.id == id).values(**values)
+        async with self._session() as session:
+            await session.execute(query)

@@ -1,0 +1,35 @@
+"""`SqlStorage`: the `Storage` interface on SQLAlchemy's async engine (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from podium_storage.interface import Storage
+from podium_storage.sql.accounts import AccountStore
+from podium_storage.sql.catalog import CatalogStore
+from podium_storage.sql.runs import RunStore
+
+
+class SqlStorage(CatalogStore, RunStore, AccountStore, Storage):
+    """Everything Podium persists, in a SQL database.
+
+    Each operation is one short transaction committed at once; rows become `podium_model`
+    objects before they leave. Build it with `podium_storage.open_storage(url)`.
+    """
+
+    def __init__(self, url: URL) -> None:
+        super().__init__(url)
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self._dispose()
+
+    async def ping(self) -> None:
+        """Check the database answers.
+
+        Raises:
+            StorageUnavailable: it does not.
+        """
+        async with self._session(write=False) as session:
+            await session.execute(text("SELECT 1"))

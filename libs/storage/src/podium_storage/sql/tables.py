@@ -1,0 +1,173 @@
+"""The SQL tables, as SQLModel classes (`table=True`).
+
+These never leave the `sql` package: `convert.py` turns rows into `podium_model` objects.
+Run ids are UUIDv7 strings, so ordering by id orders by creation time and one index per
+listing serves "newest first" and its keyset cursor. Runs carry no foreign key: the runs of a
+removed job or project stay readable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Column, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Text
+from sqlmodel import Field, SQLModel
+
+from podium_storage.sql.types import JsonType, UtcDateTime
+
+# Deterministic constraint names, so migrations can refer to them on every database.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class Base(SQLModel):
+    """Base of the tables, bound to Podium's own metadata."""
+
+    metadata = metadata
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_type=JsonType, sa_column_kwargs={"nullable": False})
+
+
+def _date(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=UtcDateTime, sa_column_kwargs={"nullable": nullable})
+
+
+class ProjectRow(Base, table=True):
+    """A project."""
+
+    __tablename__ = "projects"
+
+    id: str = Field(sa_type=String(64), primary_key=True)
+    display_name: str = Field(default="", sa_type=String(200))
+    services: dict[str, Any] = _json()
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
+
+
+class JobRow(Base, table=True):
+    """A job of a project; removed with its project."""
+
+    __tablename__ = "jobs"
+
+    project: str = Field(sa_column=Column(String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True))
+    id: str = Field(sa_type=String(64), primary_key=True)
+    display_name: str = Field(default="", sa_type=String(200))
+    description: str = Field(default="", sa_type=Text)
+    definition: dict[str, Any] = _json()
+    parameters: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False}
+    )
+    properties: dict[str, str] = _json()
+    is_enabled: bool = Field(default=True, sa_type=Boolean)
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
+
+
+class ScheduleRow(Base, table=True):
+    """A cron schedule of a job; removed with its job."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["project", "job"], ["jobs.project", "jobs.id"], ondelete="CASCADE", name="fk_schedules_job_jobs"
+        ),
+    )
+
+    project: str = Field(sa_type=String(64), primary_key=True)
+    id: str = Field(sa_type=String(64), primary_key=True)
+    display_name: str = Field(default="", sa_type=String(200))
+    job: str = Field(sa_type=String(64))
+    parameters: dict[str, str] = _json()
+    expression: str = Field(sa_type=String(200))
+    is_enabled: bool = Field(default=True, sa_type=Boolean)
+    last_run: str | None = Field(default=None, sa_type=String(36), nullable=True)
+    last_fired_at: datetime | None = _date(nullable=True)
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
+
+
+class RunRow(Base, table=True):
+    """A run. `source_type` repeats `source.type` so listings can filter on it."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_project_id", "project", "id"),
+        Index("ix_runs_project_job_id", "project", "job", "id"),
+        Index("ix_runs_status_id", "status", "id"),
+        Index("ix_runs_worker_status", "worker", "status"),
+    )
+
+    id: str = Field(sa_type=String(36), primary_key=True)
+    project: str = Field(sa_type=String(64))
+    job: str = Field(sa_type=String(64))
+    parameters: dict[str, str] = _json()
+    source: dict[str, Any] = _json()
+    source_type: str = Field(sa_type=String(16))
+    worker: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    status: str = Field(sa_type=String(16))
+    reason: str | None = Field(default=None, sa_type=Text, nullable=True)
+    waiting_reason: str | None = Field(default=None, sa_type=Text, nullable=True)
+    results: dict[str, Any] = _json()
+    should_cancel: bool = Field(default=False, sa_type=Boolean)
+    should_abort: bool = Field(default=False, sa_type=Boolean)
+    created_at: datetime = _date()
+    assigned_at: datetime | None = _date(nullable=True)
+    started_at: datetime | None = _date(nullable=True)
+    completed_at: datetime | None = _date(nullable=True)
+    updated_at: datetime = _date()
+
+
+class WorkerRow(Base, table=True):
+    """A worker host."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(sa_type=String(64), primary_key=True)
+    owner: str = Field(sa_type=String(64))
+    version: str = Field(default="", sa_type=String(100))
+    display_name: str = Field(default="", sa_type=String(200))
+    properties: dict[str, str] = _json()
+    executor_limit: int = Field(default=1, sa_type=Integer)
+    is_enabled: bool = Field(default=True, sa_type=Boolean)
+    is_active: bool = Field(default=False, sa_type=Boolean)
+    should_disconnect: bool = Field(default=False, sa_type=Boolean)
+    last_seen: datetime | None = _date(nullable=True)
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
+
+
+class UserRow(Base, table=True):
+    """A user; `roles` is a JSON list of role names."""
+
+    __tablename__ = "users"
+
+    id: str = Field(sa_type=String(64), primary_key=True)
+    display_name: str = Field(default="", sa_type=String(200))
+    roles: list[str] = Field(default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False})
+    is_enabled: bool = Field(default=True, sa_type=Boolean)
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
+
+
+class CredentialRow(Base, table=True):
+    """A password hash (Argon2id) or a token hash (SHA-256) of a user; removed with the user."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (Index("ix_credentials_user_id_kind", "user_id", "kind"),)
+
+    id: str = Field(sa_type=String(36), primary_key=True)
+    user_id: str = Field(sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
+    kind: str = Field(sa_type=String(16))
+    description: str = Field(default="", sa_type=String(200))
+    secret_hash: str = Field(sa_type=String(255), unique=True)
+    expires_at: datetime | None = _date(nullable=True)
+    created_at: datetime = _date()

@@ -1,0 +1,100 @@
+"""Tests of apply_configuration: create, update, delete and dry run."""
+
+from __future__ import annotations
+
+from podium_model import RunSource
+from podium_model.config import Change, parse_configuration
+from podium_storage import Storage
+from podium_storage.configuration import apply_configuration
+
+FIRST = """
+projects:
+  - id: examples
+    display_name: Examples
+    jobs:
+      - id: hello
+        parameters: [{key: name, default: world}]
+        definition: {type: job, commands: [["echo", "hello {parameters.name}"]]}
+      - id: old
+        definition: {type: job, commands: [["true"]]}
+    schedules:
+      - {id: nightly, job: hello, expression: "0 3 * * *"}
+      - {id: legacy, job: old, expression: "0 4 * * *"}
+"""
+
+SECOND = """
+projects:
+  - id: examples
+    display_name: Examples
+    jobs:
+      - id: hello
+        parameters: [{key: name, default: everyone}]
+        definition: {type: job, commands: [["echo", "hello {parameters.name}"]]}
+    schedules:
+      - {id: nightly, job: hello, expression: "0 3 * * *"}
+"""
+
+
+def described(changes: list[Change]) -> list[str]:
+    """The changes as one line each."""
+    return [change.describe() for change in changes]
+
+
+async def test_apply_creates_then_reports_nothing(storage: Storage) -> None:
+    """A first apply creates everything; applying the same file again changes nothing."""
+    configuration = parse_configuration(FIRST)
+    assert described(await apply_configuration(storage, configuration)) == [
+        "create project examples",
+        "create job examples/hello",
+        "create job examples/old",
+        "create schedule examples/nightly",
+        "create schedule examples/legacy",
+    ]
+    assert [j.id for j in await storage.list_jobs("examples")] == ["hello", "old"]
+    assert await apply_configuration(storage, configuration) == []
+
+
+async def test_apply_updates_and_removes(storage: Storage) -> None:
+    """Jobs and schedules the file no longer names are removed; their runs stay readable."""
+    await apply_configuration(storage, parse_configuration(FIRST))
+    await storage.set_job_enabled("examples", "hello", False)
+    run = await storage.create_run("examples", "old", {}, RunSource())
+    changes = await apply_configuration(storage, parse_configuration(SECOND))
+    assert described(changes) == [
+        "delete schedule examples/legacy",
+        "delete job examples/old",
+        "update job examples/hello",
+    ]
+    hello = await storage.get_job("examples", "hello")
+    assert hello is not None and hello.parameters[0].default == "everyone" and not hello.is_enabled
+    assert await storage.get_job("examples", "old") is None
+    assert [s.id for s in await storage.list_schedules("examples")] == ["nightly"]
+    assert await storage.get_run(run.id) is not None
+
+
+async def test_dry_run_reports_without_writing(storage: Storage) -> None:
+    """A dry run answers the same changes as the real apply and writes nothing."""
+    await apply_configuration(storage, parse_configuration(FIRST))
+    before = (await storage.list_jobs(), await storage.list_schedules())
+    dry = await apply_configuration(storage, parse_configuration(SECOND), dry_run=True)
+    assert (await storage.list_jobs(), await storage.list_schedules()) == before
+    assert await apply_configuration(storage, parse_configuration(SECOND)) == dry
+    fresh = await apply_configuration(storage, parse_configuration(FIRST.replace("examples", "other")), dry_run=True)
+    assert [c.action for c in fresh] == ["create"] * 5
+    assert await storage.get_project("other") is None
+
+
+async def test_projects_not_named_are_left_alone(storage: Storage) -> None:
+    """A project the file does not name keeps its jobs."""
+    await apply_configuration(storage, parse_configuration(FIRST))
+    assert await apply_configuration(storage, parse_configuration("projects: []")) == []
+    assert len(await storage.list_jobs("examples")) == 2
+
+
+async def test_schedule_enabled_state_survives_apply(storage: Storage) -> None:
+    """A schedule disabled by an operator stays disabled, and that is not an update."""
+    await apply_configuration(storage, parse_configuration(FIRST))
+    await storage.set_schedule_enabled("examples", "nightly", False)
+    assert await apply_configuration(storage, parse_configuration(FIRST)) == []
+    schedule = await storage.get_schedule("examples", "nightly")
+    assert schedule is not None and not schedule.is_enabled

@@ -1,0 +1,158 @@
+"""Contract tests of runs: creation, listings with keyset cursors, compare-and-set transitions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, timedelta
+
+import pytest
+
+from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, utcnow
+from podium_storage import InvalidCursor, Storage
+
+
+async def test_create_and_get_run(storage: Storage) -> None:
+    """A new run is pending, keeps its parameters and source, and reads back with UTC dates."""
+    run = await storage.create_run("p", "j", {"name": "world"}, RunSource(type="user", user="alice"))
+    assert run.status is RunStatus.pending
+    stored = await storage.get_run(run.id)
+    assert stored == run
+    assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset() == timedelta(0)
+    assert stored.source.user == "alice"
+    assert await storage.get_run("unknown") is None
+
+
+async def test_create_run_with_given_id_is_unique(storage: Storage) -> None:
+    """A run id given twice is refused with AlreadyExists."""
+    from podium_storage import AlreadyExists
+
+    await storage.create_run("p", "j", {}, RunSource(), run_id="0190c8a4-0000-7000-8000-000000000001")
+    with pytest.raises(AlreadyExists):
+        await storage.create_run("p", "j", {}, RunSource(), run_id="0190c8a4-0000-7000-8000-000000000001")
+
+
+async def test_list_runs_newest_first_with_filters(storage: Storage) -> None:
+    """Listings sort newest first and filter by project, job, status, worker and source."""
+    a = await storage.create_run("p", "a", {}, RunSource())
+    b = await storage.create_run("p", "b", {}, RunSource(type="schedule", schedule="nightly"))
+    c = await storage.create_run("q", "a", {}, RunSource())
+    await storage.transition_run(b.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="w1"))
+
+    async def ids(**kwargs: object) -> list[str]:
+        return [run.id for run in (await storage.list_runs(RunFilter.model_validate(kwargs))).items]
+
+    assert await ids() == [c.id, b.id, a.id]
+    assert await ids(project="p") == [b.id, a.id]
+    assert await ids(project="p", job="a") == [a.id]
+    assert await ids(status=["running"]) == [b.id]
+    assert await ids(status=["pending", "running"]) == [c.id, b.id, a.id]
+    assert await ids(worker="w1") == [b.id]
+    assert await ids(source="schedule") == [b.id]
+    assert await ids(created_after=utcnow() + timedelta(hours=1)) == []
+    assert await ids(created_before=utcnow() + timedelta(hours=1)) == [c.id, b.id, a.id]
+
+
+async def test_cursor_pagination_never_repeats_or_skips(storage: Storage) -> None:
+    """Paging while new runs are inserted returns each original run exactly once, in order."""
+    original = [(await storage.create_run("p", "j", {}, RunSource())).id for _ in range(25)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await storage.list_runs(RunFilter(project="p"), limit=4, cursor=cursor)
+        seen.extend(run.id for run in page.items)
+        await storage.create_run("p", "j", {}, RunSource())  # newer runs land before the cursor
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [run_id for run_id in seen if run_id in set(original)] == list(reversed(original))
+    assert len(seen) == len(set(seen))
+
+
+async def test_last_page_has_no_cursor(storage: Storage) -> None:
+    """A page that reaches the end has no next cursor, even when it is exactly full."""
+    for _ in range(3):
+        await storage.create_run("p", "j", {}, RunSource())
+    page = await storage.list_runs(RunFilter(), limit=3)
+    assert len(page.items) == 3 and page.next_cursor is None
+    page = await storage.list_runs(RunFilter(), limit=2)
+    assert page.next_cursor is not None
+    rest = await storage.list_runs(RunFilter(), limit=2, cursor=page.next_cursor)
+    assert len(rest.items) == 1 and rest.next_cursor is None
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjogMX0=", "bnVsbA==", "!!!", ""])
+async def test_invalid_cursor(storage: Storage, cursor: str) -> None:
+    """A cursor this storage did not make raises InvalidCursor."""
+    with pytest.raises(InvalidCursor):
+        await storage.list_runs(RunFilter(), cursor=cursor)
+
+
+async def test_transition_is_compare_and_set(storage: Storage) -> None:
+    """A transition happens only from an expected status and writes its changes with it."""
+    run = await storage.create_run("p", "j", {}, RunSource())
+    started = utcnow()
+    running = await storage.transition_run(
+        run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="w", started_at=started)
+    )
+    assert running is not None and running.status is RunStatus.running
+    assert running.worker == "w" and running.started_at == started
+    assert await storage.transition_run(run.id, [RunStatus.pending], RunStatus.cancelled) is None
+    assert await storage.transition_run(run.id, [], RunStatus.cancelled) is None
+    assert await storage.transition_run("unknown", [RunStatus.pending], RunStatus.running) is None
+    done = await storage.transition_run(
+        run.id, [RunStatus.running], RunStatus.succeeded, RunUpdate(results={"a": [1, {"b": None}]})
+    )
+    assert done is not None and done.results == {"a": [1, {"b": None}]}
+    assert (await storage.get_run(run.id)) == done
+
+
+async def test_concurrent_transitions_exactly_one_wins(storage: Storage) -> None:
+    """Many concurrent transitions of the same pending run: exactly one succeeds."""
+    run = await storage.create_run("p", "j", {}, RunSource())
+    results = await asyncio.gather(
+        *(
+            storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker=f"w{i}"))
+            for i in range(8)
+        )
+    )
+    winners = [result for result in results if result is not None]
+    assert len(winners) == 1
+    assert (await storage.get_run(run.id)) == winners[0]
+
+
+async def test_update_run_never_changes_status(storage: Storage) -> None:
+    """update_run writes only the fields set, keeps the status, and answers None when unknown."""
+    run = await storage.create_run("p", "j", {}, RunSource())
+    updated = await storage.update_run(run.id, RunUpdate(should_cancel=True, waiting_reason="no worker"))
+    assert updated is not None and updated.should_cancel and updated.waiting_reason == "no worker"
+    assert updated.status is RunStatus.pending and updated.worker is None
+    cleared = await storage.update_run(run.id, RunUpdate(waiting_reason=None))
+    assert cleared is not None and cleared.waiting_reason is None and cleared.should_cancel
+    assert await storage.update_run("unknown", RunUpdate(should_abort=True)) is None
+
+
+async def test_pending_and_active_runs(storage: Storage) -> None:
+    """Pending and running runs list oldest first; active runs filter by worker."""
+    first = await storage.create_run("p", "j", {}, RunSource())
+    second = await storage.create_run("p", "j", {}, RunSource())
+    third = await storage.create_run("p", "j", {}, RunSource())
+    assert [r.id for r in await storage.list_pending_runs()] == [first.id, second.id, third.id]
+    assert [r.id for r in await storage.list_pending_runs(limit=1)] == [first.id]
+    await storage.transition_run(first.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="a"))
+    await storage.transition_run(third.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="b"))
+    assert [r.id for r in await storage.list_pending_runs()] == [second.id]
+    assert [r.id for r in await storage.list_active_runs()] == [first.id, third.id]
+    assert [r.id for r in await storage.list_active_runs("b")] == [third.id]
+
+
+async def test_dates_are_utc_whatever_zone_is_given(storage: Storage) -> None:
+    """A date written in another zone reads back as the same instant, in UTC."""
+    from datetime import timezone
+
+    run = await storage.create_run("p", "j", {}, RunSource())
+    local = utcnow().astimezone(timezone(timedelta(hours=5)))
+    updated = await storage.update_run(run.id, RunUpdate(started_at=local))
+    assert updated is not None and updated.started_at == local
+    stored = await storage.get_run(run.id)
+    assert stored is not None and stored.started_at is not None
+    assert stored.started_at == local and stored.started_at.tzinfo == UTC
