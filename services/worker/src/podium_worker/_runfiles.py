@@ -1,0 +1,131 @@
+"""The files of one run directory, shared by the executor and the worker connection.
+
+Layout of ``RUN_DIR`` (one per run, on the worker's disk):
+
+- ``request.json``: the `RunRequest` the master sent (written by the worker before the start);
+- ``executor.pid``: the executor's pid, written once its signal handlers are installed, so
+  the worker may send SIGTERM as soon as this file exists;
+- ``executor.err``: the executor's stderr (diagnostics, never part of the run's log);
+- ``log``: stdout and stderr of every command, byte for byte, appended as produced;
+- ``state.json``: a `WorkerRunState`, replaced atomically; its ``log_size`` is final only
+  when its status is final, and then every byte of ``log`` is written;
+- ``results.json``: the file ``PODIUM_RESULTS`` names; the executor rewrites it with the
+  merged results after each command;
+- ``abort.json``: ``{"reason": str, "grace": float}``, written by the worker before it sends
+  SIGTERM to the executor;
+- ``workspace/``: the working directory of every command (``PODIUM_WORKSPACE``).
+
+Stdlib only: the executor imports this module on every run's critical path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+TYPE_CHECKING = False  # typing costs milliseconds on every run's start
+if TYPE_CHECKING:
+    from typing import Any
+
+REQUEST = "request.json"
+PID = "executor.pid"
+ERR = "executor.err"
+LOG = "log"
+STATE = "state.json"
+RESULTS = "results.json"
+ABORT = "abort.json"
+WORKSPACE = "workspace"
+
+DEFAULT_GRACE = 10.0
+"""Seconds between SIGTERM and SIGKILL when nothing else says (timeouts, bare SIGTERM)."""
+
+
+def write_json_atomic(path: str | os.PathLike[str], value: Any) -> None:
+    """Replace `path` with the JSON of `value` so that readers never see a partial file."""
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as file:
+        json.dump(value, file, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Return the JSON value in `path`, or None if the file does not exist.
+
+    Raises:
+        ValueError: the file holds no valid JSON (`json.JSONDecodeError` is a ValueError).
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        return None
+    return json.loads(text)
+
+
+def read_abort(run_dir: str | os.PathLike[str]) -> tuple[str, float] | None:
+    """Return the (reason, grace) of the abort requested for the run, or None if none was.
+
+    A malformed ``abort.json`` still means "abort": its reason and grace fall back to defaults.
+    """
+    path = os.path.join(run_dir, ABORT)
+    if not os.path.exists(path):
+        return None
+    try:
+        value = read_json(path)
+    except (OSError, ValueError):
+        value = None
+    if not isinstance(value, dict):
+        value = {}
+    reason = value.get("reason")
+    grace = value.get("grace")
+    if not isinstance(reason, str) or not reason:
+        reason = "aborted on request"
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0:
+        grace = DEFAULT_GRACE
+    return reason, float(grace)
+
+
+def write_abort(run_dir: str | os.PathLike[str], reason: str, grace: float = DEFAULT_GRACE) -> None:
+    """Ask the run's executor to abort (the caller then sends it SIGTERM)."""
+    write_json_atomic(os.path.join(run_dir, ABORT), {"reason": reason, "grace": grace})
+
+
+def _strings(value: object, what: str) -> dict[str, str]:
+    """Check that `value` maps strings to strings."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"invalid request.json: {what} must map strings to strings")
+    return value
+
+
+def load_request(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check the run's ``request.json`` (a `RunRequest`) without pydantic.
+
+    Raises:
+        ValueError: the file is missing, unreadable or not a valid request (a clear message).
+    """
+    try:
+        request = read_json(os.path.join(run_dir, REQUEST))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read request.json: {exc}") from exc
+    if not isinstance(request, dict):
+        raise ValueError("invalid request.json: missing or not a JSON object")
+    for key in ("run_id", "project", "job"):
+        if not isinstance(request.get(key), str):
+            raise ValueError(f"invalid request.json: {key} must be a string")
+    for key in ("parameters", "environment", "worker"):
+        request[key] = _strings(request.get(key, {}), key)
+    definition = request.get("definition")
+    if not isinstance(definition, dict) or definition.get("type", "job") != "job":
+        raise ValueError("invalid request.json: definition must be a job definition")
+    commands = definition.get("commands")
+    if not isinstance(commands, list) or not commands:
+        raise ValueError("invalid request.json: definition.commands must be a non-empty list")
+    for index, command in enumerate(commands, 1):
+        if not isinstance(command, list) or not command or not all(isinstance(arg, str) for arg in command):
+            raise ValueError(f"invalid request.json: command {index} must be a non-empty list of strings")
+    timeout = definition.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise ValueError("invalid request.json: definition.timeout must be a positive number")
+    definition["environment"] = _strings(definition.get("environment", {}), "definition.environment")
+    return request

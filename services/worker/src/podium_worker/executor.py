@@ -1,0 +1,367 @@
+"""The executor: one process per run, ``python -m podium_worker.executor RUN_DIR``.
+
+It runs the commands of ``RUN_DIR/request.json`` one after another, each in its own process
+group, without a shell, and writes the run's log, results and state into ``RUN_DIR`` (the
+layout is in `podium_worker._runfiles`). It lives in its own session and never depends on
+the worker process: when the worker dies, the run carries on and its files stay complete.
+After each log write and each state change it writes one byte to its stdout, a pipe the
+worker may watch; a closed or full pipe is ignored.
+
+Stdlib only, and only the cheap parts of it: this start sits on every run's critical path.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import signal
+import stat
+import sys
+import time
+
+from podium_worker import _runfiles as files
+from podium_worker.templates import TemplateError, check, render
+
+TYPE_CHECKING = False  # typing costs milliseconds on every run's start
+if TYPE_CHECKING:
+    from typing import Any
+
+CHUNK = 65536
+LINGER = 5.0
+"""Seconds to wait for a command's pipe to close once the command is over and its group killed."""
+MAX_RESULTS = 1 << 20
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _now() -> str:
+    """The current time as ISO 8601 UTC with offset (``datetime`` costs a start-up import)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00"
+
+
+def _note(message: str) -> None:
+    """Write a diagnostic line to the executor's stderr (``RUN_DIR/executor.err``)."""
+    try:
+        sys.stderr.write(f"{_now()} {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class Ended(Exception):
+    """The run ends now with `status` and `reason`."""
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _which(program: str, env: dict[str, str]) -> str:
+    """Find `program` on the command's PATH, as ``subprocess`` would (posix_spawnp uses ours)."""
+    if "/" in program:
+        return program
+    denied = None
+    for folder in env.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", program)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            denied = candidate
+    if denied is not None:
+        raise PermissionError(errno.EACCES, "permission denied", denied)
+    raise FileNotFoundError(errno.ENOENT, "not found on PATH", program)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass  # the group is gone already
+
+
+class Executor:
+    """Runs one run directory to its end; `execute` never raises."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = os.path.abspath(run_dir)
+        self.started = time.monotonic()
+        self.started_at = _now()
+        self.run_id = os.path.basename(self.run_dir)
+        self.results: dict[str, Any] = {}
+        self.abort: tuple[str, float] | None = None
+        self.deadline: float | None = None
+        self.timeout: float | None = None
+        self.stopped: str | None = None  # why the running command was stopped
+        self.log_fd = -1
+        self.notify_fd: int | None = 1
+        self.wakeup = -1
+
+    def path(self, name: str) -> str:
+        """The absolute path of one file of the run directory."""
+        return os.path.join(self.run_dir, name)
+
+    def execute(self) -> int:
+        """Run everything, write the final state and return the process exit code."""
+        self._install_signals()
+        try:
+            files.write_json_atomic(self.path(files.PID), os.getpid())  # "1234": JSON and plain text alike
+        except OSError as exc:
+            _note(f"cannot use the run directory {self.run_dir}: {exc}")
+            return 1
+        try:
+            status, reason = self._run()
+        except Ended as end:
+            status, reason = end.status, end.reason
+        except Exception as exc:  # an executor bug must still end the run
+            import traceback
+
+            _note("internal error:\n" + traceback.format_exc())
+            status, reason = "exception", f"internal executor error: {exc!r}"
+        if reason and status == "exception":
+            _note(f"run ended {status}: {reason}")
+        try:
+            self._write_state(status, reason, final=True)
+        except OSError as exc:
+            _note(f"cannot write the final state: {exc}")
+            return 1
+        return 0
+
+    def _install_signals(self) -> None:
+        read_fd, write_fd = os.pipe()
+        for fd in (read_fd, write_fd):
+            os.set_blocking(fd, False)
+        self.wakeup = read_fd
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        for sig in (*STOP_SIGNALS, signal.SIGCHLD, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: None)  # the wakeup fd carries the news
+        try:
+            if stat.S_ISFIFO(os.fstat(1).st_mode):
+                os.set_blocking(1, False)  # a stalled worker must never block the run
+        except OSError:
+            self.notify_fd = None
+
+    def _notify(self) -> None:
+        if self.notify_fd is None:
+            return
+        try:
+            os.write(self.notify_fd, b".")
+        except BlockingIOError:
+            pass  # the pipe is full: the reader has a wake-up pending already
+        except OSError:
+            self.notify_fd = None  # the worker is gone (EPIPE): carry on without it
+
+    def _drain_signals(self) -> None:
+        try:
+            data = os.read(self.wakeup, 512)
+        except BlockingIOError:
+            return
+        if any(signum in STOP_SIGNALS for signum in data):
+            abort = files.read_abort(self.run_dir) or ("terminated by a signal", files.DEFAULT_GRACE)
+            if self.abort is None or abort[1] < self.abort[1]:
+                self.abort = abort
+
+    def _write_state(self, status: str, reason: str | None = None, final: bool = False) -> None:
+        state = {
+            "run_id": self.run_id,
+            "status": status,
+            "log_size": os.fstat(self.log_fd).st_size if self.log_fd >= 0 else 0,
+            "results": self.results,
+            "reason": reason,
+            "started_at": self.started_at,
+            "completed_at": _now() if final else None,
+        }
+        files.write_json_atomic(self.path(files.STATE), state)
+        self._notify()
+
+    def _append_log(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.log_fd, view) :]
+        self._notify()
+
+    def _run(self) -> tuple[str, str | None]:
+        self.log_fd = os.open(self.path(files.LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            request = files.load_request(self.run_dir)
+        except ValueError as exc:
+            raise Ended("exception", str(exc)) from exc
+        self.run_id = request["run_id"]
+        abort = files.read_abort(self.run_dir)
+        if abort is not None:
+            return "aborted", abort[0]
+        definition = request["definition"]
+        if definition.get("timeout"):
+            self.timeout = definition["timeout"]
+            self.deadline = self.started + definition["timeout"]
+        workspace = self.path(files.WORKSPACE)
+        os.makedirs(workspace, exist_ok=True)
+        os.chdir(workspace)  # posix_spawn has no cwd argument; every path here is absolute
+        files.write_json_atomic(self.path(files.RESULTS), {})
+        self._write_state("running")
+        context: dict[str, dict[str, Any]] = {
+            "parameters": request["parameters"],
+            "run": {"id": request["run_id"], "project": request["project"], "job": request["job"]},
+            "worker": request["worker"],
+            "results": self.results,
+        }
+        commands: list[list[str]] = definition["commands"]
+        templates = {f"command {i} argv[{j}]": arg for i, cmd in enumerate(commands, 1) for j, arg in enumerate(cmd)}
+        templates.update({f"environment variable {key}": value for key, value in definition["environment"].items()})
+        for where, template in templates.items():
+            try:
+                check(template, context)
+            except TemplateError as exc:
+                raise Ended("exception", f"template error in {where}: {exc}") from exc
+        env = dict(os.environ)
+        for index, command in enumerate(commands, 1):
+            self._drain_signals()
+            if (reason := self._stop_reason()) is not None:
+                raise Ended("aborted", reason)
+            try:
+                argv = [render(arg, context) for arg in command]
+                env.update({key: render(value, context) for key, value in definition["environment"].items()})
+            except TemplateError as exc:
+                raise Ended("exception", f"template error in command {index}: {exc}") from exc
+            env.update(request["environment"])
+            env.update(
+                PODIUM_RUN_ID=request["run_id"],
+                PODIUM_PROJECT=request["project"],
+                PODIUM_JOB=request["job"],
+                PODIUM_RESULTS=self.path(files.RESULTS),
+                PODIUM_WORKSPACE=workspace,
+            )
+            code = self._run_command(index, argv, env)
+            self._merge_results(index, ok=code == 0 and self.stopped is None)
+            if self.stopped is not None:
+                raise Ended("aborted", self.stopped)
+            if code != 0:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                return "failed", f"command {index} ({argv[0]}) {how}"
+        return "succeeded", None
+
+    def _stop_reason(self) -> str | None:
+        """Why the run must stop now (an abort request or the timeout), if it must."""
+        if self.abort is not None:
+            return self.abort[0]
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return f"timeout after {self.timeout:g} s"
+        return None
+
+    def _spawn(self, index: int, argv: list[str], env: dict[str, str], out: int) -> int:
+        try:
+            return os.posix_spawn(
+                _which(argv[0], env),
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out, 1),
+                    (os.POSIX_SPAWN_DUP2, out, 2),
+                ],
+                setsid=True,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP),
+            )
+        except (OSError, ValueError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise Ended("exception", f"command {index}: cannot start {argv[0]!r}: {detail}") from exc
+
+    def _run_command(self, index: int, argv: list[str], env: dict[str, str]) -> int:
+        """Run one command to its end, copying its output to the log; return its exit code."""
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = self._spawn(index, argv, env, write_fd)
+        finally:
+            os.close(write_fd)
+        poller = select.poll()
+        poller.register(read_fd, select.POLLIN)
+        poller.register(self.wakeup, select.POLLIN)
+        code: int | None = None
+        open_pipe = True
+        kill_at: float | None = None  # SIGKILL the group then (grace after SIGTERM)
+        linger_until: float | None = None  # give up on the pipe then
+        stopping = False
+        try:
+            while open_pipe or code is None:
+                deadlines = [t for t in (kill_at, linger_until, None if stopping else self.deadline) if t is not None]
+                wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+                for fd, _ in poller.poll(None if wait is None else wait * 1000 + 1):
+                    if fd == self.wakeup:
+                        self._drain_signals()
+                        continue
+                    data = os.read(read_fd, CHUNK)
+                    if data:
+                        self._append_log(data)
+                    else:
+                        open_pipe = False
+                        poller.unregister(read_fd)
+                now = time.monotonic()
+                if not stopping and (reason := self._stop_reason()) is not None:
+                    stopping = True
+                    self.stopped = reason
+                    grace = self.abort[1] if self.abort is not None else files.DEFAULT_GRACE
+                    _killpg(pid, signal.SIGTERM)
+                    kill_at = now + grace
+                elif stopping and self.abort is not None and kill_at is not None:
+                    kill_at = min(kill_at, now + self.abort[1])  # a later abort may shorten the grace
+                if kill_at is not None and now >= kill_at:
+                    _killpg(pid, signal.SIGKILL)
+                    kill_at = None
+                    linger_until = now + LINGER
+                if code is None:
+                    code = self._reap(pid)
+                if code is not None and open_pipe and linger_until is None and not stopping:
+                    _killpg(pid, signal.SIGKILL)  # leftovers of a finished command hold the pipe
+                    linger_until = now + LINGER
+                if linger_until is not None and now >= linger_until and open_pipe:
+                    _note(f"command {index}: its output pipe stayed open after the command ended; closing it")
+                    open_pipe = False
+        finally:
+            os.close(read_fd)
+            _killpg(pid, signal.SIGKILL)  # nothing of a finished command outlives it
+        assert code is not None
+        return code
+
+    @staticmethod
+    def _reap(pid: int) -> int | None:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return os.waitstatus_to_exitcode(status) if done == pid else None
+
+    def _merge_results(self, index: int, ok: bool) -> None:
+        """Merge what command `index` left in ``PODIUM_RESULTS`` into the run's results."""
+        path = self.path(files.RESULTS)
+        try:
+            if os.path.getsize(path) > MAX_RESULTS:
+                raise ValueError(f"larger than {MAX_RESULTS} bytes")
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+            value = json.loads(text) if text.strip() else {}
+            if not isinstance(value, dict):
+                raise ValueError(f"a JSON object is expected, not {type(value).__name__}")
+        except FileNotFoundError:
+            value = {}
+        except (OSError, ValueError) as exc:
+            reason = f"command {index} left invalid results in PODIUM_RESULTS: {exc}"
+            if ok:
+                raise Ended("exception", reason) from exc
+            _note(reason)
+            return
+        if value:
+            self.results.update(value)
+            files.write_json_atomic(path, self.results)
+            self._write_state("running")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m podium_worker.executor RUN_DIR``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        _note("usage: python -m podium_worker.executor RUN_DIR")
+        return 2
+    return Executor(args[0]).execute()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Templates in command arguments (DESIGN section 5), parsed by hand.
+
+A template may read only ``{parameters.KEY}``, ``{run.id}``, ``{run.project}``, ``{run.job}``,
+``{worker.KEY}`` and ``{results.KEY}``; ``{{`` and ``}}`` stand for literal braces. Anything
+else (an unknown namespace, indexing, a conversion or format spec, an unbalanced brace, an
+unknown key) is a `TemplateError`. `str.format` is deliberately not used: it allows attribute
+access and indexing on the values. A value is inserted literally and never parsed again.
+
+Stdlib only: the executor imports this module on every run's critical path.
+"""
+
+from __future__ import annotations
+
+import json
+
+TYPE_CHECKING = False  # typing and collections.abc cost milliseconds on every run's start
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    Context = Mapping[str, Mapping[str, object]]
+    """Values by namespace then key, e.g. ``{"run": {"id": "..."}, "parameters": {...}}``."""
+
+NAMESPACES = ("parameters", "run", "worker", "results")
+"""The only names a template may read."""
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+"""Characters a key may hold (a compiled regex would cost start-up time)."""
+
+
+class TemplateError(ValueError):
+    """A template that is not allowed, or that names a value that does not exist."""
+
+
+class Field:
+    """One ``{namespace.key}`` reference in a template."""
+
+    __slots__ = ("namespace", "key")
+
+    def __init__(self, namespace: str, key: str) -> None:
+        self.namespace = namespace
+        self.key = key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Field) and (self.namespace, self.key) == (other.namespace, other.key)
+
+    def __hash__(self) -> int:
+        return hash((self.namespace, self.key))
+
+    def __repr__(self) -> str:
+        return f"Field({self.namespace!r}, {self.key!r})"
+
+
+Segment = str | Field
+
+
+def _field(template: str, body: str) -> Field:
+    """Parse the text between one pair of braces."""
+    for char, what in (("[", "indexing"), ("!", "a conversion"), (":", "a format spec"), ("(", "a call")):
+        if char in body:
+            raise TemplateError(f"{what} is not allowed in template {{{body}}} of {template!r}")
+    namespace, dot, key = body.partition(".")
+    if not dot:
+        raise TemplateError(f"template {{{body}}} of {template!r} must read NAMESPACE.KEY")
+    if namespace not in NAMESPACES:
+        allowed = ", ".join(NAMESPACES)
+        raise TemplateError(f"unknown namespace {namespace!r} in {template!r} (allowed: {allowed})")
+    if not key or not _KEY_CHARS.issuperset(key):
+        raise TemplateError(f"invalid key {key!r} in template {{{body}}} of {template!r}")
+    return Field(namespace, key)
+
+
+def parse(template: str) -> list[Segment]:
+    """Split `template` into literal text and fields.
+
+    Raises:
+        TemplateError: the template is malformed or reads something not allowed.
+    """
+    segments: list[Segment] = []
+    text: list[str] = []
+    i, n = 0, len(template)
+    while i < n:
+        char = template[i]
+        if char == "{":
+            if template.startswith("{{", i):
+                text.append("{")
+                i += 2
+                continue
+            end = template.find("}", i + 1)
+            opening = template.find("{", i + 1)
+            if end < 0 or (0 <= opening < end):
+                raise TemplateError(f"unbalanced '{{' at position {i} of {template!r}")
+            if text:
+                segments.append("".join(text))
+                text = []
+            segments.append(_field(template, template[i + 1 : end]))
+            i = end + 1
+        elif char == "}":
+            if not template.startswith("}}", i):
+                raise TemplateError(f"unbalanced '}}' at position {i} of {template!r} (write '}}}}' for a brace)")
+            text.append("}")
+            i += 2
+        else:
+            text.append(char)
+            i += 1
+    if text:
+        segments.append("".join(text))
+    return segments
+
+
+def _value(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def render(template: str, context: Context) -> str:
+    """Return `template` with every field replaced by its value from `context`.
+
+    String values are inserted verbatim; other values (results may hold any JSON) as JSON.
+
+    Raises:
+        TemplateError: the template is malformed, or a key is missing from `context`.
+    """
+    out: list[str] = []
+    for segment in parse(template):
+        if isinstance(segment, str):
+            out.append(segment)
+            continue
+        values = context.get(segment.namespace, {})
+        if segment.key not in values:
+            raise TemplateError(f"unknown key {segment.namespace}.{segment.key} in {template!r}")
+        out.append(_value(values[segment.key]))
+    return "".join(out)
+
+
+def check(template: str, context: Context, deferred: frozenset[str] = frozenset({"results"})) -> None:
+    """Validate `template` against `context` without rendering it.
+
+    Keys of the `deferred` namespaces are not checked: results are produced by earlier
+    commands, so they only exist when the command that reads them is about to start.
+
+    Raises:
+        TemplateError: the template is malformed, or a non-deferred key is missing.
+    """
+    for segment in parse(template):
+        if isinstance(segment, Field) and segment.namespace not in deferred:
+            if segment.key not in context.get(segment.namespace, {}):
+                raise TemplateError(f"unknown key {segment.namespace}.{segment.key} in {template!r}")

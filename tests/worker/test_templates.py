@@ -1,0 +1,103 @@
+"""Templates in command arguments: the allowed fields, literal braces, and everything refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from podium_worker.templates import Field, TemplateError, check, parse, render
+
+CONTEXT: dict[str, dict[str, object]] = {
+    "parameters": {"name": "world", "hostile": "{run.__class__}", "empty": ""},
+    "run": {"id": "r-1", "project": "examples", "job": "hello"},
+    "worker": {"id": "w1", "os": "linux"},
+    "results": {"text": "done", "count": 3, "nested": {"a": [1, "é"]}, "flag": True, "none": None},
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("hello {parameters.name}", "hello world"),
+        ("{run.id}/{run.project}/{run.job}", "r-1/examples/hello"),
+        ("{worker.id} on {worker.os}", "w1 on linux"),
+        ("{results.text}", "done"),
+        ("no templates at all", "no templates at all"),
+        ("", ""),
+        ("{{literal}} and {{{parameters.name}}}", "{literal} and {world}"),
+        ("}}{{", "}{"),
+        ("[{parameters.empty}]", "[]"),
+    ],
+)
+def test_render_allowed_fields(template: str, expected: str) -> None:
+    """Every allowed namespace renders its string value, and doubled braces are literal."""
+    assert render(template, CONTEXT) == expected
+
+
+def test_render_inserts_values_literally() -> None:
+    """A value that looks like a template is inserted as is and never parsed again."""
+    assert render("x{parameters.hostile}y", CONTEXT) == "x{run.__class__}y"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("count", "3"), ("nested", '{"a": [1, "é"]}'), ("flag", "true"), ("none", "null")],
+)
+def test_render_non_string_results_as_json(key: str, expected: str) -> None:
+    """A result that is not a string is inserted as its JSON encoding."""
+    assert render(f"{{results.{key}}}", CONTEXT) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{run.__class__}", "unknown key run.__class__"),
+        ("{run.id.__class__}", "unknown key run.id.__class__"),
+        ("{parameters[name]}", "indexing"),
+        ("{parameters.name[0]}", "indexing"),
+        ("{run.id!r}", "conversion"),
+        ("{run.id:>10}", "format spec"),
+        ("{run.id.__init__.__globals__}", "unknown key"),
+        ("{os.environ}", "unknown namespace 'os'"),
+        ("{self.__dict__}", "unknown namespace"),
+        ("{__import__('os').system('x')}", "not allowed"),
+        ("{0}", "NAMESPACE.KEY"),
+        ("{}", "NAMESPACE.KEY"),
+        ("{run}", "NAMESPACE.KEY"),
+        ("{run.}", "invalid key"),
+        ("{run. id}", "invalid key"),
+        ("{parameters.missing}", "unknown key parameters.missing"),
+        ("{worker.cpu}", "unknown key worker.cpu"),
+        ("{results.missing}", "unknown key results.missing"),
+        ("open {", "unbalanced '{'"),
+        ("{run.id", "unbalanced '{'"),
+        ("{run.{run.id}}", "unbalanced '{'"),
+        ("close }", "unbalanced '}'"),
+        ("a } b", "unbalanced '}'"),
+    ],
+)
+def test_render_refuses(template: str, message: str) -> None:
+    """Anything but the allowed fields is a TemplateError that names the template."""
+    with pytest.raises(TemplateError) as raised:
+        render(template, CONTEXT)
+    assert message in str(raised.value)
+    assert repr(template) in str(raised.value)
+
+
+def test_parse_segments() -> None:
+    """Parsing splits literal text from fields and folds doubled braces into the text."""
+    assert parse("a{{b}}{run.id}c{results.x.y}") == ["a{b}", Field("run", "id"), "c", Field("results", "x.y")]
+
+
+def test_check_defers_results() -> None:
+    """Results do not exist before the run, so `check` validates only their syntax."""
+    check("{results.later} {parameters.name}", CONTEXT | {"results": {}})
+    with pytest.raises(TemplateError, match="unknown key parameters.nope"):
+        check("{results.later} {parameters.nope}", CONTEXT)
+    with pytest.raises(TemplateError, match="indexing"):
+        check("{results[later]}", CONTEXT)
+
+
+def test_check_can_require_every_key() -> None:
+    """With nothing deferred, `check` refuses a missing result too."""
+    with pytest.raises(TemplateError, match="unknown key results.later"):
+        check("{results.later}", CONTEXT, deferred=frozenset())
