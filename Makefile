@@ -1,0 +1,49 @@
+# Podium: everyday commands. `make help` lists them.
+# A fresh machine needs only Python 3.11+: the targets install uv (with pip) and the workspace.
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := $(or $(UV_PROJECT_ENVIRONMENT),.venv)
+SRC_DIRS := $(wildcard libs/*/src services/*/src)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help uv install run test lint format bench up down ui
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+uv: ## Install uv with pip when it is missing
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+		$(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+install: uv ## Create .venv and install every workspace package from uv.lock
+	$(UV) sync --frozen --all-packages
+
+run: install ## Start master, api, web and a worker locally (PODIUM_HOME, PODIUM_WEB_PORT, PODIUM_ADMIN_PASSWORD, ...)
+	$(VENV)/bin/python deploy/local/run.py
+
+test: install ## Run the whole test suite
+	$(UV) run --frozen pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install ## ruff check, ruff format --check, mypy --strict per package
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	@set -e; for dir in $(SRC_DIRS) deploy/local; do echo "mypy $$dir"; $(UV) run --frozen mypy $$dir; done
+
+format: install ## Format the code and apply ruff's safe fixes
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+ui: ## Rebuild the web UI into services/web/src/podium_web/static (needs npm; the built files are committed)
+	cd services/web/ui && npm ci --no-audit --no-fund && npm run build
+
+bench: install ## Run the benchmarks in bench/ (when they exist)
+	@if [ -f bench/__main__.py ]; then $(UV) run --frozen python -m bench; \
+	else echo "make bench: the benchmarks are not built yet (bench/ has no __main__.py)"; fi
+
+up: ## Start the stack in containers (docker compose; needs PODIUM_CONTROL_SECRET)
+	docker compose up -d --build
+
+down: ## Stop the containers
+	docker compose down

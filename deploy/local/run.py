@@ -1,0 +1,374 @@
+"""Run the whole Podium stack on this machine: `make run` (DESIGN section 10).
+
+Migrates the database, creates the user `admin` and a worker user with a fresh token, then
+starts podium-master (with the example configuration), podium-api, podium-web and one
+podium-worker on loopback, waits until each answers its health endpoint, and prints the web
+URL and the admin credentials. SIGINT (Ctrl-C) or SIGTERM stops everything, workers first,
+and exits 0. Standard library only: run it with the workspace's Python (`uv run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger("podium.run")
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+EXAMPLE_CONFIG = REPOSITORY / "deploy" / "examples" / "podium.yaml"
+WORKER_USER = "worker"
+WORKER_ID = "local"
+START_TIMEOUT = float(os.environ.get("PODIUM_START_TIMEOUT", "60"))
+STOP_TIMEOUT = 15.0
+VARIABLES = """environment:
+  PODIUM_HOME                   data directory (default ./.podium)
+  PODIUM_WEB_PORT               port of the web UI and of the API under /api/v1 (default 8080)
+  PODIUM_ADMIN_PASSWORD         password of the user admin (default: generated and printed)
+  PODIUM_DATABASE_URL           database (default: SQLite file in PODIUM_HOME)
+  PODIUM_WORKER_EXECUTOR_LIMIT  runs the worker executes at once (default: number of CPUs)
+  PODIUM_MASTER_CONFIG          configuration file loaded by the master (default deploy/examples/podium.yaml)
+  PODIUM_MASTER_PORT, PODIUM_API_PORT  internal loopback ports (default: free ports)"""
+
+
+class Stop(Exception):
+    """A stop signal arrived, or a service died, while the stack was starting."""
+
+
+@dataclass
+class Settings:
+    """What `make run` honours, read from the environment."""
+
+    home: Path
+    web_port: int
+    admin_password: str
+    password_generated: bool
+    database_url: str
+    executor_limit: int
+    config: Path
+    master_port: int
+    api_port: int
+    control_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """Read the `PODIUM_*` variables, filling in the defaults."""
+        env = os.environ
+        home = Path(env.get("PODIUM_HOME") or ".podium").resolve()
+        password = env.get("PODIUM_ADMIN_PASSWORD") or ""
+        return cls(
+            home=home,
+            web_port=int(env.get("PODIUM_WEB_PORT") or 8080),
+            admin_password=password or secrets.token_urlsafe(12),
+            password_generated=not password,
+            database_url=env.get("PODIUM_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'podium.db'}",
+            executor_limit=int(env.get("PODIUM_WORKER_EXECUTOR_LIMIT") or os.cpu_count() or 1),
+            config=Path(env.get("PODIUM_MASTER_CONFIG") or EXAMPLE_CONFIG).resolve(),
+            master_port=int(env.get("PODIUM_MASTER_PORT") or free_port()),
+            api_port=int(env.get("PODIUM_API_PORT") or free_port()),
+        )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def command(name: str) -> list[str]:
+    """argv prefix of a workspace console script, next to this Python."""
+    script = Path(sys.executable).parent / name
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", name.replace("-", "_")]
+
+
+class Wakeup:
+    """One pipe that wakes the main loop on a signal (via set_wakeup_fd) or a child's exit."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+        self.signals: list[int] = []
+
+    def install(self) -> None:
+        """Catch SIGINT and SIGTERM: record them and wake the loop."""
+        signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda signum, frame: self.signals.append(signum))
+
+    def poke(self) -> None:
+        """Wake the loop (from a watcher thread)."""
+        try:
+            os.write(self.write_fd, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full, so the loop is going to wake anyway
+
+    def wait(self, timeout: float | None) -> None:
+        """Block until woken or `timeout` seconds pass; drain the pipe."""
+        ready, _, _ = select.select([self.read_fd], [], [], timeout)
+        if ready:
+            try:
+                while os.read(self.read_fd, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+
+
+class Process:
+    """A service process in its own session (so Ctrl-C reaches only the launcher), output to a file."""
+
+    def __init__(self, name: str, argv: Sequence[str], output_dir: Path, wakeup: Wakeup) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.output_path = output_dir / f"{name}.log"
+        self.wakeup = wakeup
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        """Start the process and a thread that wakes the launcher when it exits."""
+        with self.output_path.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        threading.Thread(target=self._watch, name=f"watch-{self.name}", daemon=True).start()
+        logger.info("started %s (pid %s), output in %s", self.name, self.popen.pid, self.output_path)
+        return self
+
+    def _watch(self) -> None:
+        assert self.popen is not None
+        self.popen.wait()
+        self.wakeup.poke()
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of the output, for error reports."""
+        try:
+            return "\n".join(self.output_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> bool:
+        """SIGTERM, wait, SIGKILL after STOP_TIMEOUT; True when it ended by itself."""
+        if self.popen is None or self.popen.poll() is not None:
+            return True
+        self.popen.terminate()
+        try:
+            code = self.popen.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop within %ss: killed", self.name, STOP_TIMEOUT)
+            self.popen.kill()
+            self.popen.wait()
+            return False
+        logger.info("stopped %s (exit status %s)", self.name, code)
+        return True
+
+
+def http_status(url: str, method: str = "GET", body: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """Status and body of one HTTP request; 0 when nothing answers."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    try:
+        with opener.open(request, timeout=5) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (OSError, ValueError):
+        return 0, b""
+
+
+class Launcher:
+    """Prepares the database, starts the services in order and stops them in reverse."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.wakeup = Wakeup()
+        self.output_dir = settings.home / "output"
+        self.processes: list[Process] = []
+        self.master_url = f"http://127.0.0.1:{settings.master_port}"
+        self.api_url = f"http://127.0.0.1:{settings.api_port}"
+        self.web_url = f"http://127.0.0.1:{settings.web_port}"
+
+    def admin(self, *args: str) -> str:
+        """Run `python -m podium_storage.admin` and return what it printed."""
+        argv = [sys.executable, "-m", "podium_storage.admin", "--database-url", self.settings.database_url, *args]
+        result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise RuntimeError(f"podium_storage.admin {args[0]} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout.strip()
+
+    def prepare(self) -> str:
+        """Migrate, create or update `admin` and the worker user; return a new worker token."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(exist_ok=True)
+        self.admin("migrate")
+        password = self.settings.admin_password
+        self.admin("create-user", "admin", "--role", "administrator", "--password", password)
+        self.admin("create-user", WORKER_USER, "--role", "worker")
+        return self.admin("create-token", WORKER_USER).splitlines()[-1].strip()
+
+    def spawn(self, name: str, argv: Sequence[str]) -> Process:
+        """Start one service and remember it for the shutdown."""
+        process = Process(name, argv, self.output_dir, self.wakeup).start()
+        self.processes.append(process)
+        return process
+
+    def check(self) -> None:
+        """Raise Stop when a signal arrived or a service exited."""
+        if self.wakeup.signals:
+            raise Stop(f"received {signal.Signals(self.wakeup.signals[0]).name}")
+        for process in self.processes:
+            if not process.alive():
+                raise Stop(f"{process.name} exited unexpectedly; its last output:\n{process.tail()}")
+
+    def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
+        """Wait until `ready()` with a deadline, waking at once on a signal or a service exit."""
+        deadline = time.monotonic() + START_TIMEOUT
+        pause = 0.01
+        while True:
+            self.check()
+            if ready():
+                logger.info("%s is ready", what)
+                return
+            if time.monotonic() > deadline:
+                outputs = "\n".join(f"== {p.name}\n{p.tail()}" for p in self.processes)
+                raise Stop(f"{what} not ready within {START_TIMEOUT}s\n{outputs}")
+            self.wakeup.wait(pause)  # bounded poll pause; a signal or an exit ends it at once
+            pause = min(pause * 2, 0.2)
+
+    def healthy(self, url: str) -> Callable[[], bool]:
+        """A readiness check: `url` answers 200."""
+        return lambda: http_status(url)[0] == 200
+
+    def start(self) -> None:
+        """Start master, api, web and the worker, each once the one before is healthy."""
+        s = self.settings
+        token = self.prepare()
+        log_dir = str(s.home / "logs")
+        self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(s.master_port),
+                              "--database-url", s.database_url, "--log-dir", log_dir, "--config", str(s.config),
+                              "--control-secret", s.control_secret])  # fmt: skip
+        self.wait_for("master", self.healthy(f"{self.master_url}/health"))
+        self.spawn("api", [*command("podium-api"), "--host", "127.0.0.1", "--port", str(s.api_port),
+                           "--database-url", s.database_url, "--log-dir", log_dir, "--master-url", self.master_url,
+                           "--control-secret", s.control_secret])  # fmt: skip
+        self.wait_for("api", self.healthy(f"{self.api_url}/api/v1/health"))
+        self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
+                           "--api-url", self.api_url])  # fmt: skip
+        self.wait_for("web", self.healthy(f"{self.web_url}/api/v1/health"))
+        self.spawn("worker", [*command("podium-worker"), "--master", f"ws://127.0.0.1:{s.master_port}/ws/worker",
+                              "--id", WORKER_ID, "--user", WORKER_USER, "--token", token,
+                              "--executor-limit", str(s.executor_limit), "--home", str(s.home / "worker")])  # fmt: skip
+        self.wait_for_worker()
+
+    def wait_for_worker(self) -> None:
+        """Wait until the api shows the worker connected, when the api has that route."""
+        status, body = http_status(f"{self.api_url}/api/v1/openapi.json")
+        if status != 200 or b"/api/v1/workers/{" not in body:
+            self.check()
+            logger.info("worker started (this api cannot show whether it is connected)")
+            return
+        status, body = http_status(
+            f"{self.api_url}/api/v1/me/login", "POST", {"user": "admin", "password": self.settings.admin_password}
+        )
+        token = json.loads(body)["token"] if status == 200 else ""
+
+        def connected() -> bool:
+            request = urllib.request.Request(
+                f"{self.api_url}/api/v1/workers/{WORKER_ID}", headers={"Authorization": f"Bearer {token}"}
+            )
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            try:
+                with opener.open(request, timeout=5) as response:
+                    return bool(json.loads(response.read()).get("is_active"))
+            except (OSError, ValueError):
+                return False
+
+        self.wait_for("worker", connected)
+
+    def banner(self) -> str:
+        """What a person needs to use the running stack."""
+        s = self.settings
+        origin = "generated" if s.password_generated else "from PODIUM_ADMIN_PASSWORD"
+        return (
+            f"\nPodium is running.\n"
+            f"  Web UI:    {self.web_url}/\n"
+            f"  API:       {self.web_url}/api/v1  (docs: {self.web_url}/api/v1/docs)\n"
+            f"  User:      admin\n"
+            f"  Password:  {s.admin_password}  ({origin})\n"
+            f"  Data:      {s.home}  (service output in {self.output_dir})\n"
+            f"Press Ctrl-C to stop.\n"
+        )
+
+    def serve(self) -> None:
+        """Block until a stop signal or a service's exit."""
+        while True:
+            self.check()
+            self.wakeup.wait(None)
+
+    def stop(self) -> bool:
+        """Stop every service, workers first; True when each ended by itself."""
+        clean = True
+        for process in reversed(self.processes):
+            clean = process.stop() and clean
+        return clean
+
+    def run(self) -> int:
+        """Start, serve until stopped, stop; the exit status."""
+        self.wakeup.install()
+        requested = False
+        try:
+            self.start()
+            sys.stdout.write(self.banner())
+            sys.stdout.flush()
+            self.serve()
+        except Stop as stop:
+            requested = bool(self.wakeup.signals)
+            logger.log(logging.INFO if requested else logging.ERROR, "stopping: %s", stop)
+        except Exception:
+            logger.exception("could not start Podium")
+        clean = self.stop()
+        return 0 if requested and clean else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `--help`, read the settings and run the stack."""
+    parser = argparse.ArgumentParser(
+        prog="make run",
+        description="Start master, api, web and one worker on this machine with the example project.",
+        epilog=VARIABLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s podium: %(message)s", stream=sys.stdout)
+    return Launcher(Settings.from_environment()).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

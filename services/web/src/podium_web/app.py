@@ -1,0 +1,54 @@
+"""The web service: the single-page UI and the `/api/` proxy on one origin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from podium_web.proxy import ApiProxy
+from podium_web.settings import WebSettings
+
+
+def create_app(settings: WebSettings | None = None) -> Starlette:
+    """Build the web app.
+
+    Args:
+        settings: where the api is and where the UI files are; read from the environment
+            when omitted.
+    """
+    settings = settings or WebSettings()
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=settings.connect_timeout, read=None, write=None, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
+        follow_redirects=False,
+        trust_env=False,  # never send api traffic through an HTTP proxy from the environment
+    )
+    index = settings.static_dir / "index.html"
+
+    async def page(request: Request) -> Response:
+        return FileResponse(index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with client:
+            yield
+
+    routes = [
+        Route("/", page),
+        Route("/health", health),
+        Mount("/api", app=ApiProxy(settings.api_url, client)),
+        Mount("/static", app=StaticFiles(directory=settings.static_dir), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    return app

@@ -1,0 +1,154 @@
+// A job: its description, the trigger form built from its parameters, its graph, its last runs.
+import { useState } from "preact/hooks";
+import { ApiError, get, message, post } from "../api";
+import { Graph } from "../Graph";
+import { useRunEvents } from "../live";
+import type { Job, Page, Run } from "../types";
+import { ActionButton, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, useLoad } from "../util";
+
+/** The values to send: an empty field means "not given" unless it clears a default on purpose. */
+function given(job: Job, values: Record<string, string>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const parameter of job.parameters) {
+    const value = values[parameter.key] ?? "";
+    if (value !== "" || (parameter.default !== null && !parameter.required)) result[parameter.key] = value;
+  }
+  return result;
+}
+
+function TriggerForm({ job }: { job: Job }) {
+  const initial = Object.fromEntries(job.parameters.map((parameter) => [parameter.key, parameter.default ?? ""]));
+  const [values, setValues] = useState<Record<string, string>>(initial);
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setFieldErrors({});
+    try {
+      const run = await post<Run>(
+        `/projects/${encodeURIComponent(job.project)}/jobs/${encodeURIComponent(job.id)}/runs`,
+        { parameters: given(job, values) },
+      );
+      if (run) navigate(runHref(run.project, run.id));
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.errors.length) {
+        const byField: Record<string, string> = {};
+        const general: string[] = [];
+        for (const item of caught.errors) {
+          const key = item.loc[item.loc.length - 1];
+          if (item.loc.includes("parameters") && typeof key === "string" && key !== "parameters") byField[key] = item.msg;
+          else general.push(item.msg);
+        }
+        setFieldErrors(byField);
+        setError(general.length ? general.join("; ") : Object.keys(byField).length ? null : caught);
+      } else setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="card stack" onSubmit={submit} aria-label="Trigger a run" noValidate>
+      <h2>Run {job.display_name || job.id}</h2>
+      {job.parameters.map((parameter) => {
+        const id = `parameter-${parameter.key}`;
+        const problem = fieldErrors[parameter.key];
+        return (
+          <label key={parameter.key} for={id}>
+            <span>
+              {parameter.key}
+              {parameter.required ? <abbr title="required"> *</abbr> : null}
+              {parameter.description ? <span class="muted"> — {parameter.description}</span> : null}
+            </span>
+            <input id={id} name={parameter.key} value={values[parameter.key] ?? ""}
+              aria-invalid={problem ? "true" : undefined} aria-describedby={problem ? `${id}-error` : undefined}
+              placeholder={parameter.default ?? ""}
+              onInput={(event) => setValues({ ...values, [parameter.key]: (event.target as HTMLInputElement).value })} />
+            {problem ? (
+              <span id={`${id}-error`} class="error field-error" role="alert">
+                {problem}
+              </span>
+            ) : null}
+          </label>
+        );
+      })}
+      {job.parameters.length ? null : <p class="muted">This job takes no parameters.</p>}
+      <div>
+        <button type="submit" class="primary" disabled={busy || !job.is_enabled}>
+          Run
+        </button>
+        {job.is_enabled ? null : <span class="muted"> the job is disabled</span>}
+      </div>
+      {error ? <p class="error" role="alert">{message(error)}</p> : null}
+    </form>
+  );
+}
+
+export function JobPage({ project, job: jobId }: { project: string; job: string }) {
+  const base = `/projects/${encodeURIComponent(project)}`;
+  const job = useLoad((signal) => get<Job>(`${base}/jobs/${encodeURIComponent(jobId)}`, signal), [project, jobId]);
+  const runs = useLoad(
+    (signal) => get<Page<Run>>(`${base}/runs?job=${encodeURIComponent(jobId)}&limit=10`, signal),
+    [project, jobId],
+  );
+  useRunEvents(
+    (run) => {
+      if (run.project !== project || run.job !== jobId) return;
+      runs.setData((old) => {
+        if (!old) return old;
+        const items = old.items.some((item) => item.id === run.id)
+          ? old.items.map((item) => (item.id === run.id ? run : item))
+          : [run, ...old.items].slice(0, 10);
+        return { ...old, items };
+      });
+    },
+    [project, jobId],
+  );
+  const toggle = async () => {
+    const current = job.data;
+    if (!current) return;
+    const updated = await post<Job>(`${base}/jobs/${encodeURIComponent(jobId)}/${current.is_enabled ? "disable" : "enable"}`);
+    if (updated) job.setData(updated);
+  };
+  const data = job.data;
+  return (
+    <>
+      <p class="crumbs">
+        <a href={href(["projects", project])}>{project}</a> / job
+      </p>
+      <h1>{data?.display_name || jobId}</h1>
+      <ErrorNote error={job.error} />
+      {data ? (
+        <>
+          {data.description ? <p>{data.description}</p> : null}
+          <p>
+            <ActionButton action={toggle}>{data.is_enabled ? "Disable job" : "Enable job"}</ActionButton>{" "}
+            <a href={href(["projects", project, "runs"], { job: jobId })}>All runs of this job</a>
+          </p>
+          <TriggerForm job={data} />
+          {data.definition.type === "pipeline" ? (
+            <section class="card">
+              <h2>Pipeline</h2>
+              <Graph project={project} elements={data.definition.elements} runs={[]} />
+            </section>
+          ) : null}
+        </>
+      ) : null}
+      <section class="card">
+        <h2>Last runs</h2>
+        <ErrorNote error={runs.error} />
+        <ul class="runs-mini">
+          {(runs.data?.items ?? []).map((run) => (
+            <li key={run.id} data-run={run.id}>
+              <a href={runHref(project, run.id)}>{run.id}</a> <StatusBadge status={run.status} />{" "}
+              <span class="muted">{formatTime(run.created_at)}</span>
+            </li>
+          ))}
+        </ul>
+        {runs.data && !runs.data.items.length ? <p class="muted">No runs yet.</p> : null}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,163 @@
+// A run: status, timings, worker, parameters, results, commands, graph (pipelines) and live log.
+import { download, get, post } from "../api";
+import { Graph } from "../Graph";
+import { LogView } from "../LogView";
+import { useRunEvents } from "../live";
+import { FINAL, type Job, type Page, type Run } from "../types";
+import {
+  ActionButton, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, useLoad,
+} from "../util";
+
+function Results({ results }: { results: Record<string, unknown> }) {
+  const entries = Object.entries(results);
+  if (!entries.length) return <p class="muted">No results.</p>;
+  return (
+    <table class="kv results">
+      <thead>
+        <tr>
+          <th>Key</th>
+          <th>Value</th>
+        </tr>
+      </thead>
+      <tbody>
+        {entries.map(([key, value]) => (
+          <tr key={key}>
+            <th scope="row">{key}</th>
+            <td>
+              <code>{typeof value === "string" ? value : JSON.stringify(value)}</code>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function PipelineGraph({ run, job }: { run: Run; job: Job }) {
+  const base = `/projects/${encodeURIComponent(run.project)}/runs`;
+  const children = useLoad(async (signal) => {
+    const page = await get<Page<Run>>(`${base}?source=pipeline&limit=500`, signal);
+    return page.items.filter((child) => child.source.run === run.id);
+  }, [run.id]);
+  useRunEvents(
+    (child) => {
+      if (child.project !== run.project || child.source.run !== run.id) return;
+      children.setData((old) => [...(old ?? []).filter((item) => item.id !== child.id), child]);
+    },
+    [run.id],
+  );
+  if (job.definition.type !== "pipeline") return null;
+  return (
+    <section class="card">
+      <h2>Pipeline</h2>
+      <Graph project={run.project} elements={job.definition.elements} runs={children.data ?? []} />
+      {children.data && !children.data.length ? (
+        <p class="muted">No child runs yet: the graph shows the job's definition.</p>
+      ) : null}
+    </section>
+  );
+}
+
+export function RunPage({ project, run: runId }: { project: string; run: string }) {
+  const base = `/projects/${encodeURIComponent(project)}/runs/${encodeURIComponent(runId)}`;
+  const run = useLoad((signal) => get<Run>(base, signal), [project, runId]);
+  const data = run.data;
+  const job = useLoad(
+    (signal) =>
+      data ? get<Job>(`/projects/${encodeURIComponent(project)}/jobs/${encodeURIComponent(data.job)}`, signal) : Promise.resolve(null),
+    [project, data?.job],
+  );
+  useRunEvents(
+    (changed) => {
+      if (changed.project === project && changed.id === runId) run.setData(changed);
+    },
+    [project, runId],
+  );
+  const act = async (what: "cancel" | "abort") => {
+    const updated = await post<Run>(`${base}/${what}`);
+    if (updated) run.setData(updated);
+  };
+  return (
+    <>
+      <p class="crumbs">
+        <a href={href(["projects", project])}>{project}</a> /{" "}
+        <a href={href(["projects", project, "runs"])}>runs</a> /
+      </p>
+      <ErrorNote error={run.error} />
+      {data ? (
+        <>
+          <h1>
+            {data.job} <span class="muted">#{data.id}</span> <StatusBadge status={data.status} />
+          </h1>
+          {data.status === "pending" && data.waiting_reason ? (
+            <p class="note waiting" role="status">
+              Waiting: {data.waiting_reason}
+            </p>
+          ) : null}
+          {data.reason ? <p class="note">{data.reason}</p> : null}
+          <div class="toolbar">
+            <ActionButton action={() => act("cancel")} disabled={data.status !== "pending"}>
+              Cancel
+            </ActionButton>
+            <ActionButton action={() => act("abort")} disabled={data.status !== "running"} class="danger">
+              Abort
+            </ActionButton>
+            <ActionButton action={() => download(`${base}/archive`, `${project}-${runId}.tar.gz`)}>
+              Download archive
+            </ActionButton>
+            <a href={href(["projects", project, "jobs", data.job])}>Run again…</a>
+          </div>
+          <div class="grid">
+            <section class="card">
+              <h2>Timings</h2>
+              <table class="kv">
+                <tbody>
+                  <tr><th scope="row">created</th><td>{formatTime(data.created_at)}</td></tr>
+                  <tr><th scope="row">assigned</th><td>{formatTime(data.assigned_at)}</td></tr>
+                  <tr><th scope="row">started</th><td>{formatTime(data.started_at)}</td></tr>
+                  <tr><th scope="row">completed</th><td>{formatTime(data.completed_at)}</td></tr>
+                  <tr><th scope="row">duration</th><td>{formatDuration(data.started_at, data.completed_at)}</td></tr>
+                  <tr><th scope="row">worker</th><td data-field="worker">{data.worker ?? "—"}</td></tr>
+                  <tr>
+                    <th scope="row">source</th>
+                    <td>
+                      {data.source.type}
+                      {data.source.user ? ` by ${data.source.user}` : ""}
+                      {data.source.schedule ? ` (schedule ${data.source.schedule})` : ""}
+                      {data.source.run ? (
+                        <>
+                          {" "}of <a href={runHref(project, data.source.run)}>{data.source.run}</a>
+                          {data.source.element ? ` (${data.source.element})` : ""}
+                        </>
+                      ) : null}
+                    </td>
+                  </tr>
+                </tbody>
+              </table>
+            </section>
+            <section class="card">
+              <h2>Parameters</h2>
+              <KeyValues values={data.parameters} />
+              <h2>Results</h2>
+              <Results results={data.results} />
+            </section>
+          </div>
+          {job.data?.definition.type === "pipeline" ? <PipelineGraph run={data} job={job.data} /> : null}
+          <LogView project={project} run={runId} key={runId}
+            onEnd={() => !FINAL.has(data.status) && run.reload()} />
+        </>
+      ) : null}
+    </>
+  );
+}
+
+export function RunLogPage({ project, run, line }: { project: string; run: string; line?: number }) {
+  return (
+    <>
+      <p class="crumbs">
+        <a href={href(["projects", project])}>{project}</a> / <a href={runHref(project, run)}>run {run}</a> / log
+      </p>
+      <LogView project={project} run={run} line={line} full key={`${run}:${line}`} />
+    </>
+  );
+}

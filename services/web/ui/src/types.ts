@@ -1,0 +1,118 @@
+// Wire shapes of the api (podium_model), as far as the UI reads them.
+
+export type RunStatus = "pending" | "running" | "succeeded" | "failed" | "aborted" | "exception" | "cancelled";
+export const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "aborted", "exception", "cancelled"];
+export const FINAL: ReadonlySet<string> = new Set(["succeeded", "failed", "aborted", "exception", "cancelled"]);
+
+export interface User {
+  id: string;
+  display_name: string;
+  roles: string[];
+  is_enabled: boolean;
+  created_at: string;
+}
+
+export interface Project {
+  id: string;
+  display_name: string;
+  description?: string;
+}
+
+export interface JobParameter {
+  key: string;
+  description: string;
+  default: string | null;
+  required: boolean;
+}
+
+export interface AfterCondition {
+  element: string;
+  status: RunStatus[];
+}
+
+export interface PipelineElement {
+  id: string;
+  job: string;
+  parameters: Record<string, string>;
+  after: AfterCondition[];
+}
+
+export type JobDefinition =
+  | { type: "job"; commands: unknown[]; timeout?: number | null }
+  | { type: "pipeline"; elements: PipelineElement[] };
+
+export interface Job {
+  project: string;
+  id: string;
+  display_name: string;
+  description: string;
+  definition: JobDefinition;
+  parameters: JobParameter[];
+  properties: Record<string, string>;
+  is_enabled: boolean;
+}
+
+export interface RunSource {
+  type: string;
+  user?: string | null;
+  schedule?: string | null;
+  run?: string | null;
+  element?: string | null;
+}
+
+export interface Run {
+  project: string;
+  id: string;
+  job: string;
+  parameters: Record<string, string>;
+  source: RunSource;
+  worker: string | null;
+  status: RunStatus;
+  reason: string | null;
+  waiting_reason: string | null;
+  created_at: string;
+  assigned_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  results: Record<string, unknown>;
+  updated_at: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface Worker {
+  id: string;
+  owner: string;
+  display_name: string;
+  version: string;
+  properties: Record<string, string>;
+  executor_limit: number;
+  is_enabled: boolean;
+  is_active: boolean;
+  last_seen: string | null;
+}
+
+export interface Schedule {
+  project: string;
+  id: string;
+  display_name: string;
+  job: string;
+  parameters: Record<string, string>;
+  expression: string;
+  is_enabled: boolean;
+  last_run: string | null;
+  last_fired_at: string | null;
+  next_fire_at?: string | null;
+}
+
+export interface Credential {
+  id: string;
+  user: string;
+  kind: string;
+  description: string;
+  expires_at: string | null;
+  created_at: string;
+}

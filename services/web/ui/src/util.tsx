@@ -1,0 +1,160 @@
+// Small shared pieces: hash routing, formatting, status badges, data loading.
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { message } from "./api";
+
+export interface Route {
+  path: string[];
+  params: URLSearchParams;
+}
+
+function currentRoute(): Route {
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, search = ""] = hash.split("?", 2);
+  return { path: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(search) };
+}
+
+/** The route in the location hash, updated on navigation. */
+export function useRoute(): Route {
+  const [route, setRoute] = useState(currentRoute);
+  useEffect(() => {
+    const update = () => setRoute(currentRoute());
+    window.addEventListener("hashchange", update);
+    return () => window.removeEventListener("hashchange", update);
+  }, []);
+  return route;
+}
+
+/** `#/a/b?k=v` for the parts (escaped) and the non-empty parameters. */
+export function href(parts: string[], params: Record<string, string | null | undefined> = {}): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+  const text = search.toString();
+  return `#/${parts.map(encodeURIComponent).join("/")}${text ? `?${text}` : ""}`;
+}
+
+export function navigate(target: string, replace = false): void {
+  if (replace) history.replaceState(null, "", target);
+  else history.pushState(null, "", target);
+  window.dispatchEvent(new HashChangeEvent("hashchange"));
+}
+
+export const runHref = (project: string, run: string) => href(["projects", project, "runs", run]);
+
+export function formatTime(value: string | null | undefined): string {
+  if (!value) return "—";
+  const date = new Date(value);
+  return isNaN(date.getTime()) ? value : date.toLocaleString();
+}
+
+export function formatDuration(start: string | null, end: string | null): string {
+  if (!start) return "—";
+  const ms = (end ? new Date(end).getTime() : Date.now()) - new Date(start).getTime();
+  if (ms < 0) return "—";
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return (
+    <span class={`badge status-${status}`} data-status={status}>
+      {status}
+    </span>
+  );
+}
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <p class="error" role="alert">
+      {message(error)}
+    </p>
+  );
+}
+
+export interface Loaded<T> {
+  data: T | null;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+  setData: (update: T | ((old: T | null) => T | null)) => void;
+}
+
+/** Load `fn()` now and whenever `deps` change. */
+export function useLoad<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const controller = new AbortController();
+    setLoading(true);
+    fn(controller.signal)
+      .then((value) => {
+        if (controller.signal.aborted) return;
+        setData(value);
+        setError(null);
+      })
+      .catch((caught) => !controller.signal.aborted && setError(caught))
+      .finally(() => !controller.signal.aborted && setLoading(false));
+    return () => controller.abort();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((value) => value + 1), []);
+  return { data, error, loading, reload, setData: setData as Loaded<T>["setData"] };
+}
+
+/** A button that runs an async action, disabled meanwhile, showing its error. */
+export function ActionButton(props: {
+  action: () => Promise<unknown>;
+  children: ComponentChildren;
+  class?: string;
+  disabled?: boolean;
+  title?: string;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const click = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await props.action();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <span class="action">
+      <button type="button" class={props.class} disabled={busy || props.disabled} onClick={click} title={props.title}>
+        {props.children}
+      </button>
+      {error ? (
+        <span class="error" role="alert">
+          {message(error)}
+        </span>
+      ) : null}
+    </span>
+  );
+}
+
+export function KeyValues({ values, empty = "none" }: { values: Record<string, unknown>; empty?: string }) {
+  const entries = Object.entries(values);
+  if (!entries.length) return <p class="muted">{empty}</p>;
+  return (
+    <table class="kv">
+      <tbody>
+        {entries.map(([key, value]) => (
+          <tr key={key}>
+            <th scope="row">{key}</th>
+            <td>{typeof value === "string" ? value : JSON.stringify(value)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}

@@ -1,0 +1,252 @@
+"""The web UI in a real Chromium against the real stack (master, api, worker, podium-web)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import wait_until
+from tests.web.ui_support import BIG_LOG_LINES, CHROMIUM_ARGS, UiStack, chromium_or_skip, screenshot, write_configuration
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+Page = Any
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+PROJECT = "examples"
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file whose creation lets the `gated` job finish."""
+    return tmp_path_factory.mktemp("gate") / "open"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, gate: Path) -> Iterator[UiStack]:
+    """The whole stack on SQLite with the example project and the test jobs, podium-web in front."""
+    chromium_or_skip()
+    directory = tmp_path_factory.mktemp("ui-stack")
+    config = write_configuration(directory / "podium.yaml", gate)
+    stack = UiStack(directory, f"sqlite+aiosqlite:///{directory / 'podium.db'}", config)
+    try:
+        stack.start(workers=1)
+        stack.start_web()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(stack: UiStack) -> Iterator[Any]:
+    """Chromium from the system (never a downloaded one), headless."""
+    expect.set_options(timeout=20_000)
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_or_skip(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: UiStack) -> Iterator[Page]:
+    """A fresh browser context on the web UI, logged in as the administrator; fails on any dialog."""
+    context = browser.new_context(base_url=stack.web_url, viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto("/")
+    page.get_by_label("User").fill("admin")
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    yield page
+    context.close()
+    assert not dialogs, f"unexpected dialogs (script injection?): {dialogs}"
+
+
+def run_badge(page: Page) -> Any:
+    """The status badge in the run page's heading."""
+    return page.locator("h1 .badge")
+
+
+def test_login_refuses_a_wrong_password_then_shows_the_dashboard(browser: Any, stack: UiStack) -> None:
+    """A wrong password is an inline error; the right one opens the dashboard with the example jobs."""
+    context = browser.new_context(base_url=stack.web_url)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_label("User").fill("admin")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("Unknown user or wrong password.")
+    screenshot(page, "login")
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.locator("tr[data-job=hello]")).to_contain_text("Hello")
+    expect(page.locator(".live.on")).to_be_visible()
+    context.close()
+
+
+def test_trigger_from_the_form_and_watch_the_run_live(page: Page, stack: UiStack, gate: Path) -> None:
+    """pending → running (log line shown) → succeeded, on one page load, triggered with a form parameter."""
+    page.goto(f"/#/projects/{PROJECT}/jobs/gated")
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_label(re.compile("^name")).fill("browser")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page).to_have_url(re.compile(r"#/projects/examples/runs/[^/]+$"))
+    page.evaluate(
+        """() => {
+            window.__statuses = [];
+            const record = () => {
+                const badge = document.querySelector('h1 .badge');
+                const status = badge && badge.dataset.status;
+                if (status && window.__statuses[window.__statuses.length - 1] !== status) window.__statuses.push(status);
+            };
+            record();
+            new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+    expect(run_badge(page)).to_have_text("running")
+    expect(page.locator(".log-line", has_text="hello browser")).to_be_visible()
+    expect(page.locator("table.kv")).to_contain_text("browser")
+    screenshot(page, "run-running")
+    gate.touch()
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="done")).to_be_visible()
+    statuses = page.evaluate("window.__statuses")
+    assert statuses[-2:] == ["running", "succeeded"], statuses
+    assert statuses[0] in {"pending", "running"}, statuses
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+    expect(page.locator('[data-field="worker"]')).to_have_text("w1")
+
+
+def test_hello_shows_parameters_results_and_the_dashboard_follows(page: Page, stack: UiStack) -> None:
+    """hello triggered from its form succeeds; its results render as a table; the dashboard shows it."""
+    page.goto(f"/#/projects/{PROJECT}/jobs/hello")
+    expect(page.get_by_label(re.compile("^name"))).to_have_value("world")
+    page.get_by_label(re.compile("^name")).fill("podium")
+    screenshot(page, "job")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="hello podium")).to_be_visible()
+    expect(page.locator("table.results")).to_contain_text("greeted")
+    expect(page.locator("table.results")).to_contain_text("true")
+    screenshot(page, "run")
+    run_id = page.url.rsplit("/", 1)[-1]
+    page.goto("/#/")
+    expect(page.locator("tr[data-job=hello]")).to_contain_text(run_id)
+    screenshot(page, "dashboard")
+
+
+def test_missing_required_parameter_is_shown_inline(page: Page) -> None:
+    """The api's 422 problem for a missing required parameter appears next to its field."""
+    page.goto(f"/#/projects/{PROJECT}/jobs/needs")
+    page.get_by_role("button", name="Run", exact=True).click()
+    field = page.get_by_label(re.compile("^target"))
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".field-error")).to_contain_text("required")
+
+
+def test_abort_a_running_run(page: Page, stack: UiStack) -> None:
+    """The Abort button stops a running `slow` run, which ends aborted."""
+    run = stack.trigger(PROJECT, "slow")
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
+    expect(run_badge(page)).to_have_text("running")
+    expect(page.locator(".log-line", has_text="tick 1")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
+    page.get_by_role("button", name="Abort").click()
+    expect(run_badge(page)).to_have_text("aborted")
+    assert stack.run(PROJECT, run["id"])["status"] == "aborted"
+
+
+def test_pipeline_graph(page: Page, stack: UiStack) -> None:
+    """The pipeline job's graph: elements as nodes, the `after` condition as an edge; nodes link onwards."""
+    page.goto(f"/#/projects/{PROJECT}/jobs/build-and-test")
+    graph = page.get_by_role("img", name="Pipeline graph")
+    expect(graph.locator('[data-element="build"]')).to_be_visible()
+    expect(graph.locator('[data-element="test"]')).to_be_visible()
+    expect(graph.locator('.edge[data-from="build"][data-to="test"]')).to_have_count(1)
+    run = stack.trigger(PROJECT, "build-and-test")
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
+    graph = page.get_by_role("img", name="Pipeline graph")
+    expect(graph.locator('[data-element="test"]')).to_be_visible()
+    screenshot(page, "pipeline")
+    graph.locator('[data-element="build"]').click()
+    expect(page).to_have_url(re.compile(r"#/projects/examples/(jobs/hello|runs/[^/]+)$"))
+
+
+def test_a_stopped_worker_turns_inactive(page: Page, stack: UiStack) -> None:
+    """The workers page shows a second worker active, then inactive once its process stops."""
+    worker = stack.start_worker("w2", 1, "os=linux")
+    page.goto("/#/workers")
+    card = page.locator('[data-worker="w2"]')
+    expect(card).to_have_attribute("data-state", "active")
+    expect(card).to_contain_text("os=linux")
+    screenshot(page, "workers")
+    worker.stop()
+    expect(card).to_have_attribute("data-state", "inactive")
+
+
+def test_log_escapes_html_and_renders_colours(page: Page, stack: UiStack) -> None:
+    """A `<script>` log line is text, never markup; ANSI red renders as a coloured span."""
+    run = stack.trigger(PROJECT, "colours")
+    stack.wait_run(PROJECT, run["id"])
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}/log")
+    expect(page.locator(".log-line", has_text="<script>alert(1)</script>")).to_be_visible()
+    expect(page.locator(".log-line b")).to_have_count(0)
+    red = page.locator(".log-line .lt span", has_text="red")
+    expect(red).to_have_attribute("style", re.compile("ansi-1"))
+    assert page.locator(".log-line script").count() == 0
+
+
+def test_a_million_line_log_stays_interactive(page: Page, stack: UiStack) -> None:
+    """A 1,000,000-line log: the end is on screen within a second of pressing End; search and line links work."""
+    run = stack.trigger(PROJECT, "big")
+    stack.wait_run(PROJECT, run["id"], timeout=120)
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}/log?line=1")
+    expect(page.locator(".log-count")).to_have_attribute("data-lines", str(BIG_LOG_LINES), timeout=60_000)
+    assert page.locator(".log-line").count() < 200  # only what is on screen is in the DOM
+    scroller = page.locator(".log-scroll")
+    scroller.focus()
+    started = time.monotonic()
+    page.keyboard.press("End")
+    expect(page.locator(f'.log-line[data-line="{BIG_LOG_LINES}"]')).to_be_in_viewport(timeout=1000)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0, f"scrolling to the end took {elapsed:.2f} s"
+    screenshot(page, "log-huge")
+    page.get_by_label("Search the log").fill("line 654321 of")
+    page.get_by_role("button", name="Find next").click()
+    expect(page.locator('.log-line.selected[data-line="654321"]')).to_be_in_viewport()
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}/log?line=123456")
+    expect(page.locator('.log-line.selected[data-line="123456"]')).to_be_in_viewport(timeout=60_000)
+
+
+def test_runs_users_and_profile_pages(page: Page, stack: UiStack) -> None:
+    """The runs list filters by job and status; users and profile pages list tokens."""
+    run = stack.trigger(PROJECT, "hello", name="filtered")
+    stack.wait_run(PROJECT, run["id"])
+    page.goto(f"/#/projects/{PROJECT}/runs")
+    expect(page.locator(f'tr[data-run="{run["id"]}"]')).to_be_visible()
+    page.get_by_label("Job").select_option("fail")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(f'tr[data-run="{run["id"]}"]')).to_have_count(0)
+    page.get_by_label("Job").select_option("hello")
+    page.get_by_label("Status").select_option("succeeded")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(f'tr[data-run="{run["id"]}"]')).to_be_visible()
+    screenshot(page, "runs")
+    page.goto("/#/users")
+    expect(page.locator('tr[data-user="admin"]')).to_contain_text("administrator")
+    screenshot(page, "users")
+    page.goto("/#/me")
+    page.get_by_label("Description").fill("from the browser test")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator(".secret")).to_be_visible()
+    expect(page.get_by_role("cell", name="from the browser test")).to_be_visible()
+    screenshot(page, "profile")
+    wait_until(lambda: True)
