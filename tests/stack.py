@@ -7,30 +7,40 @@ separate processes configured by flags, exactly as an operator would.
 
 from __future__ import annotations
 
-import subprocess
+import contextlib
+import io
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support import Service, free_port, python_module, wait_until
+from podium_storage.admin import main as admin_main
+from tests.support import Service, free_port, wait_until
 
 ADMIN_PASSWORD = "admin-secret"
 FINAL = {"succeeded", "failed", "aborted", "exception", "cancelled"}
 
 
 def admin(database_url: str, *args: str) -> str:
-    """Run `python -m podium_storage.admin` and return what it printed."""
-    result = subprocess.run(
-        python_module("podium_storage.admin", "--database-url", database_url, *args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"admin {args} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout.strip()
+    """Run the `podium_storage.admin` command in this process and return what it printed.
+
+    In-process because a Python start with SQLAlchemy costs seconds here; the command's own
+    tests run it as a process.
+    """
+    out, err = io.StringIO(), io.StringIO()
+
+    def call() -> int:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            return admin_main(["--database-url", database_url, *args])
+
+    # A thread of its own, so that async tests (whose loop is running) may call it too.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        code = pool.submit(call).result()
+    if code != 0:
+        raise RuntimeError(f"admin {args} failed:\n{out.getvalue()}\n{err.getvalue()}")
+    return out.getvalue().strip()
 
 
 class Stack:
@@ -118,9 +128,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every process (workers first)."""
-        for service in self.workers.values():
-            service.stop()
-        for service in (self.api, self.master):
+        for service in [*self.workers.values(), self.api, self.master]:
             if service is not None:
                 service.stop()
         if self._client is not None:

@@ -89,7 +89,7 @@ class Service:
         """True while the process runs."""
         return self.process is not None and self.process.poll() is None
 
-    def wait_http(self, url: str, timeout: float = 20.0) -> None:
+    def wait_http(self, url: str, timeout: float = 60.0) -> None:
         """Wait until `url` answers any HTTP status below 500, or fail with the process output."""
 
         def answers() -> bool:

@@ -1,0 +1,237 @@
+"""A typed, synchronous client of the Podium HTTP API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from podium_model import Job, LoginResponse, Page, Problem, Project, Run, User, Worker
+from podium_model.config import Change
+from podium_model.users import TokenCreated
+
+_RUN_PAGE = TypeAdapter(Page[Run])
+
+
+class PodiumError(Exception):
+    """The api answered with a problem (4xx/5xx); `problem` holds its details."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        detail = f": {problem.detail}" if problem.detail else ""
+        super().__init__(f"{problem.title} ({problem.status}){detail}")
+
+
+class PodiumUnreachable(Exception):
+    """The api could not be reached at all."""
+
+
+class LogEvent(BaseModel):
+    """One event of a run's live log stream: a chunk of text, or the end (`ended`) with the run."""
+
+    offset: int = 0
+    text: str = ""
+    ended: bool = False
+    status: str | None = None
+    end: Run | None = None
+
+
+class PodiumClient:
+    """Client of `/api/v1`, authenticated with a bearer token.
+
+    Args:
+        url: base URL of the api or the web service (the part before `/api/v1`).
+        token: bearer token; None for anonymous calls such as `login`.
+        timeout: seconds for each request (streams have no read timeout).
+    """
+
+    def __init__(
+        self, url: str, token: str | None = None, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=url.rstrip("/").removesuffix("/api/v1") + "/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> PodiumClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Plumbing -------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise PodiumUnreachable(f"cannot reach {self._http.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise PodiumError(_problem(response))
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # Me -------------------------------------------------------------------------------------
+
+    def login(self, user: str, password: str) -> LoginResponse:
+        """Exchange a password for a bearer token (which this client then uses)."""
+        answer = LoginResponse.model_validate(
+            self._json("POST", "/me/login", json={"user": user, "password": password})
+        )
+        self._http.headers["Authorization"] = f"Bearer {answer.token}"
+        return answer
+
+    def me(self) -> User:
+        """The user this client is authenticated as."""
+        return User.model_validate(self._json("GET", "/me"))
+
+    # Projects and jobs ----------------------------------------------------------------------
+
+    def projects(self) -> list[Project]:
+        """Every project."""
+        return [Project.model_validate(p) for p in _items(self._json("GET", "/projects"))]
+
+    def jobs(self, project: str) -> list[Job]:
+        """The jobs of a project."""
+        return [Job.model_validate(j) for j in _items(self._json("GET", f"/projects/{project}/jobs"))]
+
+    def set_job_enabled(self, project: str, job: str, enabled: bool) -> Job:
+        """Enable or disable a job."""
+        action = "enable" if enabled else "disable"
+        return Job.model_validate(self._json("POST", f"/projects/{project}/jobs/{job}/{action}"))
+
+    # Runs -----------------------------------------------------------------------------------
+
+    def trigger(self, project: str, job: str, parameters: dict[str, str] | None = None) -> Run:
+        """Start a run of a job; answers the pending run."""
+        body = {"parameters": parameters or {}}
+        return Run.model_validate(self._json("POST", f"/projects/{project}/jobs/{job}/runs", json=body))
+
+    def run(self, project: str, run_id: str) -> Run:
+        """One run."""
+        return Run.model_validate(self._json("GET", f"/projects/{project}/runs/{run_id}"))
+
+    def runs(self, project: str, *, limit: int = 50, cursor: str | None = None, **filters: str) -> Page[Run]:
+        """One page of a project's runs, newest first (`filters`: job, status, worker, source)."""
+        params: dict[str, str | int] = {"limit": limit, **{k: v for k, v in filters.items() if v}}
+        if cursor:
+            params["cursor"] = cursor
+        return _RUN_PAGE.validate_python(self._json("GET", f"/projects/{project}/runs", params=params))
+
+    def log(self, project: str, run_id: str, offset: int = 0) -> bytes:
+        """The run's log bytes from `offset`."""
+        return self._request("GET", f"/projects/{project}/runs/{run_id}/log", params={"offset": offset}).content
+
+    def cancel(self, project: str, run_id: str) -> Run:
+        """Cancel a pending run."""
+        return Run.model_validate(self._json("POST", f"/projects/{project}/runs/{run_id}/cancel"))
+
+    def abort(self, project: str, run_id: str) -> Run:
+        """Abort a running run."""
+        return Run.model_validate(self._json("POST", f"/projects/{project}/runs/{run_id}/abort"))
+
+    def archive(self, project: str, run_id: str) -> bytes:
+        """The run's archive (run JSON, log and results)."""
+        return self._request("GET", f"/projects/{project}/runs/{run_id}/archive").content
+
+    def follow(self, project: str, run_id: str, offset: int = 0) -> Iterator[LogEvent]:
+        """Follow a run's live log: chunks as they are written, then one event with the final run."""
+        path = f"/projects/{project}/runs/{run_id}/log/stream"
+        try:
+            with self._http.stream("GET", path, params={"offset": offset}, timeout=httpx.Timeout(30, read=None)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise PodiumError(_problem(r))
+                yield from _log_events(r.iter_lines())
+        except httpx.TransportError as exc:
+            raise PodiumUnreachable(f"lost the log stream: {exc}") from None
+
+    def wait(self, project: str, run_id: str) -> Run:
+        """Block until the run ends (following its log stream, so without polling); answer it."""
+        for event in self.follow(project, run_id):
+            if event.ended:
+                break
+        return self.run(project, run_id)
+
+    # Workers --------------------------------------------------------------------------------
+
+    def workers(self) -> list[Worker]:
+        """Every worker."""
+        return [Worker.model_validate(w) for w in _items(self._json("GET", "/workers"))]
+
+    def worker_action(self, worker: str, action: str) -> Worker:
+        """`enable`, `disable` or `disconnect` a worker."""
+        return Worker.model_validate(self._json("POST", f"/workers/{worker}/{action}"))
+
+    # Administration -------------------------------------------------------------------------
+
+    def apply(self, content: bytes | str, dry_run: bool = False, *, yaml: bool = True) -> list[Change]:
+        """Apply a configuration file's content (YAML, or JSON with `yaml=False`); answer the changes."""
+        params = {"dry_run": "true"} if dry_run else {}
+        content_type = "application/yaml" if yaml else "application/json"
+        body = content.encode() if isinstance(content, str) else content
+        answer = self._json(
+            "PUT", "/admin/configuration", content=body, params=params, headers={"Content-Type": content_type}
+        )
+        changes = answer["changes"] if isinstance(answer, dict) else answer
+        return [Change.model_validate(change) for change in changes]
+
+    def create_user(self, user: str, roles: list[str], password: str | None = None) -> User:
+        """Create a user (administrators only)."""
+        body: dict[str, Any] = {"id": user, "roles": roles}
+        if password is not None:
+            body["password"] = password
+        return User.model_validate(self._json("POST", "/users", json=body))
+
+    def create_token(self, user: str, description: str = "", expires_in: int | None = None) -> TokenCreated:
+        """Create a token for a user (administrators); the answer holds the secret, shown once."""
+        body = {"description": description, "expires_in": expires_in}
+        return TokenCreated.model_validate(self._json("POST", f"/users/{user}/tokens", json=body))
+
+
+def _items(answer: Any) -> list[Any]:
+    items: list[Any] = answer["items"] if isinstance(answer, dict) else answer
+    return items
+
+
+def _problem(response: httpx.Response) -> Problem:
+    try:
+        return Problem.model_validate(response.json())
+    except (ValueError, ValidationError):
+        return Problem(title=response.reason_phrase or "Error", status=response.status_code, detail=response.text[:500])
+
+
+def _log_events(lines: Iterator[str]) -> Iterator[LogEvent]:
+    """Parse server-sent events of a log stream (see docs/architecture.md).
+
+    A `log` event's text is in `text` (or `data`); the `end` event carries the final `status`
+    and, when the api includes it, the `run`.
+    """
+    event, data = "message", list[str]()
+    for line in lines:
+        if line == "":
+            if data:
+                payload = json.loads("\n".join(data))
+                if event == "end":
+                    run = Run.model_validate(payload["run"]) if payload.get("run") else None
+                    yield LogEvent(ended=True, status=payload.get("status"), end=run)
+                    return
+                if event == "log":
+                    yield LogEvent(offset=payload.get("offset", 0), text=payload.get("text", payload.get("data", "")))
+            event, data = "message", list[str]()
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))

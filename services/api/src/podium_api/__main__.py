@@ -1,0 +1,69 @@
+"""`podium-api`: run the public HTTP API (flags override `PODIUM_*` variables)."""
+
+from __future__ import annotations
+
+import argparse
+import logging.config
+import signal
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+
+def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The settings given on the command line (only those given)."""
+    parser = argparse.ArgumentParser(
+        prog="podium-api",
+        description="Podium's public HTTP API. Every flag also reads a PODIUM_* environment variable.",
+    )
+    parser.add_argument("--host", help="address to listen on (PODIUM_API_HOST; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (PODIUM_API_PORT; default 8702)")
+    parser.add_argument("--database-url", help="database URL shared with the master (PODIUM_DATABASE_URL)")
+    parser.add_argument("--log-dir", help="log store directory shared with the master (PODIUM_LOG_DIR)")
+    parser.add_argument("--master-url", help="the master's base URL (PODIUM_MASTER_URL; http://127.0.0.1:8701)")
+    parser.add_argument("--control-secret", help="secret shared with the master (PODIUM_CONTROL_SECRET)")
+    parser.add_argument("--token-lifetime", help="validity of login tokens, seconds or ISO 8601 (default 7 days)")
+    parser.add_argument("--log-level", help="logging level (PODIUM_API_LOG_LEVEL; default INFO)")
+    args = parser.parse_args(argv)
+    return {key: value for key, value in vars(args).items() if value is not None}
+
+
+def configure_logging(level: str) -> None:
+    """Apply the service's logging configuration once."""
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"handlers": ["console"], "level": level.upper()},
+            "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+        }
+    )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `podium-api`; SIGTERM and SIGINT stop it gracefully with exit code 0."""
+    # uvicorn restores the previous handlers after its graceful shutdown and re-raises the
+    # signal; with these handlers that ends in exit code 0 instead of death by signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
+    arguments = parse_args(argv)
+    # Heavy imports after the handlers: a SIGTERM during start-up still exits cleanly.
+    import uvicorn
+
+    from podium_api.app import create_app
+    from podium_api.settings import ApiSettings
+
+    settings = ApiSettings(**arguments)
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

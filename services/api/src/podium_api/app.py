@@ -1,0 +1,92 @@
+"""The application factory: `create_app(settings)` builds the FastAPI app of the api service.
+
+Nothing is created at import time: the lifespan opens the storage, the log store and the
+master client, and puts them on the request state where `deps` reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from podium_api import __version__
+from podium_api.errors import problem_handlers
+from podium_api.limits import RequestGuard
+from podium_api.master import MasterClient
+from podium_api.permissions import OPERATIONS
+from podium_api.routes import ROUTERS
+from podium_api.settings import ApiSettings
+from podium_storage import open_storage
+from podium_storage.interface import Storage
+from podium_storage.logs import LogStore
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "health", "description": "Liveness and readiness"},
+    {"name": "me", "description": "Login, logout, my profile and my tokens"},
+    {"name": "projects", "description": "Projects: namespaces of jobs, runs and schedules"},
+    {"name": "jobs", "description": "Jobs, and triggering their runs"},
+    {"name": "runs", "description": "Runs: status, logs, results, cancel and abort"},
+    {"name": "schedules", "description": "Cron schedules"},
+    {"name": "workers", "description": "The workers of the fleet"},
+    {"name": "users", "description": "User administration"},
+    {"name": "events", "description": "Live run and worker changes (server-sent events)"},
+    {"name": "admin", "description": "Configuration as code and service information"},
+]
+
+
+def create_app(settings: ApiSettings | None = None, storage: Storage | None = None) -> FastAPI:
+    """Build the api application.
+
+    Args:
+        settings: the configuration; read from `PODIUM_*` variables when None (uvicorn --factory).
+        storage: an already-open storage to use instead of opening `settings.database_url`
+            (in-process tests); the caller keeps ownership and closes it.
+    """
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with AsyncExitStack() as stack:
+            if storage is None:
+                opened: Storage = await stack.enter_async_context(open_storage(settings.database_url))
+            else:
+                opened = storage
+            master = MasterClient(
+                settings.master_url, settings.control_secret.get_secret_value(), settings.master_timeout
+            )
+            stack.push_async_callback(master.close)
+            logger.info("podium-api %s ready (master %s)", __version__, settings.master_url)
+            yield {"settings": settings, "storage": opened, "logs": LogStore(settings.log_dir), "master": master}
+
+    app = FastAPI(
+        title="Podium API",
+        version=__version__,
+        description="The public HTTP API of Podium: projects, jobs, runs, schedules, workers and users.",
+        lifespan=lifespan,
+        exception_handlers=problem_handlers(),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        openapi_tags=TAGS,
+    )
+    app.add_middleware(RequestGuard)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    _check_operations()
+    return app
+
+
+def _check_operations() -> None:
+    """Every entry of the permission table has a route (routes outside the table fail at import)."""
+    routed = {getattr(route, "operation_id", None) for router in ROUTERS for route in router.routes}
+    missing = set(OPERATIONS) - routed
+    if missing:
+        raise RuntimeError(f"permission table names operations without a route: {sorted(missing)}")

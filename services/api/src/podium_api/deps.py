@@ -1,0 +1,45 @@
+"""Dependencies of the routes, as `Annotated` aliases reading the lifespan state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from podium_api.master import MasterClient
+from podium_api.security import Principal, require_user
+from podium_api.settings import ApiSettings
+from podium_storage.interface import Storage
+from podium_storage.logs import LogStore
+
+
+def get_storage(request: Request) -> Storage:
+    """The storage opened by the lifespan."""
+    storage: Storage = request.state.storage
+    return storage
+
+
+def get_logs(request: Request) -> LogStore:
+    """The log store shared with the master."""
+    logs: LogStore = request.state.logs
+    return logs
+
+
+def get_master(request: Request) -> MasterClient:
+    """The client of the master's control API."""
+    master: MasterClient = request.state.master
+    return master
+
+
+def get_settings(request: Request) -> ApiSettings:
+    """The settings the application was built with."""
+    settings: ApiSettings = request.state.settings
+    return settings
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+LogsDep = Annotated[LogStore, Depends(get_logs)]
+MasterDep = Annotated[MasterClient, Depends(get_master)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+UserDep = Annotated[Principal, Depends(require_user)]
+"""The authenticated caller (401 when the request carries no valid credentials)."""

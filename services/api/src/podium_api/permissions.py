@@ -1,0 +1,139 @@
+"""Authorization: the one table of what each operation needs and what each role grants.
+
+Every route names its operation id through `operation(...)`, which both sets the OpenAPI
+`operationId` and attaches the dependency checking `OPERATIONS[operation_id]`; the route × role
+test walks the OpenAPI document against the same two tables.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from fastapi import Depends, Request
+
+from podium_api.errors import Forbidden, Unauthorized
+from podium_api.security import Principal, authenticate
+from podium_model.users import Role
+
+
+class Permission(StrEnum):
+    """What an operation needs."""
+
+    public = "public"
+    """Anyone, without credentials (health, login, docs)."""
+    default = "default"
+    """Any logged-in user (own profile, own tokens)."""
+    read = "read"
+    """Read projects, jobs, runs, schedules, workers."""
+    trigger = "trigger"
+    """Start runs."""
+    operate = "operate"
+    """Cancel, abort, enable, disable, disconnect."""
+    audit = "audit"
+    """Read administrative pages: users, tokens of others, service information, metrics."""
+    admin = "admin"
+    """Change users, roles, credentials and configuration."""
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.administrator: frozenset(Permission),
+    Role.operator: frozenset({Permission.default, Permission.read, Permission.trigger, Permission.operate}),
+    Role.viewer: frozenset({Permission.default, Permission.read}),
+    Role.auditor: frozenset({Permission.default, Permission.read, Permission.audit}),
+    Role.worker: frozenset({Permission.default, Permission.read, Permission.trigger}),
+}
+"""What each role grants; a logged-in user without roles has `default` only."""
+
+OPERATIONS: dict[str, Permission] = {
+    # health and me
+    "getHealth": Permission.public,
+    "login": Permission.public,
+    "getMe": Permission.default,
+    "logout": Permission.default,
+    "changeMyPassword": Permission.default,
+    "listMyTokens": Permission.default,
+    "createMyToken": Permission.default,
+    "revokeMyToken": Permission.default,
+    # projects and jobs
+    "listProjects": Permission.read,
+    "getProject": Permission.read,
+    "listJobs": Permission.read,
+    "getJob": Permission.read,
+    "enableJob": Permission.operate,
+    "disableJob": Permission.operate,
+    "triggerRun": Permission.trigger,
+    # runs
+    "listRuns": Permission.read,
+    "getRun": Permission.read,
+    "getRunLog": Permission.read,
+    "streamRunLog": Permission.read,
+    "getRunResults": Permission.read,
+    "getRunArchive": Permission.read,
+    "cancelRun": Permission.operate,
+    "abortRun": Permission.operate,
+    # schedules
+    "listSchedules": Permission.read,
+    "getSchedule": Permission.read,
+    "enableSchedule": Permission.operate,
+    "disableSchedule": Permission.operate,
+    # workers
+    "listWorkers": Permission.read,
+    "getWorker": Permission.read,
+    "enableWorker": Permission.operate,
+    "disableWorker": Permission.operate,
+    "disconnectWorker": Permission.operate,
+    # users and their credentials
+    "listUsers": Permission.audit,
+    "getUser": Permission.audit,
+    "createUser": Permission.admin,
+    "updateUser": Permission.admin,
+    "deleteUser": Permission.admin,
+    "enableUser": Permission.admin,
+    "disableUser": Permission.admin,
+    "setUserPassword": Permission.admin,
+    "listUserTokens": Permission.audit,
+    "createUserToken": Permission.admin,
+    "revokeUserToken": Permission.admin,
+    # live changes
+    "streamEvents": Permission.read,
+    # administration
+    "applyConfiguration": Permission.admin,
+    "getServiceInfo": Permission.audit,
+}
+"""Operation id → the permission it needs. The single source of authorization truth."""
+
+
+def permissions_of(roles: set[Role] | frozenset[Role] | list[Role], authenticated: bool) -> frozenset[Permission]:
+    """Every permission held by a principal with `roles` (anonymous when not `authenticated`)."""
+    if not authenticated:
+        return frozenset({Permission.public})
+    granted = {Permission.public, Permission.default}
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(granted)
+
+
+def allowed(roles: set[Role] | frozenset[Role] | list[Role], authenticated: bool, operation_id: str) -> bool:
+    """True if a principal with `roles` may call `operation_id`."""
+    return OPERATIONS[operation_id] in permissions_of(roles, authenticated)
+
+
+def _authorizer(operation_id: str) -> Any:
+    permission = OPERATIONS[operation_id]  # KeyError at import: every route must be in the table
+
+    async def authorize(request: Request) -> None:
+        if permission is Permission.public:
+            return
+        principal: Principal = await authenticate(request)
+        if principal.user is None:
+            raise Unauthorized(f"{operation_id} needs credentials")
+        if permission not in permissions_of(principal.roles, principal.user is not None):
+            raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
+
+    return Depends(authorize)
+
+
+def operation(operation_id: str, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments of a route decorator: its stable operation id and its permission check."""
+    return {"operation_id": operation_id, "dependencies": [_authorizer(operation_id)], **extra}

@@ -1,0 +1,20 @@
+"""The routers of the api, one module per resource, all mounted under `/api/v1`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from podium_api.routes import admin, health, jobs, me, projects, runs, schedules, streams, users, workers
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    me.router,
+    projects.router,
+    jobs.router,
+    runs.router,
+    streams.router,
+    schedules.router,
+    workers.router,
+    users.router,
+    admin.router,
+]

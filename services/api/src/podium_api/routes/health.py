@@ -1,0 +1,51 @@
+"""`GET /health`: liveness and readiness (database and master reachable)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from podium_api import __version__
+from podium_api.deps import MasterDep, StorageDep
+from podium_api.permissions import operation
+from podium_model._base import Model
+from podium_storage.interface import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+
+class Health(Model):
+    """Readiness of the api and of what it depends on."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    version: str
+    database: Literal["ok", "unavailable"]
+    master: Literal["ok", "unreachable"]
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database cannot be reached"}},
+    **operation("getHealth", summary="Liveness and readiness"),
+)
+async def get_health(storage: StorageDep, master: MasterDep) -> JSONResponse:
+    """200 when the database answers (`degraded` if the master does not), 503 when it does not."""
+    try:
+        await storage.ping()
+        database: Literal["ok", "unavailable"] = "ok"
+    except StorageUnavailable as exc:
+        logger.warning("health: database unavailable: %s", exc)
+        database = "unavailable"
+    master_ok = await master.health() is not None
+    if database != "ok":
+        status: Literal["ok", "degraded", "unavailable"] = "unavailable"
+    else:
+        status = "ok" if master_ok else "degraded"
+    health = Health(status=status, version=__version__, database=database, master="ok" if master_ok else "unreachable")
+    return JSONResponse(health.model_dump(), status_code=503 if database != "ok" else 200)

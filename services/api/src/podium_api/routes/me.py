@@ -1,0 +1,125 @@
+"""`/me`: login, logout, the caller's profile, password and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from podium_api.deps import SettingsDep, StorageDep, UserDep
+from podium_api.errors import InvalidInput, NotFound, Unauthorized
+from podium_api.permissions import operation
+from podium_model import Credential, LoginRequest, LoginResponse, User, utcnow
+from podium_model.api import PasswordChange
+from podium_model.users import TokenCreate, TokenCreated
+from podium_storage.auth import hash_password, hash_token, new_token, verify_password
+
+logger = logging.getLogger(__name__)
+
+Responses = dict[int | str, dict[str, Any]]
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+_MAX_EXPIRES_IN = 100 * 366 * 24 * 3600
+_UNAUTHORIZED: Responses = {401: {"description": "Missing or invalid credentials"}}
+
+
+async def _check_password(storage: StorageDep, user_id: str, password: str) -> User | None:
+    """The user if `password` is theirs; the same work is done for unknown users."""
+    user = await storage.get_user(user_id)
+    password_hash = await storage.get_password_hash(user_id) if user is not None else None
+    ok = await asyncio.to_thread(verify_password, password, password_hash)
+    if not ok or user is None or not user.is_enabled:
+        return None
+    return user
+
+
+@router.post("/login", response_model=LoginResponse, responses=_UNAUTHORIZED, **operation("login", summary="Log in"))
+async def login(body: LoginRequest, storage: StorageDep, settings: SettingsDep) -> LoginResponse:
+    """Exchange a user id and password for a bearer token (same 401 for unknown user and wrong password)."""
+    user = await _check_password(storage, body.user, body.password)
+    if user is None:
+        logger.info("login refused for %r", body.user[:64])
+        raise Unauthorized("unknown user or wrong password")
+    token = new_token()
+    expires_at = utcnow() + settings.token_lifetime
+    await storage.add_credential(user.id, "token", hash_token(token), description="login", expires_at=expires_at)
+    logger.info("user %s logged in", user.id)
+    return LoginResponse(token=token, expires_at=expires_at, user=user)
+
+
+@router.get("", response_model=User, responses=_UNAUTHORIZED, **operation("getMe", summary="My profile"))
+async def get_me(principal: UserDep) -> User:
+    """The user the credentials belong to."""
+    assert principal.user is not None
+    return principal.user
+
+
+@router.post("/logout", status_code=204, responses=_UNAUTHORIZED, **operation("logout", summary="Log out"))
+async def logout(principal: UserDep, storage: StorageDep) -> Response:
+    """Revoke the token this request was made with."""
+    if principal.credential_id is not None:
+        await storage.delete_credential(principal.id, principal.credential_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/password", status_code=204, responses=_UNAUTHORIZED, **operation("changeMyPassword", summary="Change my password")
+)
+async def change_my_password(body: PasswordChange, principal: UserDep, storage: StorageDep) -> Response:
+    """Replace my password, given the current one."""
+    if await _check_password(storage, principal.id, body.password) is None:
+        raise Unauthorized("the current password is wrong")
+    await storage.add_credential(principal.id, "password", await asyncio.to_thread(hash_password, body.new_password))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/tokens",
+    response_model=list[Credential],
+    responses=_UNAUTHORIZED,
+    **operation("listMyTokens", summary="My tokens"),
+)
+async def list_my_tokens(principal: UserDep, storage: StorageDep) -> list[Credential]:
+    """My tokens, newest first, without their secrets."""
+    return await storage.list_credentials(principal.id, "token")
+
+
+@router.post(
+    "/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    responses=_UNAUTHORIZED,
+    **operation("createMyToken", summary="Create a token"),
+)
+async def create_my_token(body: TokenCreate, principal: UserDep, storage: StorageDep) -> TokenCreated:
+    """Create a token for me; its secret is shown in this answer only."""
+    return await issue_token(storage, principal.id, body)
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=204,
+    responses={**_UNAUTHORIZED, 404: {"description": "No such token"}},
+    **operation("revokeMyToken", summary="Revoke a token"),
+)
+async def revoke_my_token(token_id: str, principal: UserDep, storage: StorageDep) -> Response:
+    """Revoke one of my tokens."""
+    if not await storage.delete_credential(principal.id, token_id):
+        raise NotFound(f"token {token_id!r} does not exist")
+    return Response(status_code=204)
+
+
+async def issue_token(storage: StorageDep, user_id: str, body: TokenCreate) -> TokenCreated:
+    """Create a token for `user_id` as `body` asks; return it with its secret."""
+    if body.expires_in is not None and body.expires_in > _MAX_EXPIRES_IN:
+        raise InvalidInput(f"expires_in may not exceed {_MAX_EXPIRES_IN} seconds")
+    token = new_token()
+    expires_at = utcnow() + timedelta(seconds=body.expires_in) if body.expires_in is not None else None
+    credential = await storage.add_credential(
+        user_id, "token", hash_token(token), description=body.description, expires_at=expires_at
+    )
+    return TokenCreated(token=token, credential=credential)

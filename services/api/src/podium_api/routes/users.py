@@ -1,0 +1,145 @@
+"""`/users`: user administration, roles, passwords and tokens (administrators; auditors read)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from podium_api.deps import StorageDep, UserDep
+from podium_api.errors import Conflict, NotFound
+from podium_api.lookups import user_or_404
+from podium_api.permissions import operation
+from podium_api.routes.me import issue_token
+from podium_model import Credential, User, UserCreate, UserUpdate
+from podium_model.api import PasswordSet
+from podium_model.users import TokenCreate, TokenCreated
+from podium_storage.auth import hash_password
+
+logger = logging.getLogger(__name__)
+
+Responses = dict[int | str, dict[str, Any]]
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+_NOT_FOUND: Responses = {404: {"description": "No such user"}}
+
+
+@router.get("", response_model=list[User], **operation("listUsers", summary="List users"))
+async def list_users(storage: StorageDep) -> list[User]:
+    """Every user, by id."""
+    return await storage.list_users()
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=User,
+    responses={409: {"description": "The id is taken"}},
+    **operation("createUser", summary="Create a user"),
+)
+async def create_user(body: UserCreate, principal: UserDep, storage: StorageDep) -> User:
+    """Create a user with roles and, optionally, a password."""
+    if await storage.get_user(body.id) is not None:
+        raise Conflict(f"user {body.id!r} exists already")
+    user = await storage.create_user(body.id, body.display_name, body.roles)
+    if body.password is not None:
+        await storage.add_credential(user.id, "password", await asyncio.to_thread(hash_password, body.password))
+    logger.info("user %s created by %s with roles %s", user.id, principal.id, [r.value for r in user.roles])
+    return user
+
+
+@router.get("/{user}", response_model=User, responses=_NOT_FOUND, **operation("getUser", summary="Get a user"))
+async def get_user(user: str, storage: StorageDep) -> User:
+    """One user."""
+    return await user_or_404(storage, user)
+
+
+async def _update(storage: StorageDep, user: str, changes: UserUpdate) -> User:
+    await user_or_404(storage, user)
+    updated = await storage.update_user(user, changes)
+    return updated if updated is not None else await user_or_404(storage, user)
+
+
+@router.patch("/{user}", response_model=User, responses=_NOT_FOUND, **operation("updateUser", summary="Update a user"))
+async def update_user(user: str, body: UserUpdate, storage: StorageDep) -> User:
+    """Change a user's display name, roles or enabled flag (only the fields given)."""
+    return await _update(storage, user, body)
+
+
+@router.post("/{user}/enable", response_model=User, responses=_NOT_FOUND, **operation("enableUser", summary="Enable"))
+async def enable_user(user: str, storage: StorageDep) -> User:
+    """Let the user log in and use their tokens again."""
+    return await _update(storage, user, UserUpdate(is_enabled=True))
+
+
+@router.post(
+    "/{user}/disable", response_model=User, responses=_NOT_FOUND, **operation("disableUser", summary="Disable")
+)
+async def disable_user(user: str, storage: StorageDep) -> User:
+    """Refuse the user's password and tokens from now on."""
+    return await _update(storage, user, UserUpdate(is_enabled=False))
+
+
+@router.delete("/{user}", status_code=204, responses=_NOT_FOUND, **operation("deleteUser", summary="Delete a user"))
+async def delete_user(user: str, principal: UserDep, storage: StorageDep) -> Response:
+    """Delete a user and their credentials."""
+    if user == principal.id:
+        raise Conflict("you cannot delete yourself")
+    if not await storage.delete_user(user):
+        raise NotFound(f"user {user!r} does not exist")
+    logger.info("user %s deleted by %s", user, principal.id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{user}/password",
+    status_code=204,
+    responses=_NOT_FOUND,
+    **operation("setUserPassword", summary="Reset a password"),
+)
+async def set_user_password(user: str, body: PasswordSet, storage: StorageDep) -> Response:
+    """Replace the user's password."""
+    await user_or_404(storage, user)
+    await storage.add_credential(user, "password", await asyncio.to_thread(hash_password, body.password))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{user}/tokens",
+    response_model=list[Credential],
+    responses=_NOT_FOUND,
+    **operation("listUserTokens", summary="List a user's tokens"),
+)
+async def list_user_tokens(user: str, storage: StorageDep) -> list[Credential]:
+    """The user's tokens, newest first, without secrets."""
+    await user_or_404(storage, user)
+    return await storage.list_credentials(user, "token")
+
+
+@router.post(
+    "/{user}/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    responses=_NOT_FOUND,
+    **operation("createUserToken", summary="Create a token for a user"),
+)
+async def create_user_token(user: str, body: TokenCreate, storage: StorageDep) -> TokenCreated:
+    """Create a token for the user (a worker's, a scraper's); the secret is shown once."""
+    await user_or_404(storage, user)
+    return await issue_token(storage, user, body)
+
+
+@router.delete(
+    "/{user}/tokens/{token_id}",
+    status_code=204,
+    responses=_NOT_FOUND,
+    **operation("revokeUserToken", summary="Revoke a user's token"),
+)
+async def revoke_user_token(user: str, token_id: str, storage: StorageDep) -> Response:
+    """Revoke one token of the user."""
+    if not await storage.delete_credential(user, token_id):
+        raise NotFound(f"token {token_id!r} of user {user!r} does not exist")
+    return Response(status_code=204)

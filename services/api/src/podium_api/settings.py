@@ -1,0 +1,43 @@
+"""Settings of the api service, from flags (see `__main__`) and `PODIUM_*` variables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Everything the api service needs; built by `__main__` or by tests, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_API_", extra="ignore", populate_by_name=True)
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on (loopback unless configured)")
+    port: int = Field(default=8702, ge=0, le=65535, description="TCP port to listen on")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./.podium/podium.db",
+        validation_alias=AliasChoices("database_url", "PODIUM_API_DATABASE_URL", "PODIUM_DATABASE_URL"),
+        description="Database shared with the master (sqlite+aiosqlite://, postgresql+asyncpg://)",
+    )
+    log_dir: Path = Field(
+        default=Path("./.podium/logs"),
+        validation_alias=AliasChoices("log_dir", "PODIUM_API_LOG_DIR", "PODIUM_LOG_DIR"),
+        description="Log store directory shared with the master",
+    )
+    master_url: str = Field(
+        default="http://127.0.0.1:8701",
+        validation_alias=AliasChoices("master_url", "PODIUM_API_MASTER_URL", "PODIUM_MASTER_URL"),
+        description="Base URL of the master's control API",
+    )
+    control_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("control_secret", "PODIUM_API_CONTROL_SECRET", "PODIUM_CONTROL_SECRET"),
+        description="Secret shared with the master, sent as X-Podium-Control-Secret",
+    )
+    token_lifetime: timedelta = Field(
+        default=timedelta(days=7), description="How long a token issued by login stays valid"
+    )
+    master_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the master's control API")
+    log_level: str = Field(default="INFO", description="Logging level of the service")

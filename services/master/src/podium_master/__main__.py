@@ -1,0 +1,106 @@
+"""`podium-master`: the scheduler and the workers' websocket server.
+
+Every flag has a `PODIUM_*` variable (architecture page); flags win over variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import SecretStr, ValidationError
+
+from podium_master.settings import DEFAULT_DATABASE_URL, DEFAULT_LOG_DIR, MasterSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `podium-master`."""
+    parser = argparse.ArgumentParser(prog="podium-master", description="Podium master: dispatches runs to workers.")
+    add = parser.add_argument
+    add("--host", default=_env("PODIUM_MASTER_HOST", "127.0.0.1"), help="interface to listen on [PODIUM_MASTER_HOST]")
+    add("--port", type=int, default=int(_env("PODIUM_MASTER_PORT", "8701") or 8701), help="port [PODIUM_MASTER_PORT]")
+    add("--database-url", default=_env("PODIUM_DATABASE_URL", DEFAULT_DATABASE_URL), help="[PODIUM_DATABASE_URL]")
+    add("--log-dir", default=_env("PODIUM_LOG_DIR", DEFAULT_LOG_DIR), help="run logs directory [PODIUM_LOG_DIR]")
+    add(
+        "--config",
+        default=_env("PODIUM_MASTER_CONFIG"),
+        help="configuration file applied at start [PODIUM_MASTER_CONFIG]",
+    )
+    add("--control-secret", default=_env("PODIUM_CONTROL_SECRET"), help="control API secret [PODIUM_CONTROL_SECRET]")
+    add("--no-migrate", action="store_true", help="do not migrate the database schema at start-up")
+    add(
+        "--selector",
+        default=_env("PODIUM_MASTER_SELECTOR"),
+        help="worker selector module:callable [PODIUM_MASTER_SELECTOR]",
+    )
+    add("--sweep-interval", type=float, default=float(_env("PODIUM_MASTER_SWEEP_INTERVAL", "5") or 5),
+        help="seconds between safety dispatch sweeps [PODIUM_MASTER_SWEEP_INTERVAL]")  # fmt: skip
+    add("--heartbeat-timeout", type=float, default=float(_env("PODIUM_MASTER_HEARTBEAT_TIMEOUT", "30") or 30),
+        help="drop a worker silent this many seconds [PODIUM_MASTER_HEARTBEAT_TIMEOUT]")  # fmt: skip
+    add("--abort-grace", type=float, default=float(_env("PODIUM_MASTER_ABORT_GRACE", "10") or 10),
+        help="seconds between SIGTERM and SIGKILL on abort [PODIUM_MASTER_ABORT_GRACE]")  # fmt: skip
+    add("--log-level", default=_env("PODIUM_LOG_LEVEL", "INFO"), help="logging level [PODIUM_LOG_LEVEL]")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> MasterSettings:
+    """Settings from parsed arguments."""
+    return MasterSettings(
+        host=args.host,
+        port=args.port,
+        database_url=args.database_url,
+        log_dir=Path(args.log_dir),
+        config=Path(args.config) if args.config else None,
+        control_secret=SecretStr(args.control_secret) if args.control_secret else None,
+        migrate=not args.no_migrate,
+        selector=args.selector,
+        sweep_interval=args.sweep_interval,
+        heartbeat_timeout=args.heartbeat_timeout,
+        abort_grace=args.abort_grace,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line and serve until SIGTERM or Ctrl-C."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        sys.exit(f"podium-master: invalid settings: {exc}")
+    if settings.control_secret is None:
+        logger.warning("no control secret: the control API refuses every call (the safety sweep still dispatches)")
+
+    import uvicorn
+
+    from podium_master.app import create_app
+    from podium_master.selector import load_selector
+
+    try:
+        load_selector(settings.selector)
+    except ValueError as exc:
+        sys.exit(f"podium-master: {exc}")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_chunk_size + 1024,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

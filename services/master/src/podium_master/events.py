@@ -1,0 +1,104 @@
+"""The master's event hub: every run, worker and log change, fanned out to subscribers.
+
+Publishers (the one run-transition function, worker sessions, log appends) call `publish`,
+which never blocks and never fails: each subscriber has a bounded queue, and a subscriber
+that falls that far behind is dropped (it sees `Overflow` and must resubscribe and re-read
+what it needs from storage). Subscribers are the api's `/control/events` websockets and,
+inside the master, the pipeline engine.
+
+Event shapes (JSON objects, as sent on `/control/events`; see docs/architecture.md):
+
+- `{"kind": "run", "run": <Run as JSON>}`
+- `{"kind": "worker", "worker": <Worker as JSON>}`
+- `{"kind": "log", "project": str, "run_id": str, "size": int}`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from podium_model import Run, Worker
+
+logger = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+
+class Overflow(Exception):
+    """The subscriber fell too far behind and was dropped."""
+
+
+class Subscription:
+    """One subscriber's queue; iterate it to receive events in publication order."""
+
+    def __init__(self, hub: EventHub, size: int) -> None:
+        self._hub = hub
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(size)
+        self.overflowed = False
+
+    def _offer(self, event: Event) -> bool:
+        try:
+            self._queue.put_nowait(event)
+            return True
+        except asyncio.QueueFull:
+            self.overflowed = True
+            return False
+
+    async def get(self) -> Event:
+        """The next event.
+
+        Raises:
+            Overflow: the subscriber fell behind and was dropped.
+        """
+        event = await self._queue.get()
+        if event is None:
+            raise Overflow("event subscriber fell behind")
+        return event
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.get()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._hub._subscribers.discard(self)
+
+
+class EventHub:
+    """Fans out events to every subscriber, in order, without blocking publishers."""
+
+    def __init__(self, queue_size: int = 10_000) -> None:
+        self._subscribers: set[Subscription] = set()
+        self._queue_size = queue_size
+
+    def subscribe(self) -> Subscription:
+        """A new subscription; close it when done."""
+        subscription = Subscription(self, self._queue_size)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def publish(self, event: Event) -> None:
+        """Offer `event` to every subscriber; drop the ones whose queue is full."""
+        for subscription in list(self._subscribers):
+            if not subscription._offer(event):
+                logger.warning("dropping an event subscriber that fell %d events behind", self._queue_size)
+                self._subscribers.discard(subscription)
+                # Make room for the marker that tells the subscriber it was dropped.
+                while not subscription._queue.empty():
+                    subscription._queue.get_nowait()
+                subscription._queue.put_nowait(None)
+
+    def run_changed(self, run: Run) -> None:
+        """Publish a run's new state."""
+        self.publish({"kind": "run", "run": run.model_dump(mode="json")})
+
+    def worker_changed(self, worker: Worker) -> None:
+        """Publish a worker's new state."""
+        self.publish({"kind": "worker", "worker": worker.model_dump(mode="json")})
+
+    def log_grew(self, project: str, run_id: str, size: int) -> None:
+        """Publish that the log store holds `size` bytes of a run's log."""
+        self.publish({"kind": "log", "project": project, "run_id": run_id, "size": size})

@@ -1,0 +1,105 @@
+"""The master's state in one place: storage, log store, connected workers and the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from podium_master.dispatcher import Dispatcher
+from podium_master.selector import load_selector
+from podium_master.session import WorkerSession
+from podium_master.settings import MasterSettings
+from podium_model import RunStatus, RunUpdate, WorkerUpdate
+from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
+from podium_storage.interface import Storage
+from podium_storage.logs import LogStore
+
+logger = logging.getLogger(__name__)
+
+
+class Master:
+    """Supervises the worker connections and owns the dispatcher."""
+
+    def __init__(self, settings: MasterSettings, storage: Storage, logs: LogStore) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.logs = logs
+        self.sessions: dict[str, WorkerSession] = {}
+        self.dispatcher = Dispatcher(self, load_selector(settings.selector))
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start dispatching (a first pass runs at once: runs may be waiting from before)."""
+        self._loop_task = asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher")
+        self.dispatcher.wake()
+
+    async def stop(self) -> None:
+        """Stop dispatching and close every worker connection."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for session in list(self.sessions.values()):
+            await session.close(1001, "master stopping")
+        with contextlib.suppress(Exception):
+            await self.storage.deactivate_workers()
+
+    def ready_sessions(self) -> list[WorkerSession]:
+        """Connected workers that finished their start-up reconciliation."""
+        return [session for session in self.sessions.values() if session.ready]
+
+    async def serve_worker(self, session: WorkerSession) -> None:
+        """Run one worker connection; a newer connection of the same worker replaces it."""
+        previous = self.sessions.get(session.worker_id)
+        self.sessions[session.worker_id] = session
+        if previous is not None:
+            logger.warning("worker %s connected again: closing its previous connection", session.worker_id)
+            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        logger.info("worker %s connected (user %s)", session.worker_id, session.owner)
+        try:
+            await session.serve()
+        finally:
+            if self.sessions.get(session.worker_id) is session:
+                del self.sessions[session.worker_id]
+                with contextlib.suppress(Exception):
+                    await self.storage.update_worker(session.worker_id, WorkerUpdate(is_active=False))
+            logger.info("worker %s disconnected", session.worker_id)
+
+    # Control ---------------------------------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> str:
+        """Cancel a pending run; answer what happened."""
+        run = await self.storage.get_run(run_id)
+        if run is None:
+            return "unknown"
+        if run.status != RunStatus.pending:
+            return run.status.value
+        moved = await self.storage.transition_run(
+            run_id, [RunStatus.pending], RunStatus.cancelled, RunUpdate(reason="cancelled on request")
+        )
+        return "cancelled" if moved is not None else "unchanged"
+
+    async def abort(self, run_id: str) -> str:
+        """Abort a running run; the flag stays for a worker that is not connected now."""
+        run = await self.storage.get_run(run_id)
+        if run is None:
+            return "unknown"
+        if run.status == RunStatus.pending:
+            return await self.cancel(run_id)
+        if run.status != RunStatus.running:
+            return run.status.value
+        session = self.sessions.get(run.worker or "")
+        if session is None or run_id not in session.runs:
+            return "deferred"
+        session.abort(run_id, "aborted on request")
+        return "sent"
+
+    async def disconnect(self, worker_id: str) -> str:
+        """Close a worker's connection and clear its `should_disconnect` flag."""
+        await self.storage.update_worker(worker_id, WorkerUpdate(should_disconnect=False))
+        session = self.sessions.get(worker_id)
+        if session is None:
+            return "not-connected"
+        await session.close(CLOSE_DISCONNECT_REQUESTED, "disconnect requested")
+        return "disconnected"

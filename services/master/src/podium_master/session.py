@@ -1,0 +1,383 @@
+"""One worker's websocket connection, seen from the master (DESIGN section 4).
+
+A `WorkerSession` asks the worker to describe itself and list its runs, reconciles that with
+the database, then keeps the runs the worker holds in sync: log chunks are appended only at
+the offset the master holds (a gap or an overlap asks for a resync, once per gap), and a
+final status is accepted only once every log byte is stored. Any protocol violation gets an
+`error` message and close code 4400; it never reaches the rest of the master.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from podium_model import Run, RunStatus, RunUpdate, WorkerUpdate, utcnow
+from podium_model.messages import (
+    CLOSE_PROTOCOL_ERROR,
+    PROTOCOL_VERSION,
+    Abort,
+    Clean,
+    Describe,
+    ErrorMessage,
+    Execute,
+    Heartbeat,
+    ListRuns,
+    ProtocolError,
+    Response,
+    Resync,
+    RunList,
+    RunRequest,
+    StatusUpdate,
+    WorkerRunState,
+    decode_log_chunk,
+    worker_message_adapter,
+)
+from podium_model.workers import Worker, WorkerDescription
+from podium_storage.logs import LogOffsetMismatch
+
+if TYPE_CHECKING:
+    from podium_master.master import Master
+
+logger = logging.getLogger(__name__)
+
+_RUNNING = (RunStatus.running,)
+
+
+class ProtocolViolation(Exception):
+    """The worker broke the protocol; the session answers an error and closes with 4400."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RunSync:
+    """A run the worker holds: how many log bytes the master stores, and any resync asked."""
+
+    project: str
+    held: int
+    resync_at: int | None = None
+
+
+class WorkerSession:
+    """The master's side of one worker connection."""
+
+    def __init__(self, master: Master, websocket: WebSocket, worker_id: str, owner: str) -> None:
+        self.master = master
+        self.websocket = websocket
+        self.worker_id = worker_id
+        self.owner = owner
+        self.runs: dict[str, RunSync] = {}
+        self.ready = False
+        self.worker: Worker | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Response]] = {}
+        self._send_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_message = time.monotonic()
+        self._last_seen_write = 0.0
+        self._closing = False
+
+    @property
+    def load(self) -> int:
+        """How many runs this worker holds now."""
+        return len(self.runs)
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run the connection until it closes; never raises for the worker's faults."""
+        receiver = asyncio.create_task(self._receive_loop(), name=f"receive {self.worker_id}")
+        setup = self._spawn(self._setup(), f"setup {self.worker_id}")
+        watchdog = self._spawn(self._watchdog(), f"watchdog {self.worker_id}")
+        try:
+            await receiver
+        finally:
+            setup.cancel()
+            watchdog.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            for future in self._pending.values():
+                future.cancel()
+            self._pending.clear()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close the websocket (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            await self.websocket.close(code, reason)
+        except (RuntimeError, OSError) as exc:  # already closed by the other side
+            logger.debug("worker %s: close: %s", self.worker_id, exc)
+
+    def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, ProtocolViolation):
+            self._spawn(self._violation(exc), f"violation {self.worker_id}")
+        elif exc is not None and not isinstance(exc, (WebSocketDisconnect, asyncio.CancelledError)):
+            logger.error("worker %s: task %s failed", self.worker_id, task.get_name(), exc_info=exc)
+            self._spawn(self.close(1011, "internal error"), f"close {self.worker_id}")
+
+    async def _violation(self, violation: ProtocolViolation) -> None:
+        logger.warning("worker %s: protocol error %s: %s", self.worker_id, violation.code, violation.message)
+        error = ErrorMessage(error=ProtocolError(code=violation.code, message=violation.message))
+        try:
+            await self._send_text(error.model_dump_json())
+        except Exception as exc:  # the connection may be gone already
+            logger.debug("worker %s: could not send the error: %s", self.worker_id, exc)
+        await self.close(CLOSE_PROTOCOL_ERROR, violation.code)
+
+    # Sending ---------------------------------------------------------------------------------
+
+    async def _send_text(self, text: str) -> None:
+        async with self._send_lock:
+            await self.websocket.send_text(text)
+
+    async def request(self, message: Any, timeout: float | None = None) -> Response:
+        """Send a request (its `id` is assigned here) and wait for its response.
+
+        Raises:
+            ProtocolViolation: the worker did not answer in time.
+        """
+        future = self.send_request(message)
+        try:
+            return await asyncio.wait_for(future, timeout or self.master.settings.request_timeout)
+        except TimeoutError:
+            raise ProtocolViolation("timeout", f"no response to {message.type} in time") from None
+
+    def send_request(self, message: Any) -> asyncio.Future[Response]:
+        """Send a request in the background; the returned future gets its response."""
+        message.id = next(self._ids)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[message.id] = future
+        self._spawn(self._send_text(message.model_dump_json()), f"send {message.type} {self.worker_id}")
+        return future
+
+    def execute(self, request: RunRequest, held: int) -> asyncio.Future[Response]:
+        """Hand a claimed run to the worker; the master holds `held` bytes of its log."""
+        self.runs[request.run_id] = RunSync(project=request.project, held=held)
+        return self.send_request(Execute(id=0, run=request))
+
+    def abort(self, run_id: str, reason: str) -> None:
+        """Ask the worker to abort a run it holds."""
+        self.send_request(Abort(id=0, run_id=run_id, grace=self.master.settings.abort_grace, reason=reason))
+
+    def _resync(self, run_id: str, sync: RunSync) -> None:
+        if sync.resync_at == sync.held:
+            return  # asked already for this gap
+        sync.resync_at = sync.held
+        logger.info("worker %s: resync run %s from %d", self.worker_id, run_id, sync.held)
+        self.send_request(Resync(id=0, run_id=run_id, offset=sync.held))
+
+    # Receiving -------------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        settings = self.master.settings
+        while True:
+            try:
+                message = await self.websocket.receive()
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            self._last_message = time.monotonic()
+            try:
+                data = message.get("bytes")
+                if data is not None:
+                    if len(data) > settings.max_chunk_size:
+                        raise ProtocolViolation("too-big", f"log frame of {len(data)} bytes")
+                    await self._on_log_chunk(data)
+                    continue
+                text = message.get("text")
+                if text is None:
+                    raise ProtocolViolation("malformed", "empty frame")
+                if len(text) > settings.max_message_size:
+                    raise ProtocolViolation("too-big", f"message of {len(text)} characters")
+                await self._on_text(text)
+            except ProtocolViolation as violation:
+                await self._violation(violation)
+                return
+
+    async def _on_text(self, text: str) -> None:
+        try:
+            message = worker_message_adapter.validate_json(text)
+        except ValidationError as exc:
+            raise ProtocolViolation("malformed", _first_error(exc)) from None
+        if message.v != PROTOCOL_VERSION:
+            raise ProtocolViolation("version", f"protocol version {message.v} is not {PROTOCOL_VERSION}")
+        if isinstance(message, Response):
+            future = self._pending.pop(message.id, None)
+            if future is None:
+                raise ProtocolViolation("unknown-request", f"response to unknown request {message.id}")
+            if not future.done():
+                future.set_result(message)
+        elif isinstance(message, StatusUpdate):
+            await self._on_status(message.state)
+        elif isinstance(message, Heartbeat):
+            await self._on_heartbeat()
+        elif isinstance(message, ErrorMessage):
+            logger.warning("worker %s reports %s: %s", self.worker_id, message.error.code, message.error.message)
+            await self.close(CLOSE_PROTOCOL_ERROR, message.error.code)
+
+    async def _on_heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_seen_write >= self.master.settings.heartbeat_write_interval:
+            self._last_seen_write = now
+            await self.master.storage.update_worker(self.worker_id, WorkerUpdate(last_seen=utcnow()))
+
+    async def _on_log_chunk(self, frame: bytes) -> None:
+        try:
+            header, data = decode_log_chunk(frame)
+        except (ValueError, ValidationError) as exc:
+            raise ProtocolViolation("malformed", f"bad log frame: {exc}") from None
+        sync = self._sync(header.run_id)
+        if header.offset != sync.held:
+            self._resync(header.run_id, sync)
+            return
+        try:
+            size = await asyncio.to_thread(self.master.logs.append, sync.project, header.run_id, header.offset, data)
+        except LogOffsetMismatch as exc:  # someone else wrote the file: trust the file
+            sync.held = exc.size
+            self._resync(header.run_id, sync)
+            return
+        sync.held = size
+        sync.resync_at = None
+
+    def _sync(self, run_id: str) -> RunSync:
+        sync = self.runs.get(run_id)
+        if sync is None:
+            raise ProtocolViolation("unknown-run", f"run {run_id} is not held by this worker")
+        return sync
+
+    async def _on_status(self, state: WorkerRunState) -> None:
+        sync = self._sync(state.run_id)
+        storage = self.master.storage
+        if state.status == RunStatus.running:
+            if state.started_at is not None:
+                await storage.update_run(state.run_id, RunUpdate(started_at=state.started_at))
+            return
+        if not state.status.is_final or state.status == RunStatus.cancelled:
+            raise ProtocolViolation("bad-status", f"a worker cannot report status {state.status}")
+        if sync.held < state.log_size:
+            self._resync(state.run_id, sync)
+            return
+        if sync.held > state.log_size:
+            raise ProtocolViolation("bad-status", f"log_size {state.log_size} is below the {sync.held} bytes sent")
+        changes = RunUpdate(
+            results=state.results,
+            reason=state.reason,
+            completed_at=state.completed_at or utcnow(),
+            started_at=state.started_at,
+        )
+        run = await storage.transition_run(state.run_id, _RUNNING, state.status, changes)
+        if run is None:
+            logger.info("worker %s: final status of run %s was recorded already", self.worker_id, state.run_id)
+        else:
+            logger.info("run %s %s on worker %s", state.run_id, state.status, self.worker_id)
+        del self.runs[state.run_id]
+        self.master.dispatcher.wake()
+        self.send_request(Clean(id=0, run_id=state.run_id))
+
+    async def _watchdog(self) -> None:
+        timeout = self.master.settings.heartbeat_timeout
+        while True:
+            silent = time.monotonic() - self._last_message
+            if silent >= timeout:
+                logger.warning("worker %s silent for %.1fs: dropping it", self.worker_id, silent)
+                await self.close(1011, "heartbeat timeout")
+                return
+            await asyncio.sleep(timeout - silent)
+
+    # Start-up reconciliation -----------------------------------------------------------------
+
+    async def _setup(self) -> None:
+        response = await self.request(Describe(id=0))
+        description = WorkerDescription.model_validate(_result(response, "describe"))
+        storage = self.master.storage
+        self.worker = await storage.put_worker(
+            self.worker_id,
+            self.owner,
+            WorkerUpdate(
+                owner=self.owner,
+                version=description.version,
+                display_name=description.display_name,
+                properties=description.properties,
+                executor_limit=description.executor_limit,
+                is_active=True,
+                should_disconnect=False,
+                last_seen=utcnow(),
+            ),
+        )
+        self._last_seen_write = time.monotonic()
+        listing = RunList.model_validate(_result(await self.request(ListRuns(id=0)), "list"))
+        held = {state.run_id: state for state in listing.runs}
+        for run in await storage.list_active_runs(worker=self.worker_id):
+            if run.id not in held:
+                logger.warning("worker %s no longer holds run %s: back to pending", self.worker_id, run.id)
+                await storage.transition_run(
+                    run.id,
+                    _RUNNING,
+                    RunStatus.pending,
+                    RunUpdate(worker=None, assigned_at=None, started_at=None, reason="requeued: its worker lost it"),
+                )
+        for state in listing.runs:
+            await self._adopt(state, await storage.get_run(state.run_id))
+        self.ready = True
+        logger.info("worker %s ready (%d runs held)", self.worker_id, len(self.runs))
+        self.master.dispatcher.wake()
+
+    async def _adopt(self, state: WorkerRunState, run: Run | None) -> None:
+        if run is None or run.status.is_final:
+            self.send_request(Clean(id=0, run_id=state.run_id))
+            return
+        if run.status == RunStatus.pending:
+            changes = RunUpdate(worker=self.worker_id, assigned_at=utcnow())
+            if (
+                await self.master.storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, changes)
+                is None
+            ):
+                return
+        elif run.worker != self.worker_id:
+            logger.warning("worker %s holds run %s of worker %s: ignored", self.worker_id, run.id, run.worker)
+            return
+        sync = RunSync(project=run.project, held=await asyncio.to_thread(self.master.logs.size, run.project, run.id))
+        self.runs[run.id] = sync
+        self._resync(run.id, sync)
+        if run.should_abort:
+            self.abort(run.id, "aborted on request")
+
+
+def _result(response: Response, what: str) -> dict[str, Any]:
+    if not response.ok or response.result is None:
+        detail = response.error.message if response.error else "no result"
+        raise ProtocolViolation("bad-response", f"{what} failed: {detail}")
+    return response.result
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid message"
+    first = errors[0]
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return f"invalid message: {location}: {first.get('msg', '')}"[:500]

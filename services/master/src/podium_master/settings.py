@@ -1,0 +1,30 @@
+"""Settings of the master, built by `__main__` from flags and `PODIUM_*` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.podium/podium.db"
+DEFAULT_LOG_DIR = "./.podium/logs"
+
+
+class MasterSettings(BaseModel):
+    """Everything the master needs to start; tests build it directly."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on")
+    port: int = Field(default=8701, ge=0, le=65535, description="Port of the control API and the worker websocket")
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database")
+    log_dir: Path = Field(default=Path(DEFAULT_LOG_DIR), description="Directory of the run logs (shared with the api)")
+    config: Path | None = Field(default=None, description="Configuration file applied at start-up")
+    control_secret: SecretStr | None = Field(default=None, description="Shared secret of the control API")
+    migrate: bool = Field(default=True, description="Migrate the database schema at start-up")
+    selector: str | None = Field(default=None, description="Worker selector as `module:callable`")
+    sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between safety dispatch sweeps")
+    heartbeat_timeout: float = Field(default=30.0, gt=0, description="A silent worker is dropped after this")
+    heartbeat_write_interval: float = Field(default=5.0, ge=0, description="Least seconds between last_seen writes")
+    abort_grace: float = Field(default=10.0, ge=0, description="Seconds between SIGTERM and SIGKILL on abort")
+    request_timeout: float = Field(default=30.0, gt=0, description="Seconds a worker has to answer a request")
+    max_message_size: int = Field(default=1 << 20, gt=0, description="Largest text message accepted from a worker")
+    max_chunk_size: int = Field(default=4 << 20, gt=0, description="Largest binary log frame accepted from a worker")

@@ -1,0 +1,110 @@
+"""`podium-worker`: connect to the master and execute runs.
+
+Every flag has a `PODIUM_WORKER_*` variable (architecture page); flags win over variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import SecretStr, ValidationError
+
+from podium_worker.settings import DEFAULT_MASTER, WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _property(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"property {text!r} is not key=value")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `podium-worker`."""
+    parser = argparse.ArgumentParser(prog="podium-worker", description="Podium worker: executes runs for the master.")
+    add = parser.add_argument
+    add("--master", default=_env("PODIUM_WORKER_MASTER", DEFAULT_MASTER), help="[PODIUM_WORKER_MASTER]")
+    add("--id", default=_env("PODIUM_WORKER_ID"), help="this worker's id [PODIUM_WORKER_ID]")
+    add("--user", default=_env("PODIUM_WORKER_USER"), help="user of the token (default: the id) [PODIUM_WORKER_USER]")
+    add("--token", default=_env("PODIUM_WORKER_TOKEN"), help="the user's token [PODIUM_WORKER_TOKEN]")
+    add("--executor-limit", type=int, default=int(_env("PODIUM_WORKER_EXECUTOR_LIMIT", str(os.cpu_count() or 1)) or 1),
+        help="runs at once at most (default: CPUs) [PODIUM_WORKER_EXECUTOR_LIMIT]")  # fmt: skip
+    add("--property", action="append", type=_property, default=[], metavar="KEY=VALUE",
+        help="a property matched against job properties (repeatable) [PODIUM_WORKER_PROPERTIES: k=v,k=v]")  # fmt: skip
+    add("--home", default=_env("PODIUM_WORKER_HOME", "./.podium/worker"), help="run directories [PODIUM_WORKER_HOME]")
+    add("--heartbeat-interval", type=float, default=float(_env("PODIUM_WORKER_HEARTBEAT_INTERVAL", "10") or 10),
+        help="seconds between heartbeats [PODIUM_WORKER_HEARTBEAT_INTERVAL]")  # fmt: skip
+    add("--log-level", default=_env("PODIUM_LOG_LEVEL", "INFO"), help="logging level [PODIUM_LOG_LEVEL]")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> WorkerSettings:
+    """Settings from parsed arguments and `PODIUM_WORKER_PROPERTIES`."""
+    properties: dict[str, str] = {}
+    for item in filter(None, (_env("PODIUM_WORKER_PROPERTIES", "") or "").split(",")):
+        key, value = _property(item.strip())
+        properties[key] = value
+    properties.update(dict(args.property))
+    if not args.id:
+        raise ValueError("--id (or PODIUM_WORKER_ID) is required")
+    if not args.token:
+        raise ValueError("--token (or PODIUM_WORKER_TOKEN) is required")
+    return WorkerSettings(
+        master=args.master,
+        id=args.id,
+        user=args.user or args.id,
+        token=SecretStr(args.token),
+        executor_limit=args.executor_limit,
+        properties=properties,
+        home=Path(args.home),
+        heartbeat_interval=args.heartbeat_interval,
+    )
+
+
+async def serve(settings: WorkerSettings) -> None:
+    """Recover the runs on disk and stay connected until SIGTERM or SIGINT.
+
+    Executors keep running when the worker stops: a restarted worker picks them up.
+    """
+    from podium_worker.connection import MasterConnection
+    from podium_worker.runs import RunSet
+
+    runs = RunSet(settings.home, settings.chunk_size, settings.watch_interval)
+    runs.recover()
+    connection = MasterConnection(settings, runs)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: loop.create_task(connection.stop()))
+    await connection.run_forever()
+    runs.detach_all()
+    logger.info("worker %s stopped", settings.id)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line and run the worker."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(args)
+    except (ValueError, ValidationError) as exc:
+        parser.exit(2, f"podium-worker: {exc}\n")
+    asyncio.run(serve(settings))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

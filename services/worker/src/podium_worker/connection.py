@@ -1,0 +1,220 @@
+"""The worker's connection to the master: authenticate, answer requests, reconnect.
+
+The worker opens one websocket to the master with its credentials in the upgrade request,
+answers the master's requests (`describe`, `execute`, `abort`, `list`, `request`, `resync`,
+`clean`), sends heartbeats, and reconnects with exponential backoff and jitter whenever the
+connection drops. Runs keep executing meanwhile; the master resyncs them on reconnection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+from typing import Any
+
+from pydantic import ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+import podium_worker
+from podium_model.messages import (
+    CLOSE_PROTOCOL_ERROR,
+    PROTOCOL_VERSION,
+    Abort,
+    Clean,
+    Describe,
+    ErrorMessage,
+    Execute,
+    GetRequest,
+    Heartbeat,
+    ListRuns,
+    ProtocolError,
+    Response,
+    Resync,
+    RunList,
+    master_message_adapter,
+)
+from podium_model.workers import WorkerDescription
+from podium_worker.runs import Link, LocalRun, RunSet
+from podium_worker.settings import WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def backoff_delay(attempt: int, maximum: float, base: float = 0.1) -> float:
+    """Exponential backoff with full jitter: a random pause up to `base * 2**attempt`, capped."""
+    ceiling = min(maximum, base * (2 ** min(attempt, 30)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class _Refusal(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MasterConnection:
+    """Keeps the worker connected to the master until `stop()`."""
+
+    def __init__(self, settings: WorkerSettings, runs: RunSet) -> None:
+        self.settings = settings
+        self.runs = runs
+        self._stop = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._send_lock = asyncio.Lock()
+
+    def headers(self) -> dict[str, str]:
+        """The upgrade request's credentials."""
+        secret = f"{self.settings.user}:{self.settings.token.get_secret_value()}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(secret).decode(), "X-Podium-Worker-Id": self.settings.id}
+
+    async def stop(self) -> None:
+        """Close the connection and stop reconnecting."""
+        self._stop.set()
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def run_forever(self) -> None:
+        """Connect, serve, and reconnect with backoff until stopped."""
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                async with connect(
+                    self.settings.master,
+                    additional_headers=self.headers(),
+                    max_size=16 << 20,
+                    open_timeout=10,
+                    compression=None,
+                ) as ws:
+                    attempt = 0
+                    self._ws = ws
+                    logger.info("connected to %s as %s", self.settings.master, self.settings.id)
+                    await self._serve(ws)
+                    logger.info("connection closed: %s %s", ws.close_code, ws.close_reason)
+            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
+                logger.warning("connection to %s failed: %s", self.settings.master, exc)
+            finally:
+                self._ws = None
+                self.runs.detach_all()
+            if self._stop.is_set():
+                break
+            delay = backoff_delay(attempt, self.settings.backoff_max)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _send_text(self, text: str) -> None:
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError("not connected")
+        async with self._send_lock:
+            await ws.send(text)
+
+    async def _send_bytes(self, data: bytes) -> None:
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError("not connected")
+        async with self._send_lock:
+            await ws.send(data)
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        link = Link(self._send_text, self._send_bytes)
+        heartbeat = asyncio.create_task(self._heartbeats(), name="heartbeats")
+        try:
+            async for frame in ws:
+                if isinstance(frame, bytes):
+                    await self._refuse("malformed", "unexpected binary frame")
+                    return
+                try:
+                    message = master_message_adapter.validate_json(frame)
+                except ValidationError as exc:
+                    await self._refuse("malformed", str(exc)[:500])
+                    return
+                if message.v != PROTOCOL_VERSION:
+                    await self._refuse("version", f"protocol version {message.v} is not {PROTOCOL_VERSION}")
+                    return
+                if isinstance(message, ErrorMessage):
+                    logger.error("master reports %s: %s", message.error.code, message.error.message)
+                    continue
+                if isinstance(message, Response):
+                    continue  # the worker sends no requests
+                await self._answer(message, link)
+        finally:
+            heartbeat.cancel()
+
+    async def _refuse(self, code: str, message: str) -> None:
+        logger.error("protocol error from the master: %s", message)
+        with contextlib.suppress(Exception):
+            await self._send_text(ErrorMessage(error=ProtocolError(code=code, message=message)).model_dump_json())
+        if self._ws is not None:
+            await self._ws.close(CLOSE_PROTOCOL_ERROR, code)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval)
+            running = [run_id for run_id, run in self.runs.runs.items() if not run.is_final]
+            await self._send_text(Heartbeat(running=running).model_dump_json())
+
+    async def _answer(self, message: Any, link: Link) -> None:
+        try:
+            result = await self._handle(message, link)
+            response = Response(id=message.id, result=result)
+        except _Refusal as exc:
+            response = Response(id=message.id, ok=False, error=ProtocolError(code=exc.code, message=str(exc)))
+        await self._send_text(response.model_dump_json())
+
+    async def _handle(self, message: Any, link: Link) -> dict[str, Any] | None:
+        runs = self.runs
+        if isinstance(message, Describe):
+            description = WorkerDescription(
+                version=podium_worker.__version__,
+                display_name=self.settings.id,
+                properties=self.settings.properties,
+                executor_limit=self.settings.executor_limit,
+            )
+            return description.model_dump(mode="json")
+        if isinstance(message, ListRuns):
+            return RunList(runs=[run.state() for run in runs.runs.values()]).model_dump(mode="json")
+        run: LocalRun | None
+        if isinstance(message, Execute):
+            request = message.run
+            if request.run_id in runs.runs:
+                return {"run_id": request.run_id, "started": False}  # a replayed execute
+            if runs.active_count() >= self.settings.executor_limit:
+                raise _Refusal("full", f"executor limit {self.settings.executor_limit} reached")
+            request.worker = {**self.settings.properties, "id": self.settings.id}
+            try:
+                started = runs.create(request)
+            except (OSError, ValueError) as exc:
+                raise _Refusal("start-failed", f"could not start the executor: {exc}") from exc
+            started.attach(link, 0)
+            return {"run_id": request.run_id, "started": True}
+        if isinstance(message, Resync):
+            run = runs.runs.get(message.run_id)
+            if run is None:
+                raise _Refusal("unknown-run", f"run {message.run_id} is not on this worker")
+            run.attach(link, message.offset)
+            return None
+        if isinstance(message, Abort):
+            run = runs.runs.get(message.run_id)
+            if run is None:
+                raise _Refusal("unknown-run", f"run {message.run_id} is not on this worker")
+            if not run.is_final:
+                await asyncio.to_thread(run.dir.abort, message.reason or "aborted on request", message.grace)
+            return None
+        if isinstance(message, GetRequest):
+            run = runs.runs.get(message.run_id)
+            stored = run.dir.read_request() if run is not None else None
+            if stored is None:
+                raise _Refusal("unknown-run", f"run {message.run_id} is not on this worker")
+            return stored.model_dump(mode="json")
+        if isinstance(message, Clean):
+            run = runs.runs.get(message.run_id)
+            if run is not None and not run.is_final:
+                raise _Refusal("running", f"run {message.run_id} is still running")
+            await runs.clean(message.run_id)
+            return None
+        raise _Refusal("unknown", f"unexpected message {message.type}")

@@ -1,0 +1,120 @@
+"""A run directory on the worker's disk (layout in `podium_worker._runfiles`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from podium_model import RunStatus, utcnow
+from podium_model.messages import RunRequest, WorkerRunState
+from podium_worker import _runfiles
+
+SPAWNED_PID = "spawned.pid"
+"""The pid as the worker saw it at spawn time, in case the executor dies before writing its own."""
+
+
+class RunDirectory:
+    """Paths and reads of one run's files; every read tolerates a missing or partial file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run_id = path.name
+
+    def file(self, name: str) -> Path:
+        """A file of the run directory."""
+        return self.path / name
+
+    def write_request(self, request: RunRequest) -> None:
+        """Create the directory and store the request the executor reads."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        _runfiles.write_json_atomic(self.file(_runfiles.REQUEST), request.model_dump(mode="json"))
+
+    def read_request(self) -> RunRequest | None:
+        """The stored request, or None when missing or unreadable."""
+        try:
+            return RunRequest.model_validate_json(self.file(_runfiles.REQUEST).read_bytes())
+        except (OSError, ValidationError):
+            return None
+
+    def read_state(self) -> WorkerRunState | None:
+        """The executor's last state, or None before it wrote one."""
+        try:
+            return WorkerRunState.model_validate_json(self.file(_runfiles.STATE).read_bytes())
+        except (OSError, ValidationError):
+            return None
+
+    def write_state(self, state: WorkerRunState) -> None:
+        """Replace the state atomically (the worker does so only for a dead executor)."""
+        _runfiles.write_json_atomic(self.file(_runfiles.STATE), state.model_dump(mode="json"))
+
+    def log_size(self) -> int:
+        """Bytes in the log so far."""
+        try:
+            return self.file(_runfiles.LOG).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_log(self, offset: int, limit: int) -> bytes:
+        """Up to `limit` log bytes from `offset`."""
+        try:
+            with self.file(_runfiles.LOG).open("rb") as file:
+                file.seek(offset)
+                return file.read(limit)
+        except FileNotFoundError:
+            return b""
+
+    def pid(self) -> int | None:
+        """The executor's pid (its own file, else the one noted at spawn)."""
+        for name in (_runfiles.PID, SPAWNED_PID):
+            with contextlib.suppress(OSError, ValueError):
+                return int(self.file(name).read_text().strip())
+        return None
+
+    def executor_alive(self) -> bool:
+        """True while the executor process exists."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def mark_lost(self, reason: str) -> WorkerRunState:
+        """Write a final `exception` state for a run whose executor died without one."""
+        previous = self.read_state()
+        state = WorkerRunState(
+            run_id=self.run_id,
+            status=RunStatus.exception,
+            log_size=self.log_size(),
+            results=previous.results if previous else {},
+            reason=reason,
+            started_at=previous.started_at if previous else None,
+            completed_at=utcnow(),
+        )
+        self.write_state(state)
+        return state
+
+    def abort(self, reason: str, grace: float) -> None:
+        """Ask the executor to abort: `abort.json`, then SIGTERM."""
+        _runfiles.write_abort(self.path, reason, grace)
+        # Only the executor's own pid file says its handlers are in place; before that it
+        # reads abort.json itself when it starts.
+        pid = None
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(self.file(_runfiles.PID).read_text().strip())
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
+    def delete(self) -> None:
+        """Remove the run's files."""
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,236 @@
+"""The runs a worker holds: executor processes, their notifications, and log streaming.
+
+A `LocalRun` streams to the master only once the master asked for it on the current
+connection (`execute`, or `resync` with the offset the master holds). It sends the log from
+that offset as binary frames, its `running` status, and its final status only after every
+log byte up to the final `log_size` went out. Executors started by this process notify
+through a pipe; runs recovered from disk after a restart are watched with a slow timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from podium_model import RunStatus
+from podium_model.messages import RunRequest, StatusUpdate, WorkerRunState, encode_log_chunk
+from podium_worker import _runfiles
+from podium_worker.rundir import SPAWNED_PID, RunDirectory
+
+logger = logging.getLogger(__name__)
+
+SendBytes = Callable[[bytes], Awaitable[None]]
+SendText = Callable[[str], Awaitable[None]]
+
+
+class Link:
+    """The current connection to the master, as the runs use it."""
+
+    def __init__(self, send_text: SendText, send_bytes: SendBytes) -> None:
+        self.send_text = send_text
+        self.send_bytes = send_bytes
+
+
+class LocalRun:
+    """One run on this worker's disk, with or without a live executor."""
+
+    def __init__(self, directory: RunDirectory, chunk_size: int, watch_interval: float) -> None:
+        self.dir = directory
+        self.run_id = directory.run_id
+        self.process: subprocess.Popen[bytes] | None = None
+        self.changed = asyncio.Event()
+        self.offset = 0
+        self._generation = 0
+        self._pump: asyncio.Task[None] | None = None
+        self.cleaned = False
+        self._chunk_size = chunk_size
+        self._watch_interval = watch_interval
+
+    # Executor ----------------------------------------------------------------------------------
+
+    def start(self, request: RunRequest) -> None:
+        """Write the request and start the executor in its own session."""
+        self.dir.write_request(request)
+        with self.dir.file(_runfiles.ERR).open("ab") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "podium_worker.executor", str(self.dir.path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self.dir.file(SPAWNED_PID).write_text(str(self.process.pid))
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        os.set_blocking(fd, False)
+        asyncio.get_running_loop().add_reader(fd, self._on_pipe, fd)
+        logger.info("run %s: executor %d started", self.run_id, self.process.pid)
+
+    def _on_pipe(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self.changed.set()
+        if not data:
+            asyncio.get_running_loop().remove_reader(fd)
+            asyncio.get_running_loop().create_task(self._reap(), name=f"reap {self.run_id}")
+
+    async def _reap(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        code = await asyncio.to_thread(process.wait)
+        if process.stdout is not None:
+            process.stdout.close()
+        if self.cleaned:
+            return  # the master holds everything and the files are gone
+        state = self.dir.read_state()
+        if state is None or not state.status.is_final:
+            logger.error("run %s: executor exited with %s and no final status", self.run_id, code)
+            self.dir.mark_lost(f"the executor exited with code {code} before the run ended")
+        self.changed.set()
+
+    def state(self) -> WorkerRunState:
+        """What the worker knows of the run now (a run without a state yet counts as running)."""
+        state = self.dir.read_state()
+        if state is None:
+            return WorkerRunState(run_id=self.run_id, status=RunStatus.running, log_size=self.dir.log_size())
+        return state
+
+    @property
+    def is_final(self) -> bool:
+        """True once the executor wrote (or the worker wrote for it) a final state."""
+        state = self.dir.read_state()
+        return state is not None and state.status.is_final
+
+    def _check_lost(self) -> None:
+        """A recovered run whose executor died without a final state ends `exception`."""
+        if self.process is not None:
+            return
+        state = self.dir.read_state()
+        if (state is None or not state.status.is_final) and not self.dir.executor_alive():
+            self.dir.mark_lost("the executor died while the worker was away")
+
+    # Streaming ---------------------------------------------------------------------------------
+
+    def attach(self, link: Link, offset: int) -> None:
+        """Stream to `link` from `offset` (the master holds that many bytes)."""
+        self.detach()
+        self.offset = offset
+        self._generation += 1
+        self._pump = asyncio.get_running_loop().create_task(self._stream(link), name=f"stream {self.run_id}")
+
+    def detach(self) -> None:
+        """Stop streaming (the connection is gone, or the run is cleaned)."""
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+
+    async def _stream(self, link: Link) -> None:
+        generation = self._generation
+        sent_running = False
+        sent_final_at: int | None = None
+        try:
+            while True:
+                self.changed.clear()
+                self._check_lost()
+                state = self.dir.read_state()
+                if state is not None and state.status == RunStatus.running and not sent_running:
+                    sent_running = True
+                    await link.send_text(StatusUpdate(state=state).model_dump_json())
+                while True:
+                    start = self.offset
+                    data = await asyncio.to_thread(self.dir.read_log, start, self._chunk_size)
+                    if not data:
+                        break
+                    await link.send_bytes(encode_log_chunk(self.run_id, start, data))
+                    if generation != self._generation:
+                        return
+                    self.offset = start + len(data)
+                if state is not None and state.status.is_final:
+                    if self.offset >= state.log_size and sent_final_at != self.offset:
+                        sent_final_at = self.offset
+                        await link.send_text(StatusUpdate(state=state).model_dump_json())
+                        logger.info("run %s: final status %s sent", self.run_id, state.status)
+                    await self.changed.wait()  # only a resync or a clean changes anything now
+                elif self.process is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.changed.wait(), self._watch_interval)
+                else:
+                    await self.changed.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the connection broke: the next connection resyncs
+            logger.info("run %s: streaming stopped: %s", self.run_id, exc)
+
+
+class RunSet:
+    """Every run directory under `home/runs`."""
+
+    def __init__(self, home: Path, chunk_size: int, watch_interval: float) -> None:
+        self.root = home / "runs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.runs: dict[str, LocalRun] = {}
+        self._chunk_size = chunk_size
+        self._watch_interval = watch_interval
+
+    def recover(self) -> None:
+        """Find the runs left on disk by a previous worker process."""
+        for path in sorted(self.root.iterdir()):
+            if path.is_dir() and (path / _runfiles.REQUEST).exists() and path.name not in self.runs:
+                self.runs[path.name] = self._new(path)
+                logger.info("recovered run %s from disk", path.name)
+
+    def _new(self, path: Path) -> LocalRun:
+        return LocalRun(RunDirectory(path), self._chunk_size, self._watch_interval)
+
+    def active_count(self) -> int:
+        """Runs whose executor has not ended yet (they take an executor slot)."""
+        return sum(1 for run in self.runs.values() if not run.is_final)
+
+    def create(self, request: RunRequest) -> LocalRun:
+        """Start a new run.
+
+        Raises:
+            ValueError: the run id cannot name a directory.
+        """
+        if not _runfiles_safe(request.run_id):
+            raise ValueError(f"invalid run id {request.run_id!r}")
+        run = self._new(self.root / request.run_id)
+        self.runs[request.run_id] = run
+        try:
+            run.start(request)
+        except OSError:
+            del self.runs[request.run_id]
+            run.dir.delete()
+            raise
+        return run
+
+    def detach_all(self) -> None:
+        """The connection is gone: stop every stream."""
+        for run in self.runs.values():
+            run.detach()
+
+    async def clean(self, run_id: str) -> None:
+        """Delete a run's files (the master holds everything)."""
+        run = self.runs.pop(run_id, None)
+        if run is None:
+            return
+        run.detach()
+        run.cleaned = True
+        await asyncio.to_thread(run.dir.delete)
+        logger.info("run %s cleaned", run_id)
+
+
+def _runfiles_safe(run_id: str) -> bool:
+    return bool(run_id) and len(run_id) <= 64 and all(c.isalnum() or c in "-_." for c in run_id) and run_id[0] != "."

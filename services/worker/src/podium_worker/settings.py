@@ -1,0 +1,25 @@
+"""Settings of the worker, built by `__main__` from flags and `PODIUM_WORKER_*` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+DEFAULT_MASTER = "ws://127.0.0.1:8701/ws/worker"
+
+
+class WorkerSettings(BaseModel):
+    """Everything the worker needs; tests build it directly."""
+
+    master: str = Field(default=DEFAULT_MASTER, description="Websocket URL of the master")
+    id: str = Field(description="This worker's id (a slug)")
+    user: str = Field(description="User whose token authenticates the worker (role `worker`)")
+    token: SecretStr = Field(description="The user's token")
+    executor_limit: int = Field(default=1, ge=0, le=10_000, description="Runs executed at once at most")
+    properties: dict[str, str] = Field(default_factory=dict, description="Matched against job properties")
+    home: Path = Field(default=Path("./.podium/worker"), description="Where run directories live")
+    heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats")
+    backoff_max: float = Field(default=10.0, gt=0, description="Longest pause between reconnection attempts")
+    watch_interval: float = Field(default=0.2, gt=0, description="Poll period of recovered runs (no pipe)")
+    chunk_size: int = Field(default=1 << 20, gt=0, description="Largest log chunk sent in one frame")

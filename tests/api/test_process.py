@@ -1,0 +1,48 @@
+"""The real `podium-api` process: flags, health, login, trigger and the master notifications."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+
+from tests.api.conftest import SECRET, ApiProcess
+from tests.api.recording_master import RecordingMaster
+
+
+def test_help_lists_the_flags() -> None:
+    """`podium-api --help` exits 0 and names every flag of the architecture page."""
+    result = subprocess.run(["podium-api", "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for flag in ("--host", "--port", "--database-url", "--log-dir", "--master-url", "--control-secret"):
+        assert flag in result.stdout
+
+
+def test_process_serves_login_trigger_and_notifies_the_master(api_process: ApiProcess, master: RecordingMaster) -> None:
+    """Login, trigger and cancel over HTTP; the master hears dispatch and cancel with the secret."""
+    with httpx.Client(base_url=api_process.url, timeout=10) as client:
+        health = client.get("/health").json()
+        assert health == {**health, "status": "ok", "database": "ok", "master": "ok"}
+        login = client.post("/me/login", json={"user": "admin", "password": "pw-admin-1"})
+        assert login.status_code == 200, login.text
+        client.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        run = client.post("/projects/demo/jobs/hello/runs", json={"parameters": {"name": "you"}})
+        assert run.status_code == 201, run.text
+        assert master.wait_call("/control/dispatch").secret == SECRET
+        run_id = run.json()["id"]
+        assert client.post(f"/projects/demo/runs/{run_id}/cancel").status_code == 200
+        assert master.wait_call(f"/control/runs/{run_id}/cancel").secret == SECRET
+        assert client.get("/openapi.json").json()["paths"]
+        assert client.get("/docs").status_code == 200
+
+
+def test_trigger_lands_while_the_master_is_down(api_process: ApiProcess, master: RecordingMaster) -> None:
+    """With the master stopped, a trigger still answers 201 and health says degraded."""
+    master.stop()
+    with httpx.Client(base_url=api_process.url, timeout=10) as client:
+        assert client.get("/health").json()["status"] == "degraded"
+        token = client.post("/me/login", json={"user": "admin", "password": "pw-admin-1"}).json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        run = client.post("/projects/demo/jobs/hello/runs", json={})
+        assert run.status_code == 201, run.text
+        assert client.get(f"/projects/demo/runs/{run.json()['id']}").json()["status"] == "pending"

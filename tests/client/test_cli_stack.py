@@ -1,0 +1,230 @@
+"""The `podium` command against the real stack (master, api, one worker) on SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.stack import Stack
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+EXAMPLES = (REPOSITORY / "deploy" / "examples" / "podium.yaml").read_text()
+
+# A project of our own next to the examples: a job that prints, waits for a file, prints again.
+LIVE_PROJECT = """
+  - id: cli
+    jobs:
+      - id: live
+        parameters:
+          - {key: gate, description: file whose existence ends the wait}
+        definition:
+          type: job
+          commands:
+            - ["sh", "-c", "echo first; while [ ! -e \\"$0\\" ]; do sleep 0.02; done; echo second", "{parameters.gate}"]
+"""
+
+
+class Cli:
+    """Runs the real `podium` executable against one stack, as an administrator."""
+
+    def __init__(self, stack: Stack, config_dir: Path) -> None:
+        token = stack.client.headers["Authorization"].removeprefix("Bearer ")
+        self.env = {
+            **os.environ,
+            "PODIUM_API_URL": stack.api_url,
+            "PODIUM_TOKEN": token,
+            "PODIUM_CONFIG_DIR": str(config_dir),
+        }
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `podium ARGS` to completion."""
+        return subprocess.run(
+            ["podium", *args], capture_output=True, text=True, timeout=60, env={**self.env, **(env or {})}
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start `podium ARGS` with its stdout as a pipe."""
+        return subprocess.Popen(
+            ["podium", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the whole module: the example project plus `cli/live`, one worker."""
+    directory = tmp_path_factory.mktemp("cli-stack")
+    config = directory / "podium.yaml"
+    config.write_text(EXAMPLES + LIVE_PROJECT)
+    stack = Stack(directory, f"sqlite+aiosqlite:///{directory}/podium.db", config=config)
+    try:
+        stack.start(workers=1)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """The `podium` command, logged in through PODIUM_API_URL and PODIUM_TOKEN."""
+    return Cli(stack, tmp_path_factory.mktemp("podium-config"))
+
+
+def test_trigger_follow_prints_the_log_and_exits_0(cli: Cli) -> None:
+    """`podium trigger examples hello -p name=you --follow` prints the log and exits 0."""
+    result = cli("trigger", "examples", "hello", "-p", "name=you", "--follow")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello you\n"
+    assert "succeeded" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_follow_is_live(cli: Cli, tmp_path: Path) -> None:
+    """The first line is printed while the run is still going; the command ends when the run does."""
+    gate = tmp_path / "gate"
+    process = cli.start("trigger", "cli", "live", "-p", f"gate={gate}", "--follow")
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+
+    def read() -> None:
+        for line in process.stdout or []:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert lines.get(timeout=30) == "first\n"
+        assert process.poll() is None  # still following: the run waits for the gate
+        gate.touch()
+        assert lines.get(timeout=30) == "second\n"
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=10)
+
+
+def test_failing_job_exits_non_zero(cli: Cli) -> None:
+    """A run that fails makes `trigger --follow` and `trigger --wait` exit 1."""
+    followed = cli("trigger", "examples", "fail", "--follow")
+    assert followed.returncode == 1, followed.stderr
+    assert "about to fail" in followed.stdout
+    assert "failed" in followed.stderr
+    waited = cli("trigger", "examples", "fail", "--wait", "--json")
+    assert waited.returncode == 1, waited.stderr
+    assert json.loads(waited.stdout)["status"] == "failed"
+
+
+def test_runs_list_show_log_and_download(cli: Cli, tmp_path: Path) -> None:
+    """A finished run appears in `runs list`, and `show`, `log` and `download` describe it."""
+    triggered = cli("--json", "trigger", "examples", "hello", "-p", "name=lister", "--wait")
+    assert triggered.returncode == 0, triggered.stderr
+    run_id = json.loads(triggered.stdout)["id"]
+
+    listed = cli("runs", "list", "examples", "--job", "hello", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert run_id in [run["id"] for run in json.loads(listed.stdout)["items"]]
+    table = cli("runs", "list", "examples", "--status", "succeeded")
+    assert table.stdout.splitlines()[0].split() == ["RUN", "JOB", "STATUS", "WORKER", "CREATED"]
+    assert run_id in table.stdout
+
+    shown = cli("runs", "show", "examples", run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "status:     succeeded" in shown.stdout
+    assert "parameter:  name=lister" in shown.stdout
+    assert '"greeted": true' in shown.stdout
+
+    log = cli("runs", "log", "examples", run_id)
+    assert log.returncode == 0, log.stderr
+    assert log.stdout == "hello lister\n"
+
+    archive = tmp_path / "run.tar.gz"
+    downloaded = cli("runs", "download", "examples", run_id, "-o", str(archive))
+    assert downloaded.returncode == 0, downloaded.stderr
+    with tarfile.open(archive) as tar:
+        assert {f"{run_id}/run.json", f"{run_id}/log.txt", f"{run_id}/results.json"} <= set(tar.getnames())
+
+
+def test_refused_and_unknown_give_clear_messages(cli: Cli) -> None:
+    """Cancelling a finished run and showing an unknown run exit 3 with one line, no traceback."""
+    done = json.loads(cli("--json", "trigger", "examples", "hello", "--wait").stdout)
+    cancelled = cli("runs", "cancel", "examples", done["id"])
+    assert cancelled.returncode == 3
+    assert "409" in cancelled.stderr and "pending" in cancelled.stderr
+    missing = cli("runs", "show", "examples", "00000000-0000-0000-0000-000000000000")
+    assert missing.returncode == 3
+    assert "404" in missing.stderr
+    for result in (cancelled, missing):
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_workers_list(cli: Cli) -> None:
+    """`podium workers list` shows the connected worker as active and enabled."""
+    result = cli("workers", "list")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[0][:3] == ["WORKER", "ACTIVE", "ENABLED"]
+    assert ["w1", "yes", "yes"] == rows[1][:3]
+
+
+def test_apply_dry_run_prints_changes_and_changes_nothing(cli: Cli, stack: Stack, tmp_path: Path) -> None:
+    """`apply --dry-run` lists the changes without making them; `apply` then makes them."""
+    config = tmp_path / "podium.yaml"
+    extra = "      - id: extra\n        definition: {type: job, commands: [[echo, extra]]}\n"
+    config.write_text(EXAMPLES.replace("      - id: fail\n", extra + "      - id: fail\n") + LIVE_PROJECT)
+    dry = cli("apply", str(config), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "create job examples/extra" in dry.stdout
+    assert "dry run" in dry.stdout
+    assert stack.client.get("/projects/examples/jobs/extra").status_code == 404
+
+    applied = cli("apply", str(config), "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert {"action": "create", "kind": "job", "project": "examples", "id": "extra"} in json.loads(applied.stdout)
+    assert stack.client.get("/projects/examples/jobs/extra").status_code == 200
+
+    again = cli("apply", str(config))
+    assert again.returncode == 0, again.stderr
+    assert "0 change(s)" in again.stdout
+
+
+def test_apply_with_a_typo_changes_nothing(cli: Cli, stack: Stack, tmp_path: Path) -> None:
+    """A typo is reported with file, line and field, and the stored jobs stay as they were."""
+    before = stack.client.get("/projects/examples/jobs").json()
+    config = tmp_path / "typo.yaml"
+    config.write_text(EXAMPLES.replace("commands:", "comands:", 1).replace("id: hello", "id: renamed", 1))
+    result = cli("apply", str(config))
+    assert result.returncode == 2
+    assert f"{config}:" in result.stderr and "comands" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert stack.client.get("/projects/examples/jobs").json() == before
+
+
+def test_login_saves_credentials_and_admin_creates_users_and_tokens(cli: Cli, stack: Stack) -> None:
+    """`admin create-user` and `create-token`, then `login` saves a token the next commands use."""
+    user = cli("admin", "create-user", "ops", "--role", "operator", "--password", "ops-secret")
+    assert user.returncode == 0, user.stderr
+    assert "Created user ops" in user.stdout
+    token = cli("admin", "create-token", "ops", "--description", "ci")
+    assert token.returncode == 0, token.stderr
+    runs = cli("runs", "list", "examples", env={"PODIUM_TOKEN": token.stdout.strip()})
+    assert runs.returncode == 0, runs.stderr
+
+    anonymous = {"PODIUM_TOKEN": "", "PODIUM_API_URL": ""}
+    login = cli("--url", stack.api_url, "login", "-u", "ops", "--password", "ops-secret", env=anonymous)
+    assert login.returncode == 0, login.stderr
+    assert "Logged in" in login.stdout
+    assert cli("workers", "list", env=anonymous).returncode == 0
+    refused = cli("admin", "create-user", "eve", env=anonymous)  # an operator is no administrator
+    assert refused.returncode == 3
+    wrong = cli("--url", stack.api_url, "login", "-u", "ops", "--password", "nope", env=anonymous)
+    assert wrong.returncode == 3 and "Traceback" not in wrong.stderr

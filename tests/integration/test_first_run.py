@@ -1,0 +1,30 @@
+"""The first run, end to end through the real processes."""
+
+from __future__ import annotations
+
+from tests.stack import Stack
+
+
+def test_hello_succeeds_with_exact_log(stack: Stack) -> None:
+    """Triggering `hello` over HTTP with a parameter ends `succeeded` with the exact log bytes."""
+    run = stack.trigger("examples", "hello", name="Podium")
+    assert run["status"] == "pending"
+    assert run["parameters"] == {"name": "Podium"}
+
+    done = stack.wait_run("examples", run["id"])
+
+    assert done["status"] == "succeeded", stack.outputs()
+    assert done["worker"] == "w1"
+    assert done["results"] == {"greeted": True}
+    assert stack.log("examples", run["id"]) == b"hello Podium\n"
+    assert stack.log("examples", run["id"], offset=6) == b"Podium\n"
+
+
+def test_failing_command_ends_failed(stack: Stack) -> None:
+    """A command that exits non-zero ends the run `failed`."""
+    run = stack.trigger("examples", "fail")
+
+    done = stack.wait_run("examples", run["id"])
+
+    assert done["status"] == "failed", stack.outputs()
+    assert done["completed_at"] is not None

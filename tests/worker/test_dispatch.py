@@ -1,0 +1,60 @@
+"""Master, worker and executor as real processes: dispatch, results, waiting, cancel and abort."""
+
+from __future__ import annotations
+
+from podium_model import RunStatus
+from podium_storage import LogStore, Storage
+from tests.stack import Stack
+from tests.worker.conftest import control, trigger, wait_run
+
+
+async def test_run_succeeds_with_log_and_results(stack: Stack, storage: Storage) -> None:
+    """A pending run is dispatched, executed and ends succeeded with its exact log and results."""
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "hello", name="podium")
+    done = await wait_run(stack, storage, run.id)
+    assert done.status == RunStatus.succeeded, done
+    assert done.worker == "w1" and done.started_at and done.completed_at
+    assert done.results == {"greeted": True}
+    assert LogStore(stack.log_dir).read("demo", run.id) == b"hello podium\n"
+
+
+async def test_failing_command_ends_failed(stack: Stack, storage: Storage) -> None:
+    """A command exiting non-zero ends the run failed, with its output in the log."""
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "fail")
+    done = await wait_run(stack, storage, run.id)
+    assert done.status == RunStatus.failed, done
+    assert LogStore(stack.log_dir).read("demo", run.id) == b"oops\n"
+
+
+async def test_unmatched_properties_wait_then_run(stack: Stack, storage: Storage) -> None:
+    """A job no worker matches waits with a reason, then runs when a matching worker connects."""
+    run = await trigger(stack, storage, "plan9")
+    await wait_run(stack, storage, run.id, {"pending"}, waiting_reason="no worker connected")
+    stack.start_worker("linux")
+    await wait_run(
+        stack, storage, run.id, {"pending"}, waiting_reason="no connected worker has the properties os=plan9"
+    )
+    stack.start_worker("p9", 1, "os=plan9")
+    done = await wait_run(stack, storage, run.id)
+    assert done.status == RunStatus.succeeded and done.worker == "p9", done
+    assert done.waiting_reason is None
+
+
+async def test_cancel_pending_run(stack: Stack, storage: Storage) -> None:
+    """Cancelling a pending run ends it cancelled; it never runs."""
+    run = await trigger(stack, storage, "plan9")
+    assert (await control(stack, f"/control/runs/{run.id}/cancel"))["result"] == "cancelled"
+    done = await wait_run(stack, storage, run.id)
+    assert done.status == RunStatus.cancelled
+
+
+async def test_abort_running_run(stack: Stack, storage: Storage) -> None:
+    """Aborting a running run stops its command and ends it aborted."""
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "slow")
+    await wait_run(stack, storage, run.id, {"running"})
+    assert (await control(stack, f"/control/runs/{run.id}/abort"))["result"] == "sent"
+    done = await wait_run(stack, storage, run.id, timeout=30)
+    assert done.status == RunStatus.aborted, done
