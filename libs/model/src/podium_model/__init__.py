@@ -17,7 +17,18 @@ from podium_model.jobs import (
 )
 from podium_model.problems import Problem
 from podium_model.projects import Project
-from podium_model.runs import FINAL_STATUSES, Run, RunFilter, RunSource, RunStatus, RunTrigger, RunUpdate
+from podium_model.runs import (
+    FINAL_STATUSES,
+    PipelineGraph,
+    PipelineNode,
+    Run,
+    RunDetail,
+    RunFilter,
+    RunSource,
+    RunStatus,
+    RunTrigger,
+    RunUpdate,
+)
 from podium_model.schedules import Schedule, ScheduleBase
 from podium_model.users import Credential, LoginRequest, LoginResponse, Role, User, UserCreate, UserUpdate
 from podium_model.workers import Worker, WorkerDescription, WorkerUpdate
@@ -38,10 +49,13 @@ __all__ = [
     "Page",
     "PipelineDefinition",
     "PipelineElement",
+    "PipelineGraph",
+    "PipelineNode",
     "Problem",
     "Project",
     "Role",
     "Run",
+    "RunDetail",
     "RunFilter",
     "RunSource",
     "RunStatus",

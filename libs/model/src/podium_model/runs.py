@@ -51,6 +51,26 @@ class RunTrigger(Model):
     parameters: Parameters = Field(default_factory=dict, max_length=100)
 
 
+class PipelineNode(Model):
+    """One element of a pipeline run: its child run once started, and where it stands."""
+
+    element: Slug
+    job: Slug
+    after: list[str] = Field(default_factory=list, description="The elements this one waits on")
+    run: str | None = Field(default=None, description="The element's child run, once created")
+    status: RunStatus | None = Field(
+        default=None, description="The child run's status; `cancelled` without a run when skipped; None: waiting"
+    )
+    ready: bool = Field(default=False, description="Every condition holds but the child run is not created yet")
+    reason: str | None = Field(default=None, description="Why the element was skipped, or its run's reason")
+
+
+class PipelineGraph(Model):
+    """The elements of a pipeline run in definition order (the UI draws it)."""
+
+    nodes: list[PipelineNode] = Field(default_factory=list)
+
+
 class Run(Model):
     """A run as stored and as answered by the API."""
 
@@ -71,6 +91,12 @@ class Run(Model):
     should_cancel: bool = False
     should_abort: bool = False
     updated_at: UtcDatetime
+
+
+class RunDetail(Run):
+    """A run as `GET .../runs/{run}` answers it: with its graph when it is a pipeline run."""
+
+    pipeline: PipelineGraph | None = Field(default=None, description="Pipeline runs only: the elements' graph")
 
 
 class RunUpdate(Model):
@@ -97,3 +123,6 @@ class RunFilter(Model):
     source: str | None = None
     created_after: UtcDatetime | None = None
     created_before: UtcDatetime | None = None
+    completed_before: UtcDatetime | None = Field(
+        default=None, description="Only runs that completed before this instant (runs not completed never match)"
+    )

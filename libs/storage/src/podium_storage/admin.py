@@ -4,6 +4,9 @@
     python -m podium_storage.admin create-user ID [--role R]... [--password P] [--display-name N]
     python -m podium_storage.admin create-token USER [--description D]     # prints only the token
     python -m podium_storage.admin apply FILE [--dry-run]                  # prints the changes
+    python -m podium_storage.admin export FILE [--logs DIR]                # whole database, JSON lines
+    python -m podium_storage.admin import FILE [--logs DIR] [--merge]      # into an empty database
+    python -m podium_storage.admin prune --older-than-days N [--project P=DAYS]... [--logs DIR]
 
 The URL defaults to `PODIUM_DATABASE_URL`. Bad input exits with code 2 and a one-line
 message on stderr; an unreachable database exits with code 1.
@@ -17,14 +20,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from podium_model import Role, UserUpdate
 from podium_model.config import ConfigurationError, parse_configuration
 from podium_storage import migrate, open_storage
 from podium_storage.auth import hash_password, hash_token, new_token
+from podium_storage.backup import BackupError, export_database, import_database
 from podium_storage.configuration import apply_configuration
 from podium_storage.interface import StorageError, StorageUnavailable
+from podium_storage.logs import LogStore
+from podium_storage.retention import prune
 from podium_storage.urls import UnsupportedDatabaseUrl
 
 logger = logging.getLogger(__name__)
@@ -54,7 +61,88 @@ def _parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="apply a configuration file (YAML or JSON)")
     apply.add_argument("file", type=Path)
     apply.add_argument("--dry-run", action="store_true", help="show the changes without making them")
+    _add_backup_commands(commands)
     return parser
+
+
+def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser("export", help="write the whole database to a JSON-lines file")
+    export.add_argument("file", type=Path)
+    export.add_argument("--logs", type=Path, metavar="DIR", help="also export each run's log from this log directory")
+    load = commands.add_parser("import", help="load an export into an empty, migrated database")
+    load.add_argument("file", type=Path)
+    load.add_argument("--logs", type=Path, metavar="DIR", help="write the exported logs into this log directory")
+    load.add_argument("--merge", action="store_true", help="import into a non-empty database, keeping what exists")
+    retention = commands.add_parser("prune", help="delete final runs (and their logs) completed N days ago or more")
+    retention.add_argument("--older-than-days", type=float, required=True, metavar="N")
+    retention.add_argument("--project", action="append", default=[], metavar="P=DAYS", help="repeatable override")
+    retention.add_argument(
+        "--logs",
+        type=Path,
+        metavar="DIR",
+        default=os.environ.get("PODIUM_LOG_DIR"),
+        help="the log directory (default: $PODIUM_LOG_DIR; without one, logs are left alone)",
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{number} {kind}" for kind, number in counts.items()) or "nothing"
+
+
+async def _export(url: str, args: argparse.Namespace) -> str:
+    path: Path = args.file
+    partial = path.with_name(path.name + ".partial")
+    logs = LogStore(args.logs) if args.logs is not None else None
+    try:
+        async with open_storage(url) as storage:
+            with partial.open("w", encoding="utf-8") as out:
+                counts = await export_database(storage, out, logs)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return f"exported {_counts(counts)}"
+
+
+async def _import(url: str, args: argparse.Namespace) -> str:
+    path: Path = args.file
+    logs = LogStore(args.logs) if args.logs is not None else None
+    try:
+        with path.open(encoding="utf-8") as lines:
+            async with open_storage(url) as storage:
+                counts = await import_database(storage, lines, logs, merge=args.merge)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    return f"imported {_counts(counts)}"
+
+
+def _days(text: str, what: str) -> timedelta:
+    try:
+        days = float(text)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not a number of days") from None
+    if not days >= 0 or days == float("inf"):
+        raise UsageError(f"{what}: the number of days must be zero or more")
+    return timedelta(days=days)
+
+
+async def _prune(url: str, args: argparse.Namespace) -> str:
+    older_than = _days(str(args.older_than_days), "--older-than-days")
+    per_project: dict[str, timedelta] = {}
+    for item in args.project:
+        project, sep, days = item.partition("=")
+        if not sep or not project:
+            raise UsageError(f"--project {item!r}: expected PROJECT=DAYS")
+        per_project[project] = _days(days, f"--project {project}")
+    if args.logs is None:
+        logger.warning("no log directory (--logs or PODIUM_LOG_DIR): the logs of deleted runs stay")
+    logs = LogStore(args.logs) if args.logs is not None else None
+    async with open_storage(url) as storage:
+        deleted = await prune(storage, logs, older_than, per_project)
+    return f"deleted {deleted} runs"
 
 
 async def _create_user(url: str, args: argparse.Namespace) -> str:
@@ -107,6 +195,12 @@ async def _run(args: argparse.Namespace) -> str:
         return await _create_user(url, args)
     if args.command == "create-token":
         return await _create_token(url, args)
+    if args.command == "export":
+        return await _export(url, args)
+    if args.command == "import":
+        return await _import(url, args)
+    if args.command == "prune":
+        return await _prune(url, args)
     return await _apply(url, args)
 
 
@@ -116,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         output = asyncio.run(_run(args))
-    except (UsageError, UnsupportedDatabaseUrl) as exc:
+    except (UsageError, UnsupportedDatabaseUrl, BackupError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except ConfigurationError as exc:

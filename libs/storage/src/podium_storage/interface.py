@@ -54,6 +54,12 @@ class StorageUnavailable(StorageError):
     """The database cannot be reached; the caller may retry."""
 
 
+class CredentialRecord(Credential):
+    """A credential with its secret hash: only for backups (`export_credentials`, `import_credential`)."""
+
+    secret_hash: str
+
+
 class Storage(abc.ABC):
     """Everything Podium persists, except logs (see `podium_storage.logs`)."""
 
@@ -253,3 +259,74 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_credential(self, user: str, id: str) -> bool:
         """Revoke a credential; False if unknown."""
+
+    # Backup and retention ---------------------------------------------------------------------
+    # The `import_*` methods store an entity exactly as given (ids, flags and timestamps kept),
+    # for `podium_storage.backup`; each raises `AlreadyExists` when the id is taken.
+
+    @abc.abstractmethod
+    async def import_project(self, project: Project) -> None:
+        """Store a project as is.
+
+        Raises:
+            AlreadyExists: the id is taken.
+        """
+
+    @abc.abstractmethod
+    async def import_job(self, job: Job) -> None:
+        """Store a job as is.
+
+        Raises:
+            AlreadyExists: the id is taken.
+            StorageError: the project is unknown.
+        """
+
+    @abc.abstractmethod
+    async def import_schedule(self, schedule: Schedule) -> None:
+        """Store a schedule as is (with `last_run`, `last_fired_at`).
+
+        Raises:
+            AlreadyExists: the id is taken.
+            StorageError: the job is unknown.
+        """
+
+    @abc.abstractmethod
+    async def import_user(self, user: User) -> None:
+        """Store a user as is (without credentials).
+
+        Raises:
+            AlreadyExists: the id is taken.
+        """
+
+    @abc.abstractmethod
+    async def import_worker(self, worker: Worker) -> None:
+        """Store a worker as is.
+
+        Raises:
+            AlreadyExists: the id is taken.
+        """
+
+    @abc.abstractmethod
+    async def export_credentials(self) -> list[CredentialRecord]:
+        """Every credential with its secret hash, by user and id."""
+
+    @abc.abstractmethod
+    async def import_credential(self, credential: CredentialRecord) -> None:
+        """Store a credential as is (id, hash, dates); never replaces another password.
+
+        Raises:
+            AlreadyExists: the id is taken.
+            StorageError: the user is unknown.
+        """
+
+    @abc.abstractmethod
+    async def import_run(self, run: Run) -> None:
+        """Store a run as is, in whatever status.
+
+        Raises:
+            AlreadyExists: the id is taken.
+        """
+
+    @abc.abstractmethod
+    async def delete_runs(self, run_ids: Collection[str]) -> int:
+        """Delete the runs among `run_ids` that are in a final status (others are kept); the count deleted."""

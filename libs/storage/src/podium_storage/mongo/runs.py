@@ -62,6 +62,8 @@ def run_query(filter: RunFilter) -> Document:
         created["$lt"] = ms(filter.created_before)
     if created:
         query["created_at"] = created
+    if filter.completed_before is not None:
+        query["completed_at"] = {"$ne": None, "$lt": ms(filter.completed_before)}
     return query
 
 

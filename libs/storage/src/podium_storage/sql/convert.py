@@ -56,6 +56,7 @@ def schedule(row: Any) -> Schedule:
 
 
 RUN_FIELDS = tuple(Run.model_fields)
+"""The stored fields of a run."""
 
 
 def run(row: Any) -> Run:

@@ -59,6 +59,8 @@ def _conditions(filter: RunFilter) -> list[ColumnElement[bool]]:
         conditions.append(_runs.c.created_at >= filter.created_after)
     if filter.created_before is not None:
         conditions.append(_runs.c.created_at < filter.created_before)
+    if filter.completed_before is not None:
+        conditions.append(_runs.c.completed_at < filter.completed_before)
     return conditions
 
 

@@ -1,0 +1,100 @@
+"""Backup and retention in SQL: entities inserted exactly as given, credentials with their hashes,
+and the deletion of final runs in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+
+from podium_model import FINAL_STATUSES, Job, Project, Run, Schedule, User, Worker
+from podium_model.users import role_names
+from podium_storage.interface import CredentialRecord
+from podium_storage.sql.session import SqlBase, table
+from podium_storage.sql.tables import CredentialRow, JobRow, ProjectRow, RunRow, ScheduleRow, UserRow, WorkerRow
+
+_credentials = table(CredentialRow)
+_runs = table(RunRow)
+
+DELETE_CHUNK = 500
+"""The most run ids one `DELETE` statement names."""
+
+
+class BackupStore(SqlBase):
+    """The backup and retention methods of `SqlStorage`."""
+
+    async def _insert(self, target: Table, values: dict[str, Any]) -> None:
+        """Insert one row; a taken key raises `AlreadyExists`, a missing parent `StorageError`."""
+        async with self._session() as session:
+            await session.execute(target.insert().values(**values))
+
+    async def import_project(self, project: Project) -> None:
+        """Store a project as is."""
+        await self._insert(table(ProjectRow), project.model_dump())
+
+    async def import_job(self, job: Job) -> None:
+        """Store a job as is."""
+        values = job.model_dump()
+        values["definition"] = job.definition.model_dump(mode="json")
+        values["parameters"] = [parameter.model_dump(mode="json") for parameter in job.parameters]
+        await self._insert(table(JobRow), values)
+
+    async def import_schedule(self, schedule: Schedule) -> None:
+        """Store a schedule as is."""
+        await self._insert(table(ScheduleRow), schedule.model_dump())
+
+    async def import_user(self, user: User) -> None:
+        """Store a user as is."""
+        values = user.model_dump()
+        values["roles"] = role_names(user.roles)
+        await self._insert(table(UserRow), values)
+
+    async def import_worker(self, worker: Worker) -> None:
+        """Store a worker as is."""
+        await self._insert(table(WorkerRow), worker.model_dump())
+
+    async def export_credentials(self) -> list[CredentialRecord]:
+        """Every credential with its secret hash, by user and id."""
+        query = select(_credentials).order_by(_credentials.c.user_id, _credentials.c.id)
+        async with self._session(write=False) as session:
+            rows = (await session.execute(query)).all()
+        return [
+            CredentialRecord(
+                id=row.id,
+                user=row.user_id,
+                kind=row.kind,
+                description=row.description,
+                expires_at=row.expires_at,
+                created_at=row.created_at,
+                secret_hash=row.secret_hash,
+            )
+            for row in rows
+        ]
+
+    async def import_credential(self, credential: CredentialRecord) -> None:
+        """Store a credential as is."""
+        values = credential.model_dump()
+        values["user_id"] = values.pop("user")
+        await self._insert(_credentials, values)
+
+    async def import_run(self, run: Run) -> None:
+        """Store a run as is."""
+        values = run.model_dump()
+        values["source"] = run.source.model_dump(mode="json", exclude_none=True)
+        values["source_type"] = run.source.type
+        values["status"] = run.status.value
+        await self._insert(_runs, {name: value for name, value in values.items() if name in _runs.c})
+
+    async def delete_runs(self, run_ids: Collection[str]) -> int:
+        """Delete the runs among `run_ids` that are in a final status; the count deleted."""
+        ids = list(dict.fromkeys(run_ids))
+        final = [status.value for status in FINAL_STATUSES]
+        deleted = 0
+        for start in range(0, len(ids), DELETE_CHUNK):
+            chunk = ids[start : start + DELETE_CHUNK]
+            query = delete(_runs).where(_runs.c.id.in_(chunk), _runs.c.status.in_(final))
+            async with self._session() as session:
+                result = await session.execute(query)
+            deleted += int(result.rowcount)  # type: ignore[attr-defined]
+        return deleted
