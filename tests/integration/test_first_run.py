@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import DATABASES
+from tests.integration.conftest import MONGODB, example_stack
 from tests.stack import Stack
+
+
+@pytest.fixture(scope="module", params=[*DATABASES, MONGODB])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The example stack on SQLite, PostgreSQL and MongoDB: the first run must work on each."""
+    with example_stack(request, tmp_path_factory) as running:
+        yield running
 
 
 def test_hello_succeeds_with_exact_log(stack: Stack) -> None:

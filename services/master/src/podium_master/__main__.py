@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from pydantic import SecretStr, ValidationError
 
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop a worker silent this many seconds [PODIUM_MASTER_HEARTBEAT_TIMEOUT]")  # fmt: skip
     add("--abort-grace", type=float, default=float(_env("PODIUM_MASTER_ABORT_GRACE", "10") or 10),
         help="seconds between SIGTERM and SIGKILL on abort [PODIUM_MASTER_ABORT_GRACE]")  # fmt: skip
+    add("--pending-expiry", type=float, default=float(_env("PODIUM_MASTER_PENDING_EXPIRY", "86400") or 86400),
+        help="cancel a run pending this many seconds [PODIUM_MASTER_PENDING_EXPIRY]")  # fmt: skip
     add("--log-level", default=_env("PODIUM_LOG_LEVEL", "INFO"), help="logging level [PODIUM_LOG_LEVEL]")
     return parser
 
@@ -67,11 +71,20 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         sweep_interval=args.sweep_interval,
         heartbeat_timeout=args.heartbeat_timeout,
         abort_grace=args.abort_grace,
+        pending_expiry=args.pending_expiry,
     )
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the command line and serve until SIGTERM or Ctrl-C."""
+    """Parse the command line and serve until SIGTERM or Ctrl-C (both exit with code 0)."""
+    # uvicorn restores the previous handlers after its graceful shutdown and re-raises the
+    # signal; with these handlers that ends in exit code 0 instead of death by signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 
 from podium_master.auth import Refused, authenticate_worker
+from podium_master.control_events import stream_events
 from podium_master.master import Master
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
@@ -99,6 +100,7 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
     @app.post("/control/dispatch", dependencies=control)
     async def dispatch(master: MasterDep) -> dict[str, str]:
         master.dispatcher.wake()
+        master.scheduler.wake()  # schedules may have changed too (configuration applied, enabled)
         return {"result": "dispatching"}
 
     @app.post("/control/runs/{run_id}/cancel", dependencies=control)
@@ -112,6 +114,17 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
     @app.post("/control/workers/{worker_id}/disconnect", dependencies=control)
     async def disconnect(worker_id: str, master: MasterDep) -> dict[str, str]:
         return {"result": await master.disconnect(worker_id)}
+
+    @app.websocket("/control/events")
+    async def events_socket(websocket: WebSocket) -> None:
+        expected = settings.control_secret.get_secret_value() if settings.control_secret else ""
+        given = websocket.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            logger.warning("events subscription refused from %s: control secret missing or wrong", websocket.client)
+            await websocket.close(CLOSE_UNAUTHORIZED)
+            return
+        master: Master = websocket.state.master
+        await stream_events(master.events, websocket)
 
     @app.websocket("/ws/worker")
     async def worker_socket(websocket: WebSocket) -> None:

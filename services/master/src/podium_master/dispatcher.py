@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from podium_master.lifecycle import PENDING
 from podium_master.selector import Selector, WorkerSlot, waiting_reason
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from podium_master.session import WorkerSession
 
 logger = logging.getLogger(__name__)
-
-_PENDING = (RunStatus.pending,)
 
 
 class Dispatcher:
@@ -78,9 +77,17 @@ class Dispatcher:
         sessions = {slot.id: session for slot, session in slots}
         jobs: dict[tuple[str, str], Job | None] = {}
         started = 0
+        lifecycle = self.master.lifecycle
+        expiry = self.master.settings.pending_expiry
+        now = utcnow()
         for run in runs:
             if run.should_cancel:
-                await storage.transition_run(run.id, _PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled"))
+                await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled"))
+                continue
+            if (now - run.created_at).total_seconds() >= expiry:
+                reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"
+                if await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
+                    logger.info("run %s %s", run.id, reason)
                 continue
             key = (run.project, run.job)
             if key not in jobs:
@@ -91,9 +98,7 @@ class Dispatcher:
             elif not job.is_enabled:
                 reason = "its job is disabled"
             elif not isinstance(job.definition, CommandsDefinition):
-                await storage.transition_run(
-                    run.id, _PENDING, RunStatus.exception, RunUpdate(reason="pipeline jobs are not supported yet")
-                )
+                await self._start_other(run, job)
                 continue
             else:
                 chosen = self.selector(job, run, views)
@@ -106,13 +111,21 @@ class Dispatcher:
                     continue
                 reason = waiting_reason(job, views)
             if reason != run.waiting_reason:
-                await storage.update_run(run.id, RunUpdate(waiting_reason=reason))
+                await lifecycle.update(run.id, RunUpdate(waiting_reason=reason))
         return started
+
+    async def _start_other(self, run: Run, job: Job) -> None:
+        """A run of a job that is not a list of commands: the pipeline engine's, if any."""
+        engine = self.master.pipelines
+        if engine is None:
+            reason = f"{job.definition.type} jobs are not supported by this master"
+            await self.master.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=reason))
+            return
+        await engine.start(run, job)
 
     async def _start(self, run: Run, job: Job, slot: WorkerSlot, session: WorkerSession) -> bool:
         assert isinstance(job.definition, CommandsDefinition)
-        changes = RunUpdate(worker=slot.id, assigned_at=utcnow(), waiting_reason=None)
-        claimed = await self.master.storage.transition_run(run.id, _PENDING, RunStatus.running, changes)
+        claimed = await self.master.lifecycle.claim(run.id, slot.id)
         if claimed is None:
             return False  # someone else moved it (cancelled meanwhile)
         slot.load += 1
@@ -126,8 +139,7 @@ class Dispatcher:
             definition=job.definition,
             worker={**slot.properties, "id": slot.id},
         )
-        held = await asyncio.to_thread(self.master.logs.size, run.project, run.id)
-        future = session.execute(request, held)
+        future = session.execute(request, 0)  # a claimed run's log starts empty
         task = asyncio.create_task(self._confirm(run.id, session, future), name=f"execute {run.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -144,10 +156,5 @@ class Dispatcher:
         detail = response.error.message if response.error else "refused"
         logger.warning("worker %s refused run %s: %s", session.worker_id, run_id, detail)
         session.runs.pop(run_id, None)
-        await self.master.storage.transition_run(
-            run_id,
-            (RunStatus.running,),
-            RunStatus.pending,
-            RunUpdate(worker=None, assigned_at=None, waiting_reason=f"worker refused it: {detail}"),
-        )
+        await self.master.lifecycle.requeue(run_id, f"worker {session.worker_id} refused it: {detail}")
         self.wake()

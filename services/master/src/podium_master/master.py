@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from podium_master.dispatcher import Dispatcher
+from podium_master.events import EventHub
+from podium_master.lifecycle import PENDING, Lifecycle
+from podium_master.pipelines import PipelineRunner
+from podium_master.schedules import Clock, Scheduler
 from podium_master.selector import load_selector
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
-from podium_model import RunStatus, RunUpdate, WorkerUpdate
+from podium_model import Job, Run, RunStatus, RunUpdate, WorkerUpdate
 from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
@@ -18,28 +23,45 @@ from podium_storage.logs import LogStore
 logger = logging.getLogger(__name__)
 
 
+class PipelineEngine(Protocol):
+    """What the dispatcher needs of the pipeline engine (set as `master.pipelines`)."""
+
+    async def start(self, run: Run, job: Job) -> None:
+        """Take charge of a pending run of a pipeline job."""
+
+
 class Master:
     """Supervises the worker connections and owns the dispatcher."""
 
-    def __init__(self, settings: MasterSettings, storage: Storage, logs: LogStore) -> None:
+    def __init__(self, settings: MasterSettings, storage: Storage, logs: LogStore, clock: Clock | None = None) -> None:
         self.settings = settings
         self.storage = storage
         self.logs = logs
         self.sessions: dict[str, WorkerSession] = {}
+        self.events = EventHub()
+        self.lifecycle = Lifecycle(storage, logs, self.events)
+        self.pipeline_runner = PipelineRunner(self)
+        self.pipelines: PipelineEngine | None = self.pipeline_runner
         self.dispatcher = Dispatcher(self, load_selector(settings.selector))
-        self._loop_task: asyncio.Task[None] | None = None
+        self.scheduler = Scheduler(self, clock)
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start dispatching (a first pass runs at once: runs may be waiting from before)."""
-        self._loop_task = asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher")
+        """Start dispatching, pipelines and schedules (a first pass runs at once: runs may be waiting)."""
+        self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
+        self._tasks.append(asyncio.create_task(self.scheduler.run_forever(), name="scheduler"))
+        self.pipeline_runner.open()
         self.dispatcher.wake()
 
     async def stop(self) -> None:
-        """Stop dispatching and close every worker connection."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        """Stop dispatching, pipelines and schedules, and close every worker connection."""
+        await self.pipeline_runner.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+                await task
+        self._tasks.clear()
         for session in list(self.sessions.values()):
             await session.close(1001, "master stopping")
         with contextlib.suppress(Exception):
@@ -63,8 +85,14 @@ class Master:
             if self.sessions.get(session.worker_id) is session:
                 del self.sessions[session.worker_id]
                 with contextlib.suppress(Exception):
-                    await self.storage.update_worker(session.worker_id, WorkerUpdate(is_active=False))
+                    await self.lifecycle.update_worker(session.worker_id, WorkerUpdate(is_active=False))
             logger.info("worker %s disconnected", session.worker_id)
+
+    async def transition(
+        self, run_id: str, expected: tuple[RunStatus, ...], to: RunStatus, changes: RunUpdate | None = None
+    ) -> Run | None:
+        """Compare-and-set a run's status and publish it (see `Lifecycle.transition`)."""
+        return await self.lifecycle.transition(run_id, expected, to, changes)
 
     # Control ---------------------------------------------------------------------------------
 
@@ -75,8 +103,8 @@ class Master:
             return "unknown"
         if run.status != RunStatus.pending:
             return run.status.value
-        moved = await self.storage.transition_run(
-            run_id, [RunStatus.pending], RunStatus.cancelled, RunUpdate(reason="cancelled on request")
+        moved = await self.lifecycle.transition(
+            run_id, PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled on request")
         )
         return "cancelled" if moved is not None else "unchanged"
 
@@ -89,6 +117,8 @@ class Master:
             return await self.cancel(run_id)
         if run.status != RunStatus.running:
             return run.status.value
+        if run.worker is None:  # only pipeline runs run without a worker
+            return await self.pipeline_runner.abort(run)
         session = self.sessions.get(run.worker or "")
         if session is None or run_id not in session.runs:
             return "deferred"
@@ -97,7 +127,7 @@ class Master:
 
     async def disconnect(self, worker_id: str) -> str:
         """Close a worker's connection and clear its `should_disconnect` flag."""
-        await self.storage.update_worker(worker_id, WorkerUpdate(should_disconnect=False))
+        await self.lifecycle.update_worker(worker_id, WorkerUpdate(should_disconnect=False))
         session = self.sessions.get(worker_id)
         if session is None:
             return "not-connected"

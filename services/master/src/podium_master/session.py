@@ -19,45 +19,34 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from podium_model import Run, RunStatus, RunUpdate, WorkerUpdate, utcnow
+from podium_master.lifecycle import RUNNING
+from podium_master.protocol import ProtocolViolation, first_error
+from podium_master.reconcile import reconcile
+from podium_model import RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
     PROTOCOL_VERSION,
     Abort,
     Clean,
-    Describe,
     ErrorMessage,
     Execute,
     Heartbeat,
-    ListRuns,
     ProtocolError,
     Response,
     Resync,
-    RunList,
     RunRequest,
     StatusUpdate,
     WorkerRunState,
     decode_log_chunk,
     worker_message_adapter,
 )
-from podium_model.workers import Worker, WorkerDescription
+from podium_model.workers import Worker
 from podium_storage.logs import LogOffsetMismatch
 
 if TYPE_CHECKING:
     from podium_master.master import Master
 
 logger = logging.getLogger(__name__)
-
-_RUNNING = (RunStatus.running,)
-
-
-class ProtocolViolation(Exception):
-    """The worker broke the protocol; the session answers an error and closes with 4400."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -175,14 +164,25 @@ class WorkerSession:
 
     def execute(self, request: RunRequest, held: int) -> asyncio.Future[Response]:
         """Hand a claimed run to the worker; the master holds `held` bytes of its log."""
-        self.runs[request.run_id] = RunSync(project=request.project, held=held)
+        self.hold(request.run_id, request.project, held)
         return self.send_request(Execute(id=0, run=request))
 
     def abort(self, run_id: str, reason: str) -> None:
         """Ask the worker to abort a run it holds."""
         self.send_request(Abort(id=0, run_id=run_id, grace=self.master.settings.abort_grace, reason=reason))
 
-    def _resync(self, run_id: str, sync: RunSync) -> None:
+    def hold(self, run_id: str, project: str, held: int) -> RunSync:
+        """Track a run this worker holds; the master stores `held` bytes of its log."""
+        sync = RunSync(project=project, held=held)
+        self.runs[run_id] = sync
+        return sync
+
+    def mark_seen_written(self, when: float) -> None:
+        """`last_seen` was written at monotonic time `when`."""
+        self._last_seen_write = when
+
+    def resync(self, run_id: str, sync: RunSync) -> None:
+        """Ask the worker to stream a run again from the offset the master holds (once per gap)."""
         if sync.resync_at == sync.held:
             return  # asked already for this gap
         sync.resync_at = sync.held
@@ -222,7 +222,7 @@ class WorkerSession:
         try:
             message = worker_message_adapter.validate_json(text)
         except ValidationError as exc:
-            raise ProtocolViolation("malformed", _first_error(exc)) from None
+            raise ProtocolViolation("malformed", first_error(exc)) from None
         if message.v != PROTOCOL_VERSION:
             raise ProtocolViolation("version", f"protocol version {message.v} is not {PROTOCOL_VERSION}")
         if isinstance(message, Response):
@@ -243,7 +243,7 @@ class WorkerSession:
         now = time.monotonic()
         if now - self._last_seen_write >= self.master.settings.heartbeat_write_interval:
             self._last_seen_write = now
-            await self.master.storage.update_worker(self.worker_id, WorkerUpdate(last_seen=utcnow()))
+            await self.master.lifecycle.update_worker(self.worker_id, WorkerUpdate(last_seen=utcnow()))
 
     async def _on_log_chunk(self, frame: bytes) -> None:
         try:
@@ -252,16 +252,17 @@ class WorkerSession:
             raise ProtocolViolation("malformed", f"bad log frame: {exc}") from None
         sync = self._sync(header.run_id)
         if header.offset != sync.held:
-            self._resync(header.run_id, sync)
+            self.resync(header.run_id, sync)
             return
         try:
             size = await asyncio.to_thread(self.master.logs.append, sync.project, header.run_id, header.offset, data)
         except LogOffsetMismatch as exc:  # someone else wrote the file: trust the file
             sync.held = exc.size
-            self._resync(header.run_id, sync)
+            self.resync(header.run_id, sync)
             return
         sync.held = size
         sync.resync_at = None
+        self.master.events.log_grew(sync.project, header.run_id, size)
 
     def _sync(self, run_id: str) -> RunSync:
         sync = self.runs.get(run_id)
@@ -271,15 +272,15 @@ class WorkerSession:
 
     async def _on_status(self, state: WorkerRunState) -> None:
         sync = self._sync(state.run_id)
-        storage = self.master.storage
+        lifecycle = self.master.lifecycle
         if state.status == RunStatus.running:
             if state.started_at is not None:
-                await storage.update_run(state.run_id, RunUpdate(started_at=state.started_at))
+                await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at))
             return
         if not state.status.is_final or state.status == RunStatus.cancelled:
             raise ProtocolViolation("bad-status", f"a worker cannot report status {state.status}")
         if sync.held < state.log_size:
-            self._resync(state.run_id, sync)
+            self.resync(state.run_id, sync)
             return
         if sync.held > state.log_size:
             raise ProtocolViolation("bad-status", f"log_size {state.log_size} is below the {sync.held} bytes sent")
@@ -289,7 +290,7 @@ class WorkerSession:
             completed_at=state.completed_at or utcnow(),
             started_at=state.started_at,
         )
-        run = await storage.transition_run(state.run_id, _RUNNING, state.status, changes)
+        run = await lifecycle.transition(state.run_id, RUNNING, state.status, changes)
         if run is None:
             logger.info("worker %s: final status of run %s was recorded already", self.worker_id, state.run_id)
         else:
@@ -308,76 +309,5 @@ class WorkerSession:
                 return
             await asyncio.sleep(timeout - silent)
 
-    # Start-up reconciliation -----------------------------------------------------------------
-
     async def _setup(self) -> None:
-        response = await self.request(Describe(id=0))
-        description = WorkerDescription.model_validate(_result(response, "describe"))
-        storage = self.master.storage
-        self.worker = await storage.put_worker(
-            self.worker_id,
-            self.owner,
-            WorkerUpdate(
-                owner=self.owner,
-                version=description.version,
-                display_name=description.display_name,
-                properties=description.properties,
-                executor_limit=description.executor_limit,
-                is_active=True,
-                should_disconnect=False,
-                last_seen=utcnow(),
-            ),
-        )
-        self._last_seen_write = time.monotonic()
-        listing = RunList.model_validate(_result(await self.request(ListRuns(id=0)), "list"))
-        held = {state.run_id: state for state in listing.runs}
-        for run in await storage.list_active_runs(worker=self.worker_id):
-            if run.id not in held:
-                logger.warning("worker %s no longer holds run %s: back to pending", self.worker_id, run.id)
-                await storage.transition_run(
-                    run.id,
-                    _RUNNING,
-                    RunStatus.pending,
-                    RunUpdate(worker=None, assigned_at=None, started_at=None, reason="requeued: its worker lost it"),
-                )
-        for state in listing.runs:
-            await self._adopt(state, await storage.get_run(state.run_id))
-        self.ready = True
-        logger.info("worker %s ready (%d runs held)", self.worker_id, len(self.runs))
-        self.master.dispatcher.wake()
-
-    async def _adopt(self, state: WorkerRunState, run: Run | None) -> None:
-        if run is None or run.status.is_final:
-            self.send_request(Clean(id=0, run_id=state.run_id))
-            return
-        if run.status == RunStatus.pending:
-            changes = RunUpdate(worker=self.worker_id, assigned_at=utcnow())
-            if (
-                await self.master.storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, changes)
-                is None
-            ):
-                return
-        elif run.worker != self.worker_id:
-            logger.warning("worker %s holds run %s of worker %s: ignored", self.worker_id, run.id, run.worker)
-            return
-        sync = RunSync(project=run.project, held=await asyncio.to_thread(self.master.logs.size, run.project, run.id))
-        self.runs[run.id] = sync
-        self._resync(run.id, sync)
-        if run.should_abort:
-            self.abort(run.id, "aborted on request")
-
-
-def _result(response: Response, what: str) -> dict[str, Any]:
-    if not response.ok or response.result is None:
-        detail = response.error.message if response.error else "no result"
-        raise ProtocolViolation("bad-response", f"{what} failed: {detail}")
-    return response.result
-
-
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return "invalid message"
-    first = errors[0]
-    location = ".".join(str(part) for part in first.get("loc", ()))
-    return f"invalid message: {location}: {first.get('msg', '')}"[:500]
+        await reconcile(self)

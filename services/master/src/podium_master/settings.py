@@ -24,6 +24,7 @@ class MasterSettings(BaseModel):
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between safety dispatch sweeps")
     heartbeat_timeout: float = Field(default=30.0, gt=0, description="A silent worker is dropped after this")
     heartbeat_write_interval: float = Field(default=5.0, ge=0, description="Least seconds between last_seen writes")
+    pending_expiry: float = Field(default=86400.0, gt=0, description="Pending runs are cancelled after this")
     abort_grace: float = Field(default=10.0, ge=0, description="Seconds between SIGTERM and SIGKILL on abort")
     request_timeout: float = Field(default=30.0, gt=0, description="Seconds a worker has to answer a request")
     max_message_size: int = Field(default=1 << 20, gt=0, description="Largest text message accepted from a worker")

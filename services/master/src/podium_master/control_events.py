@@ -1,0 +1,62 @@
+"""The `/control/events` websocket: the master's events, one JSON text frame each.
+
+The api holds one such connection per process and fans the events out to its clients. A
+subscriber that falls behind is dropped by the hub; the socket then closes with code 1013
+(try again later) so the api reconnects and re-reads what it shows from storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from podium_master.events import EventHub, Overflow, Subscription
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN = 1013
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    """Read (and ignore) what the subscriber sends until it closes the connection."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _forward(subscription: Subscription, websocket: WebSocket) -> None:
+    try:
+        while True:
+            event = await subscription.get()
+            await websocket.send_text(json.dumps(event, separators=(",", ":")))
+    except Overflow:
+        logger.warning("events subscriber %s fell behind: closing with %d", websocket.client, CLOSE_TRY_AGAIN)
+        with contextlib.suppress(RuntimeError, OSError):
+            await websocket.close(CLOSE_TRY_AGAIN, "fell behind: reconnect and re-read")
+    finally:
+        subscription.close()
+
+
+async def stream_events(events: EventHub, websocket: WebSocket) -> None:
+    """Accept `websocket` and send it every event from now on, until it closes or falls behind."""
+    subscription = events.subscribe()  # before accepting: the subscriber misses nothing after it connected
+    try:
+        await websocket.accept()
+    except BaseException:
+        subscription.close()
+        raise
+    forward = asyncio.create_task(_forward(subscription, websocket), name="events forward")
+    closed = asyncio.create_task(_until_closed(websocket), name="events receive")
+    try:
+        await asyncio.wait({forward, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (forward, closed):
+            task.cancel()
+        for task in (forward, closed):
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                await task

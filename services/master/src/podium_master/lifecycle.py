@@ -1,0 +1,94 @@
+"""The one place where runs change (DESIGN section 3): compare-and-set, then publish.
+
+Every status change of a run, and every other change worth showing (`started_at`,
+`waiting_reason`...), goes through `Lifecycle`: it writes storage and, when the run moved,
+publishes the new run on the master's `EventHub`. Subscribers (the api's `/control/events`,
+the pipeline engine) therefore see each change exactly once, in order.
+
+Log attempts: a run's log in the log store belongs to its current attempt. When a run goes
+back to pending (its worker lost it) and when it is claimed again (pending → running), its
+stored log is deleted, so a new attempt always starts at offset 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+
+from podium_master.events import EventHub
+from podium_model import Run, RunStatus, RunUpdate, Worker, WorkerUpdate, utcnow
+from podium_storage.interface import Storage
+from podium_storage.logs import LogStore
+
+logger = logging.getLogger(__name__)
+
+PENDING = (RunStatus.pending,)
+RUNNING = (RunStatus.running,)
+
+
+class Lifecycle:
+    """Run and worker changes: storage writes followed by events."""
+
+    def __init__(self, storage: Storage, logs: LogStore, events: EventHub) -> None:
+        self.storage = storage
+        self.logs = logs
+        self.events = events
+
+    async def transition(
+        self, run_id: str, expected: Collection[RunStatus], to: RunStatus, changes: RunUpdate | None = None
+    ) -> Run | None:
+        """Move a run to `to` only from a status in `expected`; publish it when it moved.
+
+        Returns:
+            The updated run, or None when the run is unknown or was in another status.
+        """
+        if to.is_final and (changes is None or changes.completed_at is None):
+            changes = (changes or RunUpdate()).model_copy(update={"completed_at": utcnow()})
+        run = await self.storage.transition_run(run_id, expected, to, changes)
+        if run is not None:
+            logger.debug("run %s: %s", run_id, to)
+            self.events.run_changed(run)
+        return run
+
+    async def update(self, run_id: str, changes: RunUpdate) -> Run | None:
+        """Write fields other than the status and publish the run."""
+        run = await self.storage.update_run(run_id, changes)
+        if run is not None:
+            self.events.run_changed(run)
+        return run
+
+    async def claim(self, run_id: str, worker: str) -> Run | None:
+        """pending → running on `worker`; a new attempt's log starts empty."""
+        changes = RunUpdate(worker=worker, assigned_at=utcnow(), waiting_reason=None)
+        run = await self.storage.transition_run(run_id, PENDING, RunStatus.running, changes)
+        if run is None:
+            return None
+        # No await between the claim and the deletion: nothing can append in between.
+        self.logs.delete(run.project, run.id)
+        self.events.run_changed(run)
+        self.events.log_grew(run.project, run.id, 0)
+        return run
+
+    async def requeue(self, run_id: str, waiting_reason: str) -> Run | None:
+        """running → pending (the worker lost or refused it); its partial log is dropped."""
+        changes = RunUpdate(worker=None, assigned_at=None, started_at=None, waiting_reason=waiting_reason)
+        run = await self.storage.transition_run(run_id, RUNNING, RunStatus.pending, changes)
+        if run is None:
+            return None
+        self.logs.delete(run.project, run.id)
+        self.events.run_changed(run)
+        self.events.log_grew(run.project, run.id, 0)
+        return run
+
+    async def update_worker(self, worker_id: str, changes: WorkerUpdate) -> Worker | None:
+        """Write a worker's fields and publish it."""
+        worker = await self.storage.update_worker(worker_id, changes)
+        if worker is not None:
+            self.events.worker_changed(worker)
+        return worker
+
+    async def put_worker(self, worker_id: str, owner: str, changes: WorkerUpdate) -> Worker:
+        """Create or update a worker and publish it."""
+        worker = await self.storage.put_worker(worker_id, owner, changes)
+        self.events.worker_changed(worker)
+        return worker

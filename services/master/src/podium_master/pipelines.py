@@ -1,0 +1,209 @@
+"""The pipeline engine: runs a pipeline job's elements as child runs (DESIGN section 5).
+
+A pipeline run takes no executor slot: the dispatcher hands it to `PipelineRunner.start`,
+which claims it (pending → running, no worker) and creates the child runs of the elements
+whose `after` conditions hold. The runner then follows the master's event hub: each time a
+child run ends, its pipeline is re-evaluated — elements now due start, elements that can no
+longer start are skipped, and once every element is final the pipeline ends `succeeded`
+(every element succeeded), `failed` (otherwise) or `aborted` (on request).
+
+Nothing lives only in memory: every evaluation re-reads the pipeline run and its children
+from storage (`podium_model.pipelines`), child runs have deterministic ids so a replayed start
+cannot duplicate an element, and at start-up, after a lost event stream and on every safety
+sweep, every running pipeline is evaluated again. A master killed mid-pipeline therefore
+resumes where storage says it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from podium_master.events import Overflow, Subscription
+from podium_master.lifecycle import PENDING, RUNNING
+from podium_model import Job, PipelineDefinition, PipelineElement, Run, RunSource, RunStatus, RunUpdate, utcnow
+from podium_model.pipelines import build_graph, element_run_id, outcome
+from podium_storage.interface import AlreadyExists
+from podium_storage.pipelines import load_children
+
+if TYPE_CHECKING:
+    from podium_master.master import Master
+
+logger = logging.getLogger(__name__)
+
+ABORTED_REASON = "the pipeline was aborted"
+
+
+class PipelineRunner:
+    """Starts, follows, aborts and ends pipeline runs; one per master."""
+
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock and its users, per run
+        self._task: asyncio.Task[None] | None = None
+
+    # Life of the runner -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Follow the event hub (and resume every running pipeline) until `close`."""
+        self._task = asyncio.create_task(self._follow(), name="pipelines")
+
+    async def close(self) -> None:
+        """Stop following events."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow(self) -> None:
+        """Evaluate a pipeline on each end of one of its children; sweep all of them regularly."""
+        interval = self.master.settings.sweep_interval
+        while True:
+            subscription = self.master.events.subscribe()
+            try:
+                await self.resume_all()
+                await self._consume(subscription, interval)
+            except asyncio.CancelledError:
+                raise
+            except Overflow:
+                logger.warning("pipeline engine fell behind the event hub: resubscribing and resuming")
+            except Exception:
+                logger.exception("pipeline engine failed; resuming after a sweep interval")
+                await asyncio.sleep(interval)
+            finally:
+                subscription.close()
+
+    async def _consume(self, subscription: Subscription, interval: float) -> None:
+        next_sweep = time.monotonic() + interval
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.get(), max(0.0, next_sweep - time.monotonic()))
+            except TimeoutError:
+                await self.resume_all()
+                next_sweep = time.monotonic() + interval
+                continue
+            parent = _finished_child_parent(event)
+            if parent is not None:
+                await self.advance(parent)
+
+    async def resume_all(self) -> None:
+        """Evaluate every running pipeline run (start-up, lost events, safety sweep)."""
+        for run in await self.master.storage.list_active_runs():
+            if run.worker is None:
+                await self.advance(run.id)
+
+    # Hooks of the master ----------------------------------------------------------------------
+
+    async def start(self, run: Run, job: Job) -> None:
+        """Take charge of a pending run of a pipeline job (the dispatcher's hook)."""
+        now = utcnow()
+        changes = RunUpdate(worker=None, assigned_at=now, started_at=now, waiting_reason=None)
+        claimed = await self.master.lifecycle.transition(run.id, PENDING, RunStatus.running, changes)
+        if claimed is None:
+            return  # cancelled meanwhile, or another master took it
+        logger.info("pipeline run %s of %s/%s started", run.id, run.project, run.job)
+        await self.advance(run.id)
+
+    async def abort(self, run: Run) -> str:
+        """Abort a running pipeline: abort its running children, cancel its pending ones."""
+        if not run.should_abort:
+            await self.master.lifecycle.update(run.id, RunUpdate(should_abort=True, reason="aborted on request"))
+        await self.advance(run.id)
+        return "aborting"
+
+    # Evaluation -------------------------------------------------------------------------------
+
+    async def advance(self, run_id: str) -> None:
+        """Bring pipeline run `run_id` forward as far as storage allows (idempotent)."""
+        lock, users = self._locks.get(run_id, (asyncio.Lock(), 0))
+        self._locks[run_id] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._advance(run_id)
+        finally:
+            lock, users = self._locks[run_id]
+            if users == 1:
+                del self._locks[run_id]
+            else:
+                self._locks[run_id] = (lock, users - 1)
+
+    async def _advance(self, run_id: str) -> None:
+        storage = self.master.storage
+        run = await storage.get_run(run_id)
+        if run is None or run.status != RunStatus.running or run.worker is not None:
+            return
+        job = await storage.get_job(run.project, run.job)
+        if job is None or not isinstance(job.definition, PipelineDefinition):
+            gone = RunUpdate(reason="its pipeline job no longer exists")
+            await self.master.lifecycle.transition(run.id, RUNNING, RunStatus.exception, gone)
+            return
+        definition = job.definition
+        children = await load_children(storage, run.id, definition)
+        if run.should_abort:
+            children.update(await self._stop_children(children))
+        graph = build_graph(definition, children, aborted=run.should_abort)
+        elements = {element.id: element for element in definition.elements}
+        due = [elements[node.element] for node in graph.nodes if node.ready]
+        if due:
+            for element in due:
+                await self._create_child(run, job, element)
+            self.master.dispatcher.wake()
+            return
+        ended = outcome(graph, aborted=run.should_abort)
+        if ended is None:
+            return
+        status, reason = ended
+        if status == RunStatus.aborted and run.reason:
+            reason = run.reason
+        moved = await self.master.lifecycle.transition(run.id, RUNNING, status, RunUpdate(reason=reason))
+        if moved is not None:
+            logger.info("pipeline run %s ended %s%s", run.id, status, f": {reason}" if reason else "")
+
+    async def _create_child(self, run: Run, job: Job, element: PipelineElement) -> None:
+        parameters = {p.key: p.default for p in job.parameters if p.default is not None}
+        parameters.update(run.parameters)
+        parameters.update(element.parameters)
+        source = RunSource(type="pipeline", run=run.id, element=element.id, user=run.source.user)
+        child_id = element_run_id(run.id, element.id)
+        try:
+            child = await self.master.storage.create_run(run.project, element.job, parameters, source, run_id=child_id)
+        except AlreadyExists:
+            return  # started before (a replay after a restart): never twice
+        self.master.events.run_changed(child)
+        logger.info("pipeline run %s: element %s started as run %s", run.id, element.id, child_id)
+
+    async def _stop_children(self, children: dict[str, Run]) -> dict[str, Run]:
+        """Cancel the pending children and abort the running ones; the children that moved."""
+        moved: dict[str, Run] = {}
+        lifecycle = self.master.lifecycle
+        for element, child in children.items():
+            if child.status == RunStatus.pending:
+                changes = RunUpdate(should_cancel=True, reason=ABORTED_REASON)
+                cancelled = await lifecycle.transition(child.id, PENDING, RunStatus.cancelled, changes)
+                if cancelled is not None:
+                    moved[element] = cancelled
+            elif child.status == RunStatus.running and not child.should_abort:
+                await lifecycle.update(child.id, RunUpdate(should_abort=True, reason=ABORTED_REASON))
+                result = await self.master.abort(child.id)
+                logger.info(
+                    "pipeline %s: abort of element %s (run %s): %s", child.source.run, element, child.id, result
+                )
+        return moved
+
+
+def _finished_child_parent(event: dict[str, Any]) -> str | None:
+    """The parent pipeline run of a child run that reached a final status, if the event says so."""
+    if event.get("kind") != "run":
+        return None
+    run = event.get("run") or {}
+    source = run.get("source") or {}
+    if source.get("type") != "pipeline" or not source.get("run"):
+        return None
+    try:
+        final = RunStatus(str(run.get("status"))).is_final
+    except ValueError:
+        return None
+    return str(source["run"]) if final else None

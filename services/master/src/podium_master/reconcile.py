@@ -1,0 +1,75 @@
+"""Start-up reconciliation of a worker connection: describe, list, and adopt what it holds.
+
+The master asks a newly connected worker to describe itself and list its runs, then makes
+the database agree: a run the database gives to this worker but the worker no longer holds
+goes back to pending (with its partial log dropped), and every run the worker holds is
+resynchronised from the offset the master's log store holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from podium_master.protocol import result_of
+from podium_model import Run, RunStatus, WorkerUpdate, utcnow
+from podium_model.messages import Clean, Describe, ListRuns, RunList, WorkerRunState
+from podium_model.workers import WorkerDescription
+
+if TYPE_CHECKING:
+    from podium_master.session import WorkerSession
+
+logger = logging.getLogger(__name__)
+
+
+async def reconcile(session: WorkerSession) -> None:
+    """Bring the database and the worker's runs in agreement, then mark the session ready."""
+    master = session.master
+    description = WorkerDescription.model_validate(result_of(await session.request(Describe(id=0)), "describe"))
+    session.worker = await master.lifecycle.put_worker(
+        session.worker_id,
+        session.owner,
+        WorkerUpdate(
+            owner=session.owner,
+            version=description.version,
+            display_name=description.display_name,
+            properties=description.properties,
+            executor_limit=description.executor_limit,
+            is_active=True,
+            should_disconnect=False,
+            last_seen=utcnow(),
+        ),
+    )
+    session.mark_seen_written(time.monotonic())
+    listing = RunList.model_validate(result_of(await session.request(ListRuns(id=0)), "list"))
+    held = {state.run_id: state for state in listing.runs}
+    for run in await master.storage.list_active_runs(worker=session.worker_id):
+        if run.id not in held:
+            logger.warning("worker %s no longer holds run %s: back to pending", session.worker_id, run.id)
+            await master.lifecycle.requeue(run.id, f"requeued: worker {session.worker_id} lost it")
+    for state in listing.runs:
+        await _adopt(session, state, await master.storage.get_run(state.run_id))
+    session.ready = True
+    logger.info("worker %s ready (%d runs held)", session.worker_id, len(session.runs))
+    master.dispatcher.wake()
+
+
+async def _adopt(session: WorkerSession, state: WorkerRunState, run: Run | None) -> None:
+    master = session.master
+    if run is None or run.status.is_final:
+        session.send_request(Clean(id=0, run_id=state.run_id))
+        return
+    if run.status == RunStatus.pending:
+        # The worker kept a run the database had given up on: this attempt is the run again.
+        if await master.lifecycle.claim(run.id, session.worker_id) is None:
+            return
+    elif run.worker != session.worker_id:
+        logger.warning("worker %s holds run %s of worker %s: ignored", session.worker_id, run.id, run.worker)
+        return
+    held = await asyncio.to_thread(master.logs.size, run.project, run.id)
+    sync = session.hold(run.id, run.project, held)
+    session.resync(run.id, sync)
+    if run.should_abort:
+        session.abort(run.id, "aborted on request")

@@ -1,0 +1,152 @@
+"""Cron schedules: standard 5-field expressions evaluated in UTC (DESIGN section 2).
+
+A schedule fires at each tick of its expression, at most once for any number of missed
+ticks (a master that was down does not burst), never while the run it last started is still
+pending or running (that tick is skipped and recorded), and never while disabled. The timer
+sleeps until the earliest next tick; `wake()` (a control dispatch, a configuration apply)
+makes it re-read the schedules at once. Time comes from a `Clock`, which tests replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from croniter import CroniterError, croniter
+
+from podium_model import RunSource, RunStatus, Schedule, utcnow
+
+if TYPE_CHECKING:
+    from podium_master.master import Master
+
+logger = logging.getLogger(__name__)
+
+_BUSY = (RunStatus.pending, RunStatus.running)
+_RETRY = timedelta(seconds=30)  # after a failed pass (database away), try again this soon
+
+
+class Clock(Protocol):
+    """Where the scheduler reads the time and waits."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Return once `now()` reached `when`."""
+
+
+class RealClock:
+    """The system clock."""
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        return utcnow()
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Sleep until `when` (the loop's timer; woken early, the caller simply looks again)."""
+        await asyncio.sleep(max(0.0, (when - utcnow()).total_seconds()))
+
+
+def latest_tick(expression: str, now: datetime) -> datetime:
+    """The last tick of `expression` at or before `now`."""
+    tick: datetime = croniter(expression, now).get_prev(datetime)
+    following: datetime = croniter(expression, tick).get_next(datetime)
+    return following if following <= now else tick
+
+
+def next_tick(expression: str, after: datetime) -> datetime:
+    """The first tick of `expression` strictly after `after`."""
+    tick: datetime = croniter(expression, after).get_next(datetime)
+    return tick
+
+
+def check_expression(expression: str) -> None:
+    """Raise ValueError unless `expression` is a valid 5-field cron expression."""
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a 5-field cron expression")
+
+
+class Scheduler:
+    """Fires the enabled schedules of every project; one loop per master."""
+
+    def __init__(self, master: Master, clock: Clock | None = None) -> None:
+        self.master = master
+        self.clock: Clock = clock or RealClock()
+        self._event = asyncio.Event()
+        self._invalid: set[tuple[str, str, str]] = set()
+
+    def wake(self) -> None:
+        """Re-read the schedules now (they may have changed)."""
+        self._event.set()
+
+    async def run_forever(self) -> None:
+        """Fire what is due, sleep until the next tick or a wake-up, repeat."""
+        while True:
+            self._event.clear()
+            try:
+                upcoming = await self.fire_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("schedule pass failed; retrying soon")
+                upcoming = self.clock.now() + _RETRY
+            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._event.wait())]
+            if upcoming is not None:
+                waits.append(asyncio.ensure_future(self.clock.sleep_until(upcoming)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await wait
+
+    async def fire_due(self) -> datetime | None:
+        """Fire every schedule whose tick came; return the earliest next tick (None: none)."""
+        now = self.clock.now()
+        upcoming: datetime | None = None
+        for schedule in await self.master.storage.list_schedules():
+            if not schedule.is_enabled:
+                continue
+            key = (schedule.project, schedule.id, schedule.expression)
+            try:
+                check_expression(schedule.expression)
+                since = schedule.last_fired_at or schedule.created_at
+                due = next_tick(schedule.expression, since)
+                if due <= now:
+                    since = latest_tick(schedule.expression, now)  # missed ticks collapse into one
+                    await self._fire(schedule, since)
+                following = next_tick(schedule.expression, since)
+            except (ValueError, CroniterError) as exc:
+                if key not in self._invalid:
+                    self._invalid.add(key)
+                    logger.error("schedule %s/%s: %s", schedule.project, schedule.id, exc)
+                continue
+            if upcoming is None or following < upcoming:
+                upcoming = following
+        return upcoming
+
+    async def _fire(self, schedule: Schedule, tick: datetime) -> None:
+        storage = self.master.storage
+        where = f"{schedule.project}/{schedule.id}"
+        if schedule.last_run is not None:
+            last = await storage.get_run(schedule.last_run)
+            if last is not None and last.status in _BUSY:
+                logger.info("schedule %s: tick %s skipped, run %s is %s", where, tick, last.id, last.status)
+                await storage.set_schedule_fired(schedule.project, schedule.id, None, tick)
+                return
+        job = await storage.get_job(schedule.project, schedule.job)
+        if job is None or not job.is_enabled:
+            state = "missing" if job is None else "disabled"
+            logger.warning("schedule %s: tick %s skipped, job %s is %s", where, tick, schedule.job, state)
+            await storage.set_schedule_fired(schedule.project, schedule.id, None, tick)
+            return
+        source = RunSource(type="schedule", schedule=schedule.id)
+        run = await storage.create_run(schedule.project, schedule.job, dict(schedule.parameters), source)
+        await storage.set_schedule_fired(schedule.project, schedule.id, run.id, tick)
+        logger.info("schedule %s fired for %s: run %s", where, tick, run.id)
+        self.master.events.run_changed(run)
+        self.master.dispatcher.wake()

@@ -1,0 +1,138 @@
+"""A real master with short timeouts: expiry of pending runs, silent workers, the events websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from podium_model import RunSource, RunStatus, RunUpdate
+from podium_storage import LogStore, Storage, open_storage
+from tests.conftest import DATABASES
+from tests.databases import fresh_database
+from tests.master.conftest import start_master
+from tests.master.rogue import answer_setup, open_worker
+from tests.stack import Stack, admin
+
+CONFIG = """
+projects:
+  - id: demo
+    jobs:
+      - id: nowhere
+        properties: {os: plan9}
+        definition: {type: job, commands: [["true"]]}
+"""
+EXPIRY = 2.0
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A master with a 2 s pending expiry and a 1.5 s heartbeat timeout, shared by the module."""
+    directory = tmp_path_factory.mktemp("lifecycle")
+    config = directory / "podium.yaml"
+    config.write_text(CONFIG)
+    with fresh_database(request.param, directory) as url:
+        stack = Stack(directory, url)
+        stack.prepare()
+        admin(url, "apply", str(config))
+        start_master(stack, "--pending-expiry", str(EXPIRY), "--heartbeat-timeout", "1.5")
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+@pytest.fixture
+async def storage(stack: Stack) -> AsyncIterator[Storage]:
+    """The test's own connection to the stack's database."""
+    async with open_storage(stack.database_url) as storage:
+        yield storage
+
+
+def _events_url(stack: Stack) -> str:
+    return f"ws://127.0.0.1:{stack.master_port}/control/events"
+
+
+async def _next(ws: ClientConnection, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+    """The first event matching `predicate` (others are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event: dict[str, Any] = json.loads(await ws.recv())
+            if predicate(event):
+                return event
+
+
+async def _dispatch(stack: Stack) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{stack.master_url}/control/dispatch", headers={"X-Podium-Control-Secret": stack.secret}
+        )
+    assert response.status_code == 200, response.text
+
+
+async def test_events_socket_refuses_a_wrong_secret(stack: Stack) -> None:
+    """Without the control secret the events websocket is refused before it is accepted."""
+    for headers in ({}, {"X-Podium-Control-Secret": "wrong"}):
+        with pytest.raises(InvalidStatus) as caught:
+            async with connect(_events_url(stack), additional_headers=headers):
+                pass
+        assert caught.value.response.status_code == 403
+
+
+async def test_pending_run_expires_cancelled_with_reason_and_is_published(stack: Stack, storage: Storage) -> None:
+    """A run no worker can take ends cancelled after the expiry, with the reason, and the event says so."""
+    headers = {"X-Podium-Control-Secret": stack.secret}
+    async with connect(_events_url(stack), additional_headers=headers) as events:
+        run = await storage.create_run("demo", "nowhere", {}, RunSource(type="api"))
+        await _dispatch(stack)
+        waiting = await _next(events, lambda e: e["kind"] == "run" and e["run"]["id"] == run.id)
+        assert waiting["run"]["status"] == "pending"
+        assert waiting["run"]["waiting_reason"] == "no worker connected"
+        ended = await _next(
+            events, lambda e: e["kind"] == "run" and e["run"]["id"] == run.id and e["run"]["status"] != "pending"
+        )
+    assert ended["run"]["status"] == "cancelled"
+    assert ended["run"]["reason"].startswith("expired: no worker took it within 2 s")
+    stored = await storage.get_run(run.id)
+    assert stored is not None and stored.status == RunStatus.cancelled and stored.completed_at is not None
+
+
+async def test_silent_worker_is_marked_inactive_and_published(stack: Stack, storage: Storage) -> None:
+    """A worker that stops sending anything is dropped after the heartbeat timeout and shown inactive."""
+    headers = {"X-Podium-Control-Secret": stack.secret}
+    async with connect(_events_url(stack), additional_headers=headers) as events:
+        async with open_worker(stack, "silent") as ws:
+            await answer_setup(ws)
+            active = await _next(events, lambda e: e["kind"] == "worker" and e["worker"]["id"] == "silent")
+            assert active["worker"]["is_active"] is True
+            gone = await _next(
+                events,
+                lambda e: e["kind"] == "worker" and e["worker"]["id"] == "silent" and not e["worker"]["is_active"],
+            )
+            assert gone["worker"]["is_active"] is False
+    worker = await storage.get_worker("silent")
+    assert worker is not None and not worker.is_active
+
+
+async def test_requeued_run_drops_the_log_of_its_lost_attempt(stack: Stack, storage: Storage) -> None:
+    """A run its worker no longer holds goes back to pending without the log bytes of that attempt."""
+    run = await storage.create_run("demo", "nowhere", {}, RunSource(type="api"))
+    await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="forgetful"))
+    logs = LogStore(stack.log_dir)
+    logs.append("demo", run.id, 0, b"bytes of a lost attempt\n")
+    headers = {"X-Podium-Control-Secret": stack.secret}
+    async with connect(_events_url(stack), additional_headers=headers) as events:
+        async with open_worker(stack, "forgetful") as ws:
+            await answer_setup(ws)  # it holds no run
+            requeued = await _next(events, lambda e: e["kind"] == "run" and e["run"]["id"] == run.id)
+            emptied = await _next(events, lambda e: e["kind"] == "log" and e["run_id"] == run.id)
+    assert requeued["run"]["status"] == "pending" and requeued["run"]["worker"] is None
+    assert requeued["run"]["waiting_reason"] == "requeued: worker forgetful lost it"
+    assert emptied["size"] == 0
+    assert logs.size("demo", run.id) == 0
