@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
-.PHONY: help uv install run test test-containers lint format bench up down ui
+.PHONY: help uv install run test test-containers lint format bench bench-peers up down ui
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ ui: ## Rebuild the web UI into services/web/src/podium_web/static (needs npm; th
 bench: install ## Run the benchmarks in bench/ (when they exist)
 	@if [ -f bench/__main__.py ]; then $(UV) run --frozen python -m bench; \
 	else echo "make bench: the benchmarks are not built yet (bench/ has no __main__.py)"; fi
+
+bench-peers: install ## Run Buildbot 4.3 (own venv under ~/.cache/podium-bench) on the latency and throughput workloads
+	$(UV) run --frozen python -m bench.peers.buildbot
 
 up: ## Start the stack in containers (docker compose; needs PODIUM_CONTROL_SECRET)
 	docker compose up -d --build

@@ -10,8 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import wait_until
-from tests.web.ui_support import BIG_LOG_LINES, CHROMIUM_ARGS, UiStack, chromium_or_skip, screenshot, write_configuration
+from tests.web.ui_support import (
+    BIG_LOG_LINES,
+    CHROMIUM_ARGS,
+    UiStack,
+    chromium_or_skip,
+    screenshot,
+    write_configuration,
+)
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -55,10 +61,24 @@ def browser(stack: UiStack) -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, stack: UiStack) -> Iterator[Page]:
     """A fresh browser context on the web UI, logged in as the administrator; fails on any dialog."""
-    context = browser.new_context(base_url=stack.web_url, viewport={"width": 1280, "height": 860})
+    context = browser.new_context(
+        base_url=stack.web_url, viewport={"width": 1280, "height": 860}, timezone_id="UTC", locale="en-US"
+    )
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith((stack.web_url, "data:", "blob:")) else elsewhere.append(request.url)
+        ),
+    )
     page.goto("/")
     page.get_by_label("User").fill("admin")
     page.get_by_label("Password").fill(stack.password)
@@ -67,6 +87,7 @@ def page(browser: Any, stack: UiStack) -> Iterator[Page]:
     yield page
     context.close()
     assert not dialogs, f"unexpected dialogs (script injection?): {dialogs}"
+    assert not elsewhere, f"the page requested other origins: {elsewhere}"
 
 
 def run_badge(page: Page) -> Any:
@@ -105,7 +126,8 @@ def test_trigger_from_the_form_and_watch_the_run_live(page: Page, stack: UiStack
             const record = () => {
                 const badge = document.querySelector('h1 .badge');
                 const status = badge && badge.dataset.status;
-                if (status && window.__statuses[window.__statuses.length - 1] !== status) window.__statuses.push(status);
+                const seen = window.__statuses;
+                if (status && seen[seen.length - 1] !== status) seen.push(status);
             };
             record();
             new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true});
@@ -113,7 +135,7 @@ def test_trigger_from_the_form_and_watch_the_run_live(page: Page, stack: UiStack
     )
     expect(run_badge(page)).to_have_text("running")
     expect(page.locator(".log-line", has_text="hello browser")).to_be_visible()
-    expect(page.locator("table.kv")).to_contain_text("browser")
+    expect(page.locator("table.kv tr", has_text="name")).to_contain_text("browser")
     screenshot(page, "run-running")
     gate.touch()
     expect(run_badge(page)).to_have_text("succeeded")
@@ -138,8 +160,15 @@ def test_hello_shows_parameters_results_and_the_dashboard_follows(page: Page, st
     expect(page.locator("table.results")).to_contain_text("true")
     screenshot(page, "run")
     run_id = page.url.rsplit("/", 1)[-1]
+    with page.expect_download() as raw:
+        page.get_by_role("button", name="Raw log").click()
+    assert raw.value.suggested_filename == f"examples-{run_id}.log"
+    assert Path(raw.value.path()).read_bytes() == b"hello podium\n"
+    with page.expect_download() as archive:
+        page.get_by_role("button", name="Download archive").click()
+    assert archive.value.suggested_filename == f"examples-{run_id}.tar.gz"
     page.goto("/#/")
-    expect(page.locator("tr[data-job=hello]")).to_contain_text(run_id)
+    expect(page.locator(f'tr[data-job=hello] a[href$="{run_id}"]')).to_be_visible()
     screenshot(page, "dashboard")
 
 
@@ -202,6 +231,9 @@ def test_log_escapes_html_and_renders_colours(page: Page, stack: UiStack) -> Non
     red = page.locator(".log-line .lt span", has_text="red")
     expect(red).to_have_attribute("style", re.compile("ansi-1"))
     assert page.locator(".log-line script").count() == 0
+    still = page.locator(".log-line .lt span", has_text="still green")
+    expect(still).to_have_attribute("style", re.compile("ansi-2"))  # the colour carries over the line break
+    expect(page.locator(".log-line .lt", has_text="plain again").locator("span")).to_have_count(0)
 
 
 def test_a_million_line_log_stays_interactive(page: Page, stack: UiStack) -> None:
@@ -219,15 +251,19 @@ def test_a_million_line_log_stays_interactive(page: Page, stack: UiStack) -> Non
     elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"scrolling to the end took {elapsed:.2f} s"
     screenshot(page, "log-huge")
-    page.get_by_label("Search the log").fill("line 654321 of")
-    page.get_by_role("button", name="Find next").click()
+    page.keyboard.press("/")  # the log's shortcut to its search box
+    expect(page.get_by_label("Search the log")).to_be_focused()
+    page.keyboard.type("line 654321 of")
+    page.keyboard.press("Enter")
     expect(page.locator('.log-line.selected[data-line="654321"]')).to_be_in_viewport()
     page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}/log?line=123456")
     expect(page.locator('.log-line.selected[data-line="123456"]')).to_be_in_viewport(timeout=60_000)
 
 
 def test_runs_users_and_profile_pages(page: Page, stack: UiStack) -> None:
-    """The runs list filters by job and status; users and profile pages list tokens."""
+    """The runs list filters by job and status and pages by cursor; users and profile pages list tokens."""
+    for _ in range(3):  # enough runs for several pages of two
+        stack.wait_run(PROJECT, stack.trigger(PROJECT, "fail")["id"])
     run = stack.trigger(PROJECT, "hello", name="filtered")
     stack.wait_run(PROJECT, run["id"])
     page.goto(f"/#/projects/{PROJECT}/runs")
@@ -240,6 +276,17 @@ def test_runs_users_and_profile_pages(page: Page, stack: UiStack) -> None:
     page.get_by_role("button", name="Filter").click()
     expect(page.locator(f'tr[data-run="{run["id"]}"]')).to_be_visible()
     screenshot(page, "runs")
+    page.goto(f"/#/projects/{PROJECT}/runs?limit=2")
+    rows = page.locator("tr[data-run]")
+    expect(rows).to_have_count(2)
+    first_page = rows.evaluate_all("rows => rows.map(row => row.dataset.run)")
+    page.get_by_role("button", name="Older →").click()
+    expect(rows.first).not_to_have_attribute("data-run", first_page[0])
+    expect(rows).to_have_count(2)
+    second_page = rows.evaluate_all("rows => rows.map(row => row.dataset.run)")
+    assert not set(first_page) & set(second_page)
+    page.get_by_role("button", name="← Newer").click()
+    expect(rows.first).to_have_attribute("data-run", first_page[0])
     page.goto("/#/users")
     expect(page.locator('tr[data-user="admin"]')).to_contain_text("administrator")
     screenshot(page, "users")
@@ -249,4 +296,61 @@ def test_runs_users_and_profile_pages(page: Page, stack: UiStack) -> None:
     expect(page.locator(".secret")).to_be_visible()
     expect(page.get_by_role("cell", name="from the browser test")).to_be_visible()
     screenshot(page, "profile")
-    wait_until(lambda: True)
+
+
+def test_waiting_reason_then_the_worker_is_enabled_from_the_workers_page(page: Page, stack: UiStack) -> None:
+    """With the only worker disabled a run waits and says why; enabling it from the UI lets it run."""
+    others = [w["id"] for w in stack.client.get("/workers").json() if w["is_active"] and w["id"] != "w1"]
+    for other in others:
+        stack.client.post(f"/workers/{other}/disable")
+    try:
+        page.goto("/#/workers")
+        card = page.locator('[data-worker="w1"]')
+        card.get_by_role("button", name="Disable").click()
+        expect(card.locator(".worker-disabled")).to_be_visible()
+        run = stack.trigger(PROJECT, "hello", name="later")
+        page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
+        expect(run_badge(page)).to_have_text("pending")
+        expect(page.locator(".waiting")).to_contain_text("Waiting:")
+        screenshot(page, "run-waiting")
+        page.goto("/#/workers")
+        card.get_by_role("button", name="Enable").click()
+        expect(card.locator(".worker-disabled")).to_have_count(0)
+        page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
+        expect(run_badge(page)).to_have_text("succeeded")
+    finally:
+        for worker in ["w1", *others]:
+            stack.client.post(f"/workers/{worker}/enable")
+
+
+def test_project_page_toggles_a_schedule(page: Page) -> None:
+    """The project page lists jobs and schedules with their next fire time; a schedule is disabled and enabled."""
+    page.goto(f"/#/projects/{PROJECT}")
+    row = page.locator('tr[data-schedule="nightly"]')
+    expect(row).to_contain_text("0 3 * * *")
+    expect(row.locator('[data-field="next"]')).to_contain_text("3:00:00 AM")  # 03:00 UTC, shown in UTC here
+    screenshot(page, "project")
+    row.get_by_role("button", name="Disable").click()
+    expect(row.get_by_role("button", name="Enable")).to_be_visible()
+    expect(row.locator('[data-field="next"]')).to_have_text("—")
+    row.get_by_role("button", name="Enable").click()
+    expect(row.get_by_role("button", name="Disable")).to_be_visible()
+
+
+def test_dark_theme_on_a_phone(browser: Any, stack: UiStack) -> None:
+    """The system's dark setting gives the dark theme; a phone-sized screen needs no sideways scrolling."""
+    context = browser.new_context(
+        base_url=stack.web_url, color_scheme="dark", viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_label("User").fill("admin")
+    page.get_by_label("Password").fill(stack.password)
+    page.keyboard.press("Enter")  # the form submits from the keyboard
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = (int(part) for part in re.findall(r"\d+", background)[:3])
+    assert red + green + blue < 120, background
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, "dashboard-dark-phone")
+    context.close()

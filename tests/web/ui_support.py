@@ -27,6 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 BIG_LOG_LINES = 1_000_000
+START_TIMEOUT = 120.0  # seconds a service may take to answer; a busy 2-CPU machine needs far more than 20
 
 
 def chromium_or_skip() -> str:
@@ -51,7 +52,11 @@ def write_configuration(path: Path, gate: Path) -> Path:
             "definition": {
                 "type": "job",
                 "commands": [
-                    ["sh", "-c", f"echo 'hello {{parameters.name}}'; until [ -e '{gate}' ]; do sleep 0.05; done; echo done"]
+                    [
+                        "sh",
+                        "-c",
+                        f"echo 'hello {{parameters.name}}'; until [ -e '{gate}' ]; do sleep 0.05; done; echo done",
+                    ]
                 ],
                 "timeout": 60,
             },
@@ -67,7 +72,14 @@ def write_configuration(path: Path, gate: Path) -> Path:
             "description": "ANSI colours and markup in a log.",
             "definition": {
                 "type": "job",
-                "commands": [["sh", "-c", r"printf '\033[31mred\033[0m plain\n<script>alert(1)</script>\n<b>bold?</b>\n'"]],
+                "commands": [
+                    [
+                        "sh",
+                        "-c",
+                        r"printf '\033[31mred\033[0m plain\n<script>alert(1)</script>\n<b>bold?</b>\n'"
+                        r"; printf '\033[32mgreen start\nstill green\033[0m\nplain again\n'",
+                    ]
+                ],
             },
         },
         {
@@ -93,13 +105,41 @@ class UiStack(Stack):
         self.web_url = ""
         self.password = ADMIN_PASSWORD
 
+    def start_master(self, *extra: str) -> Service:
+        """Start the master like `Stack` does, with a start-up deadline fit for a loaded machine."""
+        argv = [
+            "podium-master",
+            "--port", str(self.master_port),
+            "--database-url", self.database_url,
+            "--log-dir", str(self.log_dir),
+            "--control-secret", self.secret,
+            "--config", str(self.config),
+        ]  # fmt: skip
+        self.master = Service("master", [*argv, *extra], output_dir=self.directory).start()
+        self.master.wait_http(f"{self.master_url}/health", timeout=START_TIMEOUT)
+        return self.master
+
+    def start_api(self) -> Service:
+        """Start the api like `Stack` does, with a start-up deadline fit for a loaded machine."""
+        argv = [
+            "podium-api",
+            "--port", str(self.api_port),
+            "--database-url", self.database_url,
+            "--log-dir", str(self.log_dir),
+            "--master-url", self.master_url,
+            "--control-secret", self.secret,
+        ]  # fmt: skip
+        self.api = Service("api", argv, output_dir=self.directory).start()
+        self.api.wait_http(f"{self.api_url}/api/v1/health", timeout=START_TIMEOUT)
+        return self.api
+
     def start_web(self) -> Service:
         """Start podium-web forwarding to the api and wait for its health endpoint."""
         port = free_port()
         argv = python_module("podium_web", "--port", str(port), "--api-url", self.api_url)
         self.web = Service("web", argv, output_dir=self.directory, cwd=REPOSITORY).start()
         self.web_url = f"http://127.0.0.1:{port}"
-        self.web.wait_http(f"{self.web_url}/health")
+        self.web.wait_http(f"{self.web_url}/health", timeout=START_TIMEOUT)
         return self.web
 
     def stop(self) -> None:

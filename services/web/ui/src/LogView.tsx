@@ -36,6 +36,7 @@ export function LogView(props: { project: string; run: string; line?: number; fu
   const [selected, setSelected] = useState<number | null>(props.line !== undefined ? props.line - 1 : null);
   const [searchNote, setSearchNote] = useState("");
   const scroller = useRef<HTMLDivElement>(null);
+  const searchBox = useRef<HTMLInputElement>(null);
   const programmatic = useRef(false);
   const frame = useRef(0);
   const buffer = useMemo(() => {
@@ -137,13 +138,22 @@ export function LogView(props: { project: string; run: string; line?: number; fu
         >
           {number}
         </a>
-        <Line text={buffer.line(index)} />
+        <Line text={buffer.styledLine(index)} />
       </div>,
     );
   }
 
   return (
-    <section class={`log${props.full ? " log-full" : ""}`} aria-label="Log">
+    <section
+      class={`log${props.full ? " log-full" : ""}`}
+      aria-label="Log"
+      onKeyDown={(event) => {
+        if (event.key === "/" && !(event.target instanceof HTMLInputElement)) {
+          event.preventDefault();
+          searchBox.current?.focus();
+        }
+      }}
+    >
       <div class="log-tools">
         <button type="button" aria-pressed={follow} onClick={() => setFollow(!follow)}>
           {follow ? "Pause" : "Follow"}
@@ -151,7 +161,8 @@ export function LogView(props: { project: string; run: string; line?: number; fu
         <form onSubmit={search} class="log-search" role="search">
           <input
             type="search"
-            placeholder="Search the log"
+            ref={searchBox}
+            placeholder="Search the log (/)"
             aria-label="Search the log"
             value={needle}
             onInput={(event) => setNeedle((event.target as HTMLInputElement).value)}

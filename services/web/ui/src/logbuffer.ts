@@ -5,8 +5,30 @@ import { FINAL } from "./types";
 
 const RANGE = 4 * 1024 * 1024;
 
+const SGR = /\x1b\[([0-9;]*)m/g;
+
+/** The SGR sequences in force after `line`, given those in force before it. */
+function carryAfter(carry: string, line: string): string {
+  for (const match of line.matchAll(SGR)) {
+    const codes = match[1].split(";");
+    let reset = -1;
+    for (let i = 0; i < codes.length; i++) {
+      if ((codes[i] === "38" || codes[i] === "48") && codes[i + 1] === "5") i += 2;
+      else if ((codes[i] === "38" || codes[i] === "48") && codes[i + 1] === "2") i += 4;
+      else if (codes[i] === "0" || codes[i] === "") reset = i;
+    }
+    if (reset < 0) carry += match[0];
+    else carry = reset + 1 < codes.length ? `\x1b[${codes.slice(reset + 1).join(";")}m` : "";
+  }
+  if (carry.length > 256) carry = carry.slice(carry.indexOf("\x1b", carry.length - 256));
+  return carry;
+}
+
 export class LogBuffer {
   lines: string[] = [];
+  /** The SGR codes still in force where a line starts, for lines that start coloured. */
+  private carried = new Map<number, string>();
+  private carry = "";
   partial = "";
   offset = 0;
   done = false;
@@ -28,11 +50,21 @@ export class LogBuffer {
     return index < this.lines.length ? this.lines[index] : this.partial;
   }
 
+  /** The line with the colour state it starts in (a colour set on an earlier line still applies). */
+  styledLine(index: number): string {
+    const prefix = this.carried.get(index) ?? (index === this.lines.length ? this.carry : "");
+    return prefix + this.line(index);
+  }
+
   private append(text: string): void {
     if (!text) return;
     const pieces = (this.partial + text).split("\n");
     this.partial = pieces.pop() ?? "";
-    for (const piece of pieces) this.lines.push(piece);
+    for (const piece of pieces) {
+      if (this.carry) this.carried.set(this.lines.length, this.carry);
+      if (piece.indexOf("\x1b") >= 0) this.carry = carryAfter(this.carry, piece);
+      this.lines.push(piece);
+    }
   }
 
   /** Read the log by byte ranges, then follow the stream until the run ends. */

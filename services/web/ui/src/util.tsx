@@ -39,6 +39,9 @@ export function navigate(target: string, replace = false): void {
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
+/** A run id short enough for lists (ids are UUIDv7: the first characters are the time). */
+export const shortId = (id: string) => (id.length > 13 ? id.slice(0, 13) : id);
+
 export const runHref = (project: string, run: string) => href(["projects", project, "runs", run]);
 
 export function formatTime(value: string | null | undefined): string {

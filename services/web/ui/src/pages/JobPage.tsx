@@ -4,7 +4,7 @@ import { ApiError, get, message, post } from "../api";
 import { Graph } from "../Graph";
 import { useRunEvents } from "../live";
 import type { Job, Page, Run } from "../types";
-import { ActionButton, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, useLoad } from "../util";
+import { ActionButton, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, shortId, useLoad } from "../util";
 
 /** The values to send: an empty field means "not given" unless it clears a default on purpose. */
 function given(job: Job, values: Record<string, string>): Record<string, string> {
@@ -142,7 +142,7 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
         <ul class="runs-mini">
           {(runs.data?.items ?? []).map((run) => (
             <li key={run.id} data-run={run.id}>
-              <a href={runHref(project, run.id)}>{run.id}</a> <StatusBadge status={run.status} />{" "}
+              <a href={runHref(project, run.id)} title={run.id}>{shortId(run.id)}</a> <StatusBadge status={run.status} />{" "}
               <span class="muted">{formatTime(run.created_at)}</span>
             </li>
           ))}

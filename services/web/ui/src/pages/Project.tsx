@@ -1,5 +1,6 @@
 // A project: its jobs and its schedules.
 import { get, post } from "../api";
+import { nextFire } from "../cron";
 import type { Job, Project, Schedule } from "../types";
 import { ActionButton, ErrorNote, formatTime, href, useLoad } from "../util";
 
@@ -37,7 +38,11 @@ function Schedules({ project }: { project: string }) {
                 <td>
                   <code>{schedule.expression}</code>
                 </td>
-                <td class="wide">{schedule.next_fire_at ? formatTime(schedule.next_fire_at) : "—"}</td>
+                <td class="wide" data-field="next">
+                  {schedule.is_enabled
+                    ? formatTime(schedule.next_fire_at ?? nextFire(schedule.expression)?.toISOString())
+                    : "—"}
+                </td>
                 <td class="wide">
                   {schedule.last_run ? (
                     <a href={href(["projects", project, "runs", schedule.last_run])}>{formatTime(schedule.last_fired_at)}</a>

@@ -5,7 +5,7 @@ import { LogView } from "../LogView";
 import { useRunEvents } from "../live";
 import { FINAL, type Job, type Page, type Run } from "../types";
 import {
-  ActionButton, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, useLoad,
+  ActionButton, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, shortId, useLoad,
 } from "../util";
 
 function Results({ results }: { results: Record<string, unknown> }) {
@@ -87,7 +87,7 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
       {data ? (
         <>
           <h1>
-            {data.job} <span class="muted">#{data.id}</span> <StatusBadge status={data.status} />
+            {data.job} <span class="muted" title={data.id}>#{shortId(data.id)}</span> <StatusBadge status={data.status} />
           </h1>
           {data.status === "pending" && data.waiting_reason ? (
             <p class="note waiting" role="status">
@@ -112,6 +112,7 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
               <h2>Timings</h2>
               <table class="kv">
                 <tbody>
+                  <tr><th scope="row">id</th><td><code>{data.id}</code></td></tr>
                   <tr><th scope="row">created</th><td>{formatTime(data.created_at)}</td></tr>
                   <tr><th scope="row">assigned</th><td>{formatTime(data.assigned_at)}</td></tr>
                   <tr><th scope="row">started</th><td>{formatTime(data.started_at)}</td></tr>
@@ -155,7 +156,7 @@ export function RunLogPage({ project, run, line }: { project: string; run: strin
   return (
     <>
       <p class="crumbs">
-        <a href={href(["projects", project])}>{project}</a> / <a href={runHref(project, run)}>run {run}</a> / log
+        <a href={href(["projects", project])}>{project}</a> / <a href={runHref(project, run)}>run {shortId(run)}</a> / log
       </p>
       <LogView project={project} run={run} line={line} full key={`${run}:${line}`} />
     </>

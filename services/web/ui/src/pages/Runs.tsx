@@ -3,9 +3,9 @@ import { useState } from "preact/hooks";
 import { get, query } from "../api";
 import { useRunEvents } from "../live";
 import { RUN_STATUSES, type Job, type Page, type Run } from "../types";
-import { ErrorNote, StatusBadge, formatDuration, formatTime, href, navigate, runHref, useLoad } from "../util";
+import { ErrorNote, StatusBadge, formatDuration, formatTime, href, navigate, runHref, shortId, useLoad } from "../util";
 
-const FILTERS = ["job", "status", "worker", "after", "before"] as const;
+const FILTERS = ["job", "status", "worker", "after", "before", "limit"] as const;
 
 function matches(run: Run, params: URLSearchParams): boolean {
   const status = params.get("status");
@@ -35,7 +35,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
       created_after: after ? new Date(after).toISOString() : null,
       created_before: before ? new Date(before).toISOString() : null,
       cursor,
-      limit: 50,
+      limit: Math.min(500, Math.max(1, Number(params.get("limit")) || 50)),
     });
     return get<Page<Run>>(`${base}/runs${search}`, signal);
   }, [project, key]);
@@ -104,6 +104,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
           Until
           <input name="before" type="datetime-local" value={current.before} />
         </label>
+        <input type="hidden" name="limit" value={current.limit} />
         <button type="submit">Filter</button>
       </form>
       <ErrorNote error={page.error} />
@@ -122,7 +123,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
           {(page.data?.items ?? []).map((run) => (
             <tr key={run.id} data-run={run.id}>
               <td>
-                <a href={runHref(project, run.id)}>{run.id}</a>
+                <a href={runHref(project, run.id)} title={run.id}>{shortId(run.id)}</a>
               </td>
               <td>{run.job}</td>
               <td>

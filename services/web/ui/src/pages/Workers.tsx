@@ -2,7 +2,7 @@
 import { get, post } from "../api";
 import { useRunEvents, useWorkerEvents } from "../live";
 import type { Page, Project, Run, User, Worker } from "../types";
-import { ActionButton, ErrorNote, StatusBadge, formatTime, runHref, useLoad } from "../util";
+import { ActionButton, ErrorNote, StatusBadge, formatTime, runHref, shortId, useLoad } from "../util";
 
 export function Workers({ user }: { user: User }) {
   const workers = useLoad((signal) => get<Worker[]>("/workers", signal), []);
@@ -70,7 +70,7 @@ export function Workers({ user }: { user: User }) {
                   {runs.map((run) => (
                     <li key={run.id}>
                       <a href={runHref(run.project, run.id)}>
-                        {run.project}/{run.job} #{run.id}
+                        {run.project}/{run.job} #{shortId(run.id)}
                       </a>{" "}
                       <StatusBadge status={run.status} />
                     </li>

@@ -1,0 +1,174 @@
+"""An async client of the api for the benchmarks: trigger runs, list them, follow `/api/v1/events`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+FINAL = frozenset({"succeeded", "failed", "aborted", "exception", "cancelled"})
+
+
+def timestamp(value: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 date from the api."""
+    return None if value is None else datetime.fromisoformat(value).timestamp()
+
+
+class Api:
+    """The api, logged in as the administrator."""
+
+    def __init__(self, api_url: str, token: str, connections: int = 100) -> None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self.http = httpx.AsyncClient(
+            base_url=f"{api_url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60, limits=limits
+        )
+        # httpcore's pool scans its queue on every request: 1,000 queued requests cost the client
+        # itself seconds of CPU. Admit at most `connections` at a time (all in flight at once).
+        self._admit = asyncio.Semaphore(connections)
+        self.retries = 0
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self.http.aclose()
+
+    async def trigger(self, project: str, job: str, **parameters: str) -> dict[str, Any]:
+        """Trigger a run; the created run."""
+        async with self._admit:
+            try:
+                response = await self.http.post(f"/projects/{project}/jobs/{job}/runs", json={"parameters": parameters})
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # The server closed an idle keep-alive connection as the request went out: it was
+                # not read, so sending it again cannot trigger twice.
+                self.retries += 1
+                response = await self.http.post(f"/projects/{project}/jobs/{job}/runs", json={"parameters": parameters})
+        if response.status_code != 201:
+            raise RuntimeError(f"trigger answered {response.status_code}: {response.text[:500]}")
+        run: dict[str, Any] = response.json()
+        return run
+
+    async def run(self, project: str, run_id: str) -> dict[str, Any]:
+        """One run."""
+        response = await self.http.get(f"/projects/{project}/runs/{run_id}")
+        response.raise_for_status()
+        run: dict[str, Any] = response.json()
+        return run
+
+    async def page(self, project: str, **params: Any) -> dict[str, Any]:
+        """One page of the run listing."""
+        response = await self.http.get(f"/projects/{project}/runs", params=params)
+        if response.status_code != 200:
+            raise RuntimeError(f"listing answered {response.status_code}: {response.text[:500]}")
+        page: dict[str, Any] = response.json()
+        return page
+
+    async def all_runs(self, project: str, **params: Any) -> list[dict[str, Any]]:
+        """Every run of the listing, following the cursor (bounded by 10,000 pages)."""
+        runs: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(10_000):
+            page = await self.page(project, limit=500, **params, **({"cursor": cursor} if cursor else {}))
+            runs += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        return runs
+
+    async def unfinished(self, project: str) -> bool:
+        """True while some run of the project is pending or running (one small query)."""
+        page = await self.page(project, status=["pending", "running"], limit=1)
+        return bool(page["items"])
+
+
+class Events:
+    """Holds `GET /api/v1/events` open and notes when each run is first seen in each status."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.seen: dict[str, dict[str, float]] = {}  # run id -> status -> time.time() first seen
+        self.runs: dict[str, dict[str, Any]] = {}  # run id -> the last run event
+        self.events = 0
+        self.connected = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Events:
+        self._task = asyncio.create_task(self._follow(), name="events")
+        await asyncio.wait_for(self.connected.wait(), 30)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow(self) -> None:
+        async with self.api.http.stream("GET", "/events", timeout=httpx.Timeout(10, read=None)) as response:
+            response.raise_for_status()
+            self.connected.set()
+            event, data = "", ""
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data += line[5:].strip()
+                elif not line and data:
+                    if event == "run":
+                        await self._on_run(json.loads(data), time.time())
+                    event, data = "", ""
+
+    async def _on_run(self, run: dict[str, Any], now: float) -> None:
+        self.events += 1
+        self.runs[run["id"]] = run
+        self.seen.setdefault(run["id"], {}).setdefault(run["status"], now)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def final(self, run_id: str) -> dict[str, Any] | None:
+        """The run's final event, once one arrived."""
+        run = self.runs.get(run_id)
+        return run if run is not None and run["status"] in FINAL else None
+
+    async def wait_final(self, run_id: str, timeout: float) -> dict[str, Any]:
+        """Wait until the stream reports the run in a final status; that run."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.final(run_id) is not None), timeout)
+        run = self.final(run_id)
+        assert run is not None
+        return run
+
+    async def changed(self, timeout: float) -> None:
+        """Wait for the next run event (TimeoutError after `timeout` seconds)."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def final_count(self, run_ids: set[str]) -> int:
+        """How many of `run_ids` the stream reported final."""
+        return sum(1 for run_id in run_ids if self.final(run_id) is not None)
+
+
+async def wait_all_final(api: Api, events: Events, project: str, run_ids: set[str], timeout: float) -> None:
+    """Wait until every run ended: by the stream, or (once a second) by one small listing query.
+
+    The stream reports changes of the newest and the running runs; a run that goes from pending
+    to final between two of its checks may never show up, hence the listing check.
+    """
+    deadline = time.monotonic() + timeout
+    checked = time.monotonic()
+    while events.final_count(run_ids) < len(run_ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(run_ids) - events.final_count(run_ids)} runs still not final after {timeout}s")
+        with contextlib.suppress(TimeoutError):
+            await events.changed(1.0)
+        if time.monotonic() - checked >= 1.0:
+            checked = time.monotonic()
+            if not await api.unfinished(project):
+                return

@@ -1,0 +1,144 @@
+"""Latency, throughput and log: real master, api and workers, driven over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.client import Api, Events, timestamp, wait_all_final
+from bench.procs import CpuMeter, peak_rss_mb
+from bench.stack import PROJECT, Stack
+from bench.stats import breakdown, summary_ms
+from podium_storage.logs import LogStore
+
+logger = logging.getLogger(__name__)
+
+RUN_TIMEOUT = 60.0
+
+
+async def latency(stack: Stack, runs: int) -> dict[str, Any]:
+    """`runs` echo runs one after another: trigger → `succeeded` seen on the events stream."""
+    api = Api(stack.api_url, stack.token(), connections=4)
+    try:
+        async with Events(api) as events:
+            warm = await api.trigger(PROJECT, "echo")  # warm-up: first imports, first connections
+            await events.wait_final(warm["id"], RUN_TIMEOUT)
+            seen: list[float] = []
+            triggered: dict[str, float] = {}
+            finals: list[dict[str, Any]] = []
+            for _ in range(runs):
+                start = time.time()
+                run = await api.trigger(PROJECT, "echo")
+                triggered[run["id"]] = start
+                final = await events.wait_final(run["id"], RUN_TIMEOUT)
+                seen.append(events.seen[run["id"]][final["status"]] - start)
+                finals.append(final)
+    finally:
+        await api.close()
+    statuses = {run["status"] for run in finals}
+    return {
+        "runs": runs,
+        "statuses": sorted(statuses),
+        "trigger_to_seen": summary_ms(seen),
+        "phases": breakdown(finals, triggered),
+    }
+
+
+async def throughput(stack: Stack, runs: int) -> dict[str, Any]:
+    """`runs` echo runs triggered at once: runs/s until the last completes; peak RSS per process."""
+    api = Api(stack.api_url, stack.token(), connections=100)
+    meters = {name: CpuMeter(pid).start() for name, pid in stack.pids().items()}
+    try:
+        async with Events(api) as events:
+            start = time.time()
+            created = await asyncio.gather(*(api.trigger(PROJECT, "echo") for _ in range(runs)))
+            triggered_in = time.time() - start
+            ids = {run["id"] for run in created}
+            await wait_all_final(api, events, PROJECT, ids, timeout=600)
+            seen_end = time.time()
+        done = [run for run in await api.all_runs(PROJECT) if run["id"] in ids]
+    finally:
+        await api.close()
+    completed = [c for c in (timestamp(run.get("completed_at")) for run in done) if c is not None]
+    last = max(completed) if completed else seen_end
+    statuses: dict[str, int] = {}
+    for run in done:
+        statuses[run["status"]] = statuses.get(run["status"], 0) + 1
+    return {
+        "runs": runs,
+        "statuses": statuses,
+        "trigger_all_s": round(triggered_in, 2),
+        "trigger_retries": api.retries,
+        "runs_per_s": round(runs / (last - start), 1),
+        "runs_per_s_seen": round(runs / (seen_end - start), 1),
+        "last_completed_s": round(last - start, 2),
+        "cpu_percent": {name: round(meter.percent(), 1) for name, meter in meters.items()},
+        "peak_rss_mb": {name: round(peak_rss_mb(pid), 1) for name, pid in stack.pids().items()},
+        "per_worker": _per_worker(done),
+    }
+
+
+def _per_worker(runs: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[str(run.get("worker"))] = counts.get(str(run.get("worker")), 0) + 1
+    return counts
+
+
+async def log(stack: Stack, size: int) -> dict[str, Any]:
+    """One run writing `size` bytes of log: MB/s until the master's log store holds them all."""
+    api = Api(stack.api_url, stack.token(), connections=4)
+    store = LogStore(stack.log_dir)
+    try:
+        async with Events(api) as events:
+            start = time.time()
+            run = await api.trigger(PROJECT, "log", size=str(size))
+            path = store.path(PROJECT, run["id"])
+            first_byte = await _watch_size(path, 1, RUN_TIMEOUT, stack)
+            all_bytes = await _watch_size(path, size, 600, stack)
+            final = await events.wait_final(run["id"], 600)
+            seen = time.time()
+    finally:
+        await api.close()
+    digest = await asyncio.to_thread(_sha256, path)
+    expected = final.get("results", {}).get("sha256")
+    started, completed = timestamp(final.get("started_at")), timestamp(final.get("completed_at"))
+    mb = size / 1e6
+    return {
+        "bytes": size,
+        "status": final["status"],
+        "held_bytes": path.stat().st_size,
+        "checksum_equal": digest == expected,
+        "mb_per_s_held": round(mb / (all_bytes - first_byte), 1) if all_bytes > first_byte else None,
+        "mb_per_s_run": round(mb / (completed - started), 1) if started and completed else None,
+        "trigger_to_all_bytes_s": round(all_bytes - start, 2),
+        "trigger_to_seen_s": round(seen - start, 2),
+        "peak_rss_mb": {name: round(peak_rss_mb(pid), 1) for name, pid in stack.pids().items()},
+    }
+
+
+async def _watch_size(path: Path, size: int, timeout: float, stack: Stack) -> float:
+    """time.time() when the log file first holds `size` bytes (stat every 5 ms, a local file)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if path.stat().st_size >= size:
+                return time.time()
+        except FileNotFoundError:
+            pass
+        if time.monotonic() > deadline:
+            stack.check()
+            raise TimeoutError(f"the log store never held {size} bytes of {path}")
+        await asyncio.sleep(0.005)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
