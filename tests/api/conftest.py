@@ -143,7 +143,7 @@ projects:
 @pytest.fixture
 def master() -> Iterator[RecordingMaster]:
     """A recording stand-in of the master's control API."""
-    recorder = RecordingMaster().start()
+    recorder = RecordingMaster(SECRET).start()
     yield recorder
     recorder.stop()
 
@@ -176,7 +176,7 @@ def api_process(database_url: str, tmp_path: Path, master: RecordingMaster) -> I
         "--master-url", master.url,
         "--control-secret", SECRET,
     ]  # fmt: skip
-    service = Service("api", argv, output_dir=tmp_path).start()
+    service = Service("api", argv, env={"PODIUM_API_EVENTS_FALLBACK": "1"}, output_dir=tmp_path).start()
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
         service.wait_http(f"{url}/health", timeout=90)  # start-up is slow on a loaded machine

@@ -1,4 +1,9 @@
-"""The live log stream (server-sent events) of the real api process."""
+"""The live streams (server-sent events) of the real api process, pushed by the master's feed.
+
+The recording master serves the event feed; tests write storage and the log store as the master
+would and publish the matching events. While the feed is up the api never re-reads storage on
+its own, so a stream that follows the changes proves the push path.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,11 @@ from podium_model import RunSource, RunStatus
 from podium_storage import open_storage
 from podium_storage.logs import LogStore
 from tests.api.conftest import ApiProcess
+from tests.api.recording_master import RecordingMaster
+
+
+def _run_event(run: Any) -> dict[str, Any]:
+    return {"kind": "run", "run": run.model_dump(mode="json")}
 
 
 async def _login(client: httpx.AsyncClient) -> None:
@@ -52,8 +62,9 @@ async def _until(progress: asyncio.Condition, predicate: Any, timeout: float = 2
         await progress.wait_for(predicate)
 
 
-async def test_two_clients_follow_a_growing_log_to_the_end(api_process: ApiProcess) -> None:
+async def test_two_clients_follow_a_growing_log_to_the_end(api_process: ApiProcess, master: RecordingMaster) -> None:
     """Two clients at once receive every byte in order as it is written, then the final status."""
+    master.wait_feeds()
     logs = LogStore(api_process.log_dir)
     async with open_storage(api_process.database_url) as storage:
         run = await storage.create_run("demo", "hello", {}, RunSource())
@@ -70,9 +81,11 @@ async def test_two_clients_follow_a_growing_log_to_the_end(api_process: ApiProce
                 line = f"line {number} é €\n".encode()
                 logs.append("demo", run.id, len(written), line)
                 written += line
+                master.publish({"kind": "log", "project": "demo", "run_id": run.id, "size": len(written)})
                 expected = bytes(written)
                 await _until(progress, lambda: all(bytes(got) == expected for got, _ in streams))  # noqa: B023
-            await storage.transition_run(run.id, [RunStatus.running], RunStatus.succeeded)
+            ended = await storage.transition_run(run.id, [RunStatus.running], RunStatus.succeeded)
+            master.publish(_run_event(ended))
             async with asyncio.timeout(20):
                 await asyncio.gather(*tasks)
     for got, events in streams:
@@ -95,8 +108,9 @@ async def test_stream_of_a_finished_run_from_an_offset(api_process: ApiProcess) 
     assert events[-1]["status"] == "cancelled"
 
 
-async def test_events_follow_run_changes(api_process: ApiProcess) -> None:
+async def test_events_follow_run_changes(api_process: ApiProcess, master: RecordingMaster) -> None:
     """The events stream sends a run when it appears and again when its status changes."""
+    master.wait_feeds()
     async with open_storage(api_process.database_url) as storage:
         async with httpx.AsyncClient(base_url=api_process.url, timeout=30) as client:
             await _login(client)
@@ -119,10 +133,40 @@ async def test_events_follow_run_changes(api_process: ApiProcess) -> None:
             task = asyncio.create_task(follow())
             try:
                 run = await storage.create_run("demo", "hello", {}, RunSource())
+                master.publish(_run_event(run))
                 async with asyncio.timeout(20), arrived:
                     await arrived.wait_for(lambda: (run.id, "pending") in statuses)
-                await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)
+                master.publish(_run_event(await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)))
                 async with asyncio.timeout(20), arrived:
                     await arrived.wait_for(lambda: (run.id, "running") in statuses)
             finally:
                 task.cancel()
+
+
+async def test_streams_survive_feed_loss_and_end_without_the_master(
+    api_process: ApiProcess, master: RecordingMaster
+) -> None:
+    """After the feed drops the api reconnects and re-reads; with the master gone, a stream still ends."""
+    master.wait_feeds()
+    logs = LogStore(api_process.log_dir)
+    async with open_storage(api_process.database_url) as storage:
+        run = await storage.create_run("demo", "hello", {}, RunSource())
+        await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)
+        async with httpx.AsyncClient(base_url=api_process.url, timeout=30) as client:
+            await _login(client)
+            got, events, progress = bytearray(), [], asyncio.Condition()  # type: ignore[var-annotated]
+            task = asyncio.create_task(
+                _follow(client, f"/projects/demo/runs/{run.id}/log/stream", got, events, progress)
+            )
+            logs.append("demo", run.id, 0, b"first\n")
+            master.publish({"kind": "log", "project": "demo", "run_id": run.id, "size": 6})
+            await _until(progress, lambda: bytes(got) == b"first\n")
+            logs.append("demo", run.id, 6, b"missed while reconnecting\n")  # no event: the resync finds it
+            master.drop_feeds()
+            await _until(progress, lambda: bytes(got).endswith(b"reconnecting\n"))
+            await asyncio.to_thread(master.wait_feeds, 2)
+            master.stop()
+            await storage.transition_run(run.id, [RunStatus.running], RunStatus.failed)
+            async with asyncio.timeout(20):
+                await task
+    assert events[-1] == {"event": "end", "status": "failed", "offset": len(got)}

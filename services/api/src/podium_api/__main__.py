@@ -23,6 +23,9 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--master-url", help="the master's base URL (PODIUM_MASTER_URL; http://127.0.0.1:8701)")
     parser.add_argument("--control-secret", help="secret shared with the master (PODIUM_CONTROL_SECRET)")
     parser.add_argument("--token-lifetime", help="validity of login tokens, seconds or ISO 8601 (default 7 days)")
+    parser.add_argument(
+        "--metrics-token", help="bearer token allowed to read /api/v1/metrics only (PODIUM_API_METRICS_TOKEN)"
+    )
     parser.add_argument("--log-level", help="logging level (PODIUM_API_LOG_LEVEL; default INFO)")
     args = parser.parse_args(argv)
     return {key: value for key, value in vars(args).items() if value is not None}

@@ -1,7 +1,7 @@
 """The application factory: `create_app(settings)` builds the FastAPI app of the api service.
 
 Nothing is created at import time: the lifespan opens the storage, the log store and the
-master client, and puts them on the request state where `deps` reads them.
+master client and its event feed, and puts them on the request state where `deps` reads them.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
-from podium_api import __version__
+from podium_api import __version__, openapi
 from podium_api.errors import problem_handlers
+from podium_api.feed import MasterFeed
 from podium_api.limits import RequestGuard
 from podium_api.master import MasterClient
+from podium_api.metrics import ApiMetrics, MetricsMiddleware
 from podium_api.permissions import OPERATIONS
 from podium_api.routes import ROUTERS
 from podium_api.settings import ApiSettings
@@ -63,8 +66,17 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
                 settings.master_url, settings.control_secret.get_secret_value(), settings.master_timeout
             )
             stack.push_async_callback(master.close)
+            feed = MasterFeed(settings.master_url, settings.control_secret.get_secret_value(), settings.events_fallback)
+            feed.start()
+            stack.push_async_callback(feed.close)
             logger.info("podium-api %s ready (master %s)", __version__, settings.master_url)
-            yield {"settings": settings, "storage": opened, "logs": LogStore(settings.log_dir), "master": master}
+            yield {
+                "settings": settings,
+                "storage": opened,
+                "logs": LogStore(settings.log_dir),
+                "master": master,
+                "feed": feed,
+            }
 
     app = FastAPI(
         title="Podium API",
@@ -78,9 +90,18 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
         openapi_tags=TAGS,
     )
     app.add_middleware(RequestGuard)
+    app.state.metrics = ApiMetrics()
+    templates = {
+        route.operation_id: API_PREFIX + route.path
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.operation_id
+    }
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, templates=templates)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     _check_operations()
+    openapi.install(app)
     return app
 
 

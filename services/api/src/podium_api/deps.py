@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from podium_api.feed import MasterFeed
 from podium_api.master import MasterClient
 from podium_api.security import Principal, require_user
 from podium_api.settings import ApiSettings
@@ -31,6 +32,12 @@ def get_master(request: Request) -> MasterClient:
     return master
 
 
+def get_feed(request: Request) -> MasterFeed:
+    """The master's event feed held by the lifespan."""
+    feed: MasterFeed = request.state.feed
+    return feed
+
+
 def get_settings(request: Request) -> ApiSettings:
     """The settings the application was built with."""
     settings: ApiSettings = request.state.settings
@@ -40,6 +47,7 @@ def get_settings(request: Request) -> ApiSettings:
 StorageDep = Annotated[Storage, Depends(get_storage)]
 LogsDep = Annotated[LogStore, Depends(get_logs)]
 MasterDep = Annotated[MasterClient, Depends(get_master)]
+FeedDep = Annotated[MasterFeed, Depends(get_feed)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 UserDep = Annotated[Principal, Depends(require_user)]
 """The authenticated caller (401 when the request carries no valid credentials)."""

@@ -7,6 +7,7 @@ test walks the OpenAPI document against the same two tables.
 
 from __future__ import annotations
 
+import hmac
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +33,8 @@ class Permission(StrEnum):
     """Cancel, abort, enable, disable, disconnect."""
     audit = "audit"
     """Read administrative pages: users, tokens of others, service information, metrics."""
+    metrics = "metrics"
+    """Read the Prometheus metrics (also granted to the scraper token, see `scraper_allowed`)."""
     admin = "admin"
     """Change users, roles, credentials and configuration."""
 
@@ -40,7 +43,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.administrator: frozenset(Permission),
     Role.operator: frozenset({Permission.default, Permission.read, Permission.trigger, Permission.operate}),
     Role.viewer: frozenset({Permission.default, Permission.read}),
-    Role.auditor: frozenset({Permission.default, Permission.read, Permission.audit}),
+    Role.auditor: frozenset({Permission.default, Permission.read, Permission.audit, Permission.metrics}),
     Role.worker: frozenset({Permission.default, Permission.read, Permission.trigger}),
 }
 """What each role grants; a logged-in user without roles has `default` only."""
@@ -100,6 +103,7 @@ OPERATIONS: dict[str, Permission] = {
     # administration
     "applyConfiguration": Permission.admin,
     "getServiceInfo": Permission.audit,
+    "getMetrics": Permission.metrics,
 }
 """Operation id → the permission it needs. The single source of authorization truth."""
 
@@ -119,11 +123,22 @@ def allowed(roles: set[Role] | frozenset[Role] | list[Role], authenticated: bool
     return OPERATIONS[operation_id] in permissions_of(roles, authenticated)
 
 
+def scraper_allowed(request: Request) -> bool:
+    """True if `request` carries the scraper token (`--metrics-token`), which grants `metrics` only."""
+    expected = request.state.settings.metrics_token.get_secret_value()
+    scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), expected.encode())
+
+
 def _authorizer(operation_id: str) -> Any:
     permission = OPERATIONS[operation_id]  # KeyError at import: every route must be in the table
 
     async def authorize(request: Request) -> None:
         if permission is Permission.public:
+            return
+        if permission is Permission.metrics and scraper_allowed(request):
             return
         principal: Principal = await authenticate(request)
         if principal.user is None:

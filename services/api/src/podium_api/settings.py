@@ -40,4 +40,13 @@ class ApiSettings(BaseSettings):
         default=timedelta(days=7), description="How long a token issued by login stays valid"
     )
     master_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the master's control API")
+    events_fallback: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between storage re-checks of live streams while the master's feed is down",
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="A bearer token that may read GET /api/v1/metrics only (for a Prometheus scraper); off when empty",
+    )
     log_level: str = Field(default="INFO", description="Logging level of the service")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from podium_api.routes import admin, health, jobs, me, projects, runs, schedules, streams, users, workers
+from podium_api.routes import admin, health, jobs, me, metrics, projects, runs, schedules, streams, users, workers
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -17,4 +17,5 @@ ROUTERS: list[APIRouter] = [
     workers.router,
     users.router,
     admin.router,
+    metrics.router,
 ]

@@ -17,7 +17,8 @@ from podium_api.deps import LogsDep, MasterDep, StorageDep, UserDep
 from podium_api.errors import InvalidTransition
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
-from podium_model import Page, Run, RunFilter, RunStatus, RunUpdate, utcnow
+from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate, utcnow
+from podium_storage.pipelines import run_detail
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +58,10 @@ async def list_runs(
     return await storage.list_runs(run_filter, limit=limit, cursor=cursor)
 
 
-@router.get("/{run}", response_model=Run, responses=_NOT_FOUND, **operation("getRun", summary="Get a run"))
-async def get_run(project: str, run: str, storage: StorageDep) -> Run:
-    """One run."""
-    return await run_or_404(storage, project, run)
+@router.get("/{run}", response_model=RunDetail, responses=_NOT_FOUND, **operation("getRun", summary="Get a run"))
+async def get_run(project: str, run: str, storage: StorageDep) -> RunDetail:
+    """One run, with its elements' graph when it is a pipeline run."""
+    return await run_detail(storage, await run_or_404(storage, project, run))
 
 
 @router.get(

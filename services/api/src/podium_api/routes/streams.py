@@ -1,8 +1,11 @@
 """Live streams as server-sent events: a run's log as it grows, and run and worker changes.
 
-The api does not hear from the master directly: it waits on file-system notifications of the
-shared log store (`watchfiles`), with a deadline after which it re-reads the run's status, so
-a stream ends within about a second of the run ending even when the log is quiet.
+Both follow the master's event feed (`feed.MasterFeed`): a `log` event says how far a run's
+log has grown, so the new bytes are read at once; a `run` event in a final status ends that
+run's log stream. Storage is read when a stream starts and after each `RESYNC` (the feed
+(re)connected or dropped, or the stream fell behind); while the feed is down, streams re-check
+storage every few seconds so they still end. A client that disconnects cancels its stream;
+storage calls are shielded so that cancellation never interrupts a database checkout.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from watchfiles import awatch
 
-from podium_api.deps import LogsDep, StorageDep
+from podium_api.deps import FeedDep, LogsDep, StorageDep
+from podium_api.feed import RESYNC, TIMEOUT, Event, MasterFeed, shielded
 from podium_api.lookups import run_or_404
 from podium_api.permissions import operation
-from podium_model import RunFilter
+from podium_model import Run, RunFilter, Worker
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
@@ -30,8 +33,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["runs"])
 
 CHUNK = 256 * 1024
-STATUS_CHECK_MS = 1000
-KEEPALIVE_TICKS = 15
+KEEPALIVE_S = 15.0
 
 
 def sse(event: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
@@ -40,8 +42,13 @@ def sse(event: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+def _wait(feed: MasterFeed) -> float:
+    fallback = feed.wait_timeout
+    return KEEPALIVE_S if fallback is None else min(fallback, KEEPALIVE_S)
+
+
 async def log_events(
-    request: Request, storage: Storage, logs: LogStore, project: str, run_id: str, offset: int
+    feed: MasterFeed, storage: Storage, logs: LogStore, project: str, run_id: str, offset: int
 ) -> AsyncIterator[bytes]:
     """`log` events (`offset`: byte offset of the chunk, `data`: its text) then one `end` event.
 
@@ -49,48 +56,50 @@ async def log_events(
     that are not UTF-8 become U+FFFD (the exact bytes stay readable from `/log`).
     The `id` of each event is the byte offset to resume from (`?offset=`).
     """
-    directory = logs.path(project, run_id).parent
-    directory.mkdir(parents=True, exist_ok=True)
+    subscription = feed.subscribe(lambda event: _run_id_of(event) == run_id)
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    stop = asyncio.Event()
-    watcher = awatch(
-        directory,
-        watch_filter=None,
-        debounce=100,
-        step=5,
-        stop_event=stop,
-        rust_timeout=STATUS_CHECK_MS,
-        yield_on_timeout=True,
-        recursive=False,
-    )
     position = offset
-    quiet_ticks = 0
+    final: str | None = None
+    check = True
     try:
         while True:
             data = await asyncio.to_thread(logs.read, project, run_id, position, CHUNK)
             if data:
                 yield sse("log", {"offset": position, "data": decoder.decode(data)}, position + len(data))
                 position += len(data)
-                quiet_ticks = 0
                 continue
-            run = await storage.get_run(run_id)
-            if run is None or run.status.is_final:
-                # Bytes may have landed between the read and the status check.
-                if await asyncio.to_thread(logs.size, project, run_id) > position:
-                    continue
-                status = run.status.value if run is not None else "unknown"
-                yield sse("end", {"status": status, "offset": position}, position)
+            if check:
+                check = False
+                run = await shielded(storage.get_run(run_id))
+                if run is None or run.status.is_final:
+                    final = run.status.value if run is not None else "unknown"
+                    continue  # read once more: bytes may have landed before the status changed
+            if final is not None:
+                yield sse("end", {"status": final, "offset": position}, position)
                 return
-            if await request.is_disconnected():
-                return
-            changes = await anext(watcher)
-            if not changes:
-                quiet_ticks += 1
-                if quiet_ticks % KEEPALIVE_TICKS == 0:
-                    yield b": keepalive\n\n"
+            item = await subscription.next(_wait(feed))
+            if item is RESYNC:
+                check = True
+            elif item is TIMEOUT:
+                check = not feed.connected
+                yield b": keepalive\n\n"
+            elif isinstance(item, dict) and item.get("kind") == "run" and _final_status(item["run"]):
+                final = _final_status(item["run"])
     finally:
-        stop.set()
-        await watcher.aclose()
+        subscription.close()
+
+
+def _run_id_of(event: Event) -> Any:
+    run = event.get("run")
+    return run.get("id") if isinstance(run, dict) else event.get("run_id")
+
+
+def _final_status(run: dict[str, Any]) -> str | None:
+    try:
+        parsed = Run.model_validate(run)
+    except ValueError:
+        return None
+    return parsed.status.value if parsed.status.is_final else None
 
 
 @router.get(
@@ -105,15 +114,18 @@ async def log_events(
 async def stream_run_log(
     project: str,
     run: str,
-    request: Request,
     storage: StorageDep,
+    feed: FeedDep,
     logs: LogsDep,
     offset: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header(description="Resume after this offset (EventSource)")] = None,
 ) -> StreamingResponse:
-    """The log from byte `offset` as server-sent events, live until the run ends."""
+    """The log from byte `offset` (or `Last-Event-ID`) as server-sent events, live until the run ends."""
     found = await run_or_404(storage, project, run)
+    if last_event_id is not None and last_event_id.strip().isdecimal() and offset == 0:
+        offset = int(last_event_id.strip())
     return StreamingResponse(
-        log_events(request, storage, logs, found.project, found.id, offset),
+        log_events(feed, storage, logs, found.project, found.id, offset),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -122,50 +134,81 @@ async def stream_run_log(
 EVENT_RUNS = 100
 
 
-async def change_events(request: Request, storage: Storage, logs: LogStore) -> AsyncIterator[bytes]:
+class _Changes:
+    """What an events stream has sent: entity id → (`updated_at`, state), to send each change once."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Any] = {}
+        self.workers: dict[str, Any] = {}
+
+    def run(self, run: Run) -> bytes | None:
+        version = (run.updated_at, run.status)
+        if self.runs.get(run.id) == version:
+            return None
+        self.runs[run.id] = version
+        return sse("run", run.model_dump(mode="json"))
+
+    def worker(self, worker: Worker) -> bytes | None:
+        version = (worker.updated_at, worker.is_active, worker.is_enabled)
+        if self.workers.get(worker.id) == version:
+            return None
+        self.workers[worker.id] = version
+        return sse("worker", worker.model_dump(mode="json"))
+
+
+async def _snapshot(storage: Storage, changes: _Changes) -> list[bytes]:
+    """Events for what changed since `changes` was last updated, read from storage."""
+    page = await storage.list_runs(RunFilter(), limit=EVENT_RUNS)
+    runs = {run.id: run for run in [*page.items, *await storage.list_active_runs()]}
+    for run_id in [r for r in changes.runs if r not in runs]:
+        current = await storage.get_run(run_id)  # fell off the page: report its change once
+        if current is not None:
+            runs[run_id] = current
+    out = [changes.run(run) for run in sorted(runs.values(), key=lambda r: r.id)]
+    out += [changes.worker(worker) for worker in await storage.list_workers()]
+    # Forget finished runs that fell off the page: they cannot change any more.
+    keep = {run.id for run in page.items} | {run.id for run in runs.values() if not run.status.is_final}
+    changes.runs = {k: v for k, v in changes.runs.items() if k in keep}
+    return [event for event in out if event is not None]
+
+
+def _pushed(changes: _Changes, event: Event) -> bytes | None:
+    """The SSE event for a `run` or `worker` event of the feed (None: nothing new or malformed)."""
+    try:
+        if event.get("kind") == "run":
+            return changes.run(Run.model_validate(event["run"]))
+        if event.get("kind") == "worker":
+            return changes.worker(Worker.model_validate(event["worker"]))
+    except (KeyError, ValueError):
+        logger.warning("ignoring a malformed %s event from the master", event.get("kind"))
+    return None
+
+
+async def change_events(feed: MasterFeed, storage: Storage) -> AsyncIterator[bytes]:
     """`run` and `worker` events, each carrying the entity whenever it changed.
 
     The first events describe the current state (the newest runs, the running ones and every
-    worker); later ones follow changes, checked on log activity and at least every second.
+    worker); later ones are pushed by the master's feed, re-read from storage after a `RESYNC`.
     """
-    logs.root.mkdir(parents=True, exist_ok=True)
-    stop = asyncio.Event()
-    watcher = awatch(
-        logs.root, watch_filter=None, debounce=500, step=50, stop_event=stop,
-        rust_timeout=STATUS_CHECK_MS, yield_on_timeout=True,
-    )  # fmt: skip
-    seen_runs: dict[str, Any] = {}
-    seen_workers: dict[str, Any] = {}
-    quiet_ticks = 0
+    subscription = feed.subscribe(lambda event: event.get("kind") in ("run", "worker"))
+    changes = _Changes()
     try:
+        check = True
         while True:
-            sent = False
-            page = await storage.list_runs(RunFilter(), limit=EVENT_RUNS)
-            runs = {run.id: run for run in [*page.items, *await storage.list_active_runs()]}
-            for run_id in [r for r in seen_runs if r not in runs]:
-                current = await storage.get_run(run_id)  # fell off the page: report its end once
-                if current is not None:
-                    runs[run_id] = current
-            for run in sorted(runs.values(), key=lambda r: r.id):
-                if seen_runs.get(run.id) != run.updated_at:
-                    yield sse("run", run.model_dump(mode="json"))
-                    sent = True
-            seen_runs = {run.id: run.updated_at for run in runs.values() if not run.status.is_final}
-            seen_runs.update({run.id: run.updated_at for run in page.items})
-            for worker in await storage.list_workers():
-                if seen_workers.get(worker.id) != worker.updated_at:
-                    yield sse("worker", worker.model_dump(mode="json"))
-                    sent = True
-                seen_workers[worker.id] = worker.updated_at
-            if await request.is_disconnected():
-                return
-            quiet_ticks = 0 if sent else quiet_ticks + 1
-            if quiet_ticks and quiet_ticks % KEEPALIVE_TICKS == 0:
+            if check:
+                check = False
+                for event in await shielded(_snapshot(storage, changes)):
+                    yield event
+            item = await subscription.next(_wait(feed))
+            if item is RESYNC:
+                check = True
+            elif item is TIMEOUT:
+                check = not feed.connected
                 yield b": keepalive\n\n"
-            await anext(watcher)
+            elif isinstance(item, dict) and (pushed := _pushed(changes, item)) is not None:
+                yield pushed
     finally:
-        stop.set()
-        await watcher.aclose()
+        subscription.close()
 
 
 @router.get(
@@ -175,10 +218,10 @@ async def change_events(request: Request, storage: Storage, logs: LogStore) -> A
     responses={200: {"content": {"text/event-stream": {}}, "description": "`run` and `worker` events"}},
     **operation("streamEvents", summary="Follow run and worker changes"),
 )
-async def stream_events(request: Request, storage: StorageDep, logs: LogsDep) -> StreamingResponse:
+async def stream_events(storage: StorageDep, feed: FeedDep) -> StreamingResponse:
     """Run and worker changes as server-sent events, for live pages."""
     return StreamingResponse(
-        change_events(request, storage, logs),
+        change_events(feed, storage),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
