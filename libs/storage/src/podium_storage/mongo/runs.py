@@ -6,40 +6,14 @@ first" is `_id` descending and the listing cursor is the last `_id` seen.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection
 
 from pymongo import ReturnDocument
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id
-from podium_storage.interface import InvalidCursor
+from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
 from podium_storage.mongo import convert
 from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
-
-MAX_PAGE = 1000
-"""The largest page `list_runs` answers, whatever `limit` asks."""
-
-
-def encode_cursor(last_id: str) -> str:
-    """The opaque cursor that continues a listing after the run `last_id`."""
-    return base64.urlsafe_b64encode(json.dumps({"before": last_id}, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> str:
-    """The run id a cursor continues after.
-
-    Raises:
-        InvalidCursor: the cursor was not made by `encode_cursor`.
-    """
-    try:
-        before = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["before"]
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
-        raise InvalidCursor("invalid cursor") from None
-    if not isinstance(before, str) or not 0 < len(before) <= 36:
-        raise InvalidCursor("invalid cursor")
-    return before
 
 
 def run_query(filter: RunFilter) -> Document:
@@ -125,7 +99,7 @@ class RunStore(MongoBase):
         Raises:
             InvalidCursor: `cursor` was not produced by this method.
         """
-        limit = max(1, min(limit, MAX_PAGE))
+        limit = page_limit(limit)
         query = run_query(filter)
         if cursor is not None:
             query["_id"] = {"$lt": decode_cursor(cursor)}

@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id, utcnow
-from podium_storage.interface import InvalidCursor
+from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
 from podium_storage.sql.tables import RunRow
 
 _runs = table(RunRow)
-
-MAX_PAGE = 1000
-"""The largest page `list_runs` answers, whatever `limit` asks."""
-
-
-def encode_cursor(last_id: str) -> str:
-    """The opaque cursor that continues a listing after the run `last_id`."""
-    return base64.urlsafe_b64encode(json.dumps({"before": last_id}, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> str:
-    """The run id a cursor continues after.
-
-    Raises:
-        InvalidCursor: the cursor was not made by `encode_cursor`.
-    """
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        before = data["before"]
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
-        raise InvalidCursor("invalid cursor") from None
-    if not isinstance(before, str) or not 0 < len(before) <= 36:
-        raise InvalidCursor("invalid cursor")
-    return before
 
 
 def _conditions(filter: RunFilter) -> list[ColumnElement[bool]]:
@@ -116,7 +89,7 @@ class RunStore(SqlBase):
         Raises:
             InvalidCursor: `cursor` was not produced by this method.
         """
-        limit = max(1, min(limit, MAX_PAGE))
+        limit = page_limit(limit)
         conditions = _conditions(filter)
         if cursor is not None:
             conditions.append(_runs.c.id < decode_cursor(cursor))
