@@ -3,8 +3,9 @@
 A `LocalRun` streams to the master only once the master asked for it on the current
 connection (`execute`, or `resync` with the offset the master holds). It sends the log from
 that offset as binary frames, its `running` status, and its final status only after every
-log byte up to the final `log_size` went out. Executors started by this process notify
-through a pipe; runs recovered from disk after a restart are watched with a slow timer.
+log byte up to the final `log_size` went out. Executors started by this process (forked by
+the pre-forked launcher, else spawned directly) notify through a pipe; runs recovered from
+disk after a restart are watched with a slow timer.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ from pathlib import Path
 from podium_model import RunStatus
 from podium_model.messages import RunRequest, StatusUpdate, WorkerRunState, encode_log_chunk
 from podium_worker import _runfiles
+from podium_worker.launcher import Launcher, LaunchError
 from podium_worker.rundir import SPAWNED_PID, RunDirectory
 
 logger = logging.getLogger(__name__)
+
+USE_LAUNCHER = os.environ.get("PODIUM_WORKER_LAUNCHER", "on") != "off"
+"""Start executors through the pre-forked launcher (`podium_worker.launcher`), not a fresh
+interpreter each; ``PODIUM_WORKER_LAUNCHER=off`` turns it off (for comparisons and diagnosis)."""
 
 SendBytes = Callable[[bytes], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]
@@ -43,7 +49,9 @@ class LocalRun:
     def __init__(self, directory: RunDirectory, chunk_size: int, watch_interval: float) -> None:
         self.dir = directory
         self.run_id = directory.run_id
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None  # a direct start (no launcher)
+        self.watched = False  # this worker process started the executor and watches its pipe
+        self._retry = False  # a launched executor that never started gets one direct start
         self.changed = asyncio.Event()
         self.offset = 0
         self._generation = 0
@@ -54,24 +62,47 @@ class LocalRun:
 
     # Executor ----------------------------------------------------------------------------------
 
-    def start(self, request: RunRequest) -> None:
-        """Write the request and start the executor in its own session."""
+    def start(self, request: RunRequest, launcher: Launcher | None = None) -> None:
+        """Write the request and start the executor in its own session (through `launcher` if any)."""
         self.dir.write_request(request)
-        with self.dir.file(_runfiles.ERR).open("ab") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "podium_worker.executor", str(self.dir.path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
-        self.dir.file(SPAWNED_PID).write_text(str(self.process.pid))
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        os.set_blocking(fd, False)
-        asyncio.get_running_loop().add_reader(fd, self._on_pipe, fd)
-        logger.info("run %s: executor %d started", self.run_id, self.process.pid)
+        self._spawn(launcher)
+
+    def _spawn(self, launcher: Launcher | None) -> None:
+        """Start the executor: forked by the launcher, else ``python -m podium_worker.executor``."""
+        read_fd, write_fd = os.pipe()
+        pid: int | None = None
+        try:
+            with self.dir.file(_runfiles.ERR).open("ab") as err:
+                if launcher is not None:
+                    self._retry = True
+                    try:
+                        pid = launcher.launch(str(self.dir.path), write_fd, err.fileno())
+                    except LaunchError as exc:
+                        logger.warning("run %s: %s", self.run_id, exc)
+                        if exc.sent:
+                            pid = 0  # it may run: the pipe's end tells, then a direct start follows
+                if pid is None:
+                    self._retry = False
+                    self.process = subprocess.Popen(
+                        [sys.executable, "-m", "podium_worker.executor", str(self.dir.path)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=write_fd,
+                        stderr=err,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
+                    pid = self.process.pid
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        if pid:
+            self.dir.file(SPAWNED_PID).write_text(str(pid))
+        self.watched = True
+        os.set_blocking(read_fd, False)
+        asyncio.get_running_loop().add_reader(read_fd, self._on_pipe, read_fd)
+        logger.info("run %s: executor %d started", self.run_id, pid)
 
     def _on_pipe(self, fd: int) -> None:
         try:
@@ -83,21 +114,29 @@ class LocalRun:
         self.changed.set()
         if not data:
             asyncio.get_running_loop().remove_reader(fd)
-            asyncio.get_running_loop().create_task(self._reap(), name=f"reap {self.run_id}")
+            os.close(fd)
+            asyncio.get_running_loop().create_task(self._ended(), name=f"reap {self.run_id}")
 
-    async def _reap(self) -> None:
-        process = self.process
-        if process is None:
-            return
-        code = await asyncio.to_thread(process.wait)
-        if process.stdout is not None:
-            process.stdout.close()
+    async def _ended(self) -> None:
+        """Every holder of the notification pipe is gone: the executor has exited."""
+        code: int | None = None
+        if self.process is not None:
+            code = await asyncio.to_thread(self.process.wait)
         if self.cleaned:
             return  # the master holds everything and the files are gone
         state = self.dir.read_state()
         if state is None or not state.status.is_final:
-            logger.error("run %s: executor exited with %s and no final status", self.run_id, code)
-            self.dir.mark_lost(f"the executor exited with code {code} before the run ended")
+            if self._retry and not self.dir.file(_runfiles.PID).exists():
+                logger.warning("run %s: the launched executor never started; starting it directly", self.run_id)
+                try:
+                    self._spawn(None)
+                    return
+                except OSError as exc:
+                    code = None
+                    logger.error("run %s: cannot start the executor: %s", self.run_id, exc)
+            how = "" if code is None else f" with code {code}"
+            logger.error("run %s: executor exited%s and no final status", self.run_id, how)
+            self.dir.mark_lost(f"the executor exited{how} before the run ended")
         self.changed.set()
 
     def state(self) -> WorkerRunState:
@@ -115,7 +154,7 @@ class LocalRun:
 
     def _check_lost(self) -> None:
         """A recovered run whose executor died without a final state ends `exception`."""
-        if self.process is not None:
+        if self.watched:
             return
         state = self.dir.read_state()
         if (state is None or not state.status.is_final) and not self.dir.executor_alive():
@@ -163,7 +202,7 @@ class LocalRun:
                         await link.send_text(StatusUpdate(state=state).model_dump_json())
                         logger.info("run %s: final status %s sent", self.run_id, state.status)
                     await self.changed.wait()  # only a resync or a clean changes anything now
-                elif self.process is None:
+                elif not self.watched:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.changed.wait(), self._watch_interval)
                 else:
@@ -177,8 +216,11 @@ class LocalRun:
 class RunSet:
     """Every run directory under `home/runs`."""
 
-    def __init__(self, home: Path, chunk_size: int, watch_interval: float) -> None:
+    def __init__(self, home: Path, chunk_size: int, watch_interval: float, use_launcher: bool = USE_LAUNCHER) -> None:
         self.root = home / "runs"
+        self.launcher = Launcher() if use_launcher else None
+        if self.launcher is not None:
+            self.launcher.start()  # warm before the first run
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs: dict[str, LocalRun] = {}
         self._chunk_size = chunk_size
@@ -209,12 +251,17 @@ class RunSet:
         run = self._new(self.root / request.run_id)
         self.runs[request.run_id] = run
         try:
-            run.start(request)
+            run.start(request, self.launcher)
         except OSError:
             del self.runs[request.run_id]
             run.dir.delete()
             raise
         return run
+
+    def close(self) -> None:
+        """Stop the launcher (executors keep running)."""
+        if self.launcher is not None:
+            self.launcher.close()
 
     def detach_all(self) -> None:
         """The connection is gone: stop every stream."""

@@ -1,0 +1,238 @@
+"""The pre-forked executor launcher: ``python -m podium_worker.launcher``, and the worker's side of it.
+
+A fresh ``python -m podium_worker.executor`` costs an interpreter start on every run's critical
+path. The worker instead keeps one launcher process, which imported the executor once, and
+asks it for each run over a ``SOCK_SEQPACKET`` socket on the launcher's stdin:
+
+- request: the run directory's path (bytes), with two fds attached (``SCM_RIGHTS``): the write
+  end of the run's notification pipe and ``RUN_DIR/executor.err`` opened for appending;
+- reply: the forked executor's pid in ASCII digits, or ``error: ...`` when the fork failed.
+
+The forked child is exactly the executor of ``python -m podium_worker.executor RUN_DIR``: its
+own session, stdin ``/dev/null``, stdout the notification pipe, stderr ``executor.err``, no other
+fd. It survives the launcher and the worker. The launcher reaps its children on SIGCHLD and
+exits when the worker's end of the socket closes. Stdlib only, like the executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+
+from podium_worker import executor
+
+logger = logging.getLogger(__name__)
+
+LAUNCH_TIMEOUT = 10.0
+"""Seconds the worker waits for the launcher's reply (it may still be importing right after a start)."""
+MAX_PATH = 4096
+
+
+class LaunchError(OSError):
+    """The launcher did not start the executor; `sent` says whether it may have (the request went out)."""
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class Launcher:
+    """The worker's handle on its launcher process, started on first use and restarted when dead."""
+
+    def __init__(self, timeout: float = LAUNCH_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+
+    def start(self) -> None:
+        """Start a launcher process (it becomes ready once its imports are done)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "podium_worker.launcher"],
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # terminal signals are the worker's business, not its
+                close_fds=True,
+            )
+        ours.settimeout(self.timeout)
+        self._sock = ours
+
+    def close(self) -> None:
+        """Stop the launcher: it exits on the closed socket; its executors keep running."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.process is not None:
+            try:
+                self.process.wait(self.timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def restart(self) -> None:
+        """Kill what is left of the current launcher and start a new one.
+
+        Raises:
+            OSError: the new launcher cannot be started.
+        """
+        self._stop()
+        self.start()
+
+    def _stop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def _replace(self) -> None:
+        """Restart after a failure; a launcher that cannot start is retried on the next launch."""
+        try:
+            self.restart()
+        except OSError as exc:
+            logger.error("cannot restart the executor launcher: %s", exc)
+            self._stop()
+
+    def launch(self, run_dir: str, notify_fd: int, err_fd: int) -> int:
+        """Start the executor of `run_dir` and return its pid.
+
+        Raises:
+            LaunchError: the launcher is dead, broke, or could not fork; it is restarted for the
+                next run when dead. With ``sent`` false no executor was started.
+        """
+        if self.process is not None and self.process.poll() is not None:
+            self._replace()
+            raise LaunchError("the launcher had died; it was restarted", sent=False)
+        if self._sock is None:
+            try:
+                self.start()
+            except OSError as exc:
+                self._stop()
+                raise LaunchError(f"cannot start the launcher: {exc}", sent=False) from exc
+        assert self._sock is not None
+        try:
+            socket.send_fds(self._sock, [os.fsencode(run_dir)], [notify_fd, err_fd])
+        except OSError as exc:
+            self._replace()
+            raise LaunchError(f"cannot reach the launcher: {exc}", sent=False) from exc
+        try:
+            reply = self._sock.recv(256)
+        except OSError as exc:
+            self._replace()
+            raise LaunchError(f"no reply from the launcher: {exc}", sent=True) from exc
+        if not reply:
+            self._replace()
+            raise LaunchError("the launcher died during the launch", sent=True)
+        if not reply.isdigit():
+            raise LaunchError(f"the launcher failed: {reply.decode(errors='replace')}", sent=False)
+        return int(reply)
+
+
+# The launcher process ------------------------------------------------------------------------------
+
+
+def _reap() -> None:
+    """Collect every child that ended (none may stay a zombie)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _child(run_dir: str, notify_fd: int, err_fd: int) -> None:
+    """In the forked child: become the executor of `run_dir`, then exit (never returns)."""
+    code = 1
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(notify_fd, 1)
+        os.dup2(err_fd, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the socket, the wakeup pipe, the passed fds
+        code = executor.main([run_dir])
+    except BaseException as exc:  # the child must end here, whatever happened
+        try:
+            os.write(2, f"launcher child: {exc!r}\n".encode())
+        except OSError:
+            pass
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve(sock: socket.socket) -> None:
+    """Fork one executor per request until the worker's end of `sock` closes."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # the wakeup fd carries the news
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    poller.register(wake_read, select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == wake_read:
+                while True:
+                    try:
+                        if not os.read(wake_read, 512):
+                            break
+                    except BlockingIOError:
+                        break
+                continue
+            data, fds, _, _ = socket.recv_fds(sock, MAX_PATH, 2)
+            if not data:
+                return
+            try:
+                if len(fds) != 2:
+                    sock.send(b"error: a request carries a path and two fds")
+                    continue
+                try:
+                    pid = os.fork()
+                except OSError as exc:
+                    sock.send(f"error: fork: {exc}".encode())
+                    continue
+                if pid == 0:
+                    _child(os.fsdecode(data), fds[0], fds[1])
+                sock.send(str(pid).encode())
+            finally:
+                for passed in fds:
+                    os.close(passed)
+        _reap()
+
+
+def main() -> None:
+    """Entry point: ``python -m podium_worker.launcher``, its socket on stdin."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker's closed socket ends the launcher
+    sock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        serve(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the worker is gone
+    _reap()
+
+
+if __name__ == "__main__":
+    main()
