@@ -17,12 +17,29 @@ from types import FrameType
 from pydantic import SecretStr, ValidationError
 
 from podium_master.settings import DEFAULT_DATABASE_URL, DEFAULT_LOG_DIR, MasterSettings
+from podium_model.logformat import configure as configure_logging
 
 logger = logging.getLogger(__name__)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
+
+
+def _retention(text: str) -> tuple[str, float]:
+    project, sep, days = text.partition("=")
+    try:
+        value = float(days)
+    except ValueError:
+        value = -1.0
+    if not sep or not project or value < 0:
+        raise argparse.ArgumentTypeError(f"retention {text!r} is not PROJECT=DAYS (DAYS >= 0)")
+    return project, value
+
+
+def _env_retention() -> list[tuple[str, float]]:
+    items = filter(None, (_env("PODIUM_MASTER_RETENTION_PROJECTS", "") or "").split(","))
+    return [_retention(item.strip()) for item in items]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between SIGTERM and SIGKILL on abort [PODIUM_MASTER_ABORT_GRACE]")  # fmt: skip
     add("--pending-expiry", type=float, default=float(_env("PODIUM_MASTER_PENDING_EXPIRY", "86400") or 86400),
         help="cancel a run pending this many seconds [PODIUM_MASTER_PENDING_EXPIRY]")  # fmt: skip
+    add("--retention-days", type=float, default=float(_env("PODIUM_MASTER_RETENTION_DAYS", "0") or 0),
+        help="delete final runs and logs older than this; 0: forever [PODIUM_MASTER_RETENTION_DAYS]")  # fmt: skip
+    add("--retention-project", action="append", type=_retention, default=[], metavar="PROJECT=DAYS",
+        help="retention of one project, 0: forever (repeatable) [PODIUM_MASTER_RETENTION_PROJECTS]")  # fmt: skip
+    add("--retention-interval", type=float,
+        default=float(_env("PODIUM_MASTER_RETENTION_INTERVAL", "3600") or 3600),
+        help="seconds between retention passes [PODIUM_MASTER_RETENTION_INTERVAL]")  # fmt: skip
     add("--log-level", default=_env("PODIUM_LOG_LEVEL", "INFO"), help="logging level [PODIUM_LOG_LEVEL]")
+    add("--log-format", choices=["text", "json"], default=_env("PODIUM_LOG_FORMAT", "text"),
+        help="service log format [PODIUM_LOG_FORMAT]")  # fmt: skip
+    add(
+        "--tls-cert",
+        default=_env("PODIUM_MASTER_TLS_CERT"),
+        help="serve https/wss with this PEM certificate [PODIUM_MASTER_TLS_CERT]",
+    )
+    add(
+        "--tls-key",
+        default=_env("PODIUM_MASTER_TLS_KEY"),
+        help="the certificate's PEM private key [PODIUM_MASTER_TLS_KEY]",
+    )
     return parser
 
 
@@ -72,6 +108,9 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         heartbeat_timeout=args.heartbeat_timeout,
         abort_grace=args.abort_grace,
         pending_expiry=args.pending_expiry,
+        retention_days=args.retention_days or None,
+        retention_projects=dict(_env_retention() + args.retention_project),
+        retention_interval=args.retention_interval,
     )
 
 
@@ -85,12 +124,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     # signal; with these handlers that ends in exit code 0 instead of death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configure_logging(args.log_format, args.log_level)
+    except ValueError as exc:
+        parser.exit(2, f"podium-master: {exc}\n")
     try:
         settings = settings_from(args)
-    except ValidationError as exc:
+    except (ValidationError, argparse.ArgumentTypeError) as exc:
         sys.exit(f"podium-master: invalid settings: {exc}")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.exit(2, "podium-master: --tls-cert and --tls-key go together\n")
     if settings.control_secret is None:
         logger.warning("no control secret: the control API refuses every call (the safety sweep still dispatches)")
 
@@ -110,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         ws="websockets-sansio",
         ws_max_size=settings.max_chunk_size + 1024,
         log_level=args.log_level.lower(),
+        log_config=None,  # logging is configured above (text or JSON)
         access_log=False,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
         lifespan="on",
     )
 

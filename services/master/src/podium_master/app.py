@@ -9,7 +9,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from podium_master.auth import Refused, authenticate_worker
 from podium_master.control_events import stream_events
@@ -96,6 +97,10 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
             logger.warning("health: database unavailable: %s", exc)
             return JSONResponse({"status": "unhealthy", "database": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "workers": len(master.sessions)})
+
+    @app.get("/metrics")
+    async def metrics(master: MasterDep) -> Response:
+        return Response(await master.metrics.render(master), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/control/dispatch", dependencies=control)
     async def dispatch(master: MasterDep) -> dict[str, str]:

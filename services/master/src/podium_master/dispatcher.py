@@ -16,6 +16,7 @@ from podium_master.lifecycle import PENDING
 from podium_master.selector import Selector, WorkerSlot, waiting_reason
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
+from podium_storage.interface import StorageError
 
 if TYPE_CHECKING:
     from podium_master.master import Master
@@ -50,6 +51,9 @@ class Dispatcher:
                 await self.dispatch_once()
             except asyncio.CancelledError:
                 raise
+            except StorageError as exc:
+                self.master.metrics.storage_errors.inc()
+                logger.warning("dispatch paused (database error), retrying at the next signal or sweep: %s", exc)
             except Exception:
                 logger.exception("dispatch failed; retrying at the next signal or sweep")
 
@@ -143,7 +147,8 @@ class Dispatcher:
         task = asyncio.create_task(self._confirm(run.id, session, future), name=f"execute {run.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        logger.info("run %s dispatched to worker %s", run.id, slot.id)
+        ids = {"run_id": run.id, "project": run.project, "job": run.job, "worker_id": slot.id}
+        logger.info("run %s dispatched to worker %s", run.id, slot.id, extra=ids)
         return True
 
     async def _confirm(self, run_id: str, session: WorkerSession, future: asyncio.Future[Response]) -> None:

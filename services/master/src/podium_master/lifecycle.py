@@ -16,6 +16,7 @@ import logging
 from collections.abc import Collection
 
 from podium_master.events import EventHub
+from podium_master.metrics import MasterMetrics
 from podium_model import Run, RunStatus, RunUpdate, Worker, WorkerUpdate, utcnow
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
@@ -29,10 +30,19 @@ RUNNING = (RunStatus.running,)
 class Lifecycle:
     """Run and worker changes: storage writes followed by events."""
 
-    def __init__(self, storage: Storage, logs: LogStore, events: EventHub) -> None:
+    def __init__(
+        self, storage: Storage, logs: LogStore, events: EventHub, metrics: MasterMetrics | None = None
+    ) -> None:
         self.storage = storage
         self.logs = logs
         self.events = events
+        self.metrics = metrics or MasterMetrics()
+
+    def _measure(self, run: Run) -> None:
+        if run.status == RunStatus.running:
+            self.metrics.run_started(run)
+        elif run.status.is_final:
+            self.metrics.run_finished(run)
 
     async def transition(
         self, run_id: str, expected: Collection[RunStatus], to: RunStatus, changes: RunUpdate | None = None
@@ -46,7 +56,8 @@ class Lifecycle:
             changes = (changes or RunUpdate()).model_copy(update={"completed_at": utcnow()})
         run = await self.storage.transition_run(run_id, expected, to, changes)
         if run is not None:
-            logger.debug("run %s: %s", run_id, to)
+            logger.debug("run %s: %s", run_id, to, extra={"run_id": run_id})
+            self._measure(run)
             self.events.run_changed(run)
         return run
 
@@ -65,6 +76,7 @@ class Lifecycle:
             return None
         # No await between the claim and the deletion: nothing can append in between.
         self.logs.delete(run.project, run.id)
+        self._measure(run)
         self.events.run_changed(run)
         self.events.log_grew(run.project, run.id, 0)
         return run

@@ -10,7 +10,9 @@ from typing import Protocol
 from podium_master.dispatcher import Dispatcher
 from podium_master.events import EventHub
 from podium_master.lifecycle import PENDING, Lifecycle
+from podium_master.metrics import MasterMetrics
 from podium_master.pipelines import PipelineRunner
+from podium_master.retention import retain_forever
 from podium_master.schedules import Clock, Scheduler
 from podium_master.selector import load_selector
 from podium_master.session import WorkerSession
@@ -39,7 +41,8 @@ class Master:
         self.logs = logs
         self.sessions: dict[str, WorkerSession] = {}
         self.events = EventHub()
-        self.lifecycle = Lifecycle(storage, logs, self.events)
+        self.metrics = MasterMetrics()
+        self.lifecycle = Lifecycle(storage, logs, self.events, self.metrics)
         self.pipeline_runner = PipelineRunner(self)
         self.pipelines: PipelineEngine | None = self.pipeline_runner
         self.dispatcher = Dispatcher(self, load_selector(settings.selector))
@@ -50,6 +53,8 @@ class Master:
         """Start dispatching, pipelines and schedules (a first pass runs at once: runs may be waiting)."""
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self.scheduler.run_forever(), name="scheduler"))
+        retention = retain_forever(self.settings, self.storage, self.logs)
+        self._tasks.append(asyncio.create_task(retention, name="retention"))
         self.pipeline_runner.open()
         self.dispatcher.wake()
 
@@ -78,7 +83,8 @@ class Master:
         if previous is not None:
             logger.warning("worker %s connected again: closing its previous connection", session.worker_id)
             await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
-        logger.info("worker %s connected (user %s)", session.worker_id, session.owner)
+        ids = {"worker_id": session.worker_id}
+        logger.info("worker %s connected (user %s)", session.worker_id, session.owner, extra=ids)
         try:
             await session.serve()
         finally:
@@ -86,7 +92,7 @@ class Master:
                 del self.sessions[session.worker_id]
                 with contextlib.suppress(Exception):
                     await self.lifecycle.update_worker(session.worker_id, WorkerUpdate(is_active=False))
-            logger.info("worker %s disconnected", session.worker_id)
+            logger.info("worker %s disconnected", session.worker_id, extra=ids)
 
     async def transition(
         self, run_id: str, expected: tuple[RunStatus, ...], to: RunStatus, changes: RunUpdate | None = None

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from podium_master.lifecycle import RUNNING
 from podium_master.protocol import ProtocolViolation, first_error
 from podium_master.reconcile import reconcile
+from podium_master.retry import until_stored
 from podium_model import RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
@@ -41,6 +42,7 @@ from podium_model.messages import (
     worker_message_adapter,
 )
 from podium_model.workers import Worker
+from podium_storage.interface import StorageError
 from podium_storage.logs import LogOffsetMismatch
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class RunSync:
     project: str
     held: int
     resync_at: int | None = None
+    finishing: bool = False
 
 
 class WorkerSession:
@@ -128,7 +131,14 @@ class WorkerSession:
             self._spawn(self.close(1011, "internal error"), f"close {self.worker_id}")
 
     async def _violation(self, violation: ProtocolViolation) -> None:
-        logger.warning("worker %s: protocol error %s: %s", self.worker_id, violation.code, violation.message)
+        logger.warning(
+            "worker %s: protocol error %s: %s",
+            self.worker_id,
+            violation.code,
+            violation.message,
+            extra={"worker_id": self.worker_id},
+        )
+        self.master.metrics.protocol_error(violation.code)
         error = ErrorMessage(error=ProtocolError(code=violation.code, message=violation.message))
         try:
             await self._send_text(error.model_dump_json())
@@ -186,7 +196,14 @@ class WorkerSession:
         if sync.resync_at == sync.held:
             return  # asked already for this gap
         sync.resync_at = sync.held
-        logger.info("worker %s: resync run %s from %d", self.worker_id, run_id, sync.held)
+        self.master.metrics.log_resyncs.inc()
+        logger.info(
+            "worker %s: resync run %s from %d",
+            self.worker_id,
+            run_id,
+            sync.held,
+            extra={"worker_id": self.worker_id, "run_id": run_id},
+        )
         self.send_request(Resync(id=0, run_id=run_id, offset=sync.held))
 
     # Receiving -------------------------------------------------------------------------------
@@ -217,6 +234,9 @@ class WorkerSession:
             except ProtocolViolation as violation:
                 await self._violation(violation)
                 return
+            except StorageError as exc:  # the database is away: keep the connection
+                self.master.metrics.storage_errors.inc()
+                logger.warning("worker %s: message not stored (database error): %s", self.worker_id, exc)
 
     async def _on_text(self, text: str) -> None:
         try:
@@ -237,6 +257,7 @@ class WorkerSession:
             await self._on_heartbeat()
         elif isinstance(message, ErrorMessage):
             logger.warning("worker %s reports %s: %s", self.worker_id, message.error.code, message.error.message)
+            self.master.metrics.protocol_error("worker")
             await self.close(CLOSE_PROTOCOL_ERROR, message.error.code)
 
     async def _on_heartbeat(self) -> None:
@@ -244,6 +265,7 @@ class WorkerSession:
         if now - self._last_seen_write >= self.master.settings.heartbeat_write_interval:
             self._last_seen_write = now
             await self.master.lifecycle.update_worker(self.worker_id, WorkerUpdate(last_seen=utcnow()))
+            # a StorageError here is caught by the receive loop: the connection stays
 
     async def _on_log_chunk(self, frame: bytes) -> None:
         try:
@@ -260,6 +282,7 @@ class WorkerSession:
             sync.held = exc.size
             self.resync(header.run_id, sync)
             return
+        self.master.metrics.log_bytes.inc(size - header.offset)
         sync.held = size
         sync.resync_at = None
         self.master.events.log_grew(sync.project, header.run_id, size)
@@ -273,6 +296,8 @@ class WorkerSession:
     async def _on_status(self, state: WorkerRunState) -> None:
         sync = self._sync(state.run_id)
         lifecycle = self.master.lifecycle
+        if sync.finishing:
+            return  # its final status is being recorded
         if state.status == RunStatus.running:
             if state.started_at is not None:
                 await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at))
@@ -284,18 +309,30 @@ class WorkerSession:
             return
         if sync.held > state.log_size:
             raise ProtocolViolation("bad-status", f"log_size {state.log_size} is below the {sync.held} bytes sent")
+        sync.finishing = True
+        self._spawn(self._finish(state), f"finish {state.run_id}")
+
+    async def _finish(self, state: WorkerRunState) -> None:
+        """Record a final status (retried until the database takes it), then clean the run."""
         changes = RunUpdate(
             results=state.results,
             reason=state.reason,
             completed_at=state.completed_at or utcnow(),
             started_at=state.started_at,
         )
-        run = await lifecycle.transition(state.run_id, RUNNING, state.status, changes)
+        ids = {"worker_id": self.worker_id, "run_id": state.run_id}
+
+        async def record() -> Any:
+            return await self.master.lifecycle.transition(state.run_id, RUNNING, state.status, changes)
+
+        run = await until_stored(record, f"final status of run {state.run_id}", self.master.metrics)
         if run is None:
-            logger.info("worker %s: final status of run %s was recorded already", self.worker_id, state.run_id)
+            logger.info(
+                "worker %s: final status of run %s was recorded already", self.worker_id, state.run_id, extra=ids
+            )
         else:
-            logger.info("run %s %s on worker %s", state.run_id, state.status, self.worker_id)
-        del self.runs[state.run_id]
+            logger.info("run %s %s on worker %s", state.run_id, state.status, self.worker_id, extra=ids)
+        self.runs.pop(state.run_id, None)
         self.master.dispatcher.wake()
         self.send_request(Clean(id=0, run_id=state.run_id))
 
@@ -310,4 +347,7 @@ class WorkerSession:
             await asyncio.sleep(timeout - silent)
 
     async def _setup(self) -> None:
-        await reconcile(self)
+        async def attempt() -> None:
+            await reconcile(self)
+
+        await until_stored(attempt, f"reconciliation of worker {self.worker_id}", self.master.metrics)

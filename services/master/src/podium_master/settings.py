@@ -29,3 +29,9 @@ class MasterSettings(BaseModel):
     request_timeout: float = Field(default=30.0, gt=0, description="Seconds a worker has to answer a request")
     max_message_size: int = Field(default=1 << 20, gt=0, description="Largest text message accepted from a worker")
     max_chunk_size: int = Field(default=4 << 20, gt=0, description="Largest binary log frame accepted from a worker")
+    retention_days: float | None = Field(default=None, ge=0, description="Keep final runs this long (None/0: forever)")
+    retention_projects: dict[str, float] = Field(
+        default_factory=dict, description="Per-project retention in days (0: forever)"
+    )
+    retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between retention passes")
+    retention_batch: int = Field(default=100, gt=0, description="Runs deleted per retention step")

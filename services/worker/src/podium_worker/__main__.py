@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
+from podium_model.logformat import configure as configure_logging
+from podium_worker.security import check_master_url
 from podium_worker.settings import DEFAULT_MASTER, WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--heartbeat-interval", type=float, default=float(_env("PODIUM_WORKER_HEARTBEAT_INTERVAL", "10") or 10),
         help="seconds between heartbeats [PODIUM_WORKER_HEARTBEAT_INTERVAL]")  # fmt: skip
     add("--log-level", default=_env("PODIUM_LOG_LEVEL", "INFO"), help="logging level [PODIUM_LOG_LEVEL]")
+    add("--log-format", choices=["text", "json"], default=_env("PODIUM_LOG_FORMAT", "text"),
+        help="service log format [PODIUM_LOG_FORMAT]")  # fmt: skip
+    add("--ca-file", default=_env("PODIUM_WORKER_CA_FILE"),
+        help="PEM CA bundle verifying the master (default: system store) [PODIUM_WORKER_CA_FILE]")  # fmt: skip
+    add("--allow-insecure", action="store_true", default=bool(_env("PODIUM_WORKER_ALLOW_INSECURE")),
+        help="allow plain ws:// to a host other than loopback [PODIUM_WORKER_ALLOW_INSECURE]")  # fmt: skip
     return parser
 
 
@@ -71,6 +79,8 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         properties=properties,
         home=Path(args.home),
         heartbeat_interval=args.heartbeat_interval,
+        ca_file=Path(args.ca_file) if args.ca_file else None,
+        allow_insecure=args.allow_insecure,
     )
 
 
@@ -97,9 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line and run the worker."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        configure_logging(args.log_format, args.log_level)
         settings = settings_from(args)
+        check_master_url(settings)
     except (ValueError, ValidationError) as exc:
         parser.exit(2, f"podium-worker: {exc}\n")
     asyncio.run(serve(settings))

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import logging
 import random
+import ssl
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,6 +40,7 @@ from podium_model.messages import (
 )
 from podium_model.workers import WorkerDescription
 from podium_worker.runs import Link, LocalRun, RunSet
+from podium_worker.security import client_context, describe_tls_failure
 from podium_worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class MasterConnection:
     async def run_forever(self) -> None:
         """Connect, serve, and reconnect with backoff until stopped."""
         attempt = 0
+        tls = client_context(self.settings)
         while not self._stop.is_set():
             try:
                 async with connect(
@@ -88,12 +91,18 @@ class MasterConnection:
                     max_size=16 << 20,
                     open_timeout=10,
                     compression=None,
+                    ssl=tls,
                 ) as ws:
                     attempt = 0
                     self._ws = ws
-                    logger.info("connected to %s as %s", self.settings.master, self.settings.id)
+                    ids = {"worker_id": self.settings.id}
+                    logger.info("connected to %s as %s", self.settings.master, self.settings.id, extra=ids)
                     await self._serve(ws)
                     logger.info("connection closed: %s %s", ws.close_code, ws.close_reason)
+            except ssl.SSLError as exc:
+                trusted = self.settings.ca_file or "the system certificate store"
+                reason = describe_tls_failure(exc)
+                logger.error("connection to %s refused: %s (trusting %s)", self.settings.master, reason, trusted)
             except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
                 logger.warning("connection to %s failed: %s", self.settings.master, exc)
             finally:

@@ -23,3 +23,5 @@ class WorkerSettings(BaseModel):
     backoff_max: float = Field(default=10.0, gt=0, description="Longest pause between reconnection attempts")
     watch_interval: float = Field(default=0.2, gt=0, description="Poll period of recovered runs (no pipe)")
     chunk_size: int = Field(default=1 << 20, gt=0, description="Largest log chunk sent in one frame")
+    ca_file: Path | None = Field(default=None, description="CA bundle verifying the master (None: system store)")
+    allow_insecure: bool = Field(default=False, description="Allow plain ws:// to a host other than loopback")
