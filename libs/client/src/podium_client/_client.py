@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from podium_model import Job, LoginResponse, Page, Problem, Project, Run, User, Worker
+from podium_model import Job, LoginResponse, Page, Problem, Project, Run, RunDetail, User, Worker
 from podium_model.config import Change
 from podium_model.users import TokenCreated
 
@@ -119,9 +119,9 @@ class PodiumClient:
         body = {"parameters": parameters or {}}
         return Run.model_validate(self._json("POST", f"/projects/{project}/jobs/{job}/runs", json=body))
 
-    def run(self, project: str, run_id: str) -> Run:
-        """One run."""
-        return Run.model_validate(self._json("GET", f"/projects/{project}/runs/{run_id}"))
+    def run(self, project: str, run_id: str) -> RunDetail:
+        """One run (with its pipeline graph when it is a pipeline run)."""
+        return RunDetail.model_validate(self._json("GET", f"/projects/{project}/runs/{run_id}"))
 
     def runs(self, project: str, *, limit: int = 50, cursor: str | None = None, **filters: str) -> Page[Run]:
         """One page of a project's runs, newest first (`filters`: job, status, worker, source)."""

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from podium_client import _credentials
 from podium_client._client import PodiumClient, PodiumError, PodiumUnreachable
 from podium_client._output import Progress, err, out, run_details, run_row, table, to_json
@@ -140,9 +142,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
         elif args.action in ("cancel", "abort"):
             action = client.cancel if args.action == "cancel" else client.abort
-            run = action(args.project, args.run)
+            changed = action(args.project, args.run)
             done = "cancelled" if args.action == "cancel" else "asked to abort"
-            _emit(args, run, f"Run {run.id} {done}: it is {run.status.value}")
+            _emit(args, changed, f"Run {changed.id} {done}: it is {changed.status.value}")
         elif args.action == "download":
             target = Path(args.output or f"{args.project}-{args.run}.tar.gz")
             try:
@@ -286,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PodiumUnreachable as exc:
         err(f"podium: {exc}")
         return EXIT_UNREACHABLE
+    except ValidationError as exc:  # an api of another version answered something unexpected
+        err(f"podium: unexpected answer from the api: {exc.error_count()} field(s) differ: {exc.errors()[0]['msg']}")
+        return EXIT_REFUSED
     except BrokenPipeError:  # `podium runs log ... | head`: the reader left, which is fine
         sys.stderr.close()
         return 0
