@@ -79,6 +79,7 @@ class Stack:
             "--database-url", self.database_url,
             "--log-dir", str(self.log_dir),
             "--control-secret", self.secret,
+            "--api-url", self.api_url,
         ]  # fmt: skip
         if self.config is not None:
             argv += ["--config", str(self.config)]

@@ -273,7 +273,7 @@ class Launcher:
         log_dir = str(s.home / "logs")
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(s.master_port),
                               "--database-url", s.database_url, "--log-dir", log_dir, "--config", str(s.config),
-                              "--control-secret", s.control_secret])  # fmt: skip
+                              "--control-secret", s.control_secret, "--api-url", self.web_url])  # fmt: skip
         self.wait_for("master", self.healthy(f"{self.master_url}/health"))
         self.spawn("api", [*command("podium-api"), "--host", "127.0.0.1", "--port", str(s.api_port),
                            "--database-url", s.database_url, "--log-dir", log_dir, "--master-url", self.master_url,

@@ -3,6 +3,10 @@
 Every route names its operation id through `operation(...)`, which both sets the OpenAPI
 `operationId` and attaches the dependency checking `OPERATIONS[operation_id]`; the route × role
 test walks the OpenAPI document against the same two tables.
+
+A run token's principal (role `worker`) is further restricted to its run's project: it may call
+only operations needing `read` or `trigger` on a path whose `{project}` is that project; anything
+else, including `/me`, `/workers`, `/events` and the list of projects, is refused with 403.
 """
 
 from __future__ import annotations
@@ -132,6 +136,21 @@ def scraper_allowed(request: Request) -> bool:
     return hmac.compare_digest(value.strip().encode(), expected.encode())
 
 
+RUN_TOKEN_PERMISSIONS = frozenset({Permission.read, Permission.trigger})
+"""What a run token may do, and only inside its run's project."""
+
+
+def _check_run_scope(request: Request, project: str, operation_id: str, permission: Permission) -> None:
+    """Refuse a run token's request outside its project or beyond reading and triggering."""
+    if permission not in RUN_TOKEN_PERMISSIONS:
+        raise Forbidden(f"a run token may not call {operation_id}")
+    requested = request.path_params.get("project")
+    if requested is None:
+        raise Forbidden(f"a run token may call only operations of its project, not {operation_id}")
+    if requested != project:
+        raise Forbidden(f"a run token of project {project!r} may not touch project {requested!r}")
+
+
 def _authorizer(operation_id: str) -> Any:
     permission = OPERATIONS[operation_id]  # KeyError at import: every route must be in the table
 
@@ -145,6 +164,8 @@ def _authorizer(operation_id: str) -> Any:
             raise Unauthorized(f"{operation_id} needs credentials")
         if permission not in permissions_of(principal.roles, principal.user is not None):
             raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
+        if principal.run_project is not None:
+            _check_run_scope(request, principal.run_project, operation_id, permission)
 
     return Depends(authorize)
 

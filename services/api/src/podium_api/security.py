@@ -3,6 +3,12 @@
 Accepted: `Authorization: Bearer TOKEN`, or HTTP Basic `user:token` (the seed's convention).
 A token is looked up by its SHA-256; an expired token or a disabled user is refused like an
 unknown token, with a 401 problem.
+
+A run token (`podium-run.…`, minted by the master for the commands of one run, see
+`podium_storage.auth`) is checked with the control secret instead, in either form (Basic with any
+user name). It is valid while its run exists and has not ended; its principal is a synthetic
+user `run:<run id>` with the `worker` role, restricted to the run's project by the permission
+check (`permissions.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from fastapi import Request
 from podium_api.errors import Unauthorized
 from podium_model import User, utcnow
 from podium_model.users import Role
-from podium_storage.auth import hash_token
+from podium_storage.auth import RUN_TOKEN_PREFIX, hash_token, parse_run_token
 from podium_storage.interface import Storage
 
 logger = logging.getLogger(__name__)
@@ -30,6 +36,10 @@ class Principal:
     user: User | None = None
     credential_id: str | None = None
     roles: frozenset[Role] = field(default_factory=frozenset)
+    run_id: str | None = None
+    """Set for a run token: the run whose commands call (the principal is then that run's)."""
+    run_project: str | None = None
+    """Set for a run token: the only project the principal may touch."""
 
     @property
     def id(self) -> str:
@@ -62,8 +72,24 @@ def _parse(header: str) -> tuple[str | None, str]:
     raise Unauthorized("use Authorization: Bearer TOKEN or Basic user:token")
 
 
-async def resolve(storage: Storage, header: str | None) -> Principal:
+async def _resolve_run_token(storage: Storage, token: str, control_secret: str) -> Principal:
+    """The principal of a run token: valid while its run exists and is not final."""
+    run_id = parse_run_token(control_secret, token)
+    run = await storage.get_run(run_id) if run_id is not None else None
+    if run is None or run.status.is_final:
+        raise Unauthorized("invalid or expired token")
+    now = utcnow()
+    user = User.model_construct(  # synthetic: "run:…" is not a valid user id, by design
+        id=f"run:{run.id}", display_name=f"run {run.id}", roles=[Role.worker], is_enabled=True,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    return Principal(user=user, roles=frozenset({Role.worker}), run_id=run.id, run_project=run.project)
+
+
+async def resolve(storage: Storage, header: str | None, control_secret: str = "") -> Principal:
     """The principal an Authorization header stands for (ANONYMOUS when absent).
+
+    `control_secret` checks run tokens; without it they are refused.
 
     Raises:
         Unauthorized: the header is present but its credentials are not valid now.
@@ -73,6 +99,8 @@ async def resolve(storage: Storage, header: str | None) -> Principal:
     claimed_user, token = _parse(header)
     if len(token) > 1000:
         raise Unauthorized("invalid or expired token")
+    if token.startswith(RUN_TOKEN_PREFIX):
+        return await _resolve_run_token(storage, token, control_secret)
     found = await storage.find_token(hash_token(token))
     if found is None:
         raise Unauthorized("invalid or expired token")
@@ -90,7 +118,8 @@ async def authenticate(request: Request) -> Principal:
     """The principal of `request`, resolved once per request and kept on `request.state`."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        principal = await resolve(request.state.storage, request.headers.get("authorization"))
+        secret = request.state.settings.control_secret.get_secret_value()
+        principal = await resolve(request.state.storage, request.headers.get("authorization"), secret)
         request.state.principal = principal
     return principal
 

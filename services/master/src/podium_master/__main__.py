@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration file applied at start [PODIUM_MASTER_CONFIG]",
     )
     add("--control-secret", default=_env("PODIUM_CONTROL_SECRET"), help="control API secret [PODIUM_CONTROL_SECRET]")
+    add(
+        "--api-url",
+        default=_env("PODIUM_MASTER_API_URL"),
+        help="api URL given to run commands as PODIUM_API_URL, with a run token [PODIUM_MASTER_API_URL]",
+    )
     add("--no-migrate", action="store_true", help="do not migrate the database schema at start-up")
     add(
         "--selector",
@@ -102,6 +107,7 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         log_dir=Path(args.log_dir),
         config=Path(args.config) if args.config else None,
         control_secret=SecretStr(args.control_secret) if args.control_secret else None,
+        api_url=args.api_url or None,
         migrate=not args.no_migrate,
         selector=args.selector,
         sweep_interval=args.sweep_interval,

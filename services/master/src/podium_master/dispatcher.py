@@ -16,6 +16,7 @@ from podium_master.lifecycle import PENDING
 from podium_master.selector import Selector, WorkerSlot, waiting_reason
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
+from podium_storage.auth import mint_run_token
 from podium_storage.interface import StorageError
 
 if TYPE_CHECKING:
@@ -127,6 +128,14 @@ class Dispatcher:
             return
         await engine.start(run, job)
 
+    def _run_environment(self, run_id: str) -> dict[str, str]:
+        """`PODIUM_API_URL` and a run token for the run's commands, when the master knows both."""
+        settings = self.master.settings
+        secret = settings.control_secret.get_secret_value() if settings.control_secret is not None else ""
+        if not secret or not settings.api_url:
+            return {}
+        return {"PODIUM_API_URL": settings.api_url, "PODIUM_TOKEN": mint_run_token(secret, run_id)}
+
     async def _start(self, run: Run, job: Job, slot: WorkerSlot, session: WorkerSession) -> bool:
         assert isinstance(job.definition, CommandsDefinition)
         claimed = await self.master.lifecycle.claim(run.id, slot.id)
@@ -142,6 +151,7 @@ class Dispatcher:
             parameters=parameters,
             definition=job.definition,
             worker={**slot.properties, "id": slot.id},
+            environment=self._run_environment(run.id),
         )
         future = session.execute(request, 0)  # a claimed run's log starts empty
         task = asyncio.create_task(self._confirm(run.id, session, future), name=f"execute {run.id}")

@@ -19,6 +19,9 @@ class MasterSettings(BaseModel):
     log_dir: Path = Field(default=Path(DEFAULT_LOG_DIR), description="Directory of the run logs (shared with the api)")
     config: Path | None = Field(default=None, description="Configuration file applied at start-up")
     control_secret: SecretStr | None = Field(default=None, description="Shared secret of the control API")
+    api_url: str | None = Field(
+        default=None, description="Public api URL given to run commands as PODIUM_API_URL (with PODIUM_TOKEN)"
+    )
     migrate: bool = Field(default=True, description="Migrate the database schema at start-up")
     selector: str | None = Field(default=None, description="Worker selector as `module:callable`")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between safety dispatch sweeps")

@@ -11,6 +11,7 @@ from podium_api.deps import MasterDep, StorageDep, UserDep
 from podium_api.errors import Conflict, InvalidInput
 from podium_api.lookups import job_or_404, project_or_404
 from podium_api.permissions import operation
+from podium_api.security import Principal
 from podium_model import Job, Run, RunSource, RunTrigger
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,13 @@ def validate_parameters(job: Job, given: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def _source(principal: Principal) -> RunSource:
+    """A run token's trigger records the controller run; a user's records the user."""
+    if principal.run_id is not None:
+        return RunSource(type="api", run=principal.run_id, user=None)
+    return RunSource(type="api", user=principal.id)
+
+
 @router.post(
     "/{job}/runs",
     status_code=201,
@@ -102,7 +110,7 @@ async def trigger_run(
     if not found.is_enabled:
         raise Conflict(f"job {job!r} of project {project!r} is disabled")
     parameters = validate_parameters(found, body.parameters)
-    run = await storage.create_run(project, job, parameters, RunSource(type="api", user=principal.id))
+    run = await storage.create_run(project, job, parameters, _source(principal))
     logger.info("run %s of %s/%s triggered by %s", run.id, project, job, principal.id)
     master.dispatch()
     return run
