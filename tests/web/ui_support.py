@@ -105,34 +105,6 @@ class UiStack(Stack):
         self.web_url = ""
         self.password = ADMIN_PASSWORD
 
-    def start_master(self, *extra: str) -> Service:
-        """Start the master like `Stack` does, with a start-up deadline fit for a loaded machine."""
-        argv = [
-            "podium-master",
-            "--port", str(self.master_port),
-            "--database-url", self.database_url,
-            "--log-dir", str(self.log_dir),
-            "--control-secret", self.secret,
-            "--config", str(self.config),
-        ]  # fmt: skip
-        self.master = Service("master", [*argv, *extra], output_dir=self.directory).start()
-        self.master.wait_http(f"{self.master_url}/health", timeout=START_TIMEOUT)
-        return self.master
-
-    def start_api(self) -> Service:
-        """Start the api like `Stack` does, with a start-up deadline fit for a loaded machine."""
-        argv = [
-            "podium-api",
-            "--port", str(self.api_port),
-            "--database-url", self.database_url,
-            "--log-dir", str(self.log_dir),
-            "--master-url", self.master_url,
-            "--control-secret", self.secret,
-        ]  # fmt: skip
-        self.api = Service("api", argv, output_dir=self.directory).start()
-        self.api.wait_http(f"{self.api_url}/api/v1/health", timeout=START_TIMEOUT)
-        return self.api
-
     def start_web(self) -> Service:
         """Start podium-web forwarding to the api and wait for its health endpoint."""
         port = free_port()
