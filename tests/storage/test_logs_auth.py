@@ -52,8 +52,8 @@ def test_password_hashing() -> None:
 
 
 def test_tokens() -> None:
-    """Tokens are long and random; their stored form is a stable SHA-256 hex digest."""
+    """Tokens are long, random and prefixed (never an option's `-`); stored as a SHA-256 hex digest."""
     first, second = new_token(), new_token()
-    assert first != second and len(first) >= 43
+    assert first != second and len(first) >= 47 and first.startswith("pdm_")
     assert hash_token(first) == hash_token(first) and len(hash_token(first)) == 64
     assert hash_token(first) != hash_token(second)

@@ -42,9 +42,14 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
+TOKEN_PREFIX = "pdm_"
+"""Starts every token: it tells a Podium secret at a glance (and to secret scanners), and a
+token can never begin with `-`, which command lines would take for an option."""
+
+
 def new_token() -> str:
-    """A new bearer token: 32 random bytes, URL-safe text."""
-    return secrets.token_urlsafe(32)
+    """A new bearer token: `pdm_` and 32 random bytes as URL-safe text."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def hash_token(token: str) -> str:
