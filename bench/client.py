@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -172,3 +173,35 @@ async def wait_all_final(api: Api, events: Events, project: str, run_ids: set[st
             checked = time.monotonic()
             if not await api.unfinished(project):
                 return
+
+
+@dataclass
+class Burst:
+    """What a burst of runs triggered at once measured."""
+
+    start: float
+    triggered_in: float
+    seen_end: float
+    last_completed: float
+    runs: list[dict[str, Any]]
+
+    def statuses(self) -> dict[str, int]:
+        """How many of the runs ended in each status."""
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            counts[run["status"]] = counts.get(run["status"], 0) + 1
+        return counts
+
+
+async def burst(api: Api, project: str, job: str, count: int) -> Burst:
+    """Trigger `count` runs of `job` at once and wait until the events stream saw each end."""
+    async with Events(api) as events:
+        start = time.time()
+        created = await asyncio.gather(*(api.trigger(project, job) for _ in range(count)))
+        triggered_in = time.time() - start
+        ids = {run["id"] for run in created}
+        await wait_all_final(api, events, project, ids, timeout=600)
+        seen_end = time.time()
+    done = [run for run in await api.all_runs(project) if run["id"] in ids]
+    completed = [c for c in (timestamp(run.get("completed_at")) for run in done) if c is not None]
+    return Burst(start, triggered_in, seen_end, max(completed) if completed else seen_end, done)

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from bench.client import Api, Events, timestamp, wait_all_final
+from bench.client import Api, burst
 from bench.procs import CpuMeter, peak_rss_mb, rss_mb
 from bench.stack import PROJECT, Stack, wait_until
 
@@ -50,25 +50,14 @@ async def spread(stack: Stack, runs: int) -> dict[str, Any]:
     api = Api(stack.api_url, stack.token(), connections=100)
     meter = CpuMeter(stack.processes["master"].pid).start()
     try:
-        async with Events(api) as events:
-            start = time.time()
-            created = await asyncio.gather(*(api.trigger(PROJECT, "echo") for _ in range(runs)))
-            ids = {run["id"] for run in created}
-            await wait_all_final(api, events, PROJECT, ids, timeout=600)
-            seen_end = time.time()
-        done = [run for run in await api.all_runs(PROJECT) if run["id"] in ids]
+        measured = await burst(api, PROJECT, "echo", runs)
     finally:
         await api.close()
-    completed = [c for c in (timestamp(run.get("completed_at")) for run in done) if c is not None]
-    last = max(completed) if completed else seen_end
-    statuses: dict[str, int] = {}
-    for run in done:
-        statuses[run["status"]] = statuses.get(run["status"], 0) + 1
     return {
         "runs": runs,
-        "statuses": statuses,
-        "workers_used": len({run.get("worker") for run in done}),
-        "runs_per_s": round(runs / (last - start), 1),
+        "statuses": measured.statuses(),
+        "workers_used": len({run.get("worker") for run in measured.runs}),
+        "runs_per_s": round(runs / (measured.last_completed - measured.start), 1),
         "master_cpu_percent": round(meter.percent(), 1),
         "master_peak_rss_mb": round(peak_rss_mb(stack.processes["master"].pid), 1),
     }

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.client import Api, Events, timestamp, wait_all_final
+from bench.client import Api, Events, burst, timestamp
 from bench.procs import CpuMeter, peak_rss_mb
 from bench.stack import PROJECT, Stack
 from bench.stats import breakdown, summary_ms
@@ -53,32 +53,20 @@ async def throughput(stack: Stack, runs: int) -> dict[str, Any]:
     api = Api(stack.api_url, stack.token(), connections=100)
     meters = {name: CpuMeter(pid).start() for name, pid in stack.pids().items()}
     try:
-        async with Events(api) as events:
-            start = time.time()
-            created = await asyncio.gather(*(api.trigger(PROJECT, "echo") for _ in range(runs)))
-            triggered_in = time.time() - start
-            ids = {run["id"] for run in created}
-            await wait_all_final(api, events, PROJECT, ids, timeout=600)
-            seen_end = time.time()
-        done = [run for run in await api.all_runs(PROJECT) if run["id"] in ids]
+        measured = await burst(api, PROJECT, "echo", runs)
     finally:
         await api.close()
-    completed = [c for c in (timestamp(run.get("completed_at")) for run in done) if c is not None]
-    last = max(completed) if completed else seen_end
-    statuses: dict[str, int] = {}
-    for run in done:
-        statuses[run["status"]] = statuses.get(run["status"], 0) + 1
     return {
         "runs": runs,
-        "statuses": statuses,
-        "trigger_all_s": round(triggered_in, 2),
+        "statuses": measured.statuses(),
+        "trigger_all_s": round(measured.triggered_in, 2),
         "trigger_retries": api.retries,
-        "runs_per_s": round(runs / (last - start), 1),
-        "runs_per_s_seen": round(runs / (seen_end - start), 1),
-        "last_completed_s": round(last - start, 2),
+        "runs_per_s": round(runs / (measured.last_completed - measured.start), 1),
+        "runs_per_s_seen": round(runs / (measured.seen_end - measured.start), 1),
+        "last_completed_s": round(measured.last_completed - measured.start, 2),
         "cpu_percent": {name: round(meter.percent(), 1) for name, meter in meters.items()},
         "peak_rss_mb": {name: round(peak_rss_mb(pid), 1) for name, pid in stack.pids().items()},
-        "per_worker": _per_worker(done),
+        "per_worker": _per_worker(measured.runs),
     }
 
 
