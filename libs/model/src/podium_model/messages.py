@@ -166,10 +166,22 @@ class StatusUpdate(_Message):
 
 
 class Heartbeat(_Message):
-    """Sent periodically so the master knows the worker is alive."""
+    """Sent periodically so the master knows the worker is alive, with the worker's health.
+
+    Every field but `running` came later (issue 9): they are optional so that the heartbeat of
+    an older worker stays valid. `None` means "not reported" (an older worker, or a platform
+    without the measure).
+    """
 
     type: Literal["heartbeat"] = "heartbeat"
-    running: list[str] = Field(default_factory=list)
+    running: list[str] = Field(default_factory=list, description="Runs whose executor has not ended")
+    executor_limit: int | None = Field(default=None, ge=0, description="Runs executed at once at most")
+    draining: bool = Field(default=False, description="The worker takes no new run and stops once its runs are done")
+    disk_free_bytes: int | None = Field(default=None, ge=0, description="Free bytes on the disk of the worker's home")
+    load_average: list[float] | None = Field(default=None, max_length=3, description="1, 5 and 15 minute load")
+    log_sizes: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="Log bytes written on the worker's disk, by run it holds (not cleaned yet)"
+    )
 
 
 MasterMessage = Annotated[

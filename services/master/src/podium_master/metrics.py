@@ -4,11 +4,17 @@ Counters and histograms are moved where things happen (the run lifecycle, the wo
 sessions); gauges that describe the present (pending runs, connected workers) are computed
 when scraped. Label values stay bounded: statuses and protocol error codes are fixed sets,
 and project/job pairs beyond `MAX_JOB_LABELS` are counted under `project="other"`.
+
+Worker health comes from the latest heartbeat of each connected worker, kept in the master's
+memory (not in the database): fleet-wide gauges without labels (log sync lag, draining
+workers), and per-worker gauges labelled `worker` for the connected workers only (series
+vanish when a worker disconnects), at most `MAX_WORKER_LABELS` of them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -17,10 +23,12 @@ from podium_model import Run, utcnow
 
 if TYPE_CHECKING:
     from podium_master.master import Master
+    from podium_master.session import WorkerSession
 
 logger = logging.getLogger(__name__)
 
 MAX_JOB_LABELS = 1000
+MAX_WORKER_LABELS = 1000
 OTHER = "other"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 DURATION_BUCKETS = (0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
@@ -68,6 +76,41 @@ class MasterMetrics:
         self.storage_errors = Counter(
             "podium_master_storage_errors_total", "Database operations that failed and were retried", registry=r
         )
+        self.log_sync_lag = Gauge(
+            "podium_log_sync_lag_bytes",
+            "Log bytes written on workers (per their last heartbeat) that the master does not hold yet",
+            registry=r,
+        )
+        self.workers_draining = Gauge(
+            "podium_master_workers_draining", "Connected workers that take no new run (draining)", registry=r
+        )
+        worker = ["worker"]
+        self.worker_disk_free = Gauge(
+            "podium_worker_disk_free_bytes", "Free bytes on the disk of the worker's home", worker, registry=r
+        )
+        self.worker_load = Gauge(
+            "podium_worker_load1", "1-minute load average of the worker's host", worker, registry=r
+        )
+        self.worker_running = Gauge(
+            "podium_worker_executors_running", "Runs executing on the worker", worker, registry=r
+        )
+        self.worker_limit = Gauge("podium_worker_executor_limit", "Executor limit of the worker", worker, registry=r)
+        self.worker_draining = Gauge("podium_worker_draining", "1 while the worker drains", worker, registry=r)
+        self.worker_lag = Gauge(
+            "podium_worker_log_sync_lag_bytes", "Log bytes on the worker not yet held by the master", worker, registry=r
+        )
+        self.worker_heartbeat_age = Gauge(
+            "podium_worker_heartbeat_age_seconds", "Seconds since the worker's last heartbeat", worker, registry=r
+        )
+        self._per_worker = (
+            self.worker_disk_free,
+            self.worker_load,
+            self.worker_running,
+            self.worker_limit,
+            self.worker_draining,
+            self.worker_lag,
+            self.worker_heartbeat_age,
+        )
         self._jobs: set[tuple[str, str]] = set()
 
     def _job_labels(self, run: Run) -> tuple[str, str]:
@@ -96,6 +139,32 @@ class MasterMetrics:
         """A protocol error, sent or received."""
         self.protocol_errors.labels(code if code in KNOWN_ERRORS else OTHER).inc()
 
+    def _worker_health(self, sessions: list[WorkerSession]) -> None:
+        """Refresh the gauges read from the workers' heartbeats."""
+        self.log_sync_lag.set(sum(session.log_sync_lag() for session in sessions))
+        self.workers_draining.set(sum(1 for session in sessions if session.draining))
+        for gauge in self._per_worker:
+            gauge.clear()  # a disconnected worker's series go away
+        now = time.monotonic()
+        labelled = sorted(sessions, key=lambda session: session.worker_id)[:MAX_WORKER_LABELS]
+        for session in labelled:
+            health, worker_id = session.health, session.worker_id
+            if health is None or session.health_at is None:
+                continue
+            if health.disk_free_bytes is not None:
+                self.worker_disk_free.labels(worker_id).set(health.disk_free_bytes)
+            if health.load_average:
+                self.worker_load.labels(worker_id).set(health.load_average[0])
+            limit = health.executor_limit
+            if limit is None and session.worker is not None:
+                limit = session.worker.executor_limit  # an older worker: its description says
+            if limit is not None:
+                self.worker_limit.labels(worker_id).set(limit)
+            self.worker_running.labels(worker_id).set(len(health.running))
+            self.worker_draining.labels(worker_id).set(1 if health.draining else 0)
+            self.worker_lag.labels(worker_id).set(session.log_sync_lag())
+            self.worker_heartbeat_age.labels(worker_id).set(round(now - session.health_at, 3))
+
     async def render(self, master: Master) -> bytes:
         """Refresh the present-state gauges and return the text exposition."""
         sessions = list(master.sessions.values())
@@ -104,6 +173,7 @@ class MasterMetrics:
         self.workers_active.set(len(ready))
         self.slots_busy.set(sum(session.load for session in sessions))
         self.slots_total.set(sum(session.worker.executor_limit for session in ready if session.worker is not None))
+        self._worker_health(sessions)
         try:
             pending = await master.storage.list_pending_runs()
         except Exception as exc:  # the database is down: keep the last values

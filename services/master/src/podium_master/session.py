@@ -5,6 +5,9 @@ the database, then keeps the runs the worker holds in sync: log chunks are appen
 the offset the master holds (a gap or an overlap asks for a resync, once per gap), and a
 final status is accepted only once every log byte is stored. Any protocol violation gets an
 `error` message and close code 4400; it never reaches the rest of the master.
+
+The latest heartbeat is kept in memory as the worker's health (`health`, read by the metrics);
+a worker whose heartbeat says it is draining is not `ready`, so no run is dispatched to it.
 """
 
 from __future__ import annotations
@@ -70,8 +73,10 @@ class WorkerSession:
         self.worker_id = worker_id
         self.owner = owner
         self.runs: dict[str, RunSync] = {}
-        self.ready = False
+        self._ready = False
         self.worker: Worker | None = None
+        self.health: Heartbeat | None = None
+        self.health_at: float | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._send_lock = asyncio.Lock()
@@ -84,6 +89,27 @@ class WorkerSession:
     def load(self) -> int:
         """How many runs this worker holds now."""
         return len(self.runs)
+
+    @property
+    def ready(self) -> bool:
+        """True once reconciled and while the worker takes runs (it is not draining)."""
+        return self._ready and not self.draining
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._ready = value
+
+    @property
+    def draining(self) -> bool:
+        """True once the worker said it takes no new run."""
+        return self.health is not None and self.health.draining
+
+    def log_sync_lag(self) -> int:
+        """Log bytes written on the worker (as of its last heartbeat) that the master does not hold yet."""
+        if self.health is None:
+            return 0
+        sizes = self.health.log_sizes
+        return sum(max(0, sizes.get(run_id, 0) - sync.held) for run_id, sync in self.runs.items())
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -254,14 +280,25 @@ class WorkerSession:
         elif isinstance(message, StatusUpdate):
             await self._on_status(message.state)
         elif isinstance(message, Heartbeat):
-            await self._on_heartbeat()
+            await self._on_heartbeat(message)
         elif isinstance(message, ErrorMessage):
             logger.warning("worker %s reports %s: %s", self.worker_id, message.error.code, message.error.message)
             self.master.metrics.protocol_error("worker")
             await self.close(CLOSE_PROTOCOL_ERROR, message.error.code)
 
-    async def _on_heartbeat(self) -> None:
-        now = time.monotonic()
+    async def _on_heartbeat(self, heartbeat: Heartbeat) -> None:
+        was_draining = self.draining
+        self.health = heartbeat
+        now = self.health_at = time.monotonic()
+        if heartbeat.draining != was_draining:
+            ids = {"worker_id": self.worker_id}
+            if heartbeat.draining:
+                logger.info("worker %s is draining: no new run goes to it", self.worker_id, extra=ids)
+            else:
+                logger.info("worker %s takes runs again", self.worker_id, extra=ids)
+                self.master.dispatcher.wake()
+        if self.worker is None:
+            return  # not reconciled yet: the reconciliation writes last_seen
         if now - self._last_seen_write >= self.master.settings.heartbeat_write_interval:
             self._last_seen_write = now
             await self.master.lifecycle.update_worker(self.worker_id, WorkerUpdate(last_seen=utcnow()))

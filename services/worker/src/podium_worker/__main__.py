@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -25,6 +26,21 @@ logger = logging.getLogger(__name__)
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
+
+
+def _env_flag(name: str) -> bool:
+    """A boolean variable: 1, true, yes or on (any case) set it; anything else leaves it off."""
+    return (_env(name, "") or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_port(name: str) -> int | None:
+    value = _env(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a port number") from None
 
 
 def _property(text: str) -> tuple[str, str]:
@@ -56,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="PEM CA bundle verifying the master (default: system store) [PODIUM_WORKER_CA_FILE]")  # fmt: skip
     add("--allow-insecure", action="store_true", default=bool(_env("PODIUM_WORKER_ALLOW_INSECURE")),
         help="allow plain ws:// to a host other than loopback [PODIUM_WORKER_ALLOW_INSECURE]")  # fmt: skip
+    add("--drain", action="store_true", default=_env_flag("PODIUM_WORKER_DRAIN"),
+        help="on SIGTERM/SIGINT take no new run and stop once the running runs reached the master; "
+             "a second signal stops at once [PODIUM_WORKER_DRAIN]")  # fmt: skip
+    add("--health-port", type=int, default=None,
+        help="serve GET /health on this port (default: off) [PODIUM_WORKER_HEALTH_PORT]")  # fmt: skip
+    add("--health-host", default=_env("PODIUM_WORKER_HEALTH_HOST", "127.0.0.1"),
+        help="address of the health endpoint [PODIUM_WORKER_HEALTH_HOST]")  # fmt: skip
     return parser
 
 
@@ -81,24 +104,51 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         heartbeat_interval=args.heartbeat_interval,
         ca_file=Path(args.ca_file) if args.ca_file else None,
         allow_insecure=args.allow_insecure,
+        drain=args.drain,
+        health_host=args.health_host,
+        health_port=args.health_port if args.health_port is not None else _env_port("PODIUM_WORKER_HEALTH_PORT"),
     )
 
 
 async def serve(settings: WorkerSettings) -> None:
     """Recover the runs on disk and stay connected until SIGTERM or SIGINT.
 
-    Executors keep running when the worker stops: a restarted worker picks them up.
+    Executors keep running when the worker stops: a restarted worker picks them up. With
+    `settings.drain` the first signal starts a drain instead (`podium_worker.drain`), and a
+    second one stops at once.
     """
     from podium_worker.connection import MasterConnection
+    from podium_worker.drain import Stopper
+    from podium_worker.health import HealthServer, document
     from podium_worker.runs import RunSet
 
     runs = RunSet(settings.home, settings.chunk_size, settings.watch_interval)
     runs.recover()
     connection = MasterConnection(settings, runs)
+    health: HealthServer | None = None
+    if settings.health_port is not None:
+
+        def report() -> dict[str, Any]:
+            return document(connection.heartbeat(), connection.connected, settings.master, settings.id)
+
+        health = HealthServer(settings.health_host, settings.health_port, report)
+        try:
+            await health.start()
+        except OSError as exc:  # the port is taken or the address is not ours: the operator's setting
+            logger.error(
+                "cannot serve the health endpoint on %s:%d: %s", settings.health_host, settings.health_port, exc
+            )
+            raise SystemExit(1) from None
+    stopper = Stopper(connection, runs, settings.drain)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, lambda: loop.create_task(connection.stop()))
-    await connection.run_forever()
+        loop.add_signal_handler(signum, stopper.signalled)
+    try:
+        await connection.run_forever()
+    finally:
+        await stopper.close()
+        if health is not None:
+            await health.close()
     runs.detach_all()
     logger.info("worker %s stopped", settings.id)
 

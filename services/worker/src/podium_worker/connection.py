@@ -4,6 +4,11 @@ The worker opens one websocket to the master with its credentials in the upgrade
 answers the master's requests (`describe`, `execute`, `abort`, `list`, `request`, `resync`,
 `clean`), sends heartbeats, and reconnects with exponential backoff and jitter whenever the
 connection drops. Runs keep executing meanwhile; the master resyncs them on reconnection.
+
+Heartbeats carry the worker's health (`podium_worker.health`): one goes out as soon as the
+connection opens and one when draining starts, so the master learns at once that a draining
+worker takes no new run; an `execute` that crossed it on the wire is refused (`draining`) and
+the master puts the run back to pending.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from podium_model.messages import (
     master_message_adapter,
 )
 from podium_model.workers import WorkerDescription
+from podium_worker.health import measure
 from podium_worker.runs import Link, LocalRun, RunSet
 from podium_worker.security import client_context, describe_tls_failure
 from podium_worker.settings import WorkerSettings
@@ -67,6 +73,27 @@ class MasterConnection:
         self._stop = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
+        self.draining = False
+
+    @property
+    def connected(self) -> bool:
+        """True while a websocket to the master is open."""
+        return self._ws is not None
+
+    def heartbeat(self) -> Heartbeat:
+        """The heartbeat the worker would send now (its health)."""
+        settings = self.settings
+        return measure(self.runs, settings.executor_limit, self.draining, settings.home)
+
+    async def start_draining(self) -> None:
+        """Take no new run from now on, and tell the master at once (when connected)."""
+        self.draining = True
+        if self._ws is None:
+            return  # the first heartbeat of the next connection tells
+        try:
+            await self._send_text(self.heartbeat().model_dump_json())
+        except (ConnectionError, ConnectionClosed) as exc:
+            logger.info("could not announce the drain (the next connection will): %s", exc)
 
     def headers(self) -> dict[str, str]:
         """The upgrade request's credentials."""
@@ -162,10 +189,13 @@ class MasterConnection:
             await self._ws.close(CLOSE_PROTOCOL_ERROR, code)
 
     async def _heartbeats(self) -> None:
+        # The first goes out at once: the master learns the health (and a drain) of a new connection.
         while True:
+            try:
+                await self._send_text(self.heartbeat().model_dump_json())
+            except (ConnectionError, ConnectionClosed):
+                return  # the receive loop sees the closed connection and reconnects
             await asyncio.sleep(self.settings.heartbeat_interval)
-            running = [run_id for run_id, run in self.runs.runs.items() if not run.is_final]
-            await self._send_text(Heartbeat(running=running).model_dump_json())
 
     async def _answer(self, message: Any, link: Link) -> None:
         try:
@@ -192,6 +222,8 @@ class MasterConnection:
             request = message.run
             if request.run_id in runs.runs:
                 return {"run_id": request.run_id, "started": False}  # a replayed execute
+            if self.draining:
+                raise _Refusal("draining", f"worker {self.settings.id} is draining: it takes no new run")
             if runs.active_count() >= self.settings.executor_limit:
                 raise _Refusal("full", f"executor limit {self.settings.executor_limit} reached")
             request.worker = {**self.settings.properties, "id": self.settings.id}

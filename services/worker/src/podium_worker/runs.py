@@ -223,6 +223,7 @@ class RunSet:
             self.launcher.start()  # warm before the first run
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs: dict[str, LocalRun] = {}
+        self._cleaned = asyncio.Event()
         self._chunk_size = chunk_size
         self._watch_interval = watch_interval
 
@@ -277,6 +278,13 @@ class RunSet:
         run.cleaned = True
         await asyncio.to_thread(run.dir.delete)
         logger.info("run %s cleaned", run_id)
+        self._cleaned.set()
+
+    async def wait_until_empty(self) -> None:
+        """Return once every run was cleaned: the master holds their logs and final statuses."""
+        while self.runs:
+            self._cleaned.clear()
+            await self._cleaned.wait()
 
 
 def _runfiles_safe(run_id: str) -> bool:

@@ -25,3 +25,6 @@ class WorkerSettings(BaseModel):
     chunk_size: int = Field(default=1 << 20, gt=0, description="Largest log chunk sent in one frame")
     ca_file: Path | None = Field(default=None, description="CA bundle verifying the master (None: system store)")
     allow_insecure: bool = Field(default=False, description="Allow plain ws:// to a host other than loopback")
+    drain: bool = Field(default=False, description="On SIGTERM/SIGINT finish the running runs before stopping")
+    health_host: str = Field(default="127.0.0.1", description="Address of the local health endpoint")
+    health_port: int | None = Field(default=None, ge=0, le=65535, description="Port of `GET /health` (None: off)")
