@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from podium_model import Job, LoginResponse, Page, Problem, Project, Run, RunDetail, User, Worker
+from podium_model import transport as _tls
 from podium_model.config import Change
 from podium_model.users import TokenCreated
 
@@ -26,7 +29,7 @@ class PodiumError(Exception):
 
 
 class PodiumUnreachable(Exception):
-    """The api could not be reached at all."""
+    """The api could not be reached at all (its TLS certificate refused included)."""
 
 
 class LogEvent(BaseModel):
@@ -46,17 +49,29 @@ class PodiumClient:
         url: base URL of the api or the web service (the part before `/api/v1`).
         token: bearer token; None for anonymous calls such as `login`.
         timeout: seconds for each request (streams have no read timeout).
+        transport: an httpx transport to use instead of the network (tests).
+        ca_file: the CA bundle that signs an https api's certificate; None trusts the system
+            store. The chain and the host name are always verified.
     """
 
     def __init__(
-        self, url: str, token: str | None = None, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._trusted = os.fspath(ca_file) if ca_file is not None else "the system certificate store"
+        verify: ssl.SSLContext | bool = _tls.client_context(ca_file) if _tls.is_secure(url) else True
         self._http = httpx.Client(
             base_url=url.rstrip("/").removesuffix("/api/v1") + "/api/v1",
             headers=headers,
             timeout=timeout,
             transport=transport,
+            verify=verify,
         )
 
     def close(self) -> None:
@@ -75,10 +90,17 @@ class PodiumClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise PodiumUnreachable(f"cannot reach {self._http.base_url}: {exc}") from None
+            raise PodiumUnreachable(f"cannot reach {self._http.base_url}: {self._reason(exc)}") from None
         if response.status_code >= 400:
             raise PodiumError(_problem(response))
         return response
+
+    def _reason(self, error: httpx.TransportError) -> str:
+        """Why the api could not be reached; a refused certificate says so and what was trusted."""
+        tls = _tls.find_tls_error(error)
+        if tls is None:
+            return str(error)
+        return f"{_tls.describe_tls_failure(tls, 'the api')} (trusting {self._trusted})"
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
@@ -156,7 +178,7 @@ class PodiumClient:
                     raise PodiumError(_problem(r))
                 yield from _log_events(r.iter_lines())
         except httpx.TransportError as exc:
-            raise PodiumUnreachable(f"lost the log stream: {exc}") from None
+            raise PodiumUnreachable(f"lost the log stream: {self._reason(exc)}") from None
 
     def wait(self, project: str, run_id: str) -> Run:
         """Block until the run ends (following its log stream, so without polling); answer it."""

@@ -1,13 +1,17 @@
 """The `podium` command line: apply configuration, trigger and follow runs, administer.
 
 Exit codes: 0 success; 1 the run did not succeed; 2 bad usage or invalid configuration;
-3 the api refused the request; 4 the api could not be reached.
+3 the api refused the request; 4 the api could not be reached (a refused TLS certificate too).
+
+An https api is verified (chain and host name) against the system store, or against
+`--ca-file FILE` (`PODIUM_CA_FILE`) for a private CA.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +24,7 @@ from podium_client._client import PodiumClient, PodiumError, PodiumUnreachable
 from podium_client._output import Progress, err, out, run_details, run_row, table, to_json
 from podium_model import Run, RunStatus
 from podium_model.config import ConfigurationError, dump_schema, parse_configuration
+from podium_model.transport import check_file
 from podium_model.users import Role
 
 EXIT_RUN_FAILED = 1
@@ -54,11 +59,21 @@ def _parameters(pairs: Sequence[str]) -> dict[str, str]:
     return parameters
 
 
+def _ca_file(args: argparse.Namespace) -> str | None:
+    """The CA bundle to trust: --ca-file, else PODIUM_CA_FILE, else None (the system store)."""
+    ca_file: str | None = args.ca_file or os.environ.get("PODIUM_CA_FILE") or None
+    try:
+        check_file(ca_file)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return ca_file
+
+
 def _client(args: argparse.Namespace) -> PodiumClient:
     url, token = _credentials.resolve(args.url, args.token)
     if token is None:
         raise CliError("not logged in: run `podium login` or set PODIUM_TOKEN", EXIT_REFUSED)
-    return PodiumClient(url, token)
+    return PodiumClient(url, token, ca_file=_ca_file(args))
 
 
 # Commands ---------------------------------------------------------------------------------
@@ -66,8 +81,9 @@ def _client(args: argparse.Namespace) -> PodiumClient:
 
 def cmd_login(args: argparse.Namespace) -> int:
     url, _ = _credentials.resolve(args.url, None)
+    ca_file = _ca_file(args)
     password = args.password if args.password is not None else getpass.getpass(f"Password for {args.user}: ")
-    with PodiumClient(url) as client:
+    with PodiumClient(url, ca_file=ca_file) as client:
         answer = client.login(args.user, password)
     path = _credentials.save(url, answer.token)
     _emit(args, answer, f"Logged in to {url} as {answer.user.id}; token saved in {path}")
@@ -200,6 +216,11 @@ def _common() -> argparse.ArgumentParser:
         "--url", default=argparse.SUPPRESS, help="api or web URL [PODIUM_API_URL, saved login, http://127.0.0.1:8080]"
     )
     common.add_argument("--token", default=argparse.SUPPRESS, help="bearer token [PODIUM_TOKEN, saved login]")
+    common.add_argument(
+        "--ca-file",
+        default=argparse.SUPPRESS,
+        help="CA bundle verifying an https api [PODIUM_CA_FILE, default: the system store]",
+    )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     return common
 
@@ -211,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="podium",
         parents=[common],
         description="Podium command line: configuration, runs, workers, administration.",
-        epilog="Exit codes: 0 ok, 1 the run did not succeed, 2 usage or invalid file, 3 refused, 4 unreachable.",
+        epilog="Exit codes: 0 ok, 1 the run did not succeed, 2 usage or invalid file, 3 refused, "
+        "4 unreachable (TLS certificate refused included).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -270,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `podium`; answers the exit code."""
     args = build_parser().parse_args(argv)
-    for name, default in (("url", None), ("token", None), ("json", False)):
+    for name, default in (("url", None), ("token", None), ("ca_file", None), ("json", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
     try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging.config
 import signal
+import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 
 def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -27,6 +28,19 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--metrics-token", help="bearer token allowed to read /api/v1/metrics only (PODIUM_API_METRICS_TOKEN)"
     )
     parser.add_argument("--log-level", help="logging level (PODIUM_API_LOG_LEVEL; default INFO)")
+    parser.add_argument("--tls-cert", help="serve https with this PEM certificate (PODIUM_API_TLS_CERT)")
+    parser.add_argument("--tls-key", help="the certificate's PEM private key (PODIUM_API_TLS_KEY)")
+    parser.add_argument(
+        "--master-ca-file",
+        help="CA bundle verifying an https master (PODIUM_API_MASTER_CA_FILE; default: the system store)",
+    )
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        default=None,
+        help="allow a plain http:// master URL off loopback: the control secret crosses the network in clear "
+        "(PODIUM_API_ALLOW_INSECURE)",
+    )
     args = parser.parse_args(argv)
     return {key: value for key, value in vars(args).items() if value is not None}
 
@@ -58,14 +72,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = parse_args(argv)
     # Heavy imports after the handlers: a SIGTERM during start-up still exits cleanly.
     import uvicorn
+    from pydantic import ValidationError
 
     from podium_api.app import create_app
-    from podium_api.settings import ApiSettings
+    from podium_api.settings import ApiSettings, check_transport
 
-    settings = ApiSettings(**arguments)
+    try:
+        settings = ApiSettings(**arguments)
+        check_transport(settings)
+    except ValidationError as exc:
+        _refuse(f"invalid settings: {exc}")
+    except ValueError as exc:
+        _refuse(str(exc))
     configure_logging(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+    )
+
+
+def _refuse(reason: str) -> NoReturn:
+    """Exit with code 2 (usage), saying why, as argparse does for a bad flag."""
+    sys.stderr.write(f"podium-api: {reason}\n")
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -62,11 +62,10 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
                 opened: Storage = await stack.enter_async_context(open_storage(settings.database_url))
             else:
                 opened = storage
-            master = MasterClient(
-                settings.master_url, settings.control_secret.get_secret_value(), settings.master_timeout
-            )
+            secret = settings.control_secret.get_secret_value()
+            master = MasterClient(settings.master_url, secret, settings.master_timeout, settings.master_ca_file)
             stack.push_async_callback(master.close)
-            feed = MasterFeed(settings.master_url, settings.control_secret.get_secret_value(), settings.events_fallback)
+            feed = MasterFeed(settings.master_url, secret, settings.events_fallback, ca_file=settings.master_ca_file)
             feed.start()
             stack.push_async_callback(feed.close)
             logger.info("podium-api %s ready (master %s)", __version__, settings.master_url)

@@ -9,6 +9,9 @@ Events can be missed (before a connection, during an outage, or when a subscribe
 fills), so subscribers receive `RESYNC` whenever the connection comes up or goes down and
 when their queue overflowed: they then re-read what they need from storage. While the feed
 is down they also re-check storage every `fallback` seconds, so a stream still ends.
+
+An `https://` master's feed is `wss://`, verified like the control calls (system store or
+`--master-ca-file`); a refused certificate is logged at error level with its reason.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -24,6 +29,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from podium_api.master import SECRET_HEADER
+from podium_model import transport
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +104,19 @@ class Subscription:
 class MasterFeed:
     """The one websocket to the master's event feed of this process, and its subscribers."""
 
-    def __init__(self, master_url: str, secret: str, fallback: float = 5.0, max_backoff: float = 5.0) -> None:
+    def __init__(
+        self,
+        master_url: str,
+        secret: str,
+        fallback: float = 5.0,
+        max_backoff: float = 5.0,
+        ca_file: str | os.PathLike[str] | None = None,
+    ) -> None:
         base = master_url.rstrip("/")
         scheme, _, rest = base.partition("://")
         self.url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/control/events"
+        self._tls = transport.client_context(ca_file) if scheme == "https" else None
+        self._trusted = os.fspath(ca_file) if ca_file is not None else "the system certificate store"
         self.fallback = fallback
         self._secret = secret
         self._max_backoff = max_backoff
@@ -153,7 +168,11 @@ class MasterFeed:
         while True:
             try:
                 async with connect(
-                    self.url, additional_headers={SECRET_HEADER: self._secret}, open_timeout=5, max_size=2**24
+                    self.url,
+                    additional_headers={SECRET_HEADER: self._secret},
+                    open_timeout=5,
+                    max_size=2**24,
+                    ssl=self._tls,
                 ) as websocket:
                     self.connected = True
                     self.connections += 1
@@ -163,6 +182,13 @@ class MasterFeed:
                     async for message in websocket:
                         self._receive(message)
                 logger.warning("the master closed its event feed; reconnecting")
+            except ssl.SSLError as exc:
+                if not warned:
+                    reason = transport.describe_tls_failure(exc, "the master")
+                    logger.error("event feed at %s refused: %s (trusting %s)", self.url, reason, self._trusted)
+                    warned = True
+                else:
+                    logger.debug("event feed still refused: %s", exc)
             except (OSError, WebSocketException, TimeoutError) as exc:
                 if not warned:
                     logger.warning("no event feed from the master at %s (%s); retrying", self.url, exc)

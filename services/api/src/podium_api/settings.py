@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from podium_model import transport
+
 
 class ApiSettings(BaseSettings):
     """Everything the api service needs; built by `__main__` or by tests, never at import."""
@@ -50,3 +52,37 @@ class ApiSettings(BaseSettings):
         description="A bearer token that may read GET /api/v1/metrics only (for a Prometheus scraper); off when empty",
     )
     log_level: str = Field(default="INFO", description="Logging level of the service")
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate: serve https with it and `tls_key` (PODIUM_API_TLS_CERT)"
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key of `tls_cert` (PODIUM_API_TLS_KEY)")
+    master_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle verifying an https master (PODIUM_API_MASTER_CA_FILE; None: the system store)",
+    )
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow a plain http:// master off loopback, sending the control secret in clear",
+    )
+
+
+def check_transport(settings: ApiSettings) -> None:
+    """Refuse transport settings the api must not run with.
+
+    Raises:
+        ValueError: the master URL is not http(s)://, or is plain http:// to a host off loopback
+            without `allow_insecure`; a CA, certificate or key file is not readable; only one of
+            `tls_cert` and `tls_key` is given.
+    """
+    transport.check_url(
+        settings.master_url,
+        option="--master-url",
+        plain="http",
+        allow_insecure=settings.allow_insecure,
+        secret="the control secret",
+    )
+    transport.check_file(settings.master_ca_file, "--master-ca-file")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    transport.check_file(settings.tls_cert, "--tls-cert")
+    transport.check_file(settings.tls_key, "--tls-key")

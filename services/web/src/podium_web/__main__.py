@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging.config
 import signal
+import sys
 from collections.abc import Sequence
 
 import uvicorn
 
 from podium_web.app import create_app
-from podium_web.settings import WebSettings
+from podium_web.settings import WebSettings, check_transport
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -25,6 +26,18 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--api-url", dest="api_url", help="base URL of podium-api [PODIUM_API_URL, default http://127.0.0.1:8702]"
     )
+    parser.add_argument("--tls-cert", help="serve https with this PEM certificate [PODIUM_WEB_TLS_CERT]")
+    parser.add_argument("--tls-key", help="the certificate's PEM private key [PODIUM_WEB_TLS_KEY]")
+    parser.add_argument(
+        "--api-ca-file", help="CA bundle verifying an https api [PODIUM_WEB_API_CA_FILE, default: the system store]"
+    )
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        default=None,
+        help="allow a plain http:// api URL off loopback: tokens and passwords cross the network in clear "
+        "[PODIUM_WEB_ALLOW_INSECURE]",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -33,7 +46,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the web service until SIGINT or SIGTERM."""
     arguments = parse_arguments(argv)
     overrides = {k: v for k, v in vars(arguments).items() if v is not None and k != "log_level"}
-    settings = WebSettings(**overrides)
+    try:
+        settings = WebSettings(**overrides)
+        check_transport(settings)
+    except ValueError as exc:  # a pydantic ValidationError is a ValueError too
+        sys.stderr.write(f"podium-web: {exc}\n")
+        sys.exit(2)
     logging.config.dictConfig(
         {
             "version": 1,
@@ -43,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             "root": {"handlers": ["console"], "level": arguments.log_level.upper()},
         }
     )
+    scheme = "https" if settings.tls_cert else "http"
     logging.getLogger(__name__).info(
-        "podium-web on http://%s:%s, api at %s", settings.host, settings.port, settings.api_url
+        "podium-web on %s://%s:%s, api at %s", scheme, settings.host, settings.port, settings.api_url
     )
     # uvicorn re-raises the signal that stopped it once it has shut down; a no-op handler
     # in place then turns a clean shutdown into exit status 0, as operators expect.
@@ -58,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_level=arguments.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
         proxy_headers=False,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
 
 

@@ -12,6 +12,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from podium_model import transport
 from podium_web.proxy import ApiProxy
 from podium_web.settings import WebSettings
 
@@ -24,12 +25,16 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
             when omitted.
     """
     settings = settings or WebSettings()
+    # An https api is verified (chain and host name) against --api-ca-file or the system store.
+    secure = transport.is_secure(settings.api_url)
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=settings.connect_timeout, read=None, write=None, pool=None),
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         follow_redirects=False,
         trust_env=False,  # never send api traffic through an HTTP proxy from the environment
+        verify=transport.client_context(settings.api_ca_file) if secure else True,
     )
+    trusted = str(settings.api_ca_file or "the system certificate store")
     index = settings.static_dir / "index.html"
 
     async def page(request: Request) -> Response:
@@ -46,7 +51,7 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
     routes = [
         Route("/", page),
         Route("/health", health),
-        Mount("/api", app=ApiProxy(settings.api_url, client)),
+        Mount("/api", app=ApiProxy(settings.api_url, client, trusted=trusted)),
         Mount("/static", app=StaticFiles(directory=settings.static_dir), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

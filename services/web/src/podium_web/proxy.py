@@ -3,7 +3,8 @@
 The request body flows to the api as it arrives and the response body flows back chunk by
 chunk (server-sent events and large logs are never buffered). Hop-by-hop headers are
 dropped; everything else, method, path (as the client encoded it) and query included,
-goes through unchanged. When the api cannot be reached the answer is a 502 problem.
+goes through unchanged. When the api cannot be reached the answer is a 502 problem; when its
+TLS certificate is refused, the problem and an error log line say why.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx
 from starlette.types import Message, Receive, Scope, Send
+
+from podium_model import transport
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +45,18 @@ class ClientGone(Exception):
 
 
 class ApiProxy:
-    """An ASGI app forwarding every HTTP request to `api_url` with the same path and query."""
+    """An ASGI app forwarding every HTTP request to `api_url` with the same path and query.
 
-    def __init__(self, api_url: str, client: httpx.AsyncClient) -> None:
+    Args:
+        api_url: base URL of podium-api.
+        client: the HTTP client to forward with (its TLS context verifies an https api).
+        trusted: what the client trusts, named when the api's certificate is refused.
+    """
+
+    def __init__(self, api_url: str, client: httpx.AsyncClient, trusted: str = "the system certificate store") -> None:
         self.api_url = api_url.rstrip("/")
         self.client = client
+        self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +69,12 @@ class ApiProxy:
         except ClientGone:
             return
         except httpx.HTTPError as exc:
+            tls = transport.find_tls_error(exc)
+            if tls is not None:
+                reason = transport.describe_tls_failure(tls, "the api")
+                logger.error("connection to %s refused: %s (trusting %s)", self.api_url, reason, self.trusted)
+                await _problem(send, 502, "api-unavailable", "API unavailable", reason)
+                return
             logger.warning("api at %s unreachable for %s %s: %r", self.api_url, scope["method"], scope["path"], exc)
             await _problem(send, 502, "api-unavailable", "API unavailable", f"the api service does not answer: {exc}")
             return

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from podium_model import transport
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 
@@ -27,3 +29,38 @@ class WebSettings(BaseSettings):
     shutdown_timeout: float = Field(
         default=5.0, ge=0, description="Seconds open streams (live logs, events) may take to end on shutdown"
     )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate: serve https with it and `tls_key` (PODIUM_WEB_TLS_CERT)"
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key of `tls_cert` (PODIUM_WEB_TLS_KEY)")
+    api_ca_file: Path | None = Field(
+        default=None, description="CA bundle verifying an https api (PODIUM_WEB_API_CA_FILE; None: the system store)"
+    )
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow a plain http:// api off loopback, forwarding tokens and passwords in clear "
+        "(PODIUM_WEB_ALLOW_INSECURE)",
+    )
+
+
+def check_transport(settings: WebSettings) -> None:
+    """Refuse transport settings the web service must not run with.
+
+    Raises:
+        ValueError: the api URL is not http(s)://, or is plain http:// to a host off loopback
+            without `allow_insecure` (the browsers' tokens and passwords would cross the network
+            in clear); a CA, certificate or key file is not readable; only one of `tls_cert` and
+            `tls_key` is given.
+    """
+    transport.check_url(
+        settings.api_url,
+        option="--api-url",
+        plain="http",
+        allow_insecure=settings.allow_insecure,
+        secret="tokens and passwords",
+    )
+    transport.check_file(settings.api_ca_file, "--api-ca-file")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    transport.check_file(settings.tls_cert, "--tls-cert")
+    transport.check_file(settings.tls_key, "--tls-key")

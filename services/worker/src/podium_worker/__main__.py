@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="service log format [PODIUM_LOG_FORMAT]")  # fmt: skip
     add("--ca-file", default=_env("PODIUM_WORKER_CA_FILE"),
         help="PEM CA bundle verifying the master (default: system store) [PODIUM_WORKER_CA_FILE]")  # fmt: skip
-    add("--allow-insecure", action="store_true", default=bool(_env("PODIUM_WORKER_ALLOW_INSECURE")),
+    add("--allow-insecure", action="store_true", default=_env_flag("PODIUM_WORKER_ALLOW_INSECURE"),
         help="allow plain ws:// to a host other than loopback [PODIUM_WORKER_ALLOW_INSECURE]")  # fmt: skip
     add("--drain", action="store_true", default=_env_flag("PODIUM_WORKER_DRAIN"),
         help="on SIGTERM/SIGINT take no new run and stop once the running runs reached the master; "

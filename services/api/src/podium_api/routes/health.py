@@ -7,6 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from podium_api import __version__
 from podium_api.deps import MasterDep, StorageDep
@@ -26,6 +27,9 @@ class Health(Model):
     version: str
     database: Literal["ok", "unavailable"]
     master: Literal["ok", "unreachable"]
+    master_reason: str | None = Field(
+        default=None, description="Why the master is unreachable (a refused TLS certificate, a refused connection)"
+    )
 
 
 @router.get(
@@ -42,10 +46,17 @@ async def get_health(storage: StorageDep, master: MasterDep) -> JSONResponse:
     except StorageUnavailable as exc:
         logger.warning("health: database unavailable: %s", exc)
         database = "unavailable"
-    master_ok = await master.health() is not None
+    document, reason = await master.probe()
+    master_ok = document is not None
     if database != "ok":
         status: Literal["ok", "degraded", "unavailable"] = "unavailable"
     else:
         status = "ok" if master_ok else "degraded"
-    health = Health(status=status, version=__version__, database=database, master="ok" if master_ok else "unreachable")
+    health = Health(
+        status=status,
+        version=__version__,
+        database=database,
+        master="ok" if master_ok else "unreachable",
+        master_reason=reason,
+    )
     return JSONResponse(health.model_dump(), status_code=503 if database != "ok" else 200)
