@@ -191,6 +191,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
+    if args.action in ("export", "import"):
+        return _backup(args)
     with _client(args) as client:
         if args.action == "create-user":
             user = client.create_user(args.name, args.role or [], args.password)
@@ -199,6 +201,32 @@ def cmd_admin(args: argparse.Namespace) -> int:
             created = client.create_token(args.name, args.description, args.expires_in)
             _emit(args, created, created.token)
     return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """`admin export|import FILE`: the whole database, read or written directly (not through the api).
+
+    A backup must work with the api down and move a database to another backend, so it runs
+    the storage's own admin on `--database-url`; the package comes with master and api.
+    """
+    try:
+        from podium_storage.admin import main as storage_admin
+    except ImportError:
+        raise CliError(
+            f"podium admin {args.action} reads the database directly: run it where podium-storage is "
+            "installed (next to the master or the api)"
+        ) from None
+    url = args.database_url or os.environ.get("PODIUM_DATABASE_URL")
+    if not url:
+        raise CliError(f"podium admin {args.action} needs --database-url (or PODIUM_DATABASE_URL)")
+    argv = ["--database-url", url, args.action, args.name]
+    if args.logs:
+        argv += ["--logs", args.logs]
+    if args.merge:
+        if args.action != "import":
+            raise CliError("--merge goes with admin import")
+        argv.append("--merge")
+    return storage_admin(argv)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -275,13 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("worker", nargs="?")
     p.set_defaults(func=cmd_workers)
 
-    p = command("admin", "create users and tokens (administrators)")
-    p.add_argument("action", choices=["create-user", "create-token"])
-    p.add_argument("name", help="the user")
+    p = command("admin", "create users and tokens; export or import the whole database (administrators)")
+    p.add_argument("action", choices=["create-user", "create-token", "export", "import"])
+    p.add_argument("name", help="the user; with export and import: the backup FILE (JSON lines)")
     p.add_argument("--role", action="append", choices=[r.value for r in Role], help="with create-user (repeatable)")
     p.add_argument("--password", help="with create-user")
     p.add_argument("--description", default="", help="with create-token")
     p.add_argument("--expires-in", type=int, help="with create-token: seconds until it expires")
+    p.add_argument("--database-url", help="with export/import: the database [PODIUM_DATABASE_URL]")
+    p.add_argument("--logs", metavar="DIR", help="with export/import: also the run logs, from/into this log directory")
+    p.add_argument("--merge", action="store_true", help="with import: into a non-empty database, keeping what exists")
     p.set_defaults(func=cmd_admin)
 
     p = command("schema", "print the JSON schema of the configuration file")
