@@ -167,9 +167,23 @@ async def test_worker_sigterm_exits_0_and_leaves_its_executor(stack: Stack, stor
     assert LogStore(stack.log_dir).read("demo", run.id) == b"done\n"
 
 
-def test_master_sigterm_exits_0(stack: Stack) -> None:
-    """SIGTERM stops the master gracefully with exit code 0 (then it is started again)."""
+async def test_master_sigterm_exits_0_and_the_run_completes_after_restart(
+    stack: Stack, storage: Storage, tmp_path: Path
+) -> None:
+    """SIGTERM stops the master with exit code 0 within 10 s while a run runs; once it is back the run completes."""
+    gate = tmp_path / "gate"
+    if "term" in stack.workers:  # left running by the worker's own SIGTERM test
+        stack.workers.pop("term").stop()
+    argv = _worker_argv(stack, "term", stack.master_port, "pool=term")
+    stack.workers["term"] = Service("worker-term", argv, output_dir=stack.directory).start()
+    run = await trigger(stack, storage, "gated", gate=str(gate))
+    await wait_run(stack, storage, run.id, {"running"})
     assert stack.master is not None and stack.master.process is not None
     stack.master.process.send_signal(signal.SIGTERM)
-    assert stack.master.process.wait(60) == 0, stack.master.output
+    assert stack.master.process.wait(10) == 0, stack.master.output
+    gate.touch()  # the run ends while the master is away
     start_master(stack)
+    done = await wait_run(stack, storage, run.id)
+    assert done.status == RunStatus.succeeded, done
+    assert LogStore(stack.log_dir).read("demo", run.id) == b"done\n"
+    assert stack.workers["term"].stop() == 0
