@@ -31,6 +31,20 @@ async def test_workers_put_update_deactivate(storage: Storage) -> None:
     assert await storage.get_worker("nope") is None
 
 
+async def test_touch_workers_sets_last_seen_of_those_named(storage: Storage) -> None:
+    """touch_workers writes last_seen of the named workers only; unknown ids and no ids are fine."""
+    from datetime import timedelta
+
+    before = utcnow() - timedelta(minutes=5)
+    for worker_id in ("a", "b", "c"):
+        await storage.put_worker(worker_id, "workers", WorkerUpdate(last_seen=before))
+    now = utcnow()
+    await storage.touch_workers({"a", "c", "unknown"}, now)
+    await storage.touch_workers(set(), now)
+    seen = {w.id: w.last_seen for w in await storage.list_workers()}
+    assert seen == {"a": now, "b": before, "c": now}
+
+
 async def test_users_create_update_delete(storage: Storage) -> None:
     """Users are created once, updated by the fields set, and deleted with their credentials."""
     user = await storage.create_user("alice", "Alice", [Role.operator, Role.viewer, Role.operator])

@@ -145,6 +145,50 @@ async def test_pending_and_active_runs(storage: Storage) -> None:
     assert [r.id for r in await storage.list_active_runs("b")] == [third.id]
 
 
+async def test_pending_runs_page_after_an_id(storage: Storage) -> None:
+    """`after` continues the oldest-first listing past a run id."""
+    runs = [await storage.create_run("p", "j", {}, RunSource()) for _ in range(5)]
+    first = await storage.list_pending_runs(limit=2)
+    assert [r.id for r in first] == [runs[0].id, runs[1].id]
+    rest = await storage.list_pending_runs(limit=10, after=first[-1].id)
+    assert [r.id for r in rest] == [r.id for r in runs[2:]]
+    assert await storage.list_pending_runs(after=runs[-1].id) == []
+
+
+async def test_waiting_reasons_are_written_together_on_pending_runs_only(storage: Storage) -> None:
+    """set_waiting_reasons writes each pending run's reason and leaves the others alone."""
+    waiting, cleared, taken = [await storage.create_run("p", "j", {}, RunSource()) for _ in range(3)]
+    await storage.update_run(cleared.id, RunUpdate(waiting_reason="old"))
+    await storage.transition_run(taken.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="w"))
+    await storage.set_waiting_reasons(
+        {waiting.id: "every matching worker is busy", cleared.id: None, taken.id: "late", "unknown": "x"}
+    )
+    assert (await storage.get_run(waiting.id)).waiting_reason == "every matching worker is busy"  # type: ignore[union-attr]
+    assert (await storage.get_run(cleared.id)).waiting_reason is None  # type: ignore[union-attr]
+    assert (await storage.get_run(taken.id)).waiting_reason is None  # type: ignore[union-attr]
+    await storage.set_waiting_reasons({})
+
+
+async def test_write_runs_applies_changes_in_order_with_each_result(storage: Storage) -> None:
+    """write_runs: compare-and-sets and updates in order; None where a run is unknown or moved."""
+    from podium_storage.interface import RunWrite
+
+    one, two = await storage.create_run("p", "j", {}, RunSource()), await storage.create_run("p", "j", {}, RunSource())
+    claimed, refused, started, unknown = await storage.write_runs(
+        [
+            RunWrite(one.id, RunUpdate(worker="w"), RunStatus.running, (RunStatus.pending,)),
+            RunWrite(one.id, RunUpdate(worker="x"), RunStatus.running, (RunStatus.pending,)),
+            RunWrite(one.id, RunUpdate(started_at=utcnow())),
+            RunWrite("unknown", RunUpdate(waiting_reason="x")),
+        ]
+    )
+    assert claimed is not None and claimed.status is RunStatus.running and claimed.worker == "w"
+    assert refused is None and unknown is None
+    assert started is not None and started.started_at is not None and started.worker == "w"
+    assert (await storage.get_run(two.id)) == two
+    assert await storage.write_runs([]) == []
+
+
 async def test_dates_are_utc_whatever_zone_is_given(storage: Storage) -> None:
     """A date written in another zone reads back as the same instant, in UTC."""
     from datetime import timezone

@@ -96,6 +96,7 @@ async def test_drain_finishes_the_running_run_then_exits(stack: Stack, storage: 
     meanwhile = await trigger(stack, storage, "hello")
     considered = await waiting(storage, meanwhile.id)
     assert considered.status == RunStatus.pending and considered.worker is None, considered
+    assert considered.waiting_reason == "every matching worker is draining", considered
     assert worker.alive(), worker.output
 
     gate.touch()

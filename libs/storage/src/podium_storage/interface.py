@@ -15,7 +15,8 @@ Error tree::
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from podium_model import (
@@ -58,6 +59,16 @@ class CredentialRecord(Credential):
     """A credential with its secret hash: only for backups (`export_credentials`, `import_credential`)."""
 
     secret_hash: str
+
+
+@dataclass(frozen=True)
+class RunWrite:
+    """One change of a run for `Storage.write_runs`: a compare-and-set when `to` is given."""
+
+    run_id: str
+    changes: RunUpdate | None = None
+    to: RunStatus | None = None
+    expected: Collection[RunStatus] = ()
 
 
 class Storage(abc.ABC):
@@ -164,8 +175,12 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list_pending_runs(self, limit: int = 1000) -> list[Run]:
-        """Pending runs, oldest first."""
+    async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
+        """Pending runs, oldest first; only those whose id sorts after `after` when given."""
+
+    @abc.abstractmethod
+    async def set_waiting_reasons(self, reasons: Mapping[str, str | None]) -> None:
+        """Write the waiting reason of each run id, in one transaction; runs no longer pending are left alone."""
 
     @abc.abstractmethod
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:
@@ -184,6 +199,22 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""
+
+    async def write_runs(self, writes: Sequence[RunWrite]) -> list[Run | None]:
+        """Apply `writes` in order, as one transaction where the database has them.
+
+        Each write is `transition_run` when it names a status to move to, else `update_run`;
+        the answer holds each one's result, in order. SQL storage commits them together (one
+        commit instead of one per write: the master batches its run changes this way); this
+        default applies them one by one.
+        """
+        results: list[Run | None] = []
+        for write in writes:
+            if write.to is None:
+                results.append(await self.update_run(write.run_id, write.changes or RunUpdate()))
+            else:
+                results.append(await self.transition_run(write.run_id, write.expected, write.to, write.changes))
+        return results
 
     # Workers ----------------------------------------------------------------------------------
 
@@ -206,6 +237,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def deactivate_workers(self) -> int:
         """Mark every worker inactive (master start-up); the count changed."""
+
+    @abc.abstractmethod
+    async def touch_workers(self, ids: Collection[str], seen: datetime) -> None:
+        """Set `last_seen` of these workers (unknown ids are ignored), in one write."""
 
     # Users and credentials --------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as `Annotated` aliases reading the lifespan state."""
+"""Dependencies of the routes, as `Annotated` aliases reading the lifespan state.
+
+They are coroutines although they only read an attribute: FastAPI runs a plain function
+dependency in its thread pool, a thread hand-off on every request for nothing.
+"""
 
 from __future__ import annotations
 
@@ -14,31 +18,31 @@ from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     """The storage opened by the lifespan."""
     storage: Storage = request.state.storage
     return storage
 
 
-def get_logs(request: Request) -> LogStore:
+async def get_logs(request: Request) -> LogStore:
     """The log store shared with the master."""
     logs: LogStore = request.state.logs
     return logs
 
 
-def get_master(request: Request) -> MasterClient:
+async def get_master(request: Request) -> MasterClient:
     """The client of the master's control API."""
     master: MasterClient = request.state.master
     return master
 
 
-def get_feed(request: Request) -> MasterFeed:
+async def get_feed(request: Request) -> MasterFeed:
     """The master's event feed held by the lifespan."""
     feed: MasterFeed = request.state.feed
     return feed
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     """The settings the application was built with."""
     settings: ApiSettings = request.state.settings
     return settings

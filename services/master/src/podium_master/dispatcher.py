@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from podium_master.lifecycle import PENDING
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
     from podium_master.session import WorkerSession
 
 logger = logging.getLogger(__name__)
+
+PAGE = 200
+"""Pending runs read per query."""
+ROUND_LIMIT = 1000
+"""Pending runs a signalled round looks at, at most (it stops earlier once no worker has room)."""
+SWEEP_LIMIT = 10_000
+"""Pending runs a sweep looks at, at most, to bring their waiting reasons up to date."""
 
 
 class Dispatcher:
@@ -40,16 +48,20 @@ class Dispatcher:
         self._event.set()
 
     async def run_forever(self) -> None:
-        """Dispatch on every signal, and at least every `sweep_interval` seconds."""
+        """Dispatch on every signal, and sweep every pending run at least every `sweep_interval` seconds."""
         interval = self.master.settings.sweep_interval
+        next_sweep = 0.0
         while True:
             try:
-                await asyncio.wait_for(self._event.wait(), interval)
+                await asyncio.wait_for(self._event.wait(), max(0.0, next_sweep - time.monotonic()))
             except TimeoutError:
                 pass
             self._event.clear()
+            sweep = time.monotonic() >= next_sweep
+            if sweep:
+                next_sweep = time.monotonic() + interval
             try:
-                await self.dispatch_once()
+                await self.dispatch_once(sweep=sweep)
             except asyncio.CancelledError:
                 raise
             except StorageError as exc:
@@ -58,15 +70,89 @@ class Dispatcher:
             except Exception:
                 logger.exception("dispatch failed; retrying at the next signal or sweep")
 
-    async def dispatch_once(self) -> int:
-        """Place what can be placed now; record why the rest waits. Return how many started."""
+    async def dispatch_once(self, sweep: bool = True) -> int:
+        """Place what can be placed now; record why the rest waits. Return how many started.
+
+        Pending runs are read oldest first, a page at a time. A round woken by a signal reads
+        pages sized to the free slots and stops once no worker has room (or after `ROUND_LIMIT`
+        runs), so a long queue costs each finished run a few rows, not the whole queue; the
+        runs behind get their waiting reason from the next sweep, which reads up to
+        `SWEEP_LIMIT` runs, `PAGE` at a time.
+        """
         storage = self.master.storage
-        runs = await storage.list_pending_runs()
+        page = PAGE if sweep else min(PAGE, 2 * self._free_slots() + 10)
+        runs = await storage.list_pending_runs(limit=page)
         if not runs:
             return 0
-        stored = {worker.id: worker for worker in await storage.list_workers()}
+        slots, sessions = await self._slots()
+        views = [slot for slot, _ in slots if not slot.draining]  # what the selector chooses from
+        room = sum(max(0, slot.executor_limit - slot.load) for slot in views if slot.is_enabled)
+        every = [slot for slot, _ in slots]  # draining workers too, to say so in a waiting reason
+        limit = SWEEP_LIMIT if sweep else ROUND_LIMIT
+        jobs: dict[tuple[str, str], Job | None] = {}
+        reasons: dict[str, str | None] = {}
+        waiting: list[Run] = []
+        placed: list[tuple[Run, Job, WorkerSlot, WorkerSession]] = []
+        started = examined = 0
+        lifecycle = self.master.lifecycle
+        expiry = self.master.settings.pending_expiry
+        now = utcnow()
+        while True:
+            for run in runs:
+                if run.should_cancel:
+                    await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled"))
+                    continue
+                if (now - run.created_at).total_seconds() >= expiry:
+                    reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"
+                    if await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
+                        logger.info("run %s %s", run.id, reason)
+                    continue
+                key = (run.project, run.job)
+                if key not in jobs:
+                    jobs[key] = await storage.get_job(run.project, run.job)
+                job = jobs[key]
+                if job is None:
+                    reason = "its job no longer exists"
+                elif not job.is_enabled:
+                    reason = "its job is disabled"
+                elif not isinstance(job.definition, CommandsDefinition):
+                    await self._start_other(run, job)
+                    continue
+                else:
+                    chosen = self.selector(job, run, views) if room > 0 else None
+                    if chosen is not None and chosen.id in sessions:
+                        chosen.load += 1  # counted now, so the selector sees it for the next run
+                        room -= 1
+                        placed.append((run, job, chosen, sessions[chosen.id]))
+                        continue
+                    reason = waiting_reason(job, every)
+                if reason != run.waiting_reason:
+                    reasons[run.id] = reason
+                    waiting.append(run)
+            started += await self._start_all(placed)
+            placed.clear()
+            examined += len(runs)
+            if len(runs) < page or examined >= limit or (room <= 0 and not sweep):
+                break
+            runs = await storage.list_pending_runs(limit=page, after=runs[-1].id)
+        await self._write_reasons(reasons, waiting)
+        return started
+
+    def _free_slots(self) -> int:
+        """Free executor slots of the ready workers, as last known in memory (for sizing a page)."""
+        free = 0
+        for session in self.master.sessions.values():
+            if session.ready and session.worker is not None:
+                free += max(0, session.worker.executor_limit - session.load)
+        return free
+
+    async def _slots(self) -> tuple[list[tuple[WorkerSlot, WorkerSession]], dict[str, WorkerSession]]:
+        """The ready and the draining workers as the selector sees them, and the ready ones' sessions by id."""
+        stored = {worker.id: worker for worker in await self.master.storage.list_workers()}
         slots: list[tuple[WorkerSlot, WorkerSession]] = []
-        for session in self.master.ready_sessions():
+        for session in self.master.sessions.values():
+            if not (session.ready or session.draining):
+                continue
             worker = stored.get(session.worker_id) or session.worker
             if worker is None:
                 continue
@@ -76,48 +162,21 @@ class Dispatcher:
                 executor_limit=worker.executor_limit,
                 load=session.load,
                 is_enabled=worker.is_enabled,
+                draining=session.draining,
             )
             slots.append((slot, session))
-        views = [slot for slot, _ in slots]
-        sessions = {slot.id: session for slot, session in slots}
-        jobs: dict[tuple[str, str], Job | None] = {}
-        started = 0
-        lifecycle = self.master.lifecycle
-        expiry = self.master.settings.pending_expiry
+        return slots, {slot.id: session for slot, session in slots if not slot.draining}
+
+    async def _write_reasons(self, reasons: dict[str, str | None], runs: list[Run]) -> None:
+        """Store the changed waiting reasons in one write, then publish the runs."""
+        if not reasons:
+            return
+        await self.master.storage.set_waiting_reasons(reasons)
         now = utcnow()
         for run in runs:
-            if run.should_cancel:
-                await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled"))
-                continue
-            if (now - run.created_at).total_seconds() >= expiry:
-                reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"
-                if await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
-                    logger.info("run %s %s", run.id, reason)
-                continue
-            key = (run.project, run.job)
-            if key not in jobs:
-                jobs[key] = await storage.get_job(run.project, run.job)
-            job = jobs[key]
-            if job is None:
-                reason = "its job no longer exists"
-            elif not job.is_enabled:
-                reason = "its job is disabled"
-            elif not isinstance(job.definition, CommandsDefinition):
-                await self._start_other(run, job)
-                continue
-            else:
-                chosen = self.selector(job, run, views)
-                if (
-                    chosen is not None
-                    and chosen.id in sessions
-                    and await self._start(run, job, chosen, sessions[chosen.id])
-                ):
-                    started += 1
-                    continue
-                reason = waiting_reason(job, views)
-            if reason != run.waiting_reason:
-                await lifecycle.update(run.id, RunUpdate(waiting_reason=reason))
-        return started
+            self.master.events.run_changed(
+                run.model_copy(update={"waiting_reason": reasons[run.id], "updated_at": now})
+            )
 
     async def _start_other(self, run: Run, job: Job) -> None:
         """A run of a job that is not a list of commands: the pipeline engine's, if any."""
@@ -136,12 +195,19 @@ class Dispatcher:
             return {}
         return {"PODIUM_API_URL": settings.api_url, "PODIUM_TOKEN": mint_run_token(secret, run_id)}
 
+    async def _start_all(self, placed: list[tuple[Run, Job, WorkerSlot, WorkerSession]]) -> int:
+        """Claim and send the placed runs together (their claims share one commit); how many started."""
+        outcomes = await asyncio.gather(*(self._start(*placement) for placement in placed))
+        for (_, _, slot, _), started in zip(placed, outcomes, strict=True):
+            if not started:
+                slot.load -= 1
+        return sum(outcomes)
+
     async def _start(self, run: Run, job: Job, slot: WorkerSlot, session: WorkerSession) -> bool:
         assert isinstance(job.definition, CommandsDefinition)
         claimed = await self.master.lifecycle.claim(run.id, slot.id)
         if claimed is None:
             return False  # someone else moved it (cancelled meanwhile)
-        slot.load += 1
         parameters = {p.key: p.default for p in job.parameters if p.default is not None}
         parameters.update(run.parameters)
         request = RunRequest(

@@ -1,8 +1,9 @@
 """The one place where runs change (DESIGN section 3): compare-and-set, then publish.
 
 Every status change of a run, and every other change worth showing (`started_at`,
-`waiting_reason`...), goes through `Lifecycle`: it writes storage and, when the run moved,
-publishes the new run on the master's `EventHub`. Subscribers (the api's `/control/events`,
+`waiting_reason`...), goes through `Lifecycle`: it writes storage (through a `GroupCommit`,
+so changes that arrive together share one transaction) and, when the run moved, publishes
+the new run on the master's `EventHub`. Subscribers (the api's `/control/events`,
 the pipeline engine) therefore see each change exactly once, in order.
 
 Log attempts: a run's log in the log store belongs to its current attempt. When a run goes
@@ -18,7 +19,8 @@ from collections.abc import Collection
 from podium_master.events import EventHub
 from podium_master.metrics import MasterMetrics
 from podium_model import Run, RunStatus, RunUpdate, Worker, WorkerUpdate, utcnow
-from podium_storage.interface import Storage
+from podium_storage.batches import GroupCommit
+from podium_storage.interface import RunWrite, Storage
 from podium_storage.logs import LogStore
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class Lifecycle:
         self.logs = logs
         self.events = events
         self.metrics = metrics or MasterMetrics()
+        self.writes: GroupCommit[RunWrite, Run | None] = GroupCommit(storage.write_runs)
 
     def _measure(self, run: Run) -> None:
         if run.status == RunStatus.running:
@@ -54,7 +57,7 @@ class Lifecycle:
         """
         if to.is_final and (changes is None or changes.completed_at is None):
             changes = (changes or RunUpdate()).model_copy(update={"completed_at": utcnow()})
-        run = await self.storage.transition_run(run_id, expected, to, changes)
+        run = await self.writes.submit(RunWrite(run_id, changes, to, tuple(expected)))
         if run is not None:
             logger.debug("run %s: %s", run_id, to, extra={"run_id": run_id})
             self._measure(run)
@@ -63,7 +66,7 @@ class Lifecycle:
 
     async def update(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write fields other than the status and publish the run."""
-        run = await self.storage.update_run(run_id, changes)
+        run = await self.writes.submit(RunWrite(run_id, changes))
         if run is not None:
             self.events.run_changed(run)
         return run
@@ -71,7 +74,7 @@ class Lifecycle:
     async def claim(self, run_id: str, worker: str) -> Run | None:
         """pending → running on `worker`; a new attempt's log starts empty."""
         changes = RunUpdate(worker=worker, assigned_at=utcnow(), waiting_reason=None)
-        run = await self.storage.transition_run(run_id, PENDING, RunStatus.running, changes)
+        run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.running, PENDING))
         if run is None:
             return None
         # No await between the claim and the deletion: nothing can append in between.
@@ -84,7 +87,7 @@ class Lifecycle:
     async def requeue(self, run_id: str, waiting_reason: str) -> Run | None:
         """running → pending (the worker lost or refused it); its partial log is dropped."""
         changes = RunUpdate(worker=None, assigned_at=None, started_at=None, waiting_reason=waiting_reason)
-        run = await self.storage.transition_run(run_id, RUNNING, RunStatus.pending, changes)
+        run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.pending, RUNNING))
         if run is None:
             return None
         self.logs.delete(run.project, run.id)

@@ -17,9 +17,9 @@ from podium_master.schedules import Clock, Scheduler
 from podium_master.selector import load_selector
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
-from podium_model import Job, Run, RunStatus, RunUpdate, WorkerUpdate
+from podium_model import Job, Run, RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
-from podium_storage.interface import Storage
+from podium_storage.interface import Storage, StorageError
 from podium_storage.logs import LogStore
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,15 @@ class Master:
         self.pipelines: PipelineEngine | None = self.pipeline_runner
         self.dispatcher = Dispatcher(self, load_selector(settings.selector))
         self.scheduler = Scheduler(self, clock)
+        self.seen: set[str] = set()
+        """Workers heard from since `last_seen` was last written (by `record_seen`)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Start dispatching, pipelines and schedules (a first pass runs at once: runs may be waiting)."""
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self.scheduler.run_forever(), name="scheduler"))
+        self._tasks.append(asyncio.create_task(self.record_seen(), name="last seen"))
         retention = retain_forever(self.settings, self.storage, self.logs)
         self._tasks.append(asyncio.create_task(retention, name="retention"))
         self.pipeline_runner.open()
@@ -72,9 +75,20 @@ class Master:
         with contextlib.suppress(Exception):
             await self.storage.deactivate_workers()
 
-    def ready_sessions(self) -> list[WorkerSession]:
-        """Connected workers that finished their start-up reconciliation."""
-        return [session for session in self.sessions.values() if session.ready]
+    async def record_seen(self) -> None:
+        """Write `last_seen` of the workers heard from, all in one write every `heartbeat_write_interval`.
+
+        One write per interval for the whole fleet, not one per heartbeat: a thousand idle
+        workers would otherwise keep the database and the master busy for nothing.
+        """
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_write_interval)
+            seen, self.seen = self.seen, set()
+            try:
+                await self.storage.touch_workers(seen, utcnow())
+            except StorageError as exc:
+                self.seen |= seen
+                logger.warning("last_seen of %d workers not written (retried): %s", len(seen), exc)
 
     async def serve_worker(self, session: WorkerSession) -> None:
         """Run one worker connection; a newer connection of the same worker replaces it."""

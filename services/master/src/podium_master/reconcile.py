@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from podium_master.protocol import result_of
@@ -42,7 +41,6 @@ async def reconcile(session: WorkerSession) -> None:
             last_seen=utcnow(),
         ),
     )
-    session.mark_seen_written(time.monotonic())
     listing = RunList.model_validate(result_of(await session.request(ListRuns(id=0)), "list"))
     held = {state.run_id: state for state in listing.runs}
     for run in await master.storage.list_active_runs(worker=session.worker_id):

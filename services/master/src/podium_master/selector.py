@@ -24,6 +24,7 @@ class WorkerSlot:
     load: int = 0
     is_enabled: bool = True
     is_active: bool = True
+    draining: bool = False
 
     @property
     def has_room(self) -> bool:
@@ -41,7 +42,9 @@ def matches(job: Job, worker: WorkerSlot) -> bool:
 
 def least_loaded(job: Job, run: Run, workers: Sequence[WorkerSlot]) -> WorkerSlot | None:
     """The default selector: the matching enabled active worker with room and the lowest load ratio."""
-    candidates = [w for w in workers if w.is_enabled and w.is_active and w.has_room and matches(job, w)]
+    candidates = [
+        w for w in workers if w.is_enabled and w.is_active and not w.draining and w.has_room and matches(job, w)
+    ]
     if not candidates:
         return None
     return min(candidates, key=lambda w: (w.load / max(w.executor_limit, 1), w.load, w.id))
@@ -59,7 +62,10 @@ def waiting_reason(job: Job, workers: Sequence[WorkerSlot]) -> str:
     enabled = [w for w in matching if w.is_enabled]
     if not enabled:
         return "every matching worker is disabled"
-    if not any(w.has_room for w in enabled):
+    taking = [w for w in enabled if not w.draining]
+    if not taking:
+        return "every matching worker is draining"
+    if not any(w.has_room for w in taking):
         return "every matching worker is busy"
     return "no worker was chosen by the selector"
 

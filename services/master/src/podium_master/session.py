@@ -26,7 +26,7 @@ from podium_master.lifecycle import RUNNING
 from podium_master.protocol import ProtocolViolation, first_error
 from podium_master.reconcile import reconcile
 from podium_master.retry import until_stored
-from podium_model import RunStatus, RunUpdate, WorkerUpdate, utcnow
+from podium_model import RunStatus, RunUpdate, utcnow
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
     PROTOCOL_VERSION,
@@ -82,7 +82,6 @@ class WorkerSession:
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_message = time.monotonic()
-        self._last_seen_write = 0.0
         self._closing = False
 
     @property
@@ -213,10 +212,6 @@ class WorkerSession:
         self.runs[run_id] = sync
         return sync
 
-    def mark_seen_written(self, when: float) -> None:
-        """`last_seen` was written at monotonic time `when`."""
-        self._last_seen_write = when
-
     def resync(self, run_id: str, sync: RunSync) -> None:
         """Ask the worker to stream a run again from the offset the master holds (once per gap)."""
         if sync.resync_at == sync.held:
@@ -289,7 +284,7 @@ class WorkerSession:
     async def _on_heartbeat(self, heartbeat: Heartbeat) -> None:
         was_draining = self.draining
         self.health = heartbeat
-        now = self.health_at = time.monotonic()
+        self.health_at = time.monotonic()
         if heartbeat.draining != was_draining:
             ids = {"worker_id": self.worker_id}
             if heartbeat.draining:
@@ -297,12 +292,8 @@ class WorkerSession:
             else:
                 logger.info("worker %s takes runs again", self.worker_id, extra=ids)
                 self.master.dispatcher.wake()
-        if self.worker is None:
-            return  # not reconciled yet: the reconciliation writes last_seen
-        if now - self._last_seen_write >= self.master.settings.heartbeat_write_interval:
-            self._last_seen_write = now
-            await self.master.lifecycle.update_worker(self.worker_id, WorkerUpdate(last_seen=utcnow()))
-            # a StorageError here is caught by the receive loop: the connection stays
+        if self.worker is not None:  # else not reconciled yet: the reconciliation writes last_seen
+            self.master.seen.add(self.worker_id)
 
     async def _on_log_chunk(self, frame: bytes) -> None:
         try:

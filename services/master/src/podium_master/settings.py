@@ -26,7 +26,9 @@ class MasterSettings(BaseModel):
     selector: str | None = Field(default=None, description="Worker selector as `module:callable`")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between safety dispatch sweeps")
     heartbeat_timeout: float = Field(default=30.0, gt=0, description="A silent worker is dropped after this")
-    heartbeat_write_interval: float = Field(default=5.0, ge=0, description="Least seconds between last_seen writes")
+    heartbeat_write_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between writes of the workers' last_seen"
+    )
     pending_expiry: float = Field(default=86400.0, gt=0, description="Pending runs are cancelled after this")
     abort_grace: float = Field(default=10.0, ge=0, description="Seconds between SIGTERM and SIGKILL on abort")
     request_timeout: float = Field(default=30.0, gt=0, description="Seconds a worker has to answer a request")

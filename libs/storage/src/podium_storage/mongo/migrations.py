@@ -34,6 +34,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("worker", ASCENDING), ("status", ASCENDING)], name="worker_status"),
         IndexModel([("project", ASCENDING), ("job", ASCENDING)], name="project_job"),
         IndexModel([("created_at", DESCENDING)], name="created_at"),
+        # The listing filters of SQL migration 0002: by source, and by date within a project.
+        IndexModel([("project", ASCENDING), ("source.type", ASCENDING)], name="project_source_type"),
+        IndexModel([("project", ASCENDING), ("created_at", DESCENDING)], name="project_created_at"),
     ],
     "credentials": [
         IndexModel([("user", ASCENDING), ("kind", ASCENDING)], name="user_kind"),

@@ -6,9 +6,9 @@ first" is `_id` descending and the listing cursor is the last `_id` seen.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
@@ -109,10 +109,13 @@ class RunStore(MongoBase):
         next_cursor = encode_cursor(items[-1].id) if len(documents) > limit else None
         return Page[Run](items=items, next_cursor=next_cursor)
 
-    async def list_pending_runs(self, limit: int = 1000) -> list[Run]:
-        """Pending runs, oldest first."""
+    async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
+        """Pending runs, oldest first; only those whose id sorts after `after` when given."""
+        query: Document = {"status": RunStatus.pending.value}
+        if after is not None:
+            query["_id"] = {"$gt": after}
         with translate_errors():
-            cursor = self._db.runs.find({"status": RunStatus.pending.value}).sort("_id", 1).limit(max(1, limit))
+            cursor = self._db.runs.find(query).sort("_id", 1).limit(max(1, limit))
             return [convert.run(document) async for document in cursor]
 
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:
@@ -141,6 +144,21 @@ class RunStore(MongoBase):
                 query, {"$set": values}, return_document=ReturnDocument.AFTER
             )
         return None if document is None else convert.run(document)
+
+    async def set_waiting_reasons(self, reasons: Mapping[str, str | None]) -> None:
+        """Write the waiting reason of each run id, in one bulk write, if it is still pending."""
+        if not reasons:
+            return
+        now = now_ms()
+        writes = [
+            UpdateOne(
+                {"_id": run_id, "status": RunStatus.pending.value},
+                {"$set": {"waiting_reason": reason, "updated_at": now}},
+            )
+            for run_id, reason in reasons.items()
+        ]
+        with translate_errors():
+            await self._db.runs.bulk_write(writes, ordered=False)
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""

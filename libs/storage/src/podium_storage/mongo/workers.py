@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
+
 from podium_model import Worker, WorkerUpdate
 from podium_storage.interface import AlreadyExists, StorageError
 from podium_storage.mongo import convert
@@ -65,6 +68,13 @@ class WorkerStore(MongoBase):
         """Write the fields set in `changes`; None if unknown."""
         document = await self._set(self._db.workers, id, _changes(changes))
         return None if document is None else convert.worker(document)
+
+    async def touch_workers(self, ids: Collection[str], seen: datetime) -> None:
+        """Set `last_seen` of these workers (unknown ids are ignored), in one write."""
+        if not ids:
+            return
+        with translate_errors():
+            await self._db.workers.update_many({"_id": {"$in": list(ids)}}, {"$set": {"last_seen": ms(seen)}})
 
     async def deactivate_workers(self) -> int:
         """Mark every worker inactive (master start-up); the count changed."""

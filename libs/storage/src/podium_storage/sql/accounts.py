@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from podium_model import Credential, User, UserUpdate, Worker, WorkerUpdate, new_id, utcnow
 from podium_model.users import CredentialKind, Role, role_names
@@ -18,6 +18,14 @@ from podium_storage.sql.tables import CredentialRow, UserRow, WorkerRow
 _workers = table(WorkerRow)
 _users = table(UserRow)
 _credentials = table(CredentialRow)
+
+# Every authenticated request runs this lookup: built once, so that SQLAlchemy neither builds
+# the statement nor computes its cache key again (it keeps the key on the statement object).
+_FIND_TOKEN = (
+    select(_credentials, _users)
+    .join(_users, _users.c.id == _credentials.c.user_id)
+    .where(_credentials.c.secret_hash == bindparam("secret_hash"), _credentials.c.kind == "token")
+)
 
 
 def _worker_changes(changes: WorkerUpdate) -> dict[str, Any]:
@@ -33,14 +41,14 @@ class AccountStore(SqlBase):
 
     async def get_worker(self, id: str) -> Worker | None:
         """One worker."""
-        async with self._session(write=False) as session:
-            row = (await session.execute(select(_workers).where(_workers.c.id == id))).first()
+        async with self._read() as connection:
+            row = (await connection.execute(select(_workers).where(_workers.c.id == id))).first()
         return None if row is None else convert.worker(row)
 
     async def list_workers(self) -> list[Worker]:
         """Every worker, by id."""
-        async with self._session(write=False) as session:
-            rows = (await session.execute(select(_workers).order_by(_workers.c.id))).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(select(_workers).order_by(_workers.c.id))).all()
         return [convert.worker(row) for row in rows]
 
     async def put_worker(self, id: str, owner: str, changes: WorkerUpdate) -> Worker:
@@ -64,6 +72,14 @@ class AccountStore(SqlBase):
         async with self._session() as session:
             row = (await session.execute(query)).first()
         return None if row is None else convert.worker(row)
+
+    async def touch_workers(self, ids: Collection[str], seen: datetime) -> None:
+        """Set `last_seen` of these workers (unknown ids are ignored), in one write."""
+        if not ids:
+            return
+        query = update(_workers).where(_workers.c.id.in_(list(ids))).values(last_seen=seen)
+        async with self._write() as connection:
+            await connection.execute(query)
 
     async def deactivate_workers(self) -> int:
         """Mark every worker inactive (master start-up); the count changed."""
@@ -90,14 +106,14 @@ class AccountStore(SqlBase):
 
     async def get_user(self, id: str) -> User | None:
         """One user."""
-        async with self._session(write=False) as session:
-            row = (await session.execute(select(_users).where(_users.c.id == id))).first()
+        async with self._read() as connection:
+            row = (await connection.execute(select(_users).where(_users.c.id == id))).first()
         return None if row is None else convert.user(row)
 
     async def list_users(self) -> list[User]:
         """Every user, by id."""
-        async with self._session(write=False) as session:
-            rows = (await session.execute(select(_users).order_by(_users.c.id))).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(select(_users).order_by(_users.c.id))).all()
         return [convert.user(row) for row in rows]
 
     async def update_user(self, id: str, changes: UserUpdate) -> User | None:
@@ -159,8 +175,8 @@ class AccountStore(SqlBase):
         query = select(_credentials).where(_credentials.c.user_id == user).order_by(_credentials.c.id.desc())
         if kind is not None:
             query = query.where(_credentials.c.kind == kind)
-        async with self._session(write=False) as session:
-            rows = (await session.execute(query)).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).all()
         return [convert.credential(row) for row in rows]
 
     async def get_password_hash(self, user: str) -> str | None:
@@ -171,19 +187,14 @@ class AccountStore(SqlBase):
             .order_by(_credentials.c.id.desc())
             .limit(1)
         )
-        async with self._session(write=False) as session:
-            value = (await session.execute(query)).scalar_one_or_none()
+        async with self._read() as connection:
+            value = (await connection.execute(query)).scalar_one_or_none()
         return None if value is None else str(value)
 
     async def find_token(self, secret_hash: str) -> tuple[Credential, User] | None:
         """The token credential with that SHA-256 hash, and its user (expiry not checked)."""
-        query = (
-            select(_credentials, _users)
-            .join(_users, _users.c.id == _credentials.c.user_id)
-            .where(_credentials.c.secret_hash == secret_hash, _credentials.c.kind == "token")
-        )
-        async with self._session(write=False) as session:
-            row = (await session.execute(query)).first()
+        async with self._read() as connection:
+            row = (await connection.execute(_FIND_TOKEN, {"secret_hash": secret_hash})).first()
         if row is None:
             return None
         mapping = row._mapping

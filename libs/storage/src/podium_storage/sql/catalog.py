@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from podium_model import Job, Project, Schedule, utcnow
 from podium_model.config import JobConfig, ScheduleConfig
@@ -16,6 +16,9 @@ from podium_storage.sql.tables import JobRow, ProjectRow, ScheduleRow
 _projects = table(ProjectRow)
 _jobs = table(JobRow)
 _schedules = table(ScheduleRow)
+
+# Built once (SQLAlchemy then keeps its cache key): listings check their project on every request.
+_GET_PROJECT = select(_projects).where(_projects.c.id == bindparam("id"))
 
 
 def _job_values(job: JobConfig) -> dict[str, Any]:
@@ -68,14 +71,14 @@ class CatalogStore(SqlBase):
 
     async def get_project(self, id: str) -> Project | None:
         """One project."""
-        async with self._session(write=False) as session:
-            row = await session.get(ProjectRow, id)
+        async with self._read() as connection:
+            row = (await connection.execute(_GET_PROJECT, {"id": id})).first()
         return None if row is None else convert.project(row)
 
     async def list_projects(self) -> list[Project]:
         """Every project, by id."""
-        async with self._session(write=False) as session:
-            rows = (await session.execute(select(_projects).order_by(_projects.c.id))).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(select(_projects).order_by(_projects.c.id))).all()
         return [convert.project(row) for row in rows]
 
     async def delete_project(self, id: str) -> bool:
@@ -105,8 +108,8 @@ class CatalogStore(SqlBase):
 
     async def get_job(self, project: str, id: str) -> Job | None:
         """One job."""
-        async with self._session(write=False) as session:
-            row = (await session.execute(select(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))).first()
+        async with self._read() as connection:
+            row = (await connection.execute(select(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))).first()
         return None if row is None else convert.job(row)
 
     async def list_jobs(self, project: str | None = None) -> list[Job]:
@@ -114,8 +117,8 @@ class CatalogStore(SqlBase):
         query = select(_jobs).order_by(_jobs.c.project, _jobs.c.id)
         if project is not None:
             query = query.where(_jobs.c.project == project)
-        async with self._session(write=False) as session:
-            rows = (await session.execute(query)).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).all()
         return [convert.job(row) for row in rows]
 
     async def delete_job(self, project: str, id: str) -> bool:
@@ -165,8 +168,8 @@ class CatalogStore(SqlBase):
     async def get_schedule(self, project: str, id: str) -> Schedule | None:
         """One schedule."""
         query = select(_schedules).where(_schedules.c.project == project, _schedules.c.id == id)
-        async with self._session(write=False) as session:
-            row = (await session.execute(query)).first()
+        async with self._read() as connection:
+            row = (await connection.execute(query)).first()
         return None if row is None else convert.schedule(row)
 
     async def list_schedules(self, project: str | None = None) -> list[Schedule]:
@@ -174,8 +177,8 @@ class CatalogStore(SqlBase):
         query = select(_schedules).order_by(_schedules.c.project, _schedules.c.id)
         if project is not None:
             query = query.where(_schedules.c.project == project)
-        async with self._session(write=False) as session:
-            rows = (await session.execute(query)).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).all()
         return [convert.schedule(row) for row in rows]
 
     async def delete_schedule(self, project: str, id: str) -> bool:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import functools
+import operator
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Integer, Select, Update, bindparam, select, update
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id, utcnow
+from podium_storage.batches import GroupCommit
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
+from podium_storage.interface import RunWrite
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
 from podium_storage.sql.tables import RunRow
@@ -16,25 +20,59 @@ from podium_storage.sql.tables import RunRow
 _runs = table(RunRow)
 
 
-def _conditions(filter: RunFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filter.project is not None:
-        conditions.append(_runs.c.project == filter.project)
-    if filter.job is not None:
-        conditions.append(_runs.c.job == filter.job)
+_FILTERS: dict[str, tuple[str, Callable[[Any, Any], ColumnElement[bool]]]] = {
+    "project": ("project", operator.eq),
+    "job": ("job", operator.eq),
+    "worker": ("worker", operator.eq),
+    "source": ("source_type", operator.eq),
+    "created_after": ("created_at", operator.ge),
+    "created_before": ("created_at", operator.lt),
+    "completed_before": ("completed_at", operator.lt),  # a run not completed (NULL) never matches
+}
+"""The single-valued fields of `RunFilter`: the column each compares, and how."""
+
+
+def _listing_values(filter: RunFilter, cursor: str | None) -> dict[str, Any]:
+    """The values of the filters that are set, and of the cursor, by bind parameter name.
+
+    Raises:
+        InvalidCursor: `cursor` was not produced by `list_runs`.
+    """
+    values = {name: getattr(filter, name) for name in _FILTERS if getattr(filter, name) is not None}
     if filter.status:
-        conditions.append(_runs.c.status.in_([status.value for status in filter.status]))
-    if filter.worker is not None:
-        conditions.append(_runs.c.worker == filter.worker)
-    if filter.source is not None:
-        conditions.append(_runs.c.source_type == filter.source)
-    if filter.created_after is not None:
-        conditions.append(_runs.c.created_at >= filter.created_after)
-    if filter.created_before is not None:
-        conditions.append(_runs.c.created_at < filter.created_before)
-    if filter.completed_before is not None:
-        conditions.append(_runs.c.completed_at < filter.completed_before)
-    return conditions
+        values["status"] = [RunStatus(status).value for status in filter.status]
+    if cursor is not None:
+        values["before"] = decode_cursor(cursor)
+    return values
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(names: frozenset[str]) -> Select[Any]:
+    """The listing statement with the bind parameters `names` (see `_listing_values`) and `limit`.
+
+    One statement object per combination of filters, built once: SQLAlchemy keeps the cache
+    key on the object, so a listing neither builds its statement nor computes that key again.
+    """
+    conditions = [
+        compare(_runs.c[column], bindparam(name)) for name, (column, compare) in _FILTERS.items() if name in names
+    ]
+    if "status" in names:
+        conditions.append(_runs.c.status.in_(bindparam("status", expanding=True)))
+    if "before" in names:
+        conditions.append(_runs.c.id < bindparam("before"))
+    return select(_runs).where(*conditions).order_by(_runs.c.id.desc()).limit(bindparam("limit", type_=Integer))
+
+
+def _write_query(write: RunWrite) -> Update | None:
+    """The `UPDATE ... RETURNING` of one write; None for a compare-and-set expecting nothing."""
+    values = {**_changes(write.changes), "updated_at": utcnow()}
+    conditions = [_runs.c.id == write.run_id]
+    if write.to is not None:
+        if not write.expected:
+            return None
+        values["status"] = RunStatus(write.to).value
+        conditions.append(_runs.c.status.in_([RunStatus(s).value for s in write.expected]))
+    return update(_runs).where(*conditions).values(**values).returning(*_runs.c)
 
 
 def _changes(changes: RunUpdate | None) -> dict[str, Any]:
@@ -73,14 +111,22 @@ class RunStore(SqlBase):
             "completed_at": None,
             "updated_at": now,
         }
-        async with self._session() as session:
-            await session.execute(_runs.insert().values(**values))
-        return convert.run_from_values(values)
+        return await self._creates.submit(values)
+
+    @functools.cached_property
+    def _creates(self) -> GroupCommit[dict[str, Any], Run]:
+        """Runs created at the same time (a burst of triggers) are inserted in one transaction."""
+        return GroupCommit(self._insert_runs)
+
+    async def _insert_runs(self, rows: Sequence[dict[str, Any]]) -> list[Run]:
+        async with self._write() as connection:
+            await connection.execute(_runs.insert(), list(rows))
+        return [convert.run_from_values(values) for values in rows]
 
     async def get_run(self, run_id: str) -> Run | None:
         """One run by its id."""
-        async with self._session(write=False) as session:
-            row = (await session.execute(select(_runs).where(_runs.c.id == run_id))).first()
+        async with self._read() as connection:
+            row = (await connection.execute(select(_runs).where(_runs.c.id == run_id))).first()
         return None if row is None else convert.run(row)
 
     async def list_runs(self, filter: RunFilter, limit: int = 50, cursor: str | None = None) -> Page[Run]:
@@ -90,21 +136,21 @@ class RunStore(SqlBase):
             InvalidCursor: `cursor` was not produced by this method.
         """
         limit = page_limit(limit)
-        conditions = _conditions(filter)
-        if cursor is not None:
-            conditions.append(_runs.c.id < decode_cursor(cursor))
-        query = select(_runs).where(*conditions).order_by(_runs.c.id.desc()).limit(limit + 1)
-        async with self._session(write=False) as session:
-            rows = (await session.execute(query)).all()
+        values = _listing_values(filter, cursor)
+        query = _listing(frozenset(values))
+        async with self._read() as connection:
+            rows = (await connection.execute(query, {**values, "limit": limit + 1})).all()
         items = [convert.run(row) for row in rows[:limit]]
         next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
         return Page[Run](items=items, next_cursor=next_cursor)
 
-    async def list_pending_runs(self, limit: int = 1000) -> list[Run]:
-        """Pending runs, oldest first."""
+    async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
+        """Pending runs, oldest first; only those whose id sorts after `after` when given."""
         query = select(_runs).where(_runs.c.status == RunStatus.pending.value).order_by(_runs.c.id).limit(limit)
-        async with self._session(write=False) as session:
-            rows = (await session.execute(query)).all()
+        if after is not None:
+            query = query.where(_runs.c.id > after)
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).all()
         return [convert.run(row) for row in rows]
 
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:
@@ -112,8 +158,8 @@ class RunStore(SqlBase):
         query = select(_runs).where(_runs.c.status == RunStatus.running.value).order_by(_runs.c.id)
         if worker is not None:
             query = query.where(_runs.c.worker == worker)
-        async with self._session(write=False) as session:
-            rows = (await session.execute(query)).all()
+        async with self._read() as connection:
+            rows = (await connection.execute(query)).all()
         return [convert.run(row) for row in rows]
 
     async def transition_run(
@@ -127,21 +173,31 @@ class RunStore(SqlBase):
         """
         if not expected:
             return None
-        values = {**_changes(changes), "status": RunStatus(to).value, "updated_at": utcnow()}
+        return (await self.write_runs([RunWrite(run_id, changes, to, tuple(expected))]))[0]
+
+    async def write_runs(self, writes: Sequence[RunWrite]) -> list[Run | None]:
+        """Apply `writes` in order in one transaction (see `Storage.write_runs`)."""
+        results: list[Run | None] = []
+        async with self._write() as connection:
+            for write in writes:
+                query = _write_query(write)
+                row = None if query is None else (await connection.execute(query)).first()
+                results.append(None if row is None else convert.run(row))
+        return results
+
+    async def set_waiting_reasons(self, reasons: Mapping[str, str | None]) -> None:
+        """Write the waiting reason of each run id, in one transaction, if it is still pending."""
+        if not reasons:
+            return
         query = (
             update(_runs)
-            .where(_runs.c.id == run_id, _runs.c.status.in_([RunStatus(s).value for s in expected]))
-            .values(**values)
-            .returning(*_runs.c)
+            .where(_runs.c.id == bindparam("b_run_id"), _runs.c.status == RunStatus.pending.value)
+            .values(waiting_reason=bindparam("b_reason"), updated_at=utcnow())
         )
-        async with self._session() as session:
-            row = (await session.execute(query)).first()
-        return None if row is None else convert.run(row)
+        rows = [{"b_run_id": run_id, "b_reason": reason} for run_id, reason in reasons.items()]
+        async with self._write() as connection:
+            await connection.execute(query, rows)
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""
-        values = {**_changes(changes), "updated_at": utcnow()}
-        query = update(_runs).where(_runs.c.id == run_id).values(**values).returning(*_runs.c)
-        async with self._session() as session:
-            row = (await session.execute(query)).first()
-        return None if row is None else convert.run(row)
+        return (await self.write_runs([RunWrite(run_id, changes)]))[0]

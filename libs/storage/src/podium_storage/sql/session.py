@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from podium_storage.interface import AlreadyExists, StorageError, StorageUnavailable
 from podium_storage.sql.engine import create_engine
+from podium_storage.sql.writeturn import WriteTurn
 from podium_storage.urls import is_sqlite
 
 logger = logging.getLogger(__name__)
@@ -36,18 +39,29 @@ class SqlBase:
 
     On SQLite, writes go through an engine whose transactions start with `BEGIN IMMEDIATE`
     and reads through one that starts with a plain `BEGIN`, so WAL readers never wait.
+    SQLite writers take turns first (`writeturn`), so that its busy handler's sleeps do not
+    pace a burst of writes from several tasks and processes.
     """
 
     def __init__(self, url: URL) -> None:
         self.url = url
         self._engine = create_engine(url, write=True)
-        self._read_engine = create_engine(url, write=False) if is_sqlite(url) else self._engine
+        # PostgreSQL reads run in autocommit: a single statement sees one snapshot either way
+        # (READ COMMITTED), and BEGIN and COMMIT would double a read's round trips.
+        self._read_engine = (
+            create_engine(url, write=False)
+            if is_sqlite(url)
+            else self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._writer = async_sessionmaker(self._engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._write_turn = WriteTurn(Path(url.database)) if is_sqlite(url) and url.database else None
 
     async def _dispose(self) -> None:
         await self._engine.dispose()
-        if self._read_engine is not self._engine:
+        if self._write_turn is not None:
+            self._write_turn.close()
+        if is_sqlite(self.url):  # PostgreSQL's read engine shares the pool just disposed
             await self._read_engine.dispose()
 
     @asynccontextmanager
@@ -59,20 +73,58 @@ class SqlBase:
             StorageError: another constraint was violated (e.g. an unknown project).
             StorageUnavailable: the database could not be reached or is busy.
         """
-        try:
-            async with (self._writer if write else self._reader)() as session, session.begin():
-                yield session
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
-                raise AlreadyExists(str(exc.orig)) from None
-            raise StorageError(f"constraint violated: {exc.orig}") from None
-        except (OperationalError, InterfaceError) as exc:
-            logger.warning("database unavailable: %s", exc.orig)
-            raise StorageUnavailable(f"database unavailable: {exc.orig}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StorageUnavailable(f"database connection lost: {exc.orig}") from exc
-            raise
-        except (OSError, TimeoutError) as exc:
-            logger.warning("database unreachable: %s", exc)
-            raise StorageUnavailable(f"database unreachable: {exc}") from exc
+        turn = self._write_turn.taken() if write and self._write_turn is not None else contextlib.nullcontext()
+        async with _storage_errors(), turn, (self._writer if write else self._reader)() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading (Core statements), without the ORM session's overhead.
+
+        Raises:
+            StorageUnavailable: the database could not be reached or is busy.
+        """
+        async with _storage_errors(), self._read_engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction (Core statements), committed when the block ends.
+
+        The hot writes (runs, waiting reasons, last_seen) use it: no ORM session to set up.
+
+        Raises:
+            AlreadyExists: a unique constraint was violated.
+            StorageError: another constraint was violated (e.g. an unknown project).
+            StorageUnavailable: the database could not be reached or is busy.
+        """
+        turn = self._write_turn.taken() if self._write_turn is not None else contextlib.nullcontext()
+        async with _storage_errors(), turn, self._engine.begin() as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def _storage_errors() -> AsyncIterator[None]:
+    """Driver errors of the block as storage errors.
+
+    Raises:
+        AlreadyExists: a unique constraint was violated.
+        StorageError: another constraint was violated (e.g. an unknown project).
+        StorageUnavailable: the database could not be reached or is busy.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        if _is_unique_violation(exc):
+            raise AlreadyExists(str(exc.orig)) from None
+        raise StorageError(f"constraint violated: {exc.orig}") from None
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("database unavailable: %s", exc.orig)
+        raise StorageUnavailable(f"database unavailable: {exc.orig}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StorageUnavailable(f"database connection lost: {exc.orig}") from exc
+        raise
+    except (OSError, TimeoutError) as exc:
+        logger.warning("database unreachable: %s", exc)
+        raise StorageUnavailable(f"database unreachable: {exc}") from exc

@@ -32,5 +32,5 @@ class SqlStorage(CatalogStore, RunStore, AccountStore, BackupStore, Storage):
         Raises:
             StorageUnavailable: it does not.
         """
-        async with self._session(write=False) as session:
-            await session.execute(text("SELECT 1"))
+        async with self._read() as connection:
+            await connection.execute(text("SELECT 1"))

@@ -104,6 +104,8 @@ class RunRow(Base, table=True):
         Index("ix_runs_project_job_id", "project", "job", "id"),
         Index("ix_runs_status_id", "status", "id"),
         Index("ix_runs_worker_status", "worker", "status"),
+        Index("ix_runs_project_source_type_id", "project", "source_type", "id"),  # migration 0002
+        Index("ix_runs_project_created_at", "project", "created_at"),  # migration 0002
     )
 
     id: str = Field(sa_type=String(36), primary_key=True)

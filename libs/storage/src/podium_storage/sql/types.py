@@ -28,6 +28,16 @@ class UtcDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """None on PostgreSQL, whose driver already answers aware UTC datetimes.
+
+        With no processor SQLAlchemy reads the values as they come: a page of runs holds
+        hundreds of dates, and each call of `process_result_value` would be spent for nothing.
+        """
+        if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Mark the value UTC."""
         if value is None:
