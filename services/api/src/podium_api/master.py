@@ -137,6 +137,10 @@ class MasterClient:
         """A run's `should_abort` was set."""
         self.notify(f"/control/runs/{run_id}/abort")
 
+    def refresh_worker(self, worker_id: str) -> None:
+        """A worker's settings (enabled...) changed: the master re-reads them and dispatches."""
+        self.notify(f"/control/workers/{worker_id}/refresh")
+
     def disconnect(self, worker_id: str) -> None:
         """A worker's `should_disconnect` was set."""
         self.notify(f"/control/workers/{worker_id}/disconnect")

@@ -116,6 +116,12 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
     async def abort(run_id: str, master: MasterDep) -> dict[str, str]:
         return {"result": await master.abort(run_id)}
 
+    @app.post("/control/workers/{worker_id}/refresh", dependencies=control)
+    async def refresh(worker_id: str, master: MasterDep) -> dict[str, str]:
+        await master.dispatcher.refresh_workers(worker_id)
+        master.dispatcher.wake()
+        return {"result": "refreshed"}
+
     @app.post("/control/workers/{worker_id}/disconnect", dependencies=control)
     async def disconnect(worker_id: str, master: MasterDep) -> dict[str, str]:
         return {"result": await master.disconnect(worker_id)}

@@ -80,11 +80,13 @@ class Dispatcher:
         `SWEEP_LIMIT` runs, `PAGE` at a time.
         """
         storage = self.master.storage
+        if sweep:
+            await self.refresh_workers()
         page = PAGE if sweep else min(PAGE, 2 * self._free_slots() + 10)
         runs = await storage.list_pending_runs(limit=page)
         if not runs:
             return 0
-        slots, sessions = await self._slots()
+        slots, sessions = self._slots()
         views = [slot for slot, _ in slots if not slot.draining]  # what the selector chooses from
         room = sum(max(0, slot.executor_limit - slot.load) for slot in views if slot.is_enabled)
         every = [slot for slot, _ in slots]  # draining workers too, to say so in a waiting reason
@@ -146,14 +148,28 @@ class Dispatcher:
                 free += max(0, session.worker.executor_limit - session.load)
         return free
 
-    async def _slots(self) -> tuple[list[tuple[WorkerSlot, WorkerSession]], dict[str, WorkerSession]]:
+    async def refresh_workers(self, worker_id: str | None = None) -> None:
+        """Read the stored settings (enabled, properties, limit) of one connected worker, or of all.
+
+        Rounds use what the sessions hold, so that a round costs no read of the whole fleet: the
+        api asks for a refresh when it changes a worker, and every sweep refreshes them all.
+        """
+        if worker_id is None:
+            stored = {worker.id: worker for worker in await self.master.storage.list_workers()}
+        else:
+            one = await self.master.storage.get_worker(worker_id)
+            stored = {} if one is None else {one.id: one}
+        for session in self.master.sessions.values():
+            if session.worker is not None and session.worker_id in stored:
+                session.worker = stored[session.worker_id]
+
+    def _slots(self) -> tuple[list[tuple[WorkerSlot, WorkerSession]], dict[str, WorkerSession]]:
         """The ready and the draining workers as the selector sees them, and the ready ones' sessions by id."""
-        stored = {worker.id: worker for worker in await self.master.storage.list_workers()}
         slots: list[tuple[WorkerSlot, WorkerSession]] = []
         for session in self.master.sessions.values():
             if not (session.ready or session.draining):
                 continue
-            worker = stored.get(session.worker_id) or session.worker
+            worker = session.worker
             if worker is None:
                 continue
             slot = WorkerSlot(

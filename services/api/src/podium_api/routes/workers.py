@@ -45,16 +45,18 @@ async def _update(storage: StorageDep, worker: str, changes: WorkerUpdate) -> Wo
 async def enable_worker(worker: str, storage: StorageDep, master: MasterDep) -> Worker:
     """Let the master dispatch runs to this worker again."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=True))
-    master.dispatch()
+    master.refresh_worker(worker)
     return updated
 
 
 @router.post(
     "/{worker}/disable", response_model=Worker, responses=_NOT_FOUND, **operation("disableWorker", summary="Disable")
 )
-async def disable_worker(worker: str, storage: StorageDep) -> Worker:
+async def disable_worker(worker: str, storage: StorageDep, master: MasterDep) -> Worker:
     """Stop dispatching new runs to this worker (its running runs go on)."""
-    return await _update(storage, worker, WorkerUpdate(is_enabled=False))
+    updated = await _update(storage, worker, WorkerUpdate(is_enabled=False))
+    master.refresh_worker(worker)
+    return updated
 
 
 @router.post(
