@@ -25,13 +25,8 @@ from tests.stack import ADMIN_PASSWORD, FINAL, Stack
 from tests.support import Service, free_port, wait_until
 
 
-def test_worker_over_wss_verifies_the_master(tmp_path: Path) -> None:
-    """A worker trusting the test CA runs a job over wss; one trusting another CA refuses and says why."""
-    ca, other = CertificateAuthority(tmp_path, "podium-test-ca"), CertificateAuthority(tmp_path, "other-ca")
-    cert, key = ca.server()
-    stack = configured_stack(tmp_path, sqlite_url(tmp_path))
-    stack.master_url = f"https://127.0.0.1:{stack.master_port}"
-    trust = ssl.create_default_context(cafile=str(ca.cert_file))
+def _start_https_master(stack: Stack, cert: Path, key: Path, directory: Path) -> Service:
+    """Start the stack's master serving https with `cert` and `key` (not waited for)."""
     argv = [
         "podium-master",
         "--port", str(stack.master_port),
@@ -41,7 +36,17 @@ def test_worker_over_wss_verifies_the_master(tmp_path: Path) -> None:
         "--tls-cert", str(cert),
         "--tls-key", str(key),
     ]  # fmt: skip
-    stack.master = Service("master", argv, output_dir=tmp_path).start()
+    return Service("master", argv, output_dir=directory).start()
+
+
+def test_worker_over_wss_verifies_the_master(tmp_path: Path) -> None:
+    """A worker trusting the test CA runs a job over wss; one trusting another CA refuses and says why."""
+    ca, other = CertificateAuthority(tmp_path, "podium-test-ca"), CertificateAuthority(tmp_path, "other-ca")
+    cert, key = ca.server()
+    stack = configured_stack(tmp_path, sqlite_url(tmp_path))
+    stack.master_url = f"https://127.0.0.1:{stack.master_port}"
+    trust = ssl.create_default_context(cafile=str(ca.cert_file))
+    stack.master = _start_https_master(stack, cert, key, tmp_path)
     master = stack.master
 
     def healthy() -> bool:
@@ -158,16 +163,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStack]:
     tls = TlsStack(stack, ca, other, ssl.create_default_context(cafile=str(ca.cert_file)),
                    f"https://127.0.0.1:{web_port}", directory)  # fmt: skip
     cert, key = ca.server("master")
-    argv = [
-        "podium-master",
-        "--port", str(stack.master_port),
-        "--database-url", stack.database_url,
-        "--log-dir", str(stack.log_dir),
-        "--control-secret", stack.secret,
-        "--tls-cert", str(cert),
-        "--tls-key", str(key),
-    ]  # fmt: skip
-    stack.master = Service("master", argv, output_dir=directory).start()
+    stack.master = _start_https_master(stack, cert, key, directory)
     web: Service | None = None
     try:
         _wait_https(stack.master, f"{stack.master_url}/health", tls.trust, lambda r: r.status_code == 200)

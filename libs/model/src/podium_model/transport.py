@@ -65,6 +65,18 @@ def check_file(path: str | os.PathLike[str] | None, option: str = "--ca-file") -
         raise ValueError(f"{option} {os.fspath(path)} is not a readable file")
 
 
+def check_server_files(cert: str | os.PathLike[str] | None, key: str | os.PathLike[str] | None) -> None:
+    """Refuse a server's `--tls-cert`/`--tls-key` unless both or neither are given, and readable.
+
+    Raises:
+        ValueError: with the message to show the operator.
+    """
+    if (cert is None) != (key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    check_file(cert, "--tls-cert")
+    check_file(key, "--tls-key")
+
+
 def is_secure(url: str) -> bool:
     """True for an `https://` or `wss://` URL."""
     return urlsplit(url).scheme in ("https", "wss")

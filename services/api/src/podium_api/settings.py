@@ -82,7 +82,4 @@ def check_transport(settings: ApiSettings) -> None:
         secret="the control secret",
     )
     transport.check_file(settings.master_ca_file, "--master-ca-file")
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    transport.check_file(settings.tls_cert, "--tls-cert")
-    transport.check_file(settings.tls_key, "--tls-key")
+    transport.check_server_files(settings.tls_cert, settings.tls_key)

@@ -17,6 +17,7 @@ from types import FrameType
 from pydantic import SecretStr, ValidationError
 
 from podium_master.settings import DEFAULT_DATABASE_URL, DEFAULT_LOG_DIR, MasterSettings
+from podium_model import transport
 from podium_model.logformat import configure as configure_logging
 
 logger = logging.getLogger(__name__)
@@ -140,8 +141,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings_from(args)
     except (ValidationError, argparse.ArgumentTypeError) as exc:
         sys.exit(f"podium-master: invalid settings: {exc}")
-    if bool(args.tls_cert) != bool(args.tls_key):
-        parser.exit(2, "podium-master: --tls-cert and --tls-key go together\n")
+    try:
+        transport.check_server_files(args.tls_cert or None, args.tls_key or None)
+    except ValueError as exc:
+        parser.exit(2, f"podium-master: {exc}\n")
     if settings.control_secret is None:
         logger.warning("no control secret: the control API refuses every call (the safety sweep still dispatches)")
 

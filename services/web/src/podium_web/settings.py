@@ -60,7 +60,4 @@ def check_transport(settings: WebSettings) -> None:
         secret="tokens and passwords",
     )
     transport.check_file(settings.api_ca_file, "--api-ca-file")
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        raise ValueError("--tls-cert and --tls-key go together")
-    transport.check_file(settings.tls_cert, "--tls-cert")
-    transport.check_file(settings.tls_key, "--tls-key")
+    transport.check_server_files(settings.tls_cert, settings.tls_key)
