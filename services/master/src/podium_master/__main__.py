@@ -163,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=settings.max_chunk_size + 1024,
+        # No server pings: workers ping the master themselves and send heartbeats, and the
+        # watchdog drops a silent worker; a ping each way per worker cost a fleet's master
+        # more than its heartbeats.
+        ws_ping_interval=None,
         log_level=args.log_level.lower(),
         log_config=None,  # logging is configured above (text or JSON)
         access_log=False,

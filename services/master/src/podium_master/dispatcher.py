@@ -31,6 +31,9 @@ PAGE = 200
 ROUND_LIMIT = 1000
 """Pending runs a signalled round looks at, at most (it stops earlier once no worker has room)."""
 SWEEP_LIMIT = 10_000
+WORKER_REFRESH_INTERVAL = 60.0
+"""Seconds between re-reads of every connected worker's stored settings by a sweep (the api
+asks for a refresh of the worker it changes; this only catches a lost request)."""
 """Pending runs a sweep looks at, at most, to bring their waiting reasons up to date."""
 
 
@@ -42,6 +45,7 @@ class Dispatcher:
         self.selector = selector
         self._event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._next_refresh = 0.0
 
     def wake(self) -> None:
         """Dispatch as soon as possible (cheap; signals coalesce)."""
@@ -80,7 +84,8 @@ class Dispatcher:
         `SWEEP_LIMIT` runs, `PAGE` at a time.
         """
         storage = self.master.storage
-        if sweep:
+        if sweep and time.monotonic() >= self._next_refresh:
+            self._next_refresh = time.monotonic() + WORKER_REFRESH_INTERVAL
             await self.refresh_workers()
         page = PAGE if sweep else min(PAGE, 2 * self._free_slots() + 10)
         runs = await storage.list_pending_runs(limit=page)
@@ -152,7 +157,8 @@ class Dispatcher:
         """Read the stored settings (enabled, properties, limit) of one connected worker, or of all.
 
         Rounds use what the sessions hold, so that a round costs no read of the whole fleet: the
-        api asks for a refresh when it changes a worker, and every sweep refreshes them all.
+        api asks for a refresh when it changes a worker, and a sweep refreshes them all once a
+        minute.
         """
         if worker_id is None:
             stored = {worker.id: worker for worker in await self.master.storage.list_workers()}
