@@ -136,3 +136,12 @@ async def test_filters_combine(storage: Storage) -> None:
         b.id,
         c.id,
     }
+
+
+def test_ids_made_in_one_process_strictly_increase() -> None:
+    """Many ids in the same millisecond still sort in the order they were made (UUIDv7, monotonic)."""
+    import uuid
+
+    ids = [new_id() for _ in range(20_000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {uuid.UUID(value).version for value in ids} == {7}

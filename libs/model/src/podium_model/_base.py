@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -37,19 +38,34 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+_RANDOM_BITS = 74  # rand_a (12 bits) and rand_b (62 bits) of the UUIDv7 layout
+_last_id = (0, 0)  # (milliseconds, random bits) of the newest id this process made
+_id_lock = threading.Lock()
+
+
 def new_id() -> str:
     """Return a new time-ordered UUID (version 7) as a string.
 
     Runs and tokens get these: sorting by id sorts by creation time, so a single index
-    serves the "newest first" listings and keyset cursors.
+    serves the "newest first" listings and keyset cursors. Within a process ids are strictly
+    increasing (RFC 9562, section 6.2, method 2): in the same millisecond as the previous id,
+    or if the clock went back, the random bits of the previous id plus one are used instead.
     """
+    global _last_id
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    bits = int.from_bytes(os.urandom(10), "big") >> (80 - _RANDOM_BITS)
+    with _id_lock:
+        last_ms, last_bits = _last_id
+        if ms <= last_ms:
+            ms, bits = last_ms, last_bits + 1
+            if bits >> _RANDOM_BITS:  # 2**74 ids in one millisecond: borrow the next one
+                ms, bits = ms + 1, 0
+        _last_id = (ms, bits)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= (bits >> 62) << 64
     value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
+    value |= bits & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
 
 

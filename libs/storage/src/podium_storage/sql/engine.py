@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from podium_storage.sql.inline import inline_creator
 from podium_storage.urls import ensure_sqlite_directory, is_sqlite
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ def create_engine(url: URL, *, write: bool = True) -> AsyncEngine:
     """
     if is_sqlite(url):
         ensure_sqlite_directory(url)
-        engine = create_async_engine(
-            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_deserializer=json_loads
-        )
+        assert url.database is not None  # sql_url refuses a SQLite URL without a path
+        creator = inline_creator(url.database, BUSY_TIMEOUT_MS / 1000)
+        engine = create_async_engine(url, async_creator=creator, json_deserializer=json_loads)
         _tune_sqlite(engine, "BEGIN IMMEDIATE" if write else "BEGIN")
         return engine
     engine = create_async_engine(url, pool_size=10, max_overflow=10, json_deserializer=json_loads)
