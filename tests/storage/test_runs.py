@@ -156,17 +156,22 @@ async def test_pending_runs_page_after_an_id(storage: Storage) -> None:
 
 
 async def test_waiting_reasons_are_written_together_on_pending_runs_only(storage: Storage) -> None:
-    """set_waiting_reasons writes each pending run's reason and leaves the others alone."""
+    """Waiting reasons go in one write_runs as pending → pending: pending runs only, each run answered."""
+    from podium_storage.interface import RunWrite
+
     waiting, cleared, taken = [await storage.create_run("p", "j", {}, RunSource()) for _ in range(3)]
     await storage.update_run(cleared.id, RunUpdate(waiting_reason="old"))
     await storage.transition_run(taken.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="w"))
-    await storage.set_waiting_reasons(
-        {waiting.id: "every matching worker is busy", cleared.id: None, taken.id: "late", "unknown": "x"}
-    )
+    reasons = {waiting.id: "every matching worker is busy", cleared.id: None, taken.id: "late", "unknown": "x"}
+    answers = await storage.write_runs(
+        [RunWrite(run_id, RunUpdate(waiting_reason=reason), RunStatus.pending, (RunStatus.pending,))
+         for run_id, reason in reasons.items()]
+    )  # fmt: skip
+    assert [run is not None for run in answers] == [True, True, False, False]
     assert (await storage.get_run(waiting.id)).waiting_reason == "every matching worker is busy"  # type: ignore[union-attr]
     assert (await storage.get_run(cleared.id)).waiting_reason is None  # type: ignore[union-attr]
     assert (await storage.get_run(taken.id)).waiting_reason is None  # type: ignore[union-attr]
-    await storage.set_waiting_reasons({})
+    assert answers[0] == await storage.get_run(waiting.id)
 
 
 async def test_write_runs_applies_changes_in_order_with_each_result(storage: Storage) -> None:

@@ -15,7 +15,7 @@ Error tree::
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -177,10 +177,6 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
         """Pending runs, oldest first; only those whose id sorts after `after` when given."""
-
-    @abc.abstractmethod
-    async def set_waiting_reasons(self, reasons: Mapping[str, str | None]) -> None:
-        """Write the waiting reason of each run id, in one transaction; runs no longer pending are left alone."""
 
     @abc.abstractmethod
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:

@@ -87,18 +87,17 @@ class Dispatcher:
         if sweep and time.monotonic() >= self._next_refresh:
             self._next_refresh = time.monotonic() + WORKER_REFRESH_INTERVAL
             await self.refresh_workers()
-        page = PAGE if sweep else min(PAGE, 2 * self._free_slots() + 10)
-        runs = await storage.list_pending_runs(limit=page)
-        if not runs:
-            return 0
         slots, sessions = self._slots()
         views = [slot for slot, _ in slots if not slot.draining]  # what the selector chooses from
         room = sum(max(0, slot.executor_limit - slot.load) for slot in views if slot.is_enabled)
         every = [slot for slot, _ in slots]  # draining workers too, to say so in a waiting reason
+        page = PAGE if sweep else min(PAGE, 2 * room + 10)
+        runs = await storage.list_pending_runs(limit=page)
+        if not runs:
+            return 0
         limit = SWEEP_LIMIT if sweep else ROUND_LIMIT
         jobs: dict[tuple[str, str], Job | None] = {}
         reasons: dict[str, str | None] = {}
-        waiting: list[Run] = []
         placed: list[tuple[Run, Job, WorkerSlot, WorkerSession]] = []
         started = examined = 0
         lifecycle = self.master.lifecycle
@@ -135,23 +134,20 @@ class Dispatcher:
                     reason = waiting_reason(job, every)
                 if reason != run.waiting_reason:
                     reasons[run.id] = reason
-                    waiting.append(run)
             started += await self._start_all(placed)
             placed.clear()
             examined += len(runs)
             if len(runs) < page or examined >= limit or (room <= 0 and not sweep):
                 break
             runs = await storage.list_pending_runs(limit=page, after=runs[-1].id)
-        await self._write_reasons(reasons, waiting)
+        # Together, so that they share a transaction; written only while the run is still pending.
+        await asyncio.gather(
+            *(
+                lifecycle.transition(run_id, PENDING, RunStatus.pending, RunUpdate(waiting_reason=reason))
+                for run_id, reason in reasons.items()
+            )
+        )
         return started
-
-    def _free_slots(self) -> int:
-        """Free executor slots of the ready workers, as last known in memory (for sizing a page)."""
-        free = 0
-        for session in self.master.sessions.values():
-            if session.ready and session.worker is not None:
-                free += max(0, session.worker.executor_limit - session.load)
-        return free
 
     async def refresh_workers(self, worker_id: str | None = None) -> None:
         """Read the stored settings (enabled, properties, limit) of one connected worker, or of all.
@@ -188,17 +184,6 @@ class Dispatcher:
             )
             slots.append((slot, session))
         return slots, {slot.id: session for slot, session in slots if not slot.draining}
-
-    async def _write_reasons(self, reasons: dict[str, str | None], runs: list[Run]) -> None:
-        """Store the changed waiting reasons in one write, then publish the runs."""
-        if not reasons:
-            return
-        await self.master.storage.set_waiting_reasons(reasons)
-        now = utcnow()
-        for run in runs:
-            self.master.events.run_changed(
-                run.model_copy(update={"waiting_reason": reasons[run.id], "updated_at": now})
-            )
 
     async def _start_other(self, run: Run, job: Job) -> None:
         """A run of a job that is not a list of commands: the pipeline engine's, if any."""

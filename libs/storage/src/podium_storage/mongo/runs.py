@@ -6,9 +6,9 @@ first" is `_id` descending and the listing cursor is the last `_id` seen.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
@@ -144,21 +144,6 @@ class RunStore(MongoBase):
                 query, {"$set": values}, return_document=ReturnDocument.AFTER
             )
         return None if document is None else convert.run(document)
-
-    async def set_waiting_reasons(self, reasons: Mapping[str, str | None]) -> None:
-        """Write the waiting reason of each run id, in one bulk write, if it is still pending."""
-        if not reasons:
-            return
-        now = now_ms()
-        writes = [
-            UpdateOne(
-                {"_id": run_id, "status": RunStatus.pending.value},
-                {"$set": {"waiting_reason": reason, "updated_at": now}},
-            )
-            for run_id, reason in reasons.items()
-        ]
-        with translate_errors():
-            await self._db.runs.bulk_write(writes, ordered=False)
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""

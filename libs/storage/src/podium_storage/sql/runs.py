@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, Update, bindparam, select, update
@@ -184,19 +184,6 @@ class RunStore(SqlBase):
                 row = None if query is None else (await connection.execute(query)).first()
                 results.append(None if row is None else convert.run(row))
         return results
-
-    async def set_waiting_reasons(self, reasons: Mapping[str, str | None]) -> None:
-        """Write the waiting reason of each run id, in one transaction, if it is still pending."""
-        if not reasons:
-            return
-        query = (
-            update(_runs)
-            .where(_runs.c.id == bindparam("b_run_id"), _runs.c.status == RunStatus.pending.value)
-            .values(waiting_reason=bindparam("b_reason"), updated_at=utcnow())
-        )
-        rows = [{"b_run_id": run_id, "b_reason": reason} for run_id, reason in reasons.items()]
-        async with self._write() as connection:
-            await connection.execute(query, rows)
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""
