@@ -137,9 +137,14 @@ class MasterClient:
         """A run's `should_abort` was set."""
         self.notify(f"/control/runs/{run_id}/abort")
 
-    def refresh_worker(self, worker_id: str) -> None:
-        """A worker's settings (enabled...) changed: the master re-reads them and dispatches."""
-        self.notify(f"/control/workers/{worker_id}/refresh")
+    async def refresh_worker(self, worker_id: str) -> None:
+        """A worker's settings (enabled...) changed: the master re-reads them and dispatches.
+
+        Awaited, not sent in the background: once enable or disable has answered, the master
+        acts on it, and a run triggered next cannot race the change to the master. A master
+        that does not answer re-reads every worker within a minute (logged, not raised).
+        """
+        await self._post(f"/control/workers/{worker_id}/refresh")
 
     def disconnect(self, worker_id: str) -> None:
         """A worker's `should_disconnect` was set."""

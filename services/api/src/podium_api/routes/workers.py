@@ -45,7 +45,7 @@ async def _update(storage: StorageDep, worker: str, changes: WorkerUpdate) -> Wo
 async def enable_worker(worker: str, storage: StorageDep, master: MasterDep) -> Worker:
     """Let the master dispatch runs to this worker again."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=True))
-    master.refresh_worker(worker)
+    await master.refresh_worker(worker)
     return updated
 
 
@@ -55,7 +55,7 @@ async def enable_worker(worker: str, storage: StorageDep, master: MasterDep) -> 
 async def disable_worker(worker: str, storage: StorageDep, master: MasterDep) -> Worker:
     """Stop dispatching new runs to this worker (its running runs go on)."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=False))
-    master.refresh_worker(worker)
+    await master.refresh_worker(worker)
     return updated
 
 
