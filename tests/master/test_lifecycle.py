@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -59,11 +60,20 @@ def _events_url(stack: Stack) -> str:
     return f"ws://127.0.0.1:{stack.master_port}/control/events"
 
 
+_unread: weakref.WeakKeyDictionary[ClientConnection, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+"""Events of a frame not looked at yet, by connection (a frame carries a JSON array of events)."""
+
+
 async def _next(ws: ClientConnection, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
     """The first event matching `predicate` (others are skipped)."""
+    unread = _unread.setdefault(ws, [])
     async with asyncio.timeout(timeout):
         while True:
-            event: dict[str, Any] = json.loads(await ws.recv())
+            if not unread:
+                batch = json.loads(await ws.recv())
+                assert isinstance(batch, list) and batch, f"a frame is a non-empty array of events: {batch!r}"
+                unread.extend(batch)
+            event: dict[str, Any] = unread.pop(0)
             if predicate(event):
                 return event
 

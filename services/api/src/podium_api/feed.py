@@ -96,6 +96,13 @@ class Subscription:
             return RESYNC
         return TIMEOUT
 
+    def pending(self) -> list[Event]:
+        """The events queued now, without waiting (a stream sends them together)."""
+        events = []
+        while not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
     def close(self) -> None:
         """Stop receiving events."""
         self._feed._subscribers.discard(self)
@@ -172,6 +179,9 @@ class MasterFeed:
                     additional_headers={SECRET_HEADER: self._secret},
                     open_timeout=5,
                     max_size=2**24,
+                    # No per-message deflate: api and master sit side by side, and compressing
+                    # every frame of a busy feed cost both more CPU than the bytes it saved.
+                    compression=None,
                     ssl=self._tls,
                 ) as websocket:
                     self.connected = True
@@ -203,13 +213,17 @@ class MasterFeed:
             backoff = min(backoff * 2, self._max_backoff)
 
     def _receive(self, message: str | bytes) -> None:
+        """Publish the events of one frame: a JSON array of events (an older master: one object)."""
         try:
-            event = json.loads(message)
+            events = json.loads(message)
         except ValueError:
             logger.warning("ignoring a malformed event from the master")
             return
-        if isinstance(event, dict) and isinstance(event.get("kind"), str):
-            self.publish(event)
+        for event in events if isinstance(events, list) else [events]:
+            if isinstance(event, dict) and isinstance(event.get("kind"), str):
+                self.publish(event)
+            else:
+                logger.warning("ignoring a malformed event from the master")
 
 
 async def shielded(operation: Awaitable[T]) -> T:

@@ -1,4 +1,7 @@
-"""The `/control/events` websocket: the master's events, one JSON text frame each.
+"""The `/control/events` websocket: the master's events, as JSON arrays in text frames.
+
+Each frame carries every event queued when it is sent (one or more, in publication order): a
+burst of run changes costs one frame and one write, not one per event.
 
 The api holds one such connection per process and fans the events out to its clients. A
 subscriber that falls behind is dropped by the hub; the socket then closes with code 1013
@@ -32,8 +35,7 @@ async def _until_closed(websocket: WebSocket) -> None:
 async def _forward(subscription: Subscription, websocket: WebSocket) -> None:
     try:
         while True:
-            event = await subscription.get()
-            await websocket.send_text(json.dumps(event, separators=(",", ":")))
+            await websocket.send_text(json.dumps(await subscription.batch(), separators=(",", ":")))
     except Overflow:
         logger.warning("events subscriber %s fell behind: closing with %d", websocket.client, CLOSE_TRY_AGAIN)
         with contextlib.suppress(RuntimeError, OSError):

@@ -58,6 +58,20 @@ class Subscription:
             raise Overflow("event subscriber fell behind")
         return event
 
+    async def batch(self) -> list[Event]:
+        """The next event and every other one already queued (at least one event).
+
+        Raises:
+            Overflow: the subscriber fell behind and was dropped.
+        """
+        batch = [await self.get()]
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is None:
+                raise Overflow("event subscriber fell behind")
+            batch.append(event)
+        return batch
+
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             yield await self.get()

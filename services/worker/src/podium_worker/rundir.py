@@ -24,6 +24,7 @@ class RunDirectory:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.run_id = path.name
+        self._final: WorkerRunState | None = None  # a final state never changes: read it once
 
     def file(self, name: str) -> Path:
         """A file of the run directory."""
@@ -43,14 +44,20 @@ class RunDirectory:
 
     def read_state(self) -> WorkerRunState | None:
         """The executor's last state, or None before it wrote one."""
+        if self._final is not None:
+            return self._final
         try:
-            return WorkerRunState.model_validate_json(self.file(_runfiles.STATE).read_bytes())
+            state = WorkerRunState.model_validate_json(self.file(_runfiles.STATE).read_bytes())
         except (OSError, ValidationError):
             return None
+        if state.status.is_final:
+            self._final = state
+        return state
 
     def write_state(self, state: WorkerRunState) -> None:
         """Replace the state atomically (the worker does so only for a dead executor)."""
         _runfiles.write_json_atomic(self.file(_runfiles.STATE), state.model_dump(mode="json"))
+        self._final = state if state.status.is_final else None
 
     def log_size(self) -> int:
         """Bytes in the log so far."""

@@ -31,6 +31,9 @@ USE_LAUNCHER = os.environ.get("PODIUM_WORKER_LAUNCHER", "on") != "off"
 """Start executors through the pre-forked launcher (`podium_worker.launcher`), not a fresh
 interpreter each; ``PODIUM_WORKER_LAUNCHER=off`` turns it off (for comparisons and diagnosis)."""
 
+INLINE_READ = 65536
+"""Log bytes read on the event loop; more go through a thread (a slow disk must not stall it)."""
+
 SendBytes = Callable[[bytes], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]
 
@@ -189,7 +192,13 @@ class LocalRun:
                     await link.send_text(StatusUpdate(state=state).model_dump_json())
                 while True:
                     start = self.offset
-                    data = await asyncio.to_thread(self.dir.read_log, start, self._chunk_size)
+                    waiting = self.dir.log_size() - start
+                    if waiting <= 0:
+                        break
+                    if waiting <= INLINE_READ:  # a thread hop costs more than reading a few bytes
+                        data = self.dir.read_log(start, self._chunk_size)
+                    else:
+                        data = await asyncio.to_thread(self.dir.read_log, start, self._chunk_size)
                     if not data:
                         break
                     await link.send_bytes(encode_log_chunk(self.run_id, start, data))

@@ -63,16 +63,32 @@ def _listing(names: frozenset[str]) -> Select[Any]:
     return select(_runs).where(*conditions).order_by(_runs.c.id.desc()).limit(bindparam("limit", type_=Integer))
 
 
-def _write_query(write: RunWrite) -> Update | None:
-    """The `UPDATE ... RETURNING` of one write; None for a compare-and-set expecting nothing."""
-    values = {**_changes(write.changes), "updated_at": utcnow()}
-    conditions = [_runs.c.id == write.run_id]
+def _write_query(write: RunWrite) -> tuple[Update, dict[str, Any]] | None:
+    """The `UPDATE ... RETURNING` of one write and its values; None for a compare-and-set expecting nothing."""
+    columns = {**_changes(write.changes), "updated_at": utcnow()}
+    values: dict[str, Any] = {"run_id": write.run_id}
     if write.to is not None:
         if not write.expected:
             return None
-        values["status"] = RunStatus(write.to).value
-        conditions.append(_runs.c.status.in_([RunStatus(s).value for s in write.expected]))
-    return update(_runs).where(*conditions).values(**values).returning(*_runs.c)
+        columns["status"] = RunStatus(write.to).value
+        values["expected"] = [RunStatus(s).value for s in write.expected]
+    values.update({f"set_{name}": value for name, value in columns.items()})
+    return _update(frozenset(columns), "expected" in values), values
+
+
+@functools.lru_cache(maxsize=256)
+def _update(columns: frozenset[str], compare: bool) -> Update:
+    """The `UPDATE` of `columns` (bind parameters ``set_<column>``), built once per shape.
+
+    ``run_id`` selects the run; with `compare`, ``expected`` is the compare-and-set's list of
+    statuses. A statement built once keeps its cache key: the writes of the hot path (a few
+    per run) cost no statement construction.
+    """
+    conditions = [_runs.c.id == bindparam("run_id")]
+    if compare:
+        conditions.append(_runs.c.status.in_(bindparam("expected", expanding=True)))
+    changes = {name: bindparam(f"set_{name}", type_=_runs.c[name].type) for name in columns}
+    return update(_runs).where(*conditions).values(changes).returning(*_runs.c)
 
 
 def _changes(changes: RunUpdate | None) -> dict[str, Any]:
@@ -181,7 +197,7 @@ class RunStore(SqlBase):
         async with self._write() as connection:
             for write in writes:
                 query = _write_query(write)
-                row = None if query is None else (await connection.execute(query)).first()
+                row = None if query is None else (await connection.execute(*query)).first()
                 results.append(None if row is None else convert.run(row))
         return results
 

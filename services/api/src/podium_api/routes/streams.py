@@ -24,7 +24,7 @@ from podium_api.deps import FeedDep, LogsDep, StorageDep
 from podium_api.feed import RESYNC, TIMEOUT, Event, MasterFeed, shielded
 from podium_api.lookups import run_or_404
 from podium_api.permissions import operation
-from podium_model import Run, RunFilter, Worker
+from podium_model import Run, RunFilter
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
@@ -135,25 +135,29 @@ EVENT_RUNS = 100
 
 
 class _Changes:
-    """What an events stream has sent: entity id → (`updated_at`, state), to send each change once."""
+    """What an events stream has sent: entity id → its version, to send each change once.
+
+    Entities come as the JSON the stream sends (the master's events carry that JSON already;
+    storage reads are dumped once), so a pushed run is neither validated nor dumped again.
+    """
 
     def __init__(self) -> None:
         self.runs: dict[str, Any] = {}
         self.workers: dict[str, Any] = {}
 
-    def run(self, run: Run) -> bytes | None:
-        version = (run.updated_at, run.status)
-        if self.runs.get(run.id) == version:
+    def run(self, run: dict[str, Any]) -> bytes | None:
+        version = (run["updated_at"], run["status"])
+        if self.runs.get(run["id"]) == version:
             return None
-        self.runs[run.id] = version
-        return sse("run", run.model_dump(mode="json"))
+        self.runs[run["id"]] = version
+        return sse("run", run)
 
-    def worker(self, worker: Worker) -> bytes | None:
-        version = (worker.updated_at, worker.is_active, worker.is_enabled)
-        if self.workers.get(worker.id) == version:
+    def worker(self, worker: dict[str, Any]) -> bytes | None:
+        version = (worker["updated_at"], worker["is_active"], worker["is_enabled"])
+        if self.workers.get(worker["id"]) == version:
             return None
-        self.workers[worker.id] = version
-        return sse("worker", worker.model_dump(mode="json"))
+        self.workers[worker["id"]] = version
+        return sse("worker", worker)
 
 
 async def _snapshot(storage: Storage, changes: _Changes) -> list[bytes]:
@@ -164,24 +168,28 @@ async def _snapshot(storage: Storage, changes: _Changes) -> list[bytes]:
         current = await storage.get_run(run_id)  # fell off the page: report its change once
         if current is not None:
             runs[run_id] = current
-    out = [changes.run(run) for run in sorted(runs.values(), key=lambda r: r.id)]
-    out += [changes.worker(worker) for worker in await storage.list_workers()]
+    out = [changes.run(run.model_dump(mode="json")) for run in sorted(runs.values(), key=lambda r: r.id)]
+    out += [changes.worker(worker.model_dump(mode="json")) for worker in await storage.list_workers()]
     # Forget finished runs that fell off the page: they cannot change any more.
     keep = {run.id for run in page.items} | {run.id for run in runs.values() if not run.status.is_final}
     changes.runs = {k: v for k, v in changes.runs.items() if k in keep}
     return [event for event in out if event is not None]
 
 
+_KEYS = {"run": ("id", "updated_at", "status"), "worker": ("id", "updated_at", "is_active", "is_enabled")}
+"""The fields of a pushed entity that `_Changes` reads."""
+
+
 def _pushed(changes: _Changes, event: Event) -> bytes | None:
     """The SSE event for a `run` or `worker` event of the feed (None: nothing new or malformed)."""
-    try:
-        if event.get("kind") == "run":
-            return changes.run(Run.model_validate(event["run"]))
-        if event.get("kind") == "worker":
-            return changes.worker(Worker.model_validate(event["worker"]))
-    except (KeyError, ValueError):
-        logger.warning("ignoring a malformed %s event from the master", event.get("kind"))
-    return None
+    kind = event.get("kind")
+    if kind not in _KEYS:
+        return None
+    entity = event.get(kind)
+    if not isinstance(entity, dict) or not all(key in entity for key in _KEYS[kind]):
+        logger.warning("ignoring a malformed %s event from the master", kind)
+        return None
+    return changes.run(entity) if kind == "run" else changes.worker(entity)
 
 
 async def change_events(feed: MasterFeed, storage: Storage) -> AsyncIterator[bytes]:
@@ -205,8 +213,11 @@ async def change_events(feed: MasterFeed, storage: Storage) -> AsyncIterator[byt
             elif item is TIMEOUT:
                 check = not feed.connected
                 yield b": keepalive\n\n"
-            elif isinstance(item, dict) and (pushed := _pushed(changes, item)) is not None:
-                yield pushed
+            elif isinstance(item, dict):
+                # What else is queued goes out in the same write: a burst costs one, not one per event.
+                pushed = [_pushed(changes, event) for event in (item, *subscription.pending())]
+                if out := b"".join(event for event in pushed if event is not None):
+                    yield out
     finally:
         subscription.close()
 
