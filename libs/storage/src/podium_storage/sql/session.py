@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from podium_storage.interface import AlreadyExists, StorageError, StorageUnavailable
 from podium_storage.sql.engine import create_engine
@@ -56,6 +56,7 @@ class SqlBase:
         self._writer = async_sessionmaker(self._engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write_turn = WriteTurn(Path(url.database)) if is_sqlite(url) and url.database else None
+        self._inline = is_sqlite(url)  # statements run on the event loop (`podium_storage.sql.inline`)
 
     async def _dispose(self) -> None:
         await self._engine.dispose()
@@ -84,7 +85,7 @@ class SqlBase:
         Raises:
             StorageUnavailable: the database could not be reached or is busy.
         """
-        async with _storage_errors(), self._read_engine.connect() as connection:
+        async with _storage_errors(), self._connection(self._read_engine) as connection:
             yield connection
 
     @asynccontextmanager
@@ -99,8 +100,28 @@ class SqlBase:
             StorageUnavailable: the database could not be reached or is busy.
         """
         turn = self._write_turn.taken() if self._write_turn is not None else contextlib.nullcontext()
-        async with _storage_errors(), turn, self._engine.begin() as connection:
+        async with _storage_errors(), turn, self._connection(self._engine) as connection, connection.begin():
             yield connection
+
+    @asynccontextmanager
+    async def _connection(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for the block.
+
+        SQLAlchemy closes an `AsyncConnection` leaving its `async with` in a task of its own,
+        shielded from cancellation: a task and two turns of the event loop per storage call,
+        during which the connection stays checked out (a burst of reads then outgrew the pool
+        and opened and closed connections). On SQLite the close runs inline and never
+        suspends, so it cannot be cancelled midway and is awaited directly.
+        """
+        if not self._inline:
+            async with engine.connect() as connection:
+                yield connection
+            return
+        connection = await engine.connect().start()
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
 
 @asynccontextmanager
