@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from podium_model.messages import RunRequest
-from podium_worker.launcher import Launcher
+from podium_worker.launch import Launcher
 from podium_worker.runs import LocalRun, RunSet
 from tests.worker.test_executor import execute, make_run, state
 

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+INLINE_APPEND = 65536
+"""Log chunks up to this size are appended on the event loop; larger ones in a thread."""
+
 
 @dataclass
 class RunSync:
@@ -305,7 +308,11 @@ class WorkerSession:
             self.resync(header.run_id, sync)
             return
         try:
-            size = await asyncio.to_thread(self.master.logs.append, sync.project, header.run_id, header.offset, data)
+            append = (sync.project, header.run_id, header.offset, data)
+            if len(data) <= INLINE_APPEND:  # a thread hop costs more than appending a few bytes
+                size = self.master.logs.append(*append)
+            else:
+                size = await asyncio.to_thread(self.master.logs.append, *append)
         except LogOffsetMismatch as exc:  # someone else wrote the file: trust the file
             sync.held = exc.size
             self.resync(header.run_id, sync)

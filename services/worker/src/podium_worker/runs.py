@@ -22,7 +22,7 @@ from pathlib import Path
 from podium_model import RunStatus
 from podium_model.messages import RunRequest, StatusUpdate, WorkerRunState, encode_log_chunk
 from podium_worker import _runfiles
-from podium_worker.launcher import Launcher, LaunchError
+from podium_worker.launch import Launcher, LaunchError
 from podium_worker.rundir import SPAWNED_PID, RunDirectory
 
 logger = logging.getLogger(__name__)
