@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from podium_master.lifecycle import PENDING
-from podium_master.selector import Selector, WorkerSlot, waiting_reason
+from podium_master.selector import BUSY, Selector, WorkerSlot, waiting_reason
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
 from podium_storage.auth import mint_run_token
@@ -132,7 +132,11 @@ class Dispatcher:
                         placed.append((run, job, chosen, sessions[chosen.id]))
                         continue
                     reason = waiting_reason(job, every)
-                if reason != run.waiting_reason:
+                # A run queued behind busy workers is what pending means: a signalled round leaves
+                # it unexplained (a burst would otherwise write and publish each run once more),
+                # and the next sweep writes it. A reason that changed is written at once.
+                quiet = not sweep and reason == BUSY and run.waiting_reason is None
+                if reason != run.waiting_reason and not quiet:
                     reasons[run.id] = reason
             started += await self._start_all(placed)
             placed.clear()

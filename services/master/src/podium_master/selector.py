@@ -50,6 +50,10 @@ def least_loaded(job: Job, run: Run, workers: Sequence[WorkerSlot]) -> WorkerSlo
     return min(candidates, key=lambda w: (w.load / max(w.executor_limit, 1), w.load, w.id))
 
 
+BUSY = "every matching worker is busy"
+"""The waiting reason of a run queued behind others: the everyday state of a queue."""
+
+
 def waiting_reason(job: Job, workers: Sequence[WorkerSlot]) -> str:
     """Why no worker takes a run of `job` right now, in words for people."""
     active = [w for w in workers if w.is_active]
@@ -66,7 +70,7 @@ def waiting_reason(job: Job, workers: Sequence[WorkerSlot]) -> str:
     if not taking:
         return "every matching worker is draining"
     if not any(w.has_room for w in taking):
-        return "every matching worker is busy"
+        return BUSY
     return "no worker was chosen by the selector"
 
 
