@@ -26,6 +26,8 @@ _FIND_TOKEN = (
     .join(_users, _users.c.id == _credentials.c.user_id)
     .where(_credentials.c.secret_hash == bindparam("secret_hash"), _credentials.c.kind == "token")
 )
+_GET_WORKER = select(_workers).where(_workers.c.id == bindparam("id"))
+_GET_USER = select(_users).where(_users.c.id == bindparam("id"))
 
 
 def _worker_changes(changes: WorkerUpdate) -> dict[str, Any]:
@@ -42,7 +44,7 @@ class AccountStore(SqlBase):
     async def get_worker(self, id: str) -> Worker | None:
         """One worker."""
         async with self._read() as connection:
-            row = (await connection.execute(select(_workers).where(_workers.c.id == id))).first()
+            row = (await connection.execute(_GET_WORKER, {"id": id})).first()
         return None if row is None else convert.worker(row)
 
     async def list_workers(self) -> list[Worker]:
@@ -107,7 +109,7 @@ class AccountStore(SqlBase):
     async def get_user(self, id: str) -> User | None:
         """One user."""
         async with self._read() as connection:
-            row = (await connection.execute(select(_users).where(_users.c.id == id))).first()
+            row = (await connection.execute(_GET_USER, {"id": id})).first()
         return None if row is None else convert.user(row)
 
     async def list_users(self) -> list[User]:

@@ -19,6 +19,8 @@ _schedules = table(ScheduleRow)
 
 # Built once (SQLAlchemy then keeps its cache key): listings check their project on every request.
 _GET_PROJECT = select(_projects).where(_projects.c.id == bindparam("id"))
+_GET_JOB = select(_jobs).where(_jobs.c.project == bindparam("project"), _jobs.c.id == bindparam("id"))
+"""Built once (with its cache key): each trigger and each dispatch round reads a job."""
 
 
 def _job_values(job: JobConfig) -> dict[str, Any]:
@@ -109,7 +111,7 @@ class CatalogStore(SqlBase):
     async def get_job(self, project: str, id: str) -> Job | None:
         """One job."""
         async with self._read() as connection:
-            row = (await connection.execute(select(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))).first()
+            row = (await connection.execute(_GET_JOB, {"project": project, "id": id})).first()
         return None if row is None else convert.job(row)
 
     async def list_jobs(self, project: str | None = None) -> list[Job]:

@@ -63,6 +63,14 @@ def _listing(names: frozenset[str]) -> Select[Any]:
     return select(_runs).where(*conditions).order_by(_runs.c.id.desc()).limit(bindparam("limit", type_=Integer))
 
 
+# Statements of the hot path, built once: building one (and its cache key) cost more than
+# SQLite took to run it.
+_GET_RUN = select(_runs).where(_runs.c.id == bindparam("id"))
+_PENDING = _runs.c.status == RunStatus.pending.value
+_LIST_PENDING = select(_runs).where(_PENDING).order_by(_runs.c.id).limit(bindparam("limit", type_=Integer))
+_LIST_PENDING_AFTER = _LIST_PENDING.where(_runs.c.id > bindparam("after"))
+
+
 def _write_query(write: RunWrite) -> tuple[Update, dict[str, Any]] | None:
     """The `UPDATE ... RETURNING` of one write and its values; None for a compare-and-set expecting nothing."""
     columns = {**_changes(write.changes), "updated_at": utcnow()}
@@ -142,7 +150,7 @@ class RunStore(SqlBase):
     async def get_run(self, run_id: str) -> Run | None:
         """One run by its id."""
         async with self._read() as connection:
-            row = (await connection.execute(select(_runs).where(_runs.c.id == run_id))).first()
+            row = (await connection.execute(_GET_RUN, {"id": run_id})).first()
         return None if row is None else convert.run(row)
 
     async def list_runs(self, filter: RunFilter, limit: int = 50, cursor: str | None = None) -> Page[Run]:
@@ -162,11 +170,13 @@ class RunStore(SqlBase):
 
     async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
         """Pending runs, oldest first; only those whose id sorts after `after` when given."""
-        query = select(_runs).where(_runs.c.status == RunStatus.pending.value).order_by(_runs.c.id).limit(limit)
-        if after is not None:
-            query = query.where(_runs.c.id > after)
+        query, values = (
+            (_LIST_PENDING, {"limit": limit})
+            if after is None
+            else (_LIST_PENDING_AFTER, {"limit": limit, "after": after})
+        )
         async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
+            rows = (await connection.execute(query, values)).all()
         return [convert.run(row) for row in rows]
 
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:

@@ -38,7 +38,7 @@ class SqlBase:
     """Holds the engines and opens one short transaction per storage operation.
 
     On SQLite, writes go through an engine whose transactions start with `BEGIN IMMEDIATE`
-    and reads through one that starts with a plain `BEGIN`, so WAL readers never wait.
+    and reads (one statement each) through one in autocommit; WAL readers never wait.
     SQLite writers take turns first (`writeturn`), so that its busy handler's sleeps do not
     pace a burst of writes from several tasks and processes.
     """
