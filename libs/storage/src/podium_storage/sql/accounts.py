@@ -43,14 +43,14 @@ class AccountStore(SqlBase):
 
     async def get_worker(self, id: str) -> Worker | None:
         """One worker."""
-        async with self._read() as connection:
-            row = (await connection.execute(_GET_WORKER, {"id": id})).first()
+        row = await self._reading(lambda connection: connection.execute(_GET_WORKER, {"id": id}).first())
         return None if row is None else convert.worker(row)
 
     async def list_workers(self) -> list[Worker]:
         """Every worker, by id."""
-        async with self._read() as connection:
-            rows = (await connection.execute(select(_workers).order_by(_workers.c.id))).all()
+        rows = await self._reading(
+            lambda connection: connection.execute(select(_workers).order_by(_workers.c.id)).all()
+        )
         return [convert.worker(row) for row in rows]
 
     async def put_worker(self, id: str, owner: str, changes: WorkerUpdate) -> Worker:
@@ -80,8 +80,7 @@ class AccountStore(SqlBase):
         if not ids:
             return
         query = update(_workers).where(_workers.c.id.in_(list(ids))).values(last_seen=seen)
-        async with self._write() as connection:
-            await connection.execute(query)
+        await self._writing(lambda connection: connection.execute(query))
 
     async def deactivate_workers(self) -> int:
         """Mark every worker inactive (master start-up); the count changed."""
@@ -108,14 +107,12 @@ class AccountStore(SqlBase):
 
     async def get_user(self, id: str) -> User | None:
         """One user."""
-        async with self._read() as connection:
-            row = (await connection.execute(_GET_USER, {"id": id})).first()
+        row = await self._reading(lambda connection: connection.execute(_GET_USER, {"id": id}).first())
         return None if row is None else convert.user(row)
 
     async def list_users(self) -> list[User]:
         """Every user, by id."""
-        async with self._read() as connection:
-            rows = (await connection.execute(select(_users).order_by(_users.c.id))).all()
+        rows = await self._reading(lambda connection: connection.execute(select(_users).order_by(_users.c.id)).all())
         return [convert.user(row) for row in rows]
 
     async def update_user(self, id: str, changes: UserUpdate) -> User | None:
@@ -177,8 +174,7 @@ class AccountStore(SqlBase):
         query = select(_credentials).where(_credentials.c.user_id == user).order_by(_credentials.c.id.desc())
         if kind is not None:
             query = query.where(_credentials.c.kind == kind)
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reading(lambda connection: connection.execute(query).all())
         return [convert.credential(row) for row in rows]
 
     async def get_password_hash(self, user: str) -> str | None:
@@ -189,14 +185,14 @@ class AccountStore(SqlBase):
             .order_by(_credentials.c.id.desc())
             .limit(1)
         )
-        async with self._read() as connection:
-            value = (await connection.execute(query)).scalar_one_or_none()
+        value = await self._reading(lambda connection: connection.execute(query).scalar_one_or_none())
         return None if value is None else str(value)
 
     async def find_token(self, secret_hash: str) -> tuple[Credential, User] | None:
         """The token credential with that SHA-256 hash, and its user (expiry not checked)."""
-        async with self._read() as connection:
-            row = (await connection.execute(_FIND_TOKEN, {"secret_hash": secret_hash})).first()
+        row = await self._reading(
+            lambda connection: connection.execute(_FIND_TOKEN, {"secret_hash": secret_hash}).first()
+        )
         if row is None:
             return None
         mapping = row._mapping

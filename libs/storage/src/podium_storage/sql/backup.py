@@ -57,8 +57,7 @@ class BackupStore(SqlBase):
     async def export_credentials(self) -> list[CredentialRecord]:
         """Every credential with its secret hash, by user and id."""
         query = select(_credentials).order_by(_credentials.c.user_id, _credentials.c.id)
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reading(lambda connection: connection.execute(query).all())
         return [
             CredentialRecord(
                 id=row.id,

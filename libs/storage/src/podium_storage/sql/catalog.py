@@ -73,14 +73,14 @@ class CatalogStore(SqlBase):
 
     async def get_project(self, id: str) -> Project | None:
         """One project."""
-        async with self._read() as connection:
-            row = (await connection.execute(_GET_PROJECT, {"id": id})).first()
+        row = await self._reading(lambda connection: connection.execute(_GET_PROJECT, {"id": id}).first())
         return None if row is None else convert.project(row)
 
     async def list_projects(self) -> list[Project]:
         """Every project, by id."""
-        async with self._read() as connection:
-            rows = (await connection.execute(select(_projects).order_by(_projects.c.id))).all()
+        rows = await self._reading(
+            lambda connection: connection.execute(select(_projects).order_by(_projects.c.id)).all()
+        )
         return [convert.project(row) for row in rows]
 
     async def delete_project(self, id: str) -> bool:
@@ -110,8 +110,9 @@ class CatalogStore(SqlBase):
 
     async def get_job(self, project: str, id: str) -> Job | None:
         """One job."""
-        async with self._read() as connection:
-            row = (await connection.execute(_GET_JOB, {"project": project, "id": id})).first()
+        row = await self._reading(
+            lambda connection: connection.execute(_GET_JOB, {"project": project, "id": id}).first()
+        )
         return None if row is None else convert.job(row)
 
     async def list_jobs(self, project: str | None = None) -> list[Job]:
@@ -119,8 +120,7 @@ class CatalogStore(SqlBase):
         query = select(_jobs).order_by(_jobs.c.project, _jobs.c.id)
         if project is not None:
             query = query.where(_jobs.c.project == project)
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reading(lambda connection: connection.execute(query).all())
         return [convert.job(row) for row in rows]
 
     async def delete_job(self, project: str, id: str) -> bool:
@@ -170,8 +170,7 @@ class CatalogStore(SqlBase):
     async def get_schedule(self, project: str, id: str) -> Schedule | None:
         """One schedule."""
         query = select(_schedules).where(_schedules.c.project == project, _schedules.c.id == id)
-        async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+        row = await self._reading(lambda connection: connection.execute(query).first())
         return None if row is None else convert.schedule(row)
 
     async def list_schedules(self, project: str | None = None) -> list[Schedule]:
@@ -179,8 +178,7 @@ class CatalogStore(SqlBase):
         query = select(_schedules).order_by(_schedules.c.project, _schedules.c.id)
         if project is not None:
             query = query.where(_schedules.c.project == project)
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reading(lambda connection: connection.execute(query).all())
         return [convert.schedule(row) for row in rows]
 
     async def delete_schedule(self, project: str, id: str) -> bool:

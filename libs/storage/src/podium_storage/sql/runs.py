@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, Update, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, select, update
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id, utcnow
 from podium_storage.batches import GroupCommit
@@ -143,14 +143,12 @@ class RunStore(SqlBase):
         return GroupCommit(self._insert_runs)
 
     async def _insert_runs(self, rows: Sequence[dict[str, Any]]) -> list[Run]:
-        async with self._write() as connection:
-            await connection.execute(_runs.insert(), list(rows))
+        await self._writing(lambda connection: connection.execute(_runs.insert(), list(rows)))
         return [convert.run_from_values(values) for values in rows]
 
     async def get_run(self, run_id: str) -> Run | None:
         """One run by its id."""
-        async with self._read() as connection:
-            row = (await connection.execute(_GET_RUN, {"id": run_id})).first()
+        row = await self._reading(lambda connection: connection.execute(_GET_RUN, {"id": run_id}).first())
         return None if row is None else convert.run(row)
 
     async def list_runs(self, filter: RunFilter, limit: int = 50, cursor: str | None = None) -> Page[Run]:
@@ -162,8 +160,7 @@ class RunStore(SqlBase):
         limit = page_limit(limit)
         values = _listing_values(filter, cursor)
         query = _listing(frozenset(values))
-        async with self._read() as connection:
-            rows = (await connection.execute(query, {**values, "limit": limit + 1})).all()
+        rows = await self._reading(lambda connection: connection.execute(query, {**values, "limit": limit + 1}).all())
         items = [convert.run(row) for row in rows[:limit]]
         next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
         return Page[Run](items=items, next_cursor=next_cursor)
@@ -175,8 +172,7 @@ class RunStore(SqlBase):
             if after is None
             else (_LIST_PENDING_AFTER, {"limit": limit, "after": after})
         )
-        async with self._read() as connection:
-            rows = (await connection.execute(query, values)).all()
+        rows = await self._reading(lambda connection: connection.execute(query, values).all())
         return [convert.run(row) for row in rows]
 
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:
@@ -184,8 +180,7 @@ class RunStore(SqlBase):
         query = select(_runs).where(_runs.c.status == RunStatus.running.value).order_by(_runs.c.id)
         if worker is not None:
             query = query.where(_runs.c.worker == worker)
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await self._reading(lambda connection: connection.execute(query).all())
         return [convert.run(row) for row in rows]
 
     async def transition_run(
@@ -203,13 +198,14 @@ class RunStore(SqlBase):
 
     async def write_runs(self, writes: Sequence[RunWrite]) -> list[Run | None]:
         """Apply `writes` in order in one transaction (see `Storage.write_runs`)."""
-        results: list[Run | None] = []
-        async with self._write() as connection:
-            for write in writes:
-                query = _write_query(write)
-                row = None if query is None else (await connection.execute(*query)).first()
-                results.append(None if row is None else convert.run(row))
-        return results
+
+        def work(connection: Connection) -> list[Any]:
+            return [
+                None if query is None else connection.execute(*query).first() for query in map(_write_query, writes)
+            ]
+
+        rows = await self._writing(work)
+        return [None if row is None else convert.run(row) for row in rows]
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.util import greenlet_spawn
 
 from podium_storage.interface import AlreadyExists, StorageError, StorageUnavailable
 from podium_storage.sql.engine import create_engine
@@ -20,6 +21,8 @@ from podium_storage.sql.writeturn import WriteTurn
 from podium_storage.urls import is_sqlite
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def table(row_class: Any) -> Table:
@@ -78,19 +81,17 @@ class SqlBase:
         async with _storage_errors(), turn, (self._writer if write else self._reader)() as session, session.begin():
             yield session
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reading (Core statements), without the ORM session's overhead.
+    async def _reading(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (Core statements, one for a consistent read) on a connection for reading.
 
         Raises:
             StorageUnavailable: the database could not be reached or is busy.
         """
-        async with _storage_errors(), self._connection(self._read_engine) as connection:
-            yield connection
+        async with _storage_errors():
+            return await self._run(self._read_engine, work, transaction=False)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a write transaction (Core statements), committed when the block ends.
+    async def _writing(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (Core statements) in a write transaction, committed when it returns.
 
         The hot writes (runs, waiting reasons, last_seen) use it: no ORM session to set up.
 
@@ -100,28 +101,31 @@ class SqlBase:
             StorageUnavailable: the database could not be reached or is busy.
         """
         turn = self._write_turn.taken() if self._write_turn is not None else contextlib.nullcontext()
-        async with _storage_errors(), turn, self._connection(self._engine) as connection, connection.begin():
-            yield connection
+        async with _storage_errors(), turn:
+            return await self._run(self._engine, work, transaction=True)
 
-    @asynccontextmanager
-    async def _connection(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection for the block.
+    async def _run(self, engine: AsyncEngine, work: Callable[[Connection], T], transaction: bool) -> T:
+        """`work` on a pooled connection of `engine` (in a transaction when asked).
 
-        SQLAlchemy closes an `AsyncConnection` leaving its `async with` in a task of its own,
-        shielded from cancellation: a task and two turns of the event loop per storage call,
-        during which the connection stays checked out (a burst of reads then outgrew the pool
-        and opened and closed connections). On SQLite the close runs inline and never
-        suspends, so it cannot be cancelled midway and is awaited directly.
+        SQLAlchemy's async API runs each call (connect, begin, execute, commit, close) in a
+        greenlet of its own, and closes a connection leaving its `async with` in a new task
+        shielded from cancellation. On SQLite, whose statements run inline and never suspend
+        (`podium_storage.sql.inline`), the whole call runs in one greenlet instead: a storage
+        call then costs a third of the CPU, and a connection goes back to the pool before any
+        other task runs (a burst of reads used to outgrow the pool, opening and closing
+        connections). Nothing in it can be cancelled midway, as nothing in it suspends. On
+        PostgreSQL, whose statements do suspend, SQLAlchemy's own path keeps its guarantees.
         """
         if not self._inline:
-            async with engine.connect() as connection:
-                yield connection
-            return
-        connection = await engine.connect().start()
-        try:
-            yield connection
-        finally:
-            await connection.close()
+            async with engine.begin() if transaction else engine.connect() as connection:
+                return await connection.run_sync(work)
+        sync_engine = engine.sync_engine
+
+        def call() -> T:
+            with sync_engine.begin() if transaction else sync_engine.connect() as connection:
+                return work(connection)
+
+        return await greenlet_spawn(call)
 
 
 @asynccontextmanager

@@ -32,5 +32,4 @@ class SqlStorage(CatalogStore, RunStore, AccountStore, BackupStore, Storage):
         Raises:
             StorageUnavailable: it does not.
         """
-        async with self._read() as connection:
-            await connection.execute(text("SELECT 1"))
+        await self._reading(lambda connection: connection.execute(text("SELECT 1")))
