@@ -91,7 +91,9 @@ class Dispatcher:
         views = [slot for slot, _ in slots if not slot.draining]  # what the selector chooses from
         room = sum(max(0, slot.executor_limit - slot.load) for slot in views if slot.is_enabled)
         every = [slot for slot, _ in slots]  # draining workers too, to say so in a waiting reason
-        page = PAGE if sweep else min(PAGE, 2 * room + 10)
+        # A signalled round reads just past the free slots (each row read is a run to convert);
+        # it reads on, a page at a time, while runs it cannot place leave slots free.
+        page = PAGE if sweep else min(PAGE, room + 2)
         runs = await storage.list_pending_runs(limit=page)
         if not runs:
             return 0

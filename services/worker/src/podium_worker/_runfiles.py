@@ -4,7 +4,8 @@ Layout of ``RUN_DIR`` (one per run, on the worker's disk):
 
 - ``request.json``: the `RunRequest` the master sent (written by the worker before the start);
 - ``executor.pid``: the executor's pid, written once its signal handlers are installed, so
-  the worker may send SIGTERM as soon as this file exists;
+  the worker may send SIGTERM as soon as this file holds it (it may be empty for an instant:
+  the executor reads ``abort.json`` after writing it, so an abort meanwhile is not lost);
 - ``executor.err``: the executor's stderr (diagnostics, never part of the run's log);
 - ``log``: stdout and stderr of every command, byte for byte, appended as produced;
 - ``state.json``: a `WorkerRunState`, replaced atomically; its ``log_size`` is final only
@@ -47,6 +48,15 @@ def write_json_atomic(path: str | os.PathLike[str], value: Any) -> None:
     with open(tmp, "w", encoding="utf-8") as file:
         json.dump(value, file, ensure_ascii=False)
     os.replace(tmp, path)
+
+
+def write_pid(path: str, pid: int) -> None:
+    """Write `pid` in plain text (one write, without the temporary file and rename of a state)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

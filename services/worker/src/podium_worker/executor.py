@@ -107,7 +107,7 @@ class Executor:
         """Run everything, write the final state and return the process exit code."""
         self._install_signals()
         try:
-            files.write_json_atomic(self.path(files.PID), os.getpid())  # "1234": JSON and plain text alike
+            files.write_pid(self.path(files.PID), os.getpid())
         except OSError as exc:
             _note(f"cannot use the run directory {self.run_dir}: {exc}")
             return 1

@@ -125,3 +125,22 @@ class RunDirectory:
     def delete(self) -> None:
         """Remove the run's files."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def delete_quickly(self) -> bool:
+        """Remove the run's files if its workspace is empty (a few unlinks); False if it is not.
+
+        Most runs leave nothing in their workspace: their directory goes without a thread or a
+        tree walk. A workspace with files is left for `delete`, in a thread.
+        """
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(self.file(_runfiles.WORKSPACE))
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    os.unlink(entry.path)  # a directory here fails: `delete` then
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            return not self.path.exists()
+        except OSError:
+            return False
+        return True

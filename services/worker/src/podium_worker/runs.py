@@ -209,7 +209,7 @@ class LocalRun:
                     if self.offset >= state.log_size and sent_final_at != self.offset:
                         sent_final_at = self.offset
                         await link.send_text(StatusUpdate(state=state).model_dump_json())
-                        logger.info("run %s: final status %s sent", self.run_id, state.status)
+                        logger.debug("run %s: final status %s sent", self.run_id, state.status)
                     await self.changed.wait()  # only a resync or a clean changes anything now
                 elif not self.watched:
                     with contextlib.suppress(TimeoutError):
@@ -285,8 +285,9 @@ class RunSet:
             return
         run.detach()
         run.cleaned = True
-        await asyncio.to_thread(run.dir.delete)
-        logger.info("run %s cleaned", run_id)
+        if not run.dir.delete_quickly():
+            await asyncio.to_thread(run.dir.delete)
+        logger.debug("run %s cleaned", run_id)  # the start is logged; the master logs the end
         self._cleaned.set()
 
     async def wait_until_empty(self) -> None:
