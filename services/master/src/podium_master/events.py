@@ -65,6 +65,9 @@ class Subscription:
             Overflow: the subscriber fell behind and was dropped.
         """
         batch = [await self.get()]
+        # One turn of the loop, no timer: the messages already read from the workers publish
+        # their events first, and the frame carries them all.
+        await asyncio.sleep(0)
         while not self._queue.empty():
             event = self._queue.get_nowait()
             if event is None:

@@ -214,7 +214,9 @@ async def change_events(feed: MasterFeed, storage: Storage) -> AsyncIterator[byt
                 check = not feed.connected
                 yield b": keepalive\n\n"
             elif isinstance(item, dict):
-                # What else is queued goes out in the same write: a burst costs one, not one per event.
+                # What else is queued goes out in the same write: a burst costs one, not one per event
+                # (one turn of the loop first, no timer, lets the feed's current frame arrive whole).
+                await asyncio.sleep(0)
                 pushed = [_pushed(changes, event) for event in (item, *subscription.pending())]
                 if out := b"".join(event for event in pushed if event is not None):
                     yield out
