@@ -237,7 +237,7 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         ids = {"run_id": run.id, "project": run.project, "job": run.job, "worker_id": slot.id}
-        logger.info("run %s dispatched to worker %s", run.id, slot.id, extra=ids)
+        logger.debug("run %s dispatched to worker %s", run.id, slot.id, extra=ids)  # its end is logged at info
         return True
 
     async def _confirm(self, run_id: str, session: WorkerSession, future: asyncio.Future[Response]) -> None:
