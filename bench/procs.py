@@ -30,15 +30,37 @@ def rss_mb(pid: int) -> float:
     return _status_kib(pid, "VmRSS") / 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used, in seconds."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User plus system CPU time the process has used, in seconds.
+
+    With `reaped`, also that of its children it has waited for (a worker's executor launcher
+    reaps every executor it forked, and each executor its command).
+    """
     try:
         with open(f"/proc/{pid}/stat") as stat:
             text = stat.read()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    """The process ids whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    text = stat.read()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry))
+    return found
 
 
 @dataclass
@@ -46,18 +68,24 @@ class CpuMeter:
     """CPU share of one process between `start()` and `stop()`, as % of one core."""
 
     pid: int
+    reaped: bool = False
+    """Count the children the process has waited for too (see `cpu_seconds`)."""
     _cpu: float = 0.0
     _wall: float = 0.0
 
     def start(self) -> CpuMeter:
         """Take the first sample."""
-        self._cpu, self._wall = cpu_seconds(self.pid), time.monotonic()
+        self._cpu, self._wall = cpu_seconds(self.pid, self.reaped), time.monotonic()
         return self
+
+    def seconds(self) -> float:
+        """CPU seconds since `start()`."""
+        return cpu_seconds(self.pid, self.reaped) - self._cpu
 
     def percent(self) -> float:
         """CPU % of one core since `start()`."""
         wall = time.monotonic() - self._wall
-        return 100.0 * (cpu_seconds(self.pid) - self._cpu) / wall if wall > 0 else 0.0
+        return 100.0 * self.seconds() / wall if wall > 0 else 0.0
 
 
 def machine() -> dict[str, object]:

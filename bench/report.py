@@ -55,6 +55,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             out.append(("throughput", f"{t['runs']} runs at once, 2 workers × 8", f"{t['runs_per_s']} runs/s"))
             rss = ", ".join(f"{name} {mb}" for name, mb in t["peak_rss_mb"].items())
             out.append(("throughput", "peak RSS (MB)", rss))
+            if "cpu_ms_per_run" in t:
+                cpu = ", ".join(f"{name} {ms}" for name, ms in t["cpu_ms_per_run"].items())
+                out.append(("throughput", "CPU per run (ms)", f"{cpu}; total {t['cpu_ms_per_run_total']}"))
     if "fleet" in w:
         f = w["fleet"]
         if "error" in f:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.client import Api, Events, burst, timestamp
-from bench.procs import CpuMeter, peak_rss_mb
+from bench.procs import CpuMeter, children, peak_rss_mb
 from bench.stack import PROJECT, Stack
 from bench.stats import breakdown, summary_ms
 from podium_storage.logs import LogStore
@@ -51,11 +52,20 @@ async def latency(stack: Stack, runs: int) -> dict[str, Any]:
 async def throughput(stack: Stack, runs: int) -> dict[str, Any]:
     """`runs` echo runs triggered at once: runs/s until the last completes; peak RSS per process."""
     api = Api(stack.api_url, stack.token(), connections=100)
-    meters = {name: CpuMeter(pid).start() for name, pid in stack.pids().items()}
+    meters = {name: CpuMeter(pid) for name, pid in stack.pids().items()}
+    for name, pid in stack.pids().items():
+        for child in children(pid) if name.startswith("worker-") else []:  # the executor launcher
+            meters[f"executors-{name.removeprefix('worker-')}"] = CpuMeter(child, reaped=True)
+    for meter in meters.values():
+        meter.start()
+    client = sum(os.times()[:2])
     try:
         measured = await burst(api, PROJECT, "echo", runs)
     finally:
         await api.close()
+    # CPU spent per run by each process over the burst: the executors (and their `echo`) are
+    # counted through the launcher that reaps them, the bench client is this process.
+    cpu = {name: meter.seconds() for name, meter in meters.items()} | {"bench client": sum(os.times()[:2]) - client}
     return {
         "runs": runs,
         "statuses": measured.statuses(),
@@ -65,6 +75,8 @@ async def throughput(stack: Stack, runs: int) -> dict[str, Any]:
         "runs_per_s_seen": round(runs / (measured.seen_end - measured.start), 1),
         "last_completed_s": round(measured.last_completed - measured.start, 2),
         "cpu_percent": {name: round(meter.percent(), 1) for name, meter in meters.items()},
+        "cpu_ms_per_run": {name: round(1000 * seconds / runs, 2) for name, seconds in cpu.items()},
+        "cpu_ms_per_run_total": round(1000 * sum(cpu.values()) / runs, 1),
         "peak_rss_mb": {name: round(peak_rss_mb(pid), 1) for name, pid in stack.pids().items()},
         "per_worker": _per_worker(measured.runs),
     }
