@@ -77,6 +77,10 @@ class LogStore:
         except FileNotFoundError:
             return b""
 
-    def delete(self, project: str, run_id: str) -> None:
-        """Remove a run's log, if any."""
-        self.path(project, run_id).unlink(missing_ok=True)
+    def delete(self, project: str, run_id: str) -> bool:
+        """Remove a run's log, if any; True when there was one."""
+        try:
+            self.path(project, run_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True

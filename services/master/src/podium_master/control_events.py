@@ -35,7 +35,12 @@ async def _until_closed(websocket: WebSocket) -> None:
 async def _forward(subscription: Subscription, websocket: WebSocket) -> None:
     try:
         while True:
-            await websocket.send_text(json.dumps(await subscription.batch(), separators=(",", ":")))
+            events = await subscription.batch()
+            # One turn of the loop, no timer: the messages already read from the workers publish
+            # their events first, and the frame carries them all.
+            await asyncio.sleep(0)
+            events += subscription.pending()
+            await websocket.send_text(json.dumps(events, separators=(",", ":")))
     except Overflow:
         logger.warning("events subscriber %s fell behind: closing with %d", websocket.client, CLOSE_TRY_AGAIN)
         with contextlib.suppress(RuntimeError, OSError):

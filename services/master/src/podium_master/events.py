@@ -61,19 +61,26 @@ class Subscription:
     async def batch(self) -> list[Event]:
         """The next event and every other one already queued (at least one event).
 
+        Its one suspension is waiting for the first event: cancelled, it loses none.
+
         Raises:
             Overflow: the subscriber fell behind and was dropped.
         """
-        batch = [await self.get()]
-        # One turn of the loop, no timer: the messages already read from the workers publish
-        # their events first, and the frame carries them all.
-        await asyncio.sleep(0)
+        return [await self.get(), *self.pending()]
+
+    def pending(self) -> list[Event]:
+        """The events queued now, without waiting.
+
+        Raises:
+            Overflow: the subscriber fell behind and was dropped.
+        """
+        events: list[Event] = []
         while not self._queue.empty():
             event = self._queue.get_nowait()
             if event is None:
                 raise Overflow("event subscriber fell behind")
-            batch.append(event)
-        return batch
+            events.append(event)
+        return events
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:

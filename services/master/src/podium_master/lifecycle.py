@@ -77,11 +77,13 @@ class Lifecycle:
         run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.running, PENDING))
         if run is None:
             return None
-        # No await between the claim and the deletion: nothing can append in between.
-        self.logs.delete(run.project, run.id)
+        # No await between the claim and the deletion: nothing can append in between. A requeue
+        # emptied the log already and said so; a log left over anyway is announced as gone.
+        emptied = self.logs.delete(run.project, run.id)
         self._measure(run)
         self.events.run_changed(run)
-        self.events.log_grew(run.project, run.id, 0)
+        if emptied:
+            self.events.log_grew(run.project, run.id, 0)
         return run
 
     async def requeue(self, run_id: str, waiting_reason: str) -> Run | None:

@@ -79,15 +79,16 @@ class PipelineRunner:
     async def _consume(self, subscription: Subscription, interval: float) -> None:
         next_sweep = time.monotonic() + interval
         while True:
-            try:
-                event = await asyncio.wait_for(subscription.get(), max(0.0, next_sweep - time.monotonic()))
+            try:  # a batch: one timer per wake-up, not per event (a burst publishes several per run)
+                events = await asyncio.wait_for(subscription.batch(), max(0.0, next_sweep - time.monotonic()))
             except TimeoutError:
                 await self.resume_all()
                 next_sweep = time.monotonic() + interval
                 continue
-            parent = _finished_child_parent(event)
-            if parent is not None:
-                await self.advance(parent)
+            for event in events:
+                parent = _finished_child_parent(event)
+                if parent is not None:
+                    await self.advance(parent)
 
     async def resume_all(self) -> None:
         """Evaluate every running pipeline run (start-up, lost events, safety sweep)."""
