@@ -64,12 +64,22 @@ class Api:
             return response.status, await response.read()
 
     async def _get(self, path: str, params: Any = None) -> dict[str, Any]:
-        async with self.http.get(f"{self.base}{path}", params=params) as response:
-            body = await response.read()
-            if response.status != 200:
-                raise RuntimeError(f"GET {path} answered {response.status}: {body[:500]!r}")
+        try:
+            status, body = await self._read(path, params)
+        except aiohttp.ServerDisconnectedError:
+            # The server closed a keep-alive connection idle for its timeout (5 s) as the request
+            # went out, e.g. the once-a-second check after the burst's last trigger; a GET is
+            # safe to send again.
+            self.retries += 1
+            status, body = await self._read(path, params)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body[:500]!r}")
         document: dict[str, Any] = json.loads(body)
         return document
+
+    async def _read(self, path: str, params: Any) -> tuple[int, bytes]:
+        async with self.http.get(f"{self.base}{path}", params=params) as response:
+            return response.status, await response.read()
 
     async def run(self, project: str, run_id: str) -> dict[str, Any]:
         """One run."""
