@@ -19,3 +19,13 @@ def test_latency_bench_runs_five_runs(tmp_path: Path) -> None:
     assert latency["statuses"] == ["succeeded"]
     assert latency["trigger_to_seen"]["count"] == 5
     assert latency["phases"]["execute"]["count"] == 5
+
+
+def test_micro_bench_measures_each_piece(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bench.micro` reads, writes and launches for real and prints one JSON object."""
+    from bench.micro import main as micro
+
+    assert micro(["--reads", "20", "--runs", "20", "--launches", "10"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert set(measured) == {"cpu_probe_s", "get_job_us", "run_writes_ms", "launch_ms"}
+    assert all(value > 0 for value in measured.values())

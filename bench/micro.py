@@ -1,0 +1,134 @@
+"""`python -m bench.micro`: CPU costs of the pieces a run goes through, each in isolation.
+
+The throughput burst says how much CPU a run costs in each process; these say where in a piece:
+one storage read, the three run writes of a run, one executor launch. Each is measured as CPU
+time of this process (or of the launcher's children), so that a busy neighbour on the machine
+inflates it less than wall time. Like `python -m bench`, nothing here is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from podium_model import RunSource, RunStatus, RunUpdate, utcnow
+from podium_model.config import JobConfig
+from podium_storage import migrate, open_storage
+from podium_storage.interface import RunWrite
+from podium_worker.launch import Launcher
+
+REQUEST = {
+    "project": "bench",
+    "job": "echo",
+    "parameters": {},
+    "environment": {},
+    "worker": {},
+    "definition": {"type": "job", "commands": [["echo", "hello"]], "environment": {}},
+}
+
+
+async def storage_costs(reads: int, runs: int) -> dict[str, float]:
+    """µs of CPU per `get_job` and ms per run for claim, start and final writes (batches of 10)."""
+    with tempfile.TemporaryDirectory(prefix="podium-micro-") as directory:
+        url = f"sqlite+aiosqlite:///{directory}/podium.db"
+        await migrate(url)
+        async with open_storage(url) as storage:
+            await storage.put_project("bench")
+            job = JobConfig.model_validate({"id": "echo", "definition": {"type": "job", "commands": [["true"]]}})
+            await storage.put_job("bench", job)
+            for _ in range(100):  # warm: statement caches, pool
+                await storage.get_job("bench", "echo")
+            start = time.process_time()
+            for _ in range(reads):
+                await storage.get_job("bench", "echo")
+            read_us = 1e6 * (time.process_time() - start) / reads
+            source = RunSource(type="api", user="bench")
+            created = [await storage.create_run("bench", "echo", {}, source) for _ in range(runs)]
+            start = time.process_time()
+            for index in range(0, runs, 10):
+                batch = [run.id for run in created[index : index + 10]]
+                claim = RunUpdate(worker="w", assigned_at=utcnow(), waiting_reason=None)
+                await storage.write_runs([RunWrite(i, claim, RunStatus.running, (RunStatus.pending,)) for i in batch])
+                await storage.write_runs([RunWrite(i, RunUpdate(started_at=utcnow())) for i in batch])
+                final = RunUpdate(results={}, completed_at=utcnow())
+                await storage.write_runs([RunWrite(i, final, RunStatus.succeeded, (RunStatus.running,)) for i in batch])
+            writes_ms = 1e3 * (time.process_time() - start) / runs
+    return {"get_job_us": round(read_us), "run_writes_ms": round(writes_ms, 2)}
+
+
+def launch_costs(launches: int) -> dict[str, float]:
+    """ms of CPU per `echo hello` run started through the executor launcher, executor and echo included."""
+    with tempfile.TemporaryDirectory(prefix="podium-micro-") as directory:
+        run_dirs = []
+        for index in range(launches + 1):
+            run_dir = Path(directory) / f"run{index}"
+            run_dir.mkdir()
+            (run_dir / "request.json").write_text(json.dumps({**REQUEST, "run_id": f"run{index}"}))
+            run_dirs.append(run_dir)
+        launcher = Launcher()
+        launcher.start()
+        errors = os.open(os.devnull, os.O_WRONLY)
+        try:
+            _launch(launcher, run_dirs[0], errors)  # warm: the launcher imports the executor first
+            assert launcher.process is not None
+            before = _reaped_cpu(launcher.process.pid)
+            for run_dir in run_dirs[1:]:
+                _launch(launcher, run_dir, errors)
+            per_launch = 1e3 * (_reaped_cpu(launcher.process.pid) - before) / launches
+        finally:
+            os.close(errors)
+            launcher.close()
+    return {"launch_ms": round(per_launch, 2)}
+
+
+def _launch(launcher: Launcher, run_dir: Path, errors: int) -> None:
+    """Start one executor and wait until it exits (its notification pipe closes)."""
+    read_end, write_end = os.pipe()
+    try:
+        launcher.launch(str(run_dir), write_end, errors)
+    finally:
+        os.close(write_end)
+    try:
+        while os.read(read_end, 4096):
+            pass
+    finally:
+        os.close(read_end)
+
+
+def _reaped_cpu(pid: int) -> float:
+    """CPU seconds of `pid` and of the children it reaped (the launcher reaps its executors)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__)
+    parser.add_argument("--reads", type=int, default=3000, help="get_job calls")
+    parser.add_argument("--runs", type=int, default=1000, help="runs written (three writes each)")
+    parser.add_argument("--launches", type=int, default=300, help="executors launched one after another")
+    args = parser.parse_args(argv)
+    results: dict[str, float] = {"cpu_probe_s": _probe()}
+    results |= asyncio.run(storage_costs(args.reads, args.runs))
+    results |= launch_costs(args.launches)
+    sys.stdout.write(json.dumps(results) + "\n")
+    return 0
+
+
+def _probe() -> float:
+    """Seconds of a fixed pure-Python loop: how fast the machine is right now (compare runs with it)."""
+    start = time.perf_counter()
+    sum(range(30_000_000))
+    return round(time.perf_counter() - start, 3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
