@@ -47,38 +47,34 @@ class Api:
     async def trigger(self, project: str, job: str, **parameters: str) -> dict[str, Any]:
         """Trigger a run; the created run."""
         url = f"{self.base}/projects/{project}/jobs/{job}/runs"
-        try:
-            status, body = await self._post(url, {"parameters": parameters})
-        except aiohttp.ServerDisconnectedError:
-            # The server closed an idle keep-alive connection as the request went out: it was
-            # not read, so sending it again cannot trigger twice.
-            self.retries += 1
-            status, body = await self._post(url, {"parameters": parameters})
+        status, body = await self._call("POST", url, json={"parameters": parameters})
         if status != 201:
             raise RuntimeError(f"trigger answered {status}: {body[:500]!r}")
         run: dict[str, Any] = json.loads(body)
         return run
 
-    async def _post(self, url: str, payload: dict[str, Any]) -> tuple[int, bytes]:
-        async with self.http.post(url, json=payload) as response:
-            return response.status, await response.read()
-
     async def _get(self, path: str, params: Any = None) -> dict[str, Any]:
-        try:
-            status, body = await self._read(path, params)
-        except aiohttp.ServerDisconnectedError:
-            # The server closed a keep-alive connection idle for its timeout (5 s) as the request
-            # went out, e.g. the once-a-second check after the burst's last trigger; a GET is
-            # safe to send again.
-            self.retries += 1
-            status, body = await self._read(path, params)
+        status, body = await self._call("GET", f"{self.base}{path}", params=params)
         if status != 200:
             raise RuntimeError(f"GET {path} answered {status}: {body[:500]!r}")
         document: dict[str, Any] = json.loads(body)
         return document
 
-    async def _read(self, path: str, params: Any) -> tuple[int, bytes]:
-        async with self.http.get(f"{self.base}{path}", params=params) as response:
+    async def _call(self, method: str, url: str, **options: Any) -> tuple[int, bytes]:
+        """One request and its answer (status, body).
+
+        The api closes a keep-alive connection idle for 5 s; a request that goes out on it just
+        then meets a closed connection, unread, so it is sent again once (after the burst's last
+        trigger, the once-a-second listing met one).
+        """
+        try:
+            return await self._once(method, url, **options)
+        except aiohttp.ServerDisconnectedError:
+            self.retries += 1
+            return await self._once(method, url, **options)
+
+    async def _once(self, method: str, url: str, **options: Any) -> tuple[int, bytes]:
+        async with self.http.request(method, url, **options) as response:
             return response.status, await response.read()
 
     async def run(self, project: str, run_id: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.procs import cpu_seconds
 from podium_model import RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.config import JobConfig
 from podium_storage import migrate, open_storage
@@ -77,10 +78,10 @@ def launch_costs(launches: int) -> dict[str, float]:
         try:
             _launch(launcher, run_dirs[0], errors)  # warm: the launcher imports the executor first
             assert launcher.process is not None
-            before = _reaped_cpu(launcher.process.pid)
+            before = cpu_seconds(launcher.process.pid, reaped=True)
             for run_dir in run_dirs[1:]:
                 _launch(launcher, run_dir, errors)
-            per_launch = 1e3 * (_reaped_cpu(launcher.process.pid) - before) / launches
+            per_launch = 1e3 * (cpu_seconds(launcher.process.pid, reaped=True) - before) / launches
         finally:
             os.close(errors)
             launcher.close()
@@ -99,14 +100,6 @@ def _launch(launcher: Launcher, run_dir: Path, errors: int) -> None:
             pass
     finally:
         os.close(read_end)
-
-
-def _reaped_cpu(pid: int) -> float:
-    """CPU seconds of `pid` and of the children it reaped (the launcher reaps its executors)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:

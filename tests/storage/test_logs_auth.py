@@ -20,8 +20,9 @@ def test_log_append_at_offset_and_read(tmp_path: Path) -> None:
     assert logs.read("p", "r", 6) == b"\x00world\xff"
     assert logs.read("p", "r", 6, 3) == b"\x00wo"
     assert logs.read("p", "r", 100) == b""
-    logs.delete("p", "r")
+    assert logs.delete("p", "r") is True
     assert logs.size("p", "r") == 0
+    assert logs.delete("p", "r") is False  # nothing left: the master then announces nothing
 
 
 @pytest.mark.parametrize("offset", [0, 3, 6])

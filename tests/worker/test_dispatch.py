@@ -42,6 +42,18 @@ async def test_unmatched_properties_wait_then_run(stack: Stack, storage: Storage
     assert done.waiting_reason is None
 
 
+async def test_run_behind_a_busy_worker_gets_the_busy_reason_then_runs(stack: Stack, storage: Storage) -> None:
+    """A run queued behind a full worker is told so by the next sweep, and runs once a slot frees."""
+    stack.start_worker("w1", 1)
+    blocker = await trigger(stack, storage, "slow")
+    await wait_run(stack, storage, blocker.id, {"running"})
+    queued = await trigger(stack, storage, "hello")
+    await wait_run(stack, storage, queued.id, {"pending"}, waiting_reason="every matching worker is busy")
+    assert (await control(stack, f"/control/runs/{blocker.id}/abort"))["result"] == "sent"
+    done = await wait_run(stack, storage, queued.id)
+    assert done.status == RunStatus.succeeded and done.waiting_reason is None, done
+
+
 async def test_cancel_pending_run(stack: Stack, storage: Storage) -> None:
     """Cancelling a pending run ends it cancelled; it never runs."""
     run = await trigger(stack, storage, "plan9")

@@ -31,10 +31,10 @@ PAGE = 200
 ROUND_LIMIT = 1000
 """Pending runs a signalled round looks at, at most (it stops earlier once no worker has room)."""
 SWEEP_LIMIT = 10_000
+"""Pending runs a sweep looks at, at most, to bring their waiting reasons up to date."""
 WORKER_REFRESH_INTERVAL = 60.0
 """Seconds between re-reads of every connected worker's stored settings by a sweep (the api
 asks for a refresh of the worker it changes; this only catches a lost request)."""
-"""Pending runs a sweep looks at, at most, to bring their waiting reasons up to date."""
 
 
 class Dispatcher:

@@ -17,10 +17,10 @@ _projects = table(ProjectRow)
 _jobs = table(JobRow)
 _schedules = table(ScheduleRow)
 
-# Built once (SQLAlchemy then keeps its cache key): listings check their project on every request.
+# Built once (SQLAlchemy then keeps their cache keys): listings check their project on every
+# request, and each trigger and each dispatch round reads a job.
 _GET_PROJECT = select(_projects).where(_projects.c.id == bindparam("id"))
 _GET_JOB = select(_jobs).where(_jobs.c.project == bindparam("project"), _jobs.c.id == bindparam("id"))
-"""Built once (with its cache key): each trigger and each dispatch round reads a job."""
 
 
 def _job_values(job: JobConfig) -> dict[str, Any]:

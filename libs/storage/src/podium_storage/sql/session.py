@@ -56,8 +56,7 @@ class SqlBase:
             if is_sqlite(url)
             else self._engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        self._writer = async_sessionmaker(self._engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         self._write_turn = WriteTurn(Path(url.database)) if is_sqlite(url) and url.database else None
         self._inline = is_sqlite(url)  # statements run on the event loop (`podium_storage.sql.inline`)
 
@@ -65,11 +64,11 @@ class SqlBase:
         await self._engine.dispose()
         if self._write_turn is not None:
             self._write_turn.close()
-        if is_sqlite(self.url):  # PostgreSQL's read engine shares the pool just disposed
+        if self._inline:  # PostgreSQL's read engine shares the pool just disposed
             await self._read_engine.dispose()
 
     @asynccontextmanager
-    async def _session(self, write: bool = True) -> AsyncIterator[AsyncSession]:
+    async def _session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction, committed when the block ends without error.
 
         Raises:
@@ -77,8 +76,8 @@ class SqlBase:
             StorageError: another constraint was violated (e.g. an unknown project).
             StorageUnavailable: the database could not be reached or is busy.
         """
-        turn = self._write_turn.taken() if write and self._write_turn is not None else contextlib.nullcontext()
-        async with _storage_errors(), turn, (self._writer if write else self._reader)() as session, session.begin():
+        turn = self._write_turn.taken() if self._write_turn is not None else contextlib.nullcontext()
+        async with _storage_errors(), turn, self._sessions() as session, session.begin():
             yield session
 
     async def _reading(self, work: Callable[[Connection], T]) -> T:
