@@ -194,6 +194,53 @@ def test_abort_a_running_run(page: Page, stack: UiStack) -> None:
     assert stack.run(PROJECT, run["id"])["status"] == "aborted"
 
 
+def test_a_late_answer_does_not_undo_a_pushed_change(page: Page, stack: UiStack) -> None:
+    """The run page's load answered after a newer pushed change keeps the newer state.
+
+    The load of the run is held (its answer read at once, so it is stale) while the run is
+    aborted over the api: the page shows `aborted` from the pushed event, then receives the
+    stale `running` answer, and must keep `aborted`.
+    """
+    run = stack.trigger(PROJECT, "slow")
+    stack.wait_run(PROJECT, run["id"], {"running"})
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch()))  # answered now, delivered later
+
+    page.route(re.compile(rf"/api/v1/projects/{PROJECT}/runs/{run['id']}$"), hold)
+    page.evaluate(
+        """() => {
+            window.__statuses = [];
+            new MutationObserver(() => {
+                const badge = document.querySelector('h1 .badge');
+                const status = badge && badge.dataset.status;
+                const seen = window.__statuses;
+                if (status && seen[seen.length - 1] !== status) seen.push(status);
+            }).observe(document.body, {subtree: true, childList: true, attributes: true});
+        }"""
+    )
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
+
+    def requested() -> list[tuple[Any, Any]]:
+        page.evaluate("0")  # route handlers run while the page is called
+        return held
+
+    wait_until(requested, 20, "the page to load the run")
+    route, stale = held[0]
+    assert stale.json()["status"] == "running"
+    assert stack.client.post(f"/projects/{PROJECT}/runs/{run['id']}/abort").status_code == 200
+    expect(run_badge(page)).to_have_text("aborted")  # from the pushed event: the load is still held
+    with page.expect_response(lambda response: response.url.endswith(run["id"])) as answered:
+        route.fulfill(response=stale)
+    answered.value.finished()
+    # Two frames: the answer's JSON is parsed and any state it sets is rendered by then.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    expect(run_badge(page)).to_have_text("aborted")
+    statuses = page.evaluate("window.__statuses")  # pushed `running` changes may come first
+    assert statuses[statuses.index("aborted") :] == ["aborted"], statuses
+
+
 def test_pipeline_graph(page: Page, stack: UiStack) -> None:
     """The pipeline job's graph: elements as nodes, the `after` condition as an edge; nodes link onwards."""
     page.goto(f"/#/projects/{PROJECT}/jobs/build-and-test")

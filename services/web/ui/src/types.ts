@@ -78,6 +78,23 @@ export interface Run {
   updated_at: string;
 }
 
+/** The newer of two versions of a run: a page's load answered late must not undo a pushed change. */
+export function latest(current: Run | null, incoming: Run): Run {
+  if (!current || current.id !== incoming.id) return incoming;
+  return Date.parse(current.updated_at) > Date.parse(incoming.updated_at) ? current : incoming;
+}
+
+/** `loaded`, each run in its newer version: `shown`'s when a pushed change made that one newer. */
+export function latestRuns(shown: Run[] | null, loaded: Run[]): Run[] {
+  const byId = new Map((shown ?? []).map((run) => [run.id, run]));
+  return loaded.map((run) => latest(byId.get(run.id) ?? null, run));
+}
+
+/** A page of runs, each in its newer version (see `latestRuns`). */
+export function latestPage(shown: Page<Run> | null, loaded: Page<Run>): Page<Run> {
+  return { ...loaded, items: latestRuns(shown?.items ?? null, loaded.items) };
+}
+
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;

@@ -86,8 +86,17 @@ export interface Loaded<T> {
   setData: (update: T | ((old: T | null) => T | null)) => void;
 }
 
-/** Load `fn()` now and whenever `deps` change. */
-export function useLoad<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Loaded<T> {
+/**
+ * Load `fn()` now and whenever `deps` change.
+ *
+ * `merge` combines what is shown with what was loaded (default: take the load). Live pages pass
+ * one, as an event pushed while the load was on its way can be newer than the load's answer.
+ */
+export function useLoad<T>(
+  fn: (signal: AbortSignal) => Promise<T>,
+  deps: unknown[],
+  merge?: (shown: T | null, loaded: T) => T,
+): Loaded<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
@@ -98,7 +107,7 @@ export function useLoad<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unknow
     fn(controller.signal)
       .then((value) => {
         if (controller.signal.aborted) return;
-        setData(value);
+        setData(merge ? (shown: T | null) => merge(shown, value) : value);
         setError(null);
       })
       .catch((caught) => !controller.signal.aborted && setError(caught))

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { ApiError, get, message, post } from "../api";
 import { Graph } from "../Graph";
 import { useRunEvents } from "../live";
-import type { Job, Page, Run } from "../types";
+import { latest, latestPage, type Job, type Page, type Run } from "../types";
 import { ActionButton, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, shortId, useLoad } from "../util";
 
 /** The values to send: an empty field means "not given" unless it clears a default on purpose. */
@@ -92,6 +92,7 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
   const runs = useLoad(
     (signal) => get<Page<Run>>(`${base}/runs?job=${encodeURIComponent(jobId)}&limit=10`, signal),
     [project, jobId],
+    latestPage,
   );
   useRunEvents(
     (run) => {
@@ -99,7 +100,7 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
       runs.setData((old) => {
         if (!old) return old;
         const items = old.items.some((item) => item.id === run.id)
-          ? old.items.map((item) => (item.id === run.id ? run : item))
+          ? old.items.map((item) => (item.id === run.id ? latest(item, run) : item))
           : [run, ...old.items].slice(0, 10);
         return { ...old, items };
       });

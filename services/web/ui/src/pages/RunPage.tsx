@@ -3,7 +3,7 @@ import { download, get, post } from "../api";
 import { Graph } from "../Graph";
 import { LogView } from "../LogView";
 import { useRunEvents } from "../live";
-import { FINAL, type Job, type Page, type Run } from "../types";
+import { FINAL, latest, latestRuns, type Job, type Page, type Run } from "../types";
 import {
   ActionButton, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, shortId, useLoad,
 } from "../util";
@@ -38,11 +38,14 @@ function PipelineGraph({ run, job }: { run: Run; job: Job }) {
   const children = useLoad(async (signal) => {
     const page = await get<Page<Run>>(`${base}?source=pipeline&limit=500`, signal);
     return page.items.filter((child) => child.source.run === run.id);
-  }, [run.id]);
+  }, [run.id], latestRuns);
   useRunEvents(
     (child) => {
       if (child.project !== run.project || child.source.run !== run.id) return;
-      children.setData((old) => [...(old ?? []).filter((item) => item.id !== child.id), child]);
+      children.setData((old) => [
+        ...(old ?? []).filter((item) => item.id !== child.id),
+        latest(old?.find((item) => item.id === child.id) ?? null, child),
+      ]);
     },
     [run.id],
   );
@@ -60,7 +63,7 @@ function PipelineGraph({ run, job }: { run: Run; job: Job }) {
 
 export function RunPage({ project, run: runId }: { project: string; run: string }) {
   const base = `/projects/${encodeURIComponent(project)}/runs/${encodeURIComponent(runId)}`;
-  const run = useLoad((signal) => get<Run>(base, signal), [project, runId]);
+  const run = useLoad((signal) => get<Run>(base, signal), [project, runId], latest);
   const data = run.data;
   const job = useLoad(
     (signal) =>
@@ -69,13 +72,13 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
   );
   useRunEvents(
     (changed) => {
-      if (changed.project === project && changed.id === runId) run.setData(changed);
+      if (changed.project === project && changed.id === runId) run.setData((shown) => latest(shown, changed));
     },
     [project, runId],
   );
   const act = async (what: "cancel" | "abort") => {
     const updated = await post<Run>(`${base}/${what}`);
-    if (updated) run.setData(updated);
+    if (updated) run.setData((shown) => latest(shown, updated));
   };
   return (
     <>

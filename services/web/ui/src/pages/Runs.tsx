@@ -2,7 +2,7 @@
 import { useState } from "preact/hooks";
 import { get, query } from "../api";
 import { useRunEvents } from "../live";
-import { RUN_STATUSES, type Job, type Page, type Run } from "../types";
+import { RUN_STATUSES, latest, latestPage, type Job, type Page, type Run } from "../types";
 import { ErrorNote, StatusBadge, formatDuration, formatTime, href, navigate, runHref, shortId, useLoad } from "../util";
 
 const FILTERS = ["job", "status", "worker", "after", "before", "limit"] as const;
@@ -38,7 +38,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
       limit: Math.min(500, Math.max(1, Number(params.get("limit")) || 50)),
     });
     return get<Page<Run>>(`${base}/runs${search}`, signal);
-  }, [project, key]);
+  }, [project, key], latestPage);
   const [history, setHistory] = useState<string[]>([]);
   useRunEvents(
     (run) => {
@@ -46,7 +46,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
       page.setData((old) => {
         if (!old) return old;
         if (old.items.some((item) => item.id === run.id))
-          return { ...old, items: old.items.map((item) => (item.id === run.id ? run : item)) };
+          return { ...old, items: old.items.map((item) => (item.id === run.id ? latest(item, run) : item)) };
         if (!cursor && matches(run, params) && (!old.items.length || run.created_at >= old.items[0].created_at))
           return { ...old, items: [run, ...old.items] };
         return old;
