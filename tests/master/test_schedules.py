@@ -12,7 +12,7 @@ import pytest
 from podium_master.master import Master
 from podium_master.schedules import latest_tick, next_tick
 from podium_master.settings import MasterSettings
-from podium_model import RunFilter, RunStatus, RunUpdate, utcnow
+from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.config import parse_configuration
 from podium_storage import LogStore, Storage, migrate, open_storage
 from podium_storage.configuration import apply_configuration
@@ -114,6 +114,23 @@ async def test_fires_at_next_minute_never_overlaps_never_bursts(storage: Storage
     await master.scheduler.fire_due()
     assert len(await _runs(storage)) == 2
     assert await _runs(storage, "idle") == []  # the disabled schedule never fired
+
+
+async def test_a_tick_started_before_a_crash_is_not_started_again(storage: Storage, tmp_path: Path) -> None:
+    """A master that stopped between starting a schedule's run and recording it finds that run on restart."""
+    now = utcnow()
+    due = latest_tick("* * * * *", now) - timedelta(minutes=1)  # missed while the master was down
+    await storage.set_schedule_fired("demo", "every-minute", None, due - timedelta(minutes=1))
+    source = RunSource(type="schedule", schedule="every-minute")
+    started = await storage.create_run("demo", "tick", {"who": "cron"}, source)  # then the crash
+    await storage.create_run("demo", "tick", {}, RunSource(type="api", user="admin"))  # not the schedule's
+    master = _master(storage, tmp_path, FakeClock(now))
+
+    assert await master.scheduler.fire_due() == next_tick("* * * * *", now)
+    assert len(await _runs(storage)) == 2
+    schedule = await storage.get_schedule("demo", "every-minute")
+    assert schedule is not None and schedule.last_run == started.id
+    assert schedule.last_fired_at == latest_tick("* * * * *", now)
 
 
 async def test_timer_sleeps_until_the_tick(storage: Storage, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 A schedule fires at each tick of its expression, at most once for any number of missed
 ticks (a master that was down does not burst), never while the run it last started is still
-pending or running (that tick is skipped and recorded), and never while disabled. The timer
+pending or running (that tick is skipped and recorded), and never while disabled. A tick is
+started once even across a crash: a run started but not yet recorded as the schedule's (the
+master stopped in between) is found among the job's runs and recorded instead. The timer
 sleeps until the earliest next tick; `wake()` (a control dispatch, a configuration apply)
 makes it re-read the schedules at once. Time comes from a `Clock`, which tests replace.
 """
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from croniter import CroniterError, croniter
 
-from podium_model import RunSource, RunStatus, Schedule, utcnow
+from podium_model import Run, RunFilter, RunSource, RunStatus, Schedule, utcnow
 
 if TYPE_CHECKING:
     from podium_master.master import Master
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 _BUSY = (RunStatus.pending, RunStatus.running)
 _RETRY = timedelta(seconds=30)  # after a failed pass (database away), try again this soon
+_STARTED_LOOKUP = 20  # runs of the job read to find one a schedule started but did not record
 
 
 class Clock(Protocol):
@@ -118,7 +121,7 @@ class Scheduler:
                 due = next_tick(schedule.expression, since)
                 if due <= now:
                     since = latest_tick(schedule.expression, now)  # missed ticks collapse into one
-                    await self._fire(schedule, since)
+                    await self._fire(schedule, since, due)
                 following = next_tick(schedule.expression, since)
             except (ValueError, CroniterError) as exc:
                 if key not in self._invalid:
@@ -129,9 +132,16 @@ class Scheduler:
                 upcoming = following
         return upcoming
 
-    async def _fire(self, schedule: Schedule, tick: datetime) -> None:
+    async def _fire(self, schedule: Schedule, tick: datetime, due: datetime) -> None:
+        """Start the run of `tick` (covering the ticks since `due`), unless one stands for it already."""
         storage = self.master.storage
         where = f"{schedule.project}/{schedule.id}"
+        started = await self._started_since(schedule, due)
+        if started is not None:
+            # A master that stopped between starting the run and recording it: record it now.
+            logger.info("schedule %s: tick %s was started already as run %s", where, tick, started.id)
+            await storage.set_schedule_fired(schedule.project, schedule.id, started.id, tick)
+            return
         if schedule.last_run is not None:
             last = await storage.get_run(schedule.last_run)
             if last is not None and last.status in _BUSY:
@@ -150,3 +160,9 @@ class Scheduler:
         logger.info("schedule %s fired for %s: run %s", where, tick, run.id)
         self.master.events.run_changed(run)
         self.master.dispatcher.wake()
+
+    async def _started_since(self, schedule: Schedule, due: datetime) -> Run | None:
+        """The newest run `schedule` started at or after `due` (a tick not recorded as fired), if any."""
+        filter = RunFilter(project=schedule.project, job=schedule.job, source="schedule", created_after=due)
+        page = await self.master.storage.list_runs(filter, limit=_STARTED_LOOKUP)
+        return next((run for run in page.items if run.source.schedule == schedule.id), None)
