@@ -19,6 +19,15 @@ def _lines(path: Path) -> int:
         return 0
 
 
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 async def test_worker_killed_mid_run_recovers_byte_identical_log(
     stack: Stack, storage: Storage, tmp_path: Path
 ) -> None:
@@ -54,3 +63,51 @@ async def test_master_killed_mid_run_recovers_byte_identical_log(
     assert done.status == RunStatus.succeeded, done
     assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
     assert (await wait_run(stack, storage, meanwhile.id)).status == RunStatus.succeeded
+
+
+async def test_a_worker_away_too_long_loses_its_run_and_stops_it_when_back(
+    stack: Stack, storage: Storage, tmp_path: Path
+) -> None:
+    """A worker away longer than `--worker-lost-timeout`: its run ends `exception`. Back later with
+    the run still going, it is told to abort it; the log keeps every byte and the run is cleaned."""
+    assert stack.master is not None
+    stack.master.stop()
+    start_master(stack, "--worker-lost-timeout", "1")
+    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"  # the gate never opens: it runs until aborted
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
+    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    stack.workers["w1"].kill()
+
+    lost = await wait_run(stack, storage, run.id, {"exception"})
+    assert lost.reason == "worker w1 lost: away for more than 1 s", lost
+    assert lost.completed_at is not None
+
+    directory = stack.directory / "worker-w1" / "runs" / run.id
+    executor = int((directory / "executor.pid").read_text())
+    assert _alive(executor)  # it outlived its worker
+    stack.start_worker("w1")
+    wait_until(lambda: not directory.exists(), 60, "the lost run stopped and cleaned on the worker")
+    wait_until(lambda: not _alive(executor), 20, "the executor gone")
+    after = await storage.get_run(run.id)
+    assert after is not None and after.status == RunStatus.exception and after.reason == lost.reason
+    assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
+
+
+async def test_runs_of_a_worker_away_when_the_master_starts_end_after_the_timeout(
+    stack: Stack, storage: Storage, tmp_path: Path
+) -> None:
+    """A worker away when the master starts, and that never connects: its runs end `exception`."""
+    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
+    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    stack.workers["w1"].kill()
+    assert stack.master is not None
+    stack.master.stop()
+    try:
+        start_master(stack, "--worker-lost-timeout", "1")
+        lost = await wait_run(stack, storage, run.id, {"exception"})
+        assert lost.reason == "worker w1 lost: away for more than 1 s", lost
+    finally:
+        gate.touch()  # the executor, left alone, finishes

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between safety dispatch sweeps [PODIUM_MASTER_SWEEP_INTERVAL]")  # fmt: skip
     add("--heartbeat-timeout", type=float, default=float(_env("PODIUM_MASTER_HEARTBEAT_TIMEOUT", "30") or 30),
         help="drop a worker silent this many seconds [PODIUM_MASTER_HEARTBEAT_TIMEOUT]")  # fmt: skip
+    add("--worker-lost-timeout", type=float,
+        default=float(_env("PODIUM_MASTER_WORKER_LOST_TIMEOUT", "900") or 900),
+        help="end the running runs of a worker away this many seconds, 0: never "
+        "[PODIUM_MASTER_WORKER_LOST_TIMEOUT]")  # fmt: skip
     add("--abort-grace", type=float, default=float(_env("PODIUM_MASTER_ABORT_GRACE", "10") or 10),
         help="seconds between SIGTERM and SIGKILL on abort [PODIUM_MASTER_ABORT_GRACE]")  # fmt: skip
     add("--pending-expiry", type=float, default=float(_env("PODIUM_MASTER_PENDING_EXPIRY", "86400") or 86400),
@@ -113,6 +117,7 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         selector=args.selector,
         sweep_interval=args.sweep_interval,
         heartbeat_timeout=args.heartbeat_timeout,
+        worker_lost_timeout=args.worker_lost_timeout,
         abort_grace=args.abort_grace,
         pending_expiry=args.pending_expiry,
         retention_days=args.retention_days or None,

@@ -10,6 +10,7 @@ from typing import Protocol
 from podium_master.dispatcher import Dispatcher
 from podium_master.events import EventHub
 from podium_master.lifecycle import PENDING, Lifecycle
+from podium_master.lost import LostWorkers
 from podium_master.metrics import MasterMetrics
 from podium_master.pipelines import PipelineRunner
 from podium_master.retention import retain_forever
@@ -47,6 +48,7 @@ class Master:
         self.pipelines: PipelineEngine | None = self.pipeline_runner
         self.dispatcher = Dispatcher(self, load_selector(settings.selector))
         self.scheduler = Scheduler(self, clock)
+        self.lost = LostWorkers(self)
         self.seen: set[str] = set()
         """Workers heard from since `last_seen` was last written (by `record_seen`)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -59,11 +61,13 @@ class Master:
         retention = retain_forever(self.settings, self.storage, self.logs)
         self._tasks.append(asyncio.create_task(retention, name="retention"))
         self.pipeline_runner.open()
+        self.lost.start()
         self.dispatcher.wake()
 
     async def stop(self) -> None:
         """Stop dispatching, pipelines and schedules, and close every worker connection."""
         await self.pipeline_runner.close()
+        self.lost.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -97,6 +101,7 @@ class Master:
         if previous is not None:
             logger.warning("worker %s connected again: closing its previous connection", session.worker_id)
             await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        self.lost.back(session.worker_id)
         ids = {"worker_id": session.worker_id}
         logger.info("worker %s connected (user %s)", session.worker_id, session.owner, extra=ids)
         try:
@@ -104,6 +109,7 @@ class Master:
         finally:
             if self.sessions.get(session.worker_id) is session:
                 del self.sessions[session.worker_id]
+                self.lost.away(session.worker_id)
                 with contextlib.suppress(Exception):
                     await self.lifecycle.update_worker(session.worker_id, WorkerUpdate(is_active=False))
             logger.info("worker %s disconnected", session.worker_id, extra=ids)

@@ -3,7 +3,8 @@
 The master asks a newly connected worker to describe itself and list its runs, then makes
 the database agree: a run the database gives to this worker but the worker no longer holds
 goes back to pending (with its partial log dropped), and every run the worker holds is
-resynchronised from the offset the master's log store holds.
+resynchronised from the offset the master's log store holds. A run that ended while the
+worker was away (`lost`) but still runs there is aborted, its log kept.
 """
 
 from __future__ import annotations
@@ -56,18 +57,28 @@ async def reconcile(session: WorkerSession) -> None:
 
 async def _adopt(session: WorkerSession, state: WorkerRunState, run: Run | None) -> None:
     master = session.master
-    if run is None or run.status.is_final:
+    if run is None:
         session.send_request(Clean(id=0, run_id=state.run_id))
+        return
+    held = await asyncio.to_thread(master.logs.size, run.project, run.id)
+    if run.status.is_final:
+        if state.status.is_final and held >= state.log_size:
+            session.send_request(Clean(id=0, run_id=state.run_id))  # the master has it all
+            return
+        # It ended while the worker was away (`lost`): the log keeps what the worker still has,
+        # a run still going there is stopped, and the final status it sends cleans it.
+        session.resync(run.id, session.hold(run.id, run.project, held))
+        if not state.status.is_final:
+            session.abort(run.id, f"the run ended {run.status.value} while worker {session.worker_id} was away")
         return
     if run.status == RunStatus.pending:
         # The worker kept a run the database had given up on: this attempt is the run again.
         if await master.lifecycle.claim(run.id, session.worker_id) is None:
             return
+        held = 0  # a claim empties the log
     elif run.worker != session.worker_id:
         logger.warning("worker %s holds run %s of worker %s: ignored", session.worker_id, run.id, run.worker)
         return
-    held = await asyncio.to_thread(master.logs.size, run.project, run.id)
-    sync = session.hold(run.id, run.project, held)
-    session.resync(run.id, sync)
+    session.resync(run.id, session.hold(run.id, run.project, held))
     if run.should_abort:
         session.abort(run.id, "aborted on request")

@@ -30,6 +30,9 @@ class MasterSettings(BaseModel):
         default=5.0, gt=0, description="Seconds between writes of the workers' last_seen"
     )
     pending_expiry: float = Field(default=86400.0, gt=0, description="Pending runs are cancelled after this")
+    worker_lost_timeout: float = Field(
+        default=900.0, ge=0, description="Running runs of a worker away this long end `exception` (0: never)"
+    )
     abort_grace: float = Field(default=10.0, ge=0, description="Seconds between SIGTERM and SIGKILL on abort")
     request_timeout: float = Field(default=30.0, gt=0, description="Seconds a worker has to answer a request")
     max_message_size: int = Field(default=1 << 20, gt=0, description="Largest text message accepted from a worker")

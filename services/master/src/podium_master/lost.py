@@ -1,0 +1,104 @@
+"""Runs of a worker that does not come back end `exception` after `worker_lost_timeout` seconds.
+
+A worker's runs keep running while it is away: its executors carry on, and once it is back the
+master resyncs them. A worker that stays away (its machine is gone) would otherwise leave them
+`running` forever, beyond the reach of an abort. So once a worker has been away
+`worker_lost_timeout` seconds, timed from its disconnection (or from the master's start for a
+worker that was away then), its running runs end `exception` with the reason
+"worker W lost: away for more than N s". A worker that comes back later still holding one is
+told to abort it (`reconcile`): what it sends meanwhile is kept, and it is cleaned once stopped.
+
+Each absence arms one timer (a deadline, not polling); a worker back in time disarms it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from podium_master.lifecycle import RUNNING
+from podium_master.retry import until_stored
+from podium_model import RunStatus, RunUpdate, utcnow
+
+if TYPE_CHECKING:
+    from podium_master.master import Master
+
+logger = logging.getLogger(__name__)
+
+
+class LostWorkers:
+    """The timers of the workers away now; each ends the runs its worker still has when it fires."""
+
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self._timers: dict[str | None, asyncio.Task[None]] = {}
+        self._returned: set[str] = set()
+        """Workers connected since the master started: their own absences are timed, not the start's."""
+        self._closed = False
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a worker may be away before its runs end (0: never)."""
+        return self.master.settings.worker_lost_timeout
+
+    def start(self) -> None:
+        """Arm the timer of the workers away at the master's start (None stands for them all)."""
+        self._arm(None)
+
+    def away(self, worker_id: str) -> None:
+        """`worker_id` disconnected: its runs end unless it is back within the timeout."""
+        self._arm(worker_id)
+
+    def back(self, worker_id: str) -> None:
+        """`worker_id` connected: its runs are safe."""
+        self._returned.add(worker_id)
+        self._disarm(worker_id)
+
+    def close(self) -> None:
+        """Disarm every timer, and arm no more (the master is stopping)."""
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def _disarm(self, key: str | None) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _arm(self, key: str | None) -> None:
+        if self.timeout <= 0 or self._closed:
+            return
+        self._disarm(key)
+        timer = asyncio.create_task(self._expire(key), name=f"worker lost {key or '(away at start)'}")
+        self._timers[key] = timer
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._timers.get(key) is done:
+                del self._timers[key]
+
+        timer.add_done_callback(forget)
+
+    async def _expire(self, key: str | None) -> None:
+        await asyncio.sleep(self.timeout)
+        try:
+            await until_stored(lambda: self.end_runs(key), "ending the runs of a lost worker", self.master.metrics)
+        except Exception:
+            logger.exception("ending the runs of lost worker %s failed", key or "(away at start)")
+
+    async def end_runs(self, worker_id: str | None = None) -> int:
+        """End the running runs of `worker_id` if it is away; None: of the workers away since the start."""
+        ended = 0
+        for run in await self.master.storage.list_active_runs(worker=worker_id):
+            if run.status != RunStatus.running or run.worker is None or run.worker in self.master.sessions:
+                continue  # pending, a pipeline's own run (no worker), or its worker is connected
+            if worker_id is None and run.worker in self._returned:
+                continue  # it came and went since the start: its own timer decides
+            reason = f"worker {run.worker} lost: away for more than {self.timeout:g} s"
+            changes = RunUpdate(reason=reason, completed_at=utcnow())
+            if await self.master.lifecycle.transition(run.id, RUNNING, RunStatus.exception, changes) is not None:
+                ended += 1
+                ids = {"run_id": run.id, "worker_id": run.worker}
+                logger.warning("run %s ended exception: %s", run.id, reason, extra=ids)
+        return ended
