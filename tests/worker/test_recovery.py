@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podium_model import RunSource, RunStatus
+from podium_model import Run, RunSource, RunStatus
 from podium_storage import LogStore, Storage
 from tests.master.conftest import start_master
 from tests.stack import Stack
@@ -17,6 +17,15 @@ def _lines(path: Path) -> int:
         return path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+async def _stream_half_written(stack: Stack, storage: Storage, tmp_path: Path) -> tuple[Run, Path, Path]:
+    """A `stream` run on worker w1 that wrote its first half and waits for its gate: (run, copy, gate)."""
+    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
+    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    return run, copy, gate
 
 
 def _alive(pid: int) -> bool:
@@ -32,10 +41,7 @@ async def test_worker_killed_mid_run_recovers_byte_identical_log(
     stack: Stack, storage: Storage, tmp_path: Path
 ) -> None:
     """SIGKILL the worker mid-run and restart it: the run succeeds and its log is byte-identical."""
-    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"
-    stack.start_worker("w1")
-    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
-    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    run, copy, gate = await _stream_half_written(stack, storage, tmp_path)
     stack.workers["w1"].kill()
     gate.touch()
     wait_until(lambda: _lines(copy) >= 400, 60, "second half written while the worker is down")
@@ -50,10 +56,7 @@ async def test_master_killed_mid_run_recovers_byte_identical_log(
 ) -> None:
     """SIGKILL the master mid-run and restart it: the run succeeds, its log is byte-identical, and a
     run triggered while the master was down runs too."""
-    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"
-    stack.start_worker("w1")
-    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
-    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    run, copy, gate = await _stream_half_written(stack, storage, tmp_path)
     assert stack.master is not None
     stack.master.kill()
     gate.touch()
@@ -73,10 +76,7 @@ async def test_a_worker_away_too_long_loses_its_run_and_stops_it_when_back(
     assert stack.master is not None
     stack.master.stop()
     start_master(stack, "--worker-lost-timeout", "1")
-    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"  # the gate never opens: it runs until aborted
-    stack.start_worker("w1")
-    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
-    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    run, copy, _ = await _stream_half_written(stack, storage, tmp_path)  # its gate never opens: aborted
     stack.workers["w1"].kill()
 
     lost = await wait_run(stack, storage, run.id, {"exception"})
@@ -98,10 +98,7 @@ async def test_runs_of_a_worker_away_when_the_master_starts_end_after_the_timeou
     stack: Stack, storage: Storage, tmp_path: Path
 ) -> None:
     """A worker away when the master starts, and that never connects: its runs end `exception`."""
-    copy, gate = tmp_path / "copy.txt", tmp_path / "gate"
-    stack.start_worker("w1")
-    run = await trigger(stack, storage, "stream", copy=str(copy), gate=str(gate))
-    wait_until(lambda: _lines(copy) >= 200, 60, "first half written")
+    run, copy, gate = await _stream_half_written(stack, storage, tmp_path)
     stack.workers["w1"].kill()
     assert stack.master is not None
     stack.master.stop()
