@@ -84,6 +84,13 @@ export function latest(current: Run | null, incoming: Run): Run {
   return Date.parse(current.updated_at) > Date.parse(incoming.updated_at) ? current : incoming;
 }
 
+/** The run to show as a job's last one: the later created, or of two versions of one run the newer. */
+export function lastRun(shown: Run | null, incoming: Run | null): Run | null {
+  if (!shown || !incoming) return incoming ?? shown;
+  if (shown.id === incoming.id) return latest(shown, incoming);
+  return Date.parse(shown.created_at) > Date.parse(incoming.created_at) ? shown : incoming;
+}
+
 /** `loaded`, each run in its newer version: `shown`'s when a pushed change made that one newer. */
 export function latestRuns(shown: Run[] | null, loaded: Run[]): Run[] {
   const byId = new Map((shown ?? []).map((run) => [run.id, run]));

@@ -1,12 +1,18 @@
 // The dashboard: per project, each job with its last run, kept live.
 import { get } from "../api";
 import { useRunEvents } from "../live";
-import type { Job, Page, Project, Run } from "../types";
+import { lastRun, type Job, type Page, type Project, type Run } from "../types";
 import { ErrorNote, StatusBadge, formatDuration, formatTime, href, runHref, shortId, useLoad } from "../util";
 
 interface Row {
   job: Job;
   last: Run | null;
+}
+
+/** The loaded rows, each keeping a last run pushed while the load was on its way. */
+function mergeRows(shown: Row[] | null, loaded: Row[]): Row[] {
+  const last = new Map((shown ?? []).map((row) => [row.job.id, row.last]));
+  return loaded.map((row) => ({ ...row, last: lastRun(last.get(row.job.id) ?? null, row.last) }));
 }
 
 function ProjectCard({ project }: { project: Project }) {
@@ -21,17 +27,13 @@ function ProjectCard({ project }: { project: Project }) {
         return { job, last: page.items[0] ?? null };
       }),
     );
-  }, [project.id]);
+  }, [project.id], mergeRows);
   useRunEvents(
     (run) => {
       if (run.project !== project.id) return;
       rows.setData((old) =>
         old
-          ? old.map((row) =>
-              row.job.id === run.job && (!row.last || row.last.id === run.id || run.created_at >= row.last.created_at)
-                ? { ...row, last: run }
-                : row,
-            )
+          ? old.map((row) => (row.job.id === run.job ? { ...row, last: lastRun(row.last, run) } : row))
           : old,
       );
     },
