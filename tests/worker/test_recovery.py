@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from podium_model import Run, RunSource, RunStatus
 from podium_storage import LogStore, Storage
 from tests.master.conftest import start_master
@@ -82,6 +84,8 @@ async def test_a_worker_away_too_long_loses_its_run_and_stops_it_when_back(
     lost = await wait_run(stack, storage, run.id, {"exception"})
     assert lost.reason == "worker w1 lost: away for more than 1 s", lost
     assert lost.completed_at is not None
+    metrics = f"{stack.master_url}/metrics"
+    wait_until(lambda: "podium_master_runs_lost_total 1.0" in httpx.get(metrics).text, 10, "the lost run counted")
 
     directory = stack.directory / "worker-w1" / "runs" / run.id
     executor = int((directory / "executor.pid").read_text())

@@ -99,6 +99,7 @@ class LostWorkers:
             changes = RunUpdate(reason=reason, completed_at=utcnow())
             if await self.master.lifecycle.transition(run.id, RUNNING, RunStatus.exception, changes) is not None:
                 ended += 1
+                self.master.metrics.runs_lost.inc()
                 ids = {"run_id": run.id, "worker_id": run.worker}
                 logger.warning("run %s ended exception: %s", run.id, reason, extra=ids)
         return ended
