@@ -133,6 +133,23 @@ async def test_a_tick_started_before_a_crash_is_not_started_again(storage: Stora
     assert schedule.last_fired_at == latest_tick("* * * * *", now)
 
 
+async def test_the_recorded_run_does_not_stand_for_the_next_tick(storage: Storage, tmp_path: Path) -> None:
+    """The run recorded for a tick, created just past the next tick's boundary, does not cover that tick."""
+    now = utcnow()
+    recorded = await storage.create_run("demo", "tick", {}, RunSource(type="schedule", schedule="every-minute"))
+    await storage.transition_run(recorded.id, [RunStatus.pending], RunStatus.succeeded, RunUpdate())
+    # Recorded for the tick before: its creation fell after the boundary of the tick now due.
+    await storage.set_schedule_fired(
+        "demo", "every-minute", recorded.id, latest_tick("* * * * *", now) - timedelta(minutes=1)
+    )
+    master = _master(storage, tmp_path, FakeClock(now))
+
+    await master.scheduler.fire_due()
+    assert len(await _runs(storage)) == 2
+    schedule = await storage.get_schedule("demo", "every-minute")
+    assert schedule is not None and schedule.last_run != recorded.id
+
+
 async def test_timer_sleeps_until_the_tick(storage: Storage, tmp_path: Path) -> None:
     """The scheduler's loop wakes at the tick of the fake clock and starts the run."""
     clock = FakeClock(utcnow())

@@ -60,25 +60,23 @@ async def _adopt(session: WorkerSession, state: WorkerRunState, run: Run | None)
     if run is None:
         session.send_request(Clean(id=0, run_id=state.run_id))
         return
-    held = await asyncio.to_thread(master.logs.size, run.project, run.id)
-    if run.status.is_final:
-        if state.status.is_final and held >= state.log_size:
-            session.send_request(Clean(id=0, run_id=state.run_id))  # the master has it all
-            return
-        # It ended while the worker was away (`lost`): the log keeps what the worker still has,
-        # a run still going there is stopped, and the final status it sends cleans it.
-        session.resync(run.id, session.hold(run.id, run.project, held))
-        if not state.status.is_final:
-            session.abort(run.id, f"the run ended {run.status.value} while worker {session.worker_id} was away")
-        return
     if run.status == RunStatus.pending:
         # The worker kept a run the database had given up on: this attempt is the run again.
         if await master.lifecycle.claim(run.id, session.worker_id) is None:
             return
         held = 0  # a claim empties the log
-    elif run.worker != session.worker_id:
+    elif run.status.is_final or run.worker == session.worker_id:
+        held = await asyncio.to_thread(master.logs.size, run.project, run.id)
+    else:
         logger.warning("worker %s holds run %s of worker %s: ignored", session.worker_id, run.id, run.worker)
         return
+    lost = run.status.is_final  # it ended while the worker was away (`lost`)
+    if lost and state.status.is_final and held >= state.log_size:
+        session.send_request(Clean(id=0, run_id=state.run_id))  # the master has it all
+        return
+    # A lost run's log keeps what the worker still has; its final status, recorded already, cleans it.
     session.resync(run.id, session.hold(run.id, run.project, held))
-    if run.should_abort:
+    if lost and not state.status.is_final:
+        session.abort(run.id, f"the run ended {run.status.value} while worker {session.worker_id} was away")
+    elif run.should_abort:
         session.abort(run.id, "aborted on request")

@@ -162,7 +162,12 @@ class Scheduler:
         self.master.dispatcher.wake()
 
     async def _started_since(self, schedule: Schedule, due: datetime) -> Run | None:
-        """The newest run `schedule` started at or after `due` (a tick not recorded as fired), if any."""
+        """The newest run `schedule` started at or after `due` and did not record, if any.
+
+        Its recorded run is left out: created just after a tick boundary, it would otherwise
+        stand for the next tick too.
+        """
         filter = RunFilter(project=schedule.project, job=schedule.job, source="schedule", created_after=due)
         page = await self.master.storage.list_runs(filter, limit=_STARTED_LOOKUP)
-        return next((run for run in page.items if run.source.schedule == schedule.id), None)
+        unrecorded = (r for r in page.items if r.source.schedule == schedule.id and r.id != schedule.last_run)
+        return next(unrecorded, None)

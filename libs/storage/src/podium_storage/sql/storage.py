@@ -32,4 +32,4 @@ class SqlStorage(CatalogStore, RunStore, AccountStore, BackupStore, Storage):
         Raises:
             StorageUnavailable: it does not.
         """
-        await self._reading(lambda connection: connection.execute(text("SELECT 1")))
+        await self._reading(lambda connection: connection.execute(text("SELECT 1")).scalar())
