@@ -5,16 +5,29 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from podium_api.permissions import OPERATIONS, allowed
+from podium_api.permissions import OPERATIONS, RUN_TOKEN_PERMISSIONS, Permission, allowed
 from podium_model import RunSource, RunStatus, WorkerUpdate
 from podium_model.config import ScheduleConfig
 from podium_model.users import Role
+from podium_storage.auth import mint_run_token
 from tests.api.conftest import ROLE_USERS, Api
 
 # The events stream never ends: followed over a real socket in test_streams; here only its denials.
 ENDLESS = {"streamEvents"}
-ROLES = ["anonymous", *ROLE_USERS]
+RUN = "run-token"
+"""The caller holding the run token of a live run of project `demo` (not a role, no user)."""
+ROLES = ["anonymous", *ROLE_USERS, RUN]
 ROLE_OF = {"anonymous": [], **{user: [r.value for r in roles] for user, roles in ROLE_USERS.items()}}
+
+
+def _may(role: str, path: str, operation_id: str) -> bool:
+    """What the tables grant: a run token reads and triggers inside `demo` only, roles as granted."""
+    if role == RUN:
+        permission = OPERATIONS[operation_id]
+        in_scope = permission in RUN_TOKEN_PERMISSIONS and path.startswith("/api/v1/projects/{project}")
+        return in_scope or permission is Permission.public
+    return allowed([Role(r) for r in ROLE_OF[role]], role != "anonymous", operation_id)
+
 
 # Bodies valid enough to get past validation, or invalid in a way that answers 422 (never 401).
 BODIES: dict[str, Any] = {
@@ -38,6 +51,8 @@ async def _arrange(api: Api) -> dict[str, str]:
     # A finished run: its log stream ends at once (cancel and abort answer 409, still "allowed").
     await api.storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)
     await api.storage.transition_run(run.id, [RunStatus.running], RunStatus.succeeded)
+    live = await api.storage.create_run("demo", "hello", {}, RunSource())  # pending: its run token is valid
+    api.tokens[RUN] = mint_run_token(api.settings.control_secret.get_secret_value(), live.id)
     return {
         "project": "demo",
         "job": "hello",
@@ -50,7 +65,11 @@ async def _arrange(api: Api) -> dict[str, str]:
 
 
 async def test_every_operation_checks_its_permission(api: Api) -> None:
-    """Each role is allowed exactly what the permission table grants: else 401 (anonymous) or 403."""
+    """Each role (and a run token) is allowed exactly what the tables grant: else 401 (anonymous) or 403.
+
+    The `worker` role is refused everything but the public operations: a worker's credential is
+    for the worker websocket only.
+    """
     params = await _arrange(api)
     document = (await api.client.get("/api/v1/openapi.json")).json()
     operations = [
@@ -64,7 +83,7 @@ async def test_every_operation_checks_its_permission(api: Api) -> None:
     for role in ROLES:
         for method, path, operation_id in operations:
             url = path.format(**params)
-            may = allowed([Role(r) for r in ROLE_OF[role]], role != "anonymous", operation_id)
+            may = _may(role, path, operation_id)
             if may and operation_id in ENDLESS:
                 continue
             try:

@@ -105,7 +105,10 @@ def test_controller_triggers_and_waits_for_two_runs(stack: Stack, tmp_path: Path
 
 
 def test_run_token_stays_in_its_project(stack: Stack) -> None:
-    """While its run lives, a run token reads and triggers in its project only (403 elsewhere)."""
+    """While its run lives, a run token reads and triggers in its project only (403 elsewhere).
+
+    The worker's own token, with the `worker` role, gets 403 on every operation of the public API.
+    """
     parked = stack.trigger("ctl", "parked")  # no worker has `pool=nowhere`: it stays pending, alive
     token = mint_run_token(stack.secret, parked["id"])
     bearer = {"Authorization": f"Bearer {token}"}
@@ -119,6 +122,10 @@ def test_run_token_stays_in_its_project(stack: Stack) -> None:
         assert client.post("/projects/other/jobs/hello/runs", json={}).status_code == 403
         assert client.post(f"/projects/ctl/runs/{parked['id']}/cancel").status_code == 403  # operate: not granted
         assert client.get("/projects/ctl/jobs", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
+        worker = {"Authorization": f"Bearer {stack.worker_token}"}  # a worker's credential: the websocket only
+        for path in ("/projects", "/projects/ctl/jobs", "/me"):
+            assert client.get(path, headers=worker).status_code == 403, path
+        assert client.post("/projects/ctl/jobs/hello/runs", json={}, headers=worker).status_code == 403
 
         assert stack.client.post(f"/projects/ctl/runs/{parked['id']}/cancel").status_code == 200
         stack.wait_run("ctl", parked["id"])

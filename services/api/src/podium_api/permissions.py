@@ -4,9 +4,12 @@ Every route names its operation id through `operation(...)`, which both sets the
 `operationId` and attaches the dependency checking `OPERATIONS[operation_id]`; the route × role
 test walks the OpenAPI document against the same two tables.
 
-A run token's principal (role `worker`) is further restricted to its run's project: it may call
-only operations needing `read` or `trigger` on a path whose `{project}` is that project; anything
-else, including `/me`, `/workers`, `/events` and the list of projects, is refused with 403.
+The `worker` role grants nothing here: a worker's credential opens the master's worker websocket
+and no operation of the public API (403), so a job that reads its worker's token gains nothing.
+
+A run token's principal holds no role: it may call only operations needing `read` or `trigger`
+(`RUN_TOKEN_PERMISSIONS`) on a path whose `{project}` is its run's project; anything else,
+including `/me`, `/workers`, `/events` and the list of projects, is refused with 403.
 """
 
 from __future__ import annotations
@@ -48,9 +51,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.operator: frozenset({Permission.default, Permission.read, Permission.trigger, Permission.operate}),
     Role.viewer: frozenset({Permission.default, Permission.read}),
     Role.auditor: frozenset({Permission.default, Permission.read, Permission.audit, Permission.metrics}),
-    Role.worker: frozenset({Permission.default, Permission.read, Permission.trigger}),
+    Role.worker: frozenset(),
 }
-"""What each role grants; a logged-in user without roles has `default` only."""
+"""What each role grants; a logged-in user without roles has `default` only.
+
+`worker` grants nothing of the public API, not even `default`: the role is for the worker
+websocket, which the master checks itself.
+"""
 
 OPERATIONS: dict[str, Permission] = {
     # health and me
@@ -116,7 +123,9 @@ def permissions_of(roles: set[Role] | frozenset[Role] | list[Role], authenticate
     """Every permission held by a principal with `roles` (anonymous when not `authenticated`)."""
     if not authenticated:
         return frozenset({Permission.public})
-    granted = {Permission.public, Permission.default}
+    granted = {Permission.public}
+    if not roles:
+        granted.add(Permission.default)
     for role in roles:
         granted |= ROLE_PERMISSIONS.get(role, frozenset())
     return frozenset(granted)
@@ -162,10 +171,11 @@ def _authorizer(operation_id: str) -> Any:
         principal: Principal = await authenticate(request)
         if principal.user is None:
             raise Unauthorized(f"{operation_id} needs credentials")
-        if permission not in permissions_of(principal.roles, principal.user is not None):
-            raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
-        if principal.run_project is not None:
+        if principal.run_project is not None:  # a run token: its own, narrower rule, no roles
             _check_run_scope(request, principal.run_project, operation_id, permission)
+            return
+        if permission not in permissions_of(principal.roles, authenticated=True):
+            raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
 
     return Depends(authorize)
 

@@ -7,8 +7,9 @@ unknown token, with a 401 problem.
 A run token (`podium-run.…`, minted by the master for the commands of one run, see
 `podium_storage.auth`) is checked with the control secret instead, in either form (Basic with any
 user name). It is valid while its run exists and has not ended; its principal is a synthetic
-user `run:<run id>` with the `worker` role, restricted to the run's project by the permission
-check (`permissions.py`).
+user `run:<run id>` without roles, allowed to read and trigger in the run's project only by the
+permission check (`permissions.py`). It is not a worker credential: the `worker` role grants
+nothing of this API.
 """
 
 from __future__ import annotations
@@ -80,10 +81,10 @@ async def _resolve_run_token(storage: Storage, token: str, control_secret: str) 
         raise Unauthorized("invalid or expired token")
     now = utcnow()
     user = User.model_construct(  # synthetic: "run:…" is not a valid user id, by design
-        id=f"run:{run.id}", display_name=f"run {run.id}", roles=[Role.worker], is_enabled=True,
+        id=f"run:{run.id}", display_name=f"run {run.id}", roles=[], is_enabled=True,
         created_at=now, updated_at=now,
     )  # fmt: skip
-    return Principal(user=user, roles=frozenset({Role.worker}), run_id=run.id, run_project=run.project)
+    return Principal(user=user, run_id=run.id, run_project=run.project)
 
 
 async def resolve(storage: Storage, header: str | None, control_secret: str = "") -> Principal:
