@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import Field
 
 from podium_model._base import Model, Slug, UtcDatetime
+from podium_model.access import ProjectPermission
+
+MAX_TOKEN_PROJECTS = 100
+"""How many projects a token may be narrowed to."""
 
 
 class Role(StrEnum):
@@ -70,6 +74,10 @@ class Credential(Model):
     description: str = ""
     expires_at: UtcDatetime | None = None
     created_at: UtcDatetime
+    projects: list[Slug] | None = Field(default=None, description="A token only: the projects it is narrowed to")
+    operations: list[ProjectPermission] | None = Field(
+        default=None, description="A token only: what it may do inside projects (null: all its user may)"
+    )
 
 
 class LoginRequest(Model):
@@ -92,6 +100,18 @@ class TokenCreate(Model):
 
     description: str = Field(default="", max_length=200)
     expires_in: int | None = Field(default=None, gt=0, description="Seconds until the token expires; null: never")
+    projects: list[Slug] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TOKEN_PROJECTS,
+        description="Narrow the token to these projects (null: every project its user may see)",
+    )
+    operations: list[ProjectPermission] | None = Field(
+        default=None,
+        min_length=1,
+        description="Narrow the token to these operations inside projects (null: all its user may); "
+        "a narrowed token may call nothing outside projects but its own profile",
+    )
 
 
 class TokenCreated(Model):

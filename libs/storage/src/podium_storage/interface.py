@@ -35,6 +35,7 @@ from podium_model import (
     Worker,
     WorkerUpdate,
 )
+from podium_model.access import Grant, GranteeKind, Group, ProjectPermission, ProjectRole
 from podium_model.config import JobConfig, ScheduleConfig
 from podium_model.users import CredentialKind, Role
 
@@ -104,7 +105,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def delete_project(self, id: str) -> bool:
-        """Delete a project with its jobs and schedules (runs stay readable); False if unknown."""
+        """Delete a project with its jobs, schedules and grants (runs stay readable); False if unknown."""
 
     # Jobs -------------------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def delete_user(self, id: str) -> bool:
-        """Delete a user and their credentials; False if unknown."""
+        """Delete a user with their credentials, grants and group memberships; False if unknown."""
 
     @abc.abstractmethod
     async def add_credential(
@@ -272,8 +273,13 @@ class Storage(abc.ABC):
         secret_hash: str,
         description: str = "",
         expires_at: datetime | None = None,
+        projects: Collection[str] | None = None,
+        operations: Collection[ProjectPermission] | None = None,
     ) -> Credential:
-        """Store a credential. A new password replaces the user's previous one."""
+        """Store a credential. A new password replaces the user's previous one.
+
+        `projects` and `operations` narrow a token (None: not narrowed).
+        """
 
     @abc.abstractmethod
     async def list_credentials(self, user: str, kind: CredentialKind | None = None) -> list[Credential]:
@@ -290,6 +296,54 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_credential(self, user: str, id: str) -> bool:
         """Revoke a credential; False if unknown."""
+
+    # Access -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_grant(self, project: str, kind: GranteeKind, name: str, role: ProjectRole) -> Grant:
+        """Give the user or group `name` the role `role` on `project`, replacing the role it had there.
+
+        The user or group need not exist yet (configuration may name people before they log in
+        for the first time); deleting a user or a group removes its grants.
+
+        Raises:
+            StorageError: the project is unknown.
+        """
+
+    @abc.abstractmethod
+    async def delete_grant(self, project: str, kind: GranteeKind, name: str) -> bool:
+        """Remove a grant; False if there was none."""
+
+    @abc.abstractmethod
+    async def list_grants(self, project: str | None = None) -> list[Grant]:
+        """The grants of a project (or all), by project, kind and name."""
+
+    @abc.abstractmethod
+    async def grants_of(self, user: str) -> dict[str, ProjectRole]:
+        """The strongest role `user` holds on each project, directly or through a group.
+
+        Every authorized request of a user calls this once: one round trip.
+        """
+
+    @abc.abstractmethod
+    async def put_group(self, id: str, display_name: str = "", members: Collection[str] = ()) -> Group:
+        """Create a group or replace its display name and members.
+
+        Raises:
+            StorageError: a member is not a user.
+        """
+
+    @abc.abstractmethod
+    async def get_group(self, id: str) -> Group | None:
+        """One group."""
+
+    @abc.abstractmethod
+    async def list_groups(self) -> list[Group]:
+        """Every group, by id."""
+
+    @abc.abstractmethod
+    async def delete_group(self, id: str) -> bool:
+        """Delete a group with its grants; False if unknown."""
 
     # Backup and retention ---------------------------------------------------------------------
     # The `import_*` methods store an entity exactly as given (ids, flags and timestamps kept),

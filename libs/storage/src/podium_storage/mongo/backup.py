@@ -88,6 +88,8 @@ class BackupStore(MongoBase):
                 expires_at=document.get("expires_at"),
                 created_at=document["created_at"],
                 secret_hash=document["secret_hash"],
+                projects=document.get("projects"),
+                operations=document.get("operations"),
             )
             for document in documents
         ]

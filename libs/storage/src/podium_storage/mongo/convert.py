@@ -128,5 +128,7 @@ def credential(doc: Document) -> Credential:
             "description": doc.get("description", ""),
             "expires_at": doc.get("expires_at"),
             "created_at": doc["created_at"],
+            "projects": doc.get("projects"),
+            "operations": doc.get("operations"),
         }
     )

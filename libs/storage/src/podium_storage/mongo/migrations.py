@@ -42,6 +42,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user", ASCENDING), ("kind", ASCENDING)], name="user_kind"),
         IndexModel([("secret_hash", ASCENDING)], name="secret_hash"),
     ],
+    # A user's grants: those naming the user, and those of the groups holding them (migration 2).
+    "grants": [
+        IndexModel([("kind", ASCENDING), ("name", ASCENDING)], name="kind_name"),
+        IndexModel([("project", ASCENDING)], name="project"),
+    ],
+    "groups": [IndexModel([("members", ASCENDING)], name="members")],
 }
 
 VERSION_COLLECTION = "schema_version"
@@ -61,7 +67,12 @@ async def _0001_initial(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
-MIGRATIONS: list[Migration] = [_0001_initial]
+async def _0002_project_access(db: AsyncDatabase[Document]) -> None:
+    """Grants and groups (SQL migration 0003): their indexes. Credentials gain optional fields only."""
+    await ensure_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 
 LATEST_VERSION = len(MIGRATIONS)

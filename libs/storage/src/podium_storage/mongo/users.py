@@ -10,6 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from podium_model import Credential, User, UserUpdate, new_id
+from podium_model.access import ProjectPermission
 from podium_model.users import CredentialKind, Role, role_names
 from podium_storage.interface import StorageError
 from podium_storage.mongo import convert
@@ -58,10 +59,12 @@ class UserStore(MongoBase):
         return None if document is None else convert.user(document)
 
     async def delete_user(self, id: str) -> bool:
-        """Delete a user and their credentials; False if unknown."""
+        """Delete a user with their credentials, grants and group memberships; False if unknown."""
         with translate_errors():
             result = await self._db.users.delete_one({"_id": id})
             await self._db.credentials.delete_many({"user": id})
+            await self._db.grants.delete_many({"kind": "user", "name": id})
+            await self._db.groups.update_many({"members": {"$in": [id]}}, {"$pull": {"members": id}})
         return result.deleted_count > 0
 
     async def add_credential(
@@ -71,8 +74,12 @@ class UserStore(MongoBase):
         secret_hash: str,
         description: str = "",
         expires_at: datetime | None = None,
+        projects: Collection[str] | None = None,
+        operations: Collection[ProjectPermission] | None = None,
     ) -> Credential:
         """Store a credential. A new password replaces the user's previous one.
+
+        `projects` and `operations` narrow a token (None: not narrowed).
 
         Raises:
             StorageError: the user is unknown.
@@ -85,6 +92,8 @@ class UserStore(MongoBase):
             "description": description,
             "expires_at": ms(expires_at),
             "created_at": now_ms(),
+            "projects": None if projects is None else sorted(set(projects)),
+            "operations": None if operations is None else sorted({ProjectPermission(o).value for o in operations}),
         }
         with translate_errors():
             if await self._db.users.find_one({"_id": user}, {"_id": 1}) is None:

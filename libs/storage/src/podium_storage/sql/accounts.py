@@ -9,15 +9,17 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 
 from podium_model import Credential, User, UserUpdate, Worker, WorkerUpdate, new_id, utcnow
+from podium_model.access import ProjectPermission
 from podium_model.users import CredentialKind, Role, role_names
 from podium_storage.interface import AlreadyExists, StorageError
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
-from podium_storage.sql.tables import CredentialRow, UserRow, WorkerRow
+from podium_storage.sql.tables import CredentialRow, GrantRow, UserRow, WorkerRow
 
 _workers = table(WorkerRow)
 _users = table(UserRow)
 _credentials = table(CredentialRow)
+_grants = table(GrantRow)
 
 # Every authenticated request runs this lookup: built once, so that SQLAlchemy neither builds
 # the statement nor computes its cache key again (it keeps the key on the statement object).
@@ -127,8 +129,9 @@ class AccountStore(SqlBase):
         return None if row is None else convert.user(row)
 
     async def delete_user(self, id: str) -> bool:
-        """Delete a user and their credentials; False if unknown."""
+        """Delete a user with their credentials, grants and group memberships; False if unknown."""
         async with self._session() as session:
+            await session.execute(delete(_grants).where(_grants.c.kind == "user", _grants.c.name == id))
             result = await session.execute(delete(_users).where(_users.c.id == id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -141,8 +144,12 @@ class AccountStore(SqlBase):
         secret_hash: str,
         description: str = "",
         expires_at: datetime | None = None,
+        projects: Collection[str] | None = None,
+        operations: Collection[ProjectPermission] | None = None,
     ) -> Credential:
         """Store a credential. A new password replaces the user's previous one.
+
+        `projects` and `operations` narrow a token (None: not narrowed).
 
         Raises:
             StorageError: the user is unknown.
@@ -158,6 +165,8 @@ class AccountStore(SqlBase):
             secret_hash=secret_hash,
             expires_at=expires_at,
             created_at=utcnow(),
+            projects=None if projects is None else sorted(set(projects)),
+            operations=None if operations is None else sorted({ProjectPermission(o).value for o in operations}),
         )
         async with self._session() as session:
             if await session.get(UserRow, user) is None:

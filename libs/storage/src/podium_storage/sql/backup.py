@@ -67,6 +67,8 @@ class BackupStore(SqlBase):
                 expires_at=row.expires_at,
                 created_at=row.created_at,
                 secret_hash=row.secret_hash,
+                projects=row.projects,
+                operations=row.operations,
             )
             for row in rows
         ]

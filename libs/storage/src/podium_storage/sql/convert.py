@@ -89,4 +89,6 @@ def credential(row: Any) -> Credential:
         description=row.description,
         expires_at=row.expires_at,
         created_at=row.created_at,
+        projects=row.projects,
+        operations=row.operations,
     )

@@ -173,3 +173,45 @@ class CredentialRow(Base, table=True):
     secret_hash: str = Field(sa_type=String(255), unique=True)
     expires_at: datetime | None = _date(nullable=True)
     created_at: datetime = _date()
+    # A narrowed token's projects and operations (JSON lists); NULL: not narrowed.
+    projects: list[str] | None = Field(default=None, sa_type=JsonType, nullable=True)
+    operations: list[str] | None = Field(default=None, sa_type=JsonType, nullable=True)
+
+
+class GroupRow(Base, table=True):
+    """A named group of users (its members are `GroupMemberRow`s)."""
+
+    __tablename__ = "groups"
+
+    id: str = Field(sa_type=String(64), primary_key=True)
+    display_name: str = Field(default="", sa_type=String(200))
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
+
+
+class GroupMemberRow(Base, table=True):
+    """A user's membership of a group; removed with the group or the user."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_user_id", "user_id"),)
+
+    group_id: str = Field(sa_column=Column(String(64), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True))
+    user_id: str = Field(sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+
+
+class GrantRow(Base, table=True):
+    """A role on a project given to a user or a group (`kind`); removed with the project.
+
+    `name` has no foreign key: a grant may name a user who does not exist yet. Deleting a
+    user or a group deletes its grants explicitly.
+    """
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_kind_name", "kind", "name"),)
+
+    project: str = Field(sa_column=Column(String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True))
+    kind: str = Field(sa_type=String(8), primary_key=True)
+    name: str = Field(sa_type=String(64), primary_key=True)
+    role: str = Field(sa_type=String(16))
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
