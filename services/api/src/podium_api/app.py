@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from podium_api import __version__, openapi
+from podium_api import __version__, docs, openapi
 from podium_api.errors import problem_handlers
 from podium_api.feed import MasterFeed
 from podium_api.limits import RequestGuard
@@ -84,7 +84,7 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
         lifespan=lifespan,
         exception_handlers=problem_handlers(),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # docs.install serves both pages with their assets, offline
         redoc_url=None,
         openapi_tags=TAGS,
     )
@@ -101,6 +101,7 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
         app.include_router(router, prefix=API_PREFIX)
     _check_operations()
     openapi.install(app)
+    docs.install(app, API_PREFIX)
     return app
 
 
