@@ -105,6 +105,11 @@ class Service:
         except TimeoutError:
             raise TimeoutError(f"{self.name} did not answer at {url}:\n{self.output}") from None
 
+    def peak_rss(self) -> int:
+        """The most memory the process has held resident so far, in bytes (VmHWM of /proc)."""
+        assert self.process is not None
+        return peak_rss(self.process.pid)
+
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; return the exit code."""
         if self.process is None:
@@ -123,6 +128,17 @@ class Service:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def peak_rss(pid: int) -> int:
+    """The peak resident set of process `pid` in bytes: the kernel's high-water mark (VmHWM).
+
+    A high-water mark needs no sampling: a spike between two looks is still counted.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -23,7 +23,7 @@ from podium_client import _credentials
 from podium_client._client import PodiumClient, PodiumError, PodiumUnreachable
 from podium_client._output import Progress, err, out, run_details, run_row, table, to_json
 from podium_model import Run, RunStatus
-from podium_model.config import ConfigurationError, dump_schema, parse_configuration
+from podium_model.config import ConfigurationError, configuration_format, dump_schema, parse_configuration
 from podium_model.transport import check_file
 from podium_model.users import Role
 
@@ -96,9 +96,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         content = path.read_bytes()
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror}") from None
-    parse_configuration(content, str(path))  # checked here first: errors name file, line and field
+    format = configuration_format(path)
+    parse_configuration(content, str(path), format)  # checked here first: errors name file, line and field
     with _client(args) as client:
-        changes = client.apply(content, dry_run=args.dry_run, yaml=path.suffix.lower() != ".json")
+        changes = client.apply(content, dry_run=args.dry_run, yaml=format == "yaml")
     head = f"{path}: {len(changes)} change(s)" + (" (dry run: nothing changed)" if args.dry_run else " applied")
     _emit(args, changes, "\n".join([head, *(f"  {c.describe()}" for c in changes)]))
     return 0

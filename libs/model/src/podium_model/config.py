@@ -1,28 +1,56 @@
 """The configuration file: projects, jobs and schedules as code (DESIGN section 5).
 
-`load_configuration` reads YAML or JSON text and validates it; its errors name the file,
-the line and the field, so a typo is found without reading a traceback.
+`parse_configuration` reads YAML or JSON text and validates it, `read_configuration` a file;
+the api, the master's `--config` and `podium-admin apply` all go through them. Errors name the
+file, the line and the field, so a typo is found without reading a traceback.
+
+YAML aliases are allowed (anchors keep shared definitions short) but counted at their expanded
+size, which may not exceed `CONFIGURATION_BYTES`: the document is composed into nodes (an
+alias is a reference to the same node, so this is cheap), the expanded size is summed with one
+visit per distinct node, and only a document within the limit is turned into Python objects.
+A "billion laughs" document is thus refused before anything grows.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from podium_model._base import Model, Slug
 from podium_model.jobs import JobBase, PipelineDefinition
+from podium_model.limits import CONFIGURATION_BYTES, JOB_DEFINITION_BYTES, check_parameters, json_size
 from podium_model.schedules import ScheduleBase
+
+ConfigurationFormat = Literal["yaml", "json"]
 
 
 class JobConfig(JobBase):
     """A job in the configuration file."""
 
+    @model_validator(mode="after")
+    def _within_limits(self) -> JobConfig:
+        size = json_size(self.definition.model_dump(mode="json"))
+        if size > JOB_DEFINITION_BYTES:
+            raise ValueError(
+                f"the definition of job {self.id!r} is {size} bytes as JSON: "
+                f"over the job definition limit of {JOB_DEFINITION_BYTES} bytes"
+            )
+        check_parameters({p.key: p.default for p in self.parameters if p.default is not None}, "parameter defaults")
+        return self
+
 
 class ScheduleConfig(ScheduleBase):
     """A schedule in the configuration file."""
+
+    @field_validator("parameters")
+    @classmethod
+    def _within_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        check_parameters(value)
+        return value
 
 
 class ProjectConfig(Model):
@@ -121,23 +149,112 @@ class ConfigurationError(ValueError):
         super().__init__("\n".join(f"{source}:{p}" for p in problems))
 
 
-def parse_configuration(text: str | bytes, source: str = "<configuration>") -> Configuration:
-    """Parse and validate a configuration given as YAML or JSON text.
+class ConfigurationTooLarge(ConfigurationError):
+    """The document, as sent or once its YAML aliases are expanded, exceeds `CONFIGURATION_BYTES`."""
+
+    def __init__(self, source: str, size: int, expanded: bool) -> None:
+        self.size = size
+        what = "expands (YAML aliases) to" if expanded else "is"
+        super().__init__(
+            source, [f"the document {what} {size} bytes: over the configuration limit of {CONFIGURATION_BYTES} bytes"]
+        )
+
+
+def configuration_format(path: Path) -> ConfigurationFormat:
+    """How a configuration file is parsed: JSON for `.json`, YAML otherwise."""
+    return "json" if path.suffix.lower() == ".json" else "yaml"
+
+
+def read_configuration(path: Path) -> Configuration:
+    """Read, parse and validate a configuration file, refusing one over the size limit unread.
 
     Raises:
+        OSError: the file cannot be read.
+        ConfigurationError: as for `parse_configuration`.
+    """
+    size = path.stat().st_size
+    if size > CONFIGURATION_BYTES:
+        raise ConfigurationTooLarge(str(path), size, expanded=False)
+    return parse_configuration(path.read_bytes(), str(path), configuration_format(path))
+
+
+def parse_configuration(
+    text: str | bytes, source: str = "<configuration>", format: ConfigurationFormat = "yaml"
+) -> Configuration:
+    """Parse and validate a configuration given as YAML or JSON text.
+
+    Args:
+        text: the document.
+        source: its name in error messages (a path, or "body").
+        format: `json` parses with a JSON parser (a JSON document means what JSON says, not what
+            YAML reads into it); `yaml` with PyYAML's safe loader, aliases counted expanded.
+
+    Raises:
+        ConfigurationTooLarge: the document exceeds `CONFIGURATION_BYTES`, as sent or expanded.
         ConfigurationError: the text is not YAML/JSON or does not match the schema; each
             problem reads `FILE:LINE: field.path: message`.
     """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+    raw = text.encode() if isinstance(text, str) else text
+    if len(raw) > CONFIGURATION_BYTES:
+        raise ConfigurationTooLarge(source, len(raw), expanded=False)
+    decoded = raw.decode("utf-8", errors="replace")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        if format == "json":
+            return validate_configuration(_load_json(decoded, source), source)
+        node, data = _load_yaml(decoded, source)
+        return validate_configuration(data if data is not None else {}, source, node)
+    except RecursionError:
+        raise ConfigurationError(source, ["the document is nested too deeply"]) from None
+
+
+def _load_json(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(source, [f"{exc.lineno}: not valid JSON: {exc.msg}"]) from None
+
+
+def _load_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        size = _expanded_size(node)
+        if size > CONFIGURATION_BYTES:
+            raise ConfigurationTooLarge(source, size, expanded=True)
+        return node, loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}: " if mark is not None else ""
-        raise ConfigurationError(source, [f"{line}not valid YAML or JSON: {exc}"]) from None
-    return validate_configuration(data if data is not None else {}, source, node)
+        raise ConfigurationError(source, [f"{line}not valid YAML: {exc}"]) from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """The document's size with every alias written out: scalar lengths plus 2 per node.
+
+    An alias is the very node it names, so each distinct node is measured once and its size
+    reused wherever it appears; the walk costs the document's size, not the expansion's.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 2
+        if isinstance(node, yaml.ScalarNode):
+            total += len(node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
 
 
 def validate_configuration(data: Any, source: str = "<configuration>", node: Any = None) -> Configuration:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
+from podium_model.limits import check_parameters
 
 
 class RunStatus(StrEnum):
@@ -49,6 +50,12 @@ class RunTrigger(Model):
     """Body of `POST /api/v1/projects/{project}/jobs/{job}/runs`."""
 
     parameters: Parameters = Field(default_factory=dict, max_length=100)
+
+    @field_validator("parameters")
+    @classmethod
+    def _within_limits(cls, value: Parameters) -> Parameters:
+        check_parameters(value)
+        return value
 
 
 class PipelineNode(Model):

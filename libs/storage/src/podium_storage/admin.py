@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from podium_model import Role, UserUpdate
-from podium_model.config import ConfigurationError, parse_configuration
+from podium_model.config import ConfigurationError, read_configuration
 from podium_storage import migrate, open_storage
 from podium_storage.auth import hash_password, hash_token, new_token
 from podium_storage.backup import BackupError, export_database, import_database
@@ -174,10 +174,9 @@ async def _create_token(url: str, args: argparse.Namespace) -> str:
 async def _apply(url: str, args: argparse.Namespace) -> str:
     path: Path = args.file
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        configuration = read_configuration(path)
+    except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
-    configuration = parse_configuration(text, str(path))
     async with open_storage(url) as storage:
         changes = await apply_configuration(storage, configuration, dry_run=args.dry_run)
     lines = [change.describe() for change in changes] or ["no changes"]

@@ -1,6 +1,7 @@
 """Request guards applied before routing.
 
-- Bodies above `MAX_BODY_BYTES` (declared or streamed) get a 413 problem.
+- Bodies above `REQUEST_BODY_BYTES` (declared or streamed) get a 413 problem naming the limit;
+  a configuration document may be up to `CONFIGURATION_BYTES`.
 - NUL characters, in the path, the query or a JSON body (raw or as the `\\u0000` escape), get
   a 404 (path) or 422 problem: no identifier or text of Podium may hold one, and PostgreSQL
   refuses them in text columns, which would otherwise surface as a 500.
@@ -11,18 +12,19 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium_api.errors import problem_response
+from podium_model.limits import CONFIGURATION_BYTES, REQUEST_BODY_BYTES
 from podium_model.problems import Problem
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
 _NUL_MARKERS = (b"\x00", b"\\u0000")
+# The routes whose bodies may be larger than REQUEST_BODY_BYTES, with their own limit.
+_LARGER_BODIES = {"/api/v1/admin/configuration": ("configuration", CONFIGURATION_BYTES)}
 
 
 class RequestGuard:
-    """ASGI middleware enforcing the body size limit and refusing NUL characters."""
+    """ASGI middleware enforcing the body size limits and refusing NUL characters."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,10 +37,11 @@ class RequestGuard:
         if b"%00" in scope.get("query_string", b""):
             await self._answer(_nul_problem("the query"), scope, receive, send)
             return
+        name, limit = _LARGER_BODIES.get(path, ("request-body", REQUEST_BODY_BYTES))
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._answer(self._too_large(), scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._answer(_too_large(name, limit), scope, receive, send)
             return
         # Read the whole (bounded) body first, so a refusal is an answer of its own and not an
         # error half-way through the route's body parsing.
@@ -52,8 +55,8 @@ class RequestGuard:
                 return  # the client went away
             body: bytes = message.get("body", b"")
             size += len(body)
-            if size > self.limit:
-                await self._answer(self._too_large(), scope, receive, send)
+            if size > limit:
+                await self._answer(_too_large(name, limit), scope, receive, send)
                 return
             chunks.append(body)
             more = bool(message.get("more_body", False))
@@ -72,14 +75,14 @@ class RequestGuard:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self) -> Problem:
-        return Problem.of(
-            "payload-too-large", "Payload too large", 413, f"request bodies are limited to {self.limit} bytes"
-        )
-
     async def _answer(self, problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
         problem.instance = scope.get("path", "").replace("\x00", "\\0")
         await problem_response(problem)(scope, receive, send)
+
+
+def _too_large(name: str, limit: int) -> Problem:
+    detail = f"the body is over the {name} limit of {limit} bytes"
+    return Problem.of("payload-too-large", "Payload too large", 413, detail, limit=name, limit_bytes=limit)
 
 
 def _nul_problem(where: str) -> Problem:

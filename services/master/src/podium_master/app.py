@@ -48,10 +48,10 @@ async def _apply_configuration(master: Master) -> None:
     path = master.settings.config
     if path is None:
         return
-    from podium_model.config import parse_configuration
+    from podium_model.config import read_configuration
     from podium_storage.configuration import apply_configuration
 
-    configuration = parse_configuration(path.read_bytes(), str(path))
+    configuration = read_configuration(path)
     changes = await apply_configuration(master.storage, configuration, False)
     logger.info("configuration %s applied: %d changes", path, len(changes))
 

@@ -12,21 +12,39 @@ from podium_api.deps import MasterDep, SettingsDep, StorageDep, UserDep
 from podium_api.errors import ApiError, InvalidInput
 from podium_api.permissions import operation
 from podium_model._base import Model
-from podium_model.config import Change, ConfigurationError, parse_configuration
+from podium_model.config import (
+    Change,
+    ConfigurationError,
+    ConfigurationFormat,
+    ConfigurationTooLarge,
+    parse_configuration,
+)
+from podium_model.limits import CONFIGURATION_BYTES
 from podium_storage.configuration import apply_configuration
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
-MAX_CONFIGURATION_BYTES = 10 * 1024 * 1024
-_CONTENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain")
+# JSON is parsed by a JSON parser; YAML only when the client says so.
+_FORMATS: dict[str, ConfigurationFormat] = {
+    "application/json": "json",
+    "application/yaml": "yaml",
+    "application/x-yaml": "yaml",
+    "text/yaml": "yaml",
+}
 
 
 class PayloadTooLarge(ApiError):
     """The request body exceeds what the operation accepts."""
 
     slug, title, status = "payload-too-large", "Payload too large", 413
+
+
+class UnsupportedMediaType(ApiError):
+    """The body's content type is not one the operation reads."""
+
+    slug, title, status = "unsupported-media-type", "Unsupported media type", 415
 
 
 class ConfigurationResult(Model):
@@ -52,7 +70,11 @@ _BODY_SCHEMA: dict[str, Any] = {"type": "object", "description": "The configurat
 @router.put(
     "/configuration",
     response_model=ConfigurationResult,
-    responses={413: {"description": "Body too large"}, 422: {"description": "Invalid configuration"}},
+    responses={
+        413: {"description": "Body too large, or larger than the limit once YAML aliases are expanded"},
+        415: {"description": "Neither JSON nor YAML"},
+        422: {"description": "Invalid configuration"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -73,18 +95,18 @@ async def apply_configuration_file(
 ) -> ConfigurationResult:
     """Create or update what the file names and remove the jobs and schedules it no longer names.
 
-    The body is the file as JSON, or as YAML with `Content-Type: application/yaml`.
+    The body is the file as JSON, or as YAML with `Content-Type: application/yaml`; the request
+    guard has already bounded it to `CONFIGURATION_BYTES`.
     """
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type not in _CONTENT_TYPES:
-        raise InvalidInput(f"unsupported content type {content_type!r}; send JSON or YAML")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_CONFIGURATION_BYTES:
-            raise PayloadTooLarge(f"a configuration may not exceed {MAX_CONFIGURATION_BYTES} bytes")
+    format = _FORMATS.get(content_type)
+    if format is None:
+        raise UnsupportedMediaType(f"{content_type!r} is neither application/json nor application/yaml")
+    body = await request.body()
     try:
-        configuration = parse_configuration(body, source="body")
+        configuration = parse_configuration(body, "body", format)
+    except ConfigurationTooLarge as exc:
+        raise PayloadTooLarge(exc.problems[0], limit="configuration", limit_bytes=CONFIGURATION_BYTES) from None
     except ConfigurationError as exc:
         errors = [{"loc": ["body"], "msg": problem, "type": "configuration"} for problem in exc.problems]
         raise InvalidInput("; ".join(exc.problems[:5]), errors=errors) from None

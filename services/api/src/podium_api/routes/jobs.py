@@ -13,6 +13,7 @@ from podium_api.lookups import job_or_404, project_or_404
 from podium_api.permissions import operation
 from podium_api.security import Principal
 from podium_model import Job, Run, RunSource, RunTrigger
+from podium_model.limits import check_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def validate_parameters(job: Job, given: dict[str, str]) -> dict[str, str]:
     Optional parameters without a default get the empty string, so templates always resolve.
 
     Raises:
-        InvalidInput: an unknown key, or a required parameter missing; `errors` lists each.
+        InvalidInput: an unknown key, or a required parameter missing; `errors` lists each; or
+            the values with the defaults over the parameters limit.
     """
     declared = {parameter.key: parameter for parameter in job.parameters}
     errors: list[dict[str, Any]] = [
@@ -85,6 +87,11 @@ def validate_parameters(job: Job, given: dict[str, str]) -> dict[str, str]:
             values[key] = ""
     if errors:
         raise InvalidInput("; ".join(str(error["msg"]) for error in errors), errors=errors)
+    try:
+        check_parameters(values)  # the defaults count too: together they reach the worker
+    except ValueError as exc:
+        error = {"loc": ["body", "parameters"], "msg": str(exc), "type": "limit"}
+        raise InvalidInput(str(exc), errors=[error]) from None
     return values
 
 

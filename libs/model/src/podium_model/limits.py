@@ -1,0 +1,61 @@
+"""The size limits of what enters Podium, in one place (the table in docs/operations.md).
+
+Each limit is enforced where the input enters: the api's request guard (bodies), the
+configuration loader (documents, also the master's `--config`), the configuration models (job
+definitions, parameter values) and the trigger body. The master checks what it sends and
+receives against the same numbers (results, the `execute` message), so one oversized input can
+never become a message a worker refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+KIB = 1024
+MIB = 1024 * KIB
+
+REQUEST_BODY_BYTES = 2 * MIB
+"""Any request body of the api but a configuration document's."""
+
+CONFIGURATION_BYTES = 10 * MIB
+"""A configuration document: its body, and its size once YAML aliases are expanded."""
+
+JOB_DEFINITION_BYTES = 1 * MIB
+"""A job's `definition`, measured as compact JSON."""
+
+PARAMETER_VALUE_BYTES = 64 * KIB
+"""One parameter value (UTF-8): of a trigger, a job's default, a schedule."""
+
+PARAMETERS_BYTES = 1 * MIB
+"""All the parameters of one trigger or schedule together, keys and values (UTF-8)."""
+
+RESULTS_BYTES = 1 * MIB
+"""A run's results document, measured as compact JSON (what the worker reads from PODIUM_RESULTS)."""
+
+EXECUTE_MESSAGE_BYTES = 16 * MIB
+"""The largest websocket message a worker accepts, so the largest `execute` the master may send."""
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON: how definitions and results are measured."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+def check_parameters(parameters: Mapping[str, str], what: str = "parameters") -> None:
+    """Refuse a parameter value over `PARAMETER_VALUE_BYTES` or a set over `PARAMETERS_BYTES`.
+
+    Raises:
+        ValueError: naming the parameter and the limit.
+    """
+    total = 0
+    for key, value in parameters.items():
+        size = len(value.encode())
+        if size > PARAMETER_VALUE_BYTES:
+            raise ValueError(
+                f"parameter {key!r} is {size} bytes: over the parameter value limit of {PARAMETER_VALUE_BYTES} bytes"
+            )
+        total += size + len(key.encode())
+    if total > PARAMETERS_BYTES:
+        raise ValueError(f"{what} total {total} bytes: over the parameters limit of {PARAMETERS_BYTES} bytes")
