@@ -20,9 +20,11 @@ from podium_api.feed import MasterFeed
 from podium_api.limits import RequestGuard
 from podium_api.master import MasterClient
 from podium_api.metrics import ApiMetrics, MetricsMiddleware
+from podium_api.passwords import PasswordPool
 from podium_api.permissions import OPERATIONS
 from podium_api.routes import ROUTERS
 from podium_api.settings import ApiSettings
+from podium_api.throttle import LoginThrottle, Policy
 from podium_storage import open_storage
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
@@ -68,6 +70,12 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
             feed = MasterFeed(settings.master_url, secret, settings.events_fallback, ca_file=settings.master_ca_file)
             feed.start()
             stack.push_async_callback(feed.close)
+            passwords = PasswordPool(settings.hash_threads)
+            stack.callback(passwords.close)
+            throttle = LoginThrottle(
+                user=Policy(settings.login_user_failures, settings.login_delay, settings.login_max_delay),
+                address=Policy(settings.login_address_failures, settings.login_delay, settings.login_max_delay),
+            )
             logger.info("podium-api %s ready (master %s)", __version__, settings.master_url)
             yield {
                 "settings": settings,
@@ -75,6 +83,8 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
                 "logs": LogStore(settings.log_dir),
                 "master": master,
                 "feed": feed,
+                "passwords": passwords,
+                "throttle": throttle,
             }
 
     app = FastAPI(

@@ -12,8 +12,10 @@ from fastapi import Depends, Request
 
 from podium_api.feed import MasterFeed
 from podium_api.master import MasterClient
+from podium_api.passwords import PasswordPool
 from podium_api.security import Principal, require_user
 from podium_api.settings import ApiSettings
+from podium_api.throttle import LoginThrottle
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
@@ -48,10 +50,24 @@ async def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
+async def get_passwords(request: Request) -> PasswordPool:
+    """The bounded pool that hashes and verifies passwords."""
+    passwords: PasswordPool = request.state.passwords
+    return passwords
+
+
+async def get_throttle(request: Request) -> LoginThrottle:
+    """The failed-login counts of this process."""
+    throttle: LoginThrottle = request.state.throttle
+    return throttle
+
+
 StorageDep = Annotated[Storage, Depends(get_storage)]
 LogsDep = Annotated[LogStore, Depends(get_logs)]
 MasterDep = Annotated[MasterClient, Depends(get_master)]
 FeedDep = Annotated[MasterFeed, Depends(get_feed)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+PasswordsDep = Annotated[PasswordPool, Depends(get_passwords)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 UserDep = Annotated[Principal, Depends(require_user)]
 """The authenticated caller (401 when the request carries no valid credentials)."""

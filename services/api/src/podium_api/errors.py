@@ -11,7 +11,8 @@ Error tree::
     │   └── InvalidTransition  409  the run's status forbids the command
     ├── InvalidInput      422  the body or query is well-formed but wrong
     ├── Unauthorized      401  missing, unknown, expired or disabled credentials
-    └── Forbidden         403  authenticated, but the roles do not allow it
+    ├── Forbidden         403  authenticated, but the roles do not allow it
+    └── TooManyRequests   429  throttled (failed logins); carries `Retry-After`
 
 Storage errors map too: `StorageUnavailable` → 503, `AlreadyExists` → 409, `InvalidCursor` →
 422. Anything else is a 500 whose details go to the log, never to the client.
@@ -85,6 +86,16 @@ class Forbidden(ApiError):
     slug, title, status = "forbidden", "Forbidden", 403
 
 
+class TooManyRequests(ApiError):
+    """Too many failed attempts: try again in `retry_after` seconds."""
+
+    slug, title, status = "too-many-requests", "Too many requests", 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
 def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """A response carrying `problem` as `application/problem+json`."""
     return JSONResponse(
@@ -102,6 +113,8 @@ def _instance(request: Request) -> str:
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": 'Bearer realm="podium", Basic realm="podium"'} if exc.status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     problem = Problem.of(exc.slug, exc.title, exc.status, exc.detail, instance=_instance(request), **exc.extra)
     return problem_response(problem, headers)
 

@@ -51,6 +51,19 @@ class ApiSettings(BaseSettings):
         default=SecretStr(""),
         description="A bearer token that may read GET /api/v1/metrics only (for a Prometheus scraper); off when empty",
     )
+    login_user_failures: int = Field(
+        default=10, ge=0, description="Failed logins of one user id before each further one is delayed"
+    )
+    login_address_failures: int = Field(
+        default=30, ge=0, description="Failed logins from one client address before each further one is delayed"
+    )
+    login_delay: float = Field(
+        default=1.0, gt=0, description="Seconds of the first delay after the free failures; doubles with each failure"
+    )
+    login_max_delay: float = Field(default=300.0, gt=0, description="The longest delay of a throttled login, seconds")
+    hash_threads: int = Field(
+        default=2, ge=1, le=64, description="Password hashes computed at once (each Argon2id hash holds 64 MiB)"
+    )
     log_level: str = Field(default="INFO", description="Logging level of the service")
     tls_cert: Path | None = Field(
         default=None, description="PEM certificate: serve https with it and `tls_key` (PODIUM_API_TLS_CERT)"

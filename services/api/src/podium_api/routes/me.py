@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from podium_api.deps import SettingsDep, StorageDep, UserDep
-from podium_api.errors import InvalidInput, NotFound, Unauthorized
+from podium_api.deps import PasswordsDep, SettingsDep, StorageDep, ThrottleDep, UserDep
+from podium_api.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
+from podium_api.passwords import PasswordPool
 from podium_api.permissions import operation
 from podium_model import Credential, LoginRequest, LoginResponse, User, utcnow
 from podium_model.api import PasswordChange
 from podium_model.users import TokenCreate, TokenCreated
-from podium_storage.auth import hash_password, hash_token, new_token, verify_password
+from podium_storage.auth import hash_token, new_token
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +27,45 @@ _MAX_EXPIRES_IN = 100 * 366 * 24 * 3600
 _UNAUTHORIZED: Responses = {401: {"description": "Missing or invalid credentials"}}
 
 
-async def _check_password(storage: StorageDep, user_id: str, password: str) -> User | None:
+async def _check_password(storage: StorageDep, passwords: PasswordPool, user_id: str, password: str) -> User | None:
     """The user if `password` is theirs; the same work is done for unknown users."""
     user = await storage.get_user(user_id)
     password_hash = await storage.get_password_hash(user_id) if user is not None else None
-    ok = await asyncio.to_thread(verify_password, password, password_hash)
+    ok = await passwords.verify(password, password_hash)
     if not ok or user is None or not user.is_enabled:
         return None
     return user
 
 
-@router.post("/login", response_model=LoginResponse, responses=_UNAUTHORIZED, **operation("login", summary="Log in"))
-async def login(body: LoginRequest, storage: StorageDep, settings: SettingsDep) -> LoginResponse:
-    """Exchange a user id and password for a bearer token (same 401 for unknown user and wrong password)."""
-    user = await _check_password(storage, body.user, body.password)
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    responses={**_UNAUTHORIZED, 429: {"description": "Too many failed logins: retry after `Retry-After` seconds"}},
+    **operation("login", summary="Log in"),
+)
+async def login(
+    request: Request,
+    body: LoginRequest,
+    storage: StorageDep,
+    settings: SettingsDep,
+    passwords: PasswordsDep,
+    throttle: ThrottleDep,
+) -> LoginResponse:
+    """Exchange a user id and password for a bearer token (same 401 for unknown user and wrong password).
+
+    After repeated failures for the same user id or from the same address, logins wait an
+    exponentially growing delay: meanwhile they answer 429 with `Retry-After`, unchecked.
+    """
+    address = request.client.host if request.client is not None else ""
+    wait = throttle.retry_after(body.user, address)
+    if wait is not None:
+        raise TooManyRequests(f"too many failed logins; retry in {wait} s", retry_after=wait)
+    user = await _check_password(storage, passwords, body.user, body.password)
     if user is None:
-        logger.info("login refused for %r", body.user[:64])
+        throttle.failed(body.user, address)
+        logger.info("login refused for %r from %s", body.user[:64], address)
         raise Unauthorized("unknown user or wrong password")
+    throttle.succeeded(user.id)
     token = new_token()
     expires_at = utcnow() + settings.token_lifetime
     await storage.add_credential(user.id, "token", hash_token(token), description="login", expires_at=expires_at)
@@ -69,11 +91,13 @@ async def logout(principal: UserDep, storage: StorageDep) -> Response:
 @router.post(
     "/password", status_code=204, responses=_UNAUTHORIZED, **operation("changeMyPassword", summary="Change my password")
 )
-async def change_my_password(body: PasswordChange, principal: UserDep, storage: StorageDep) -> Response:
+async def change_my_password(
+    body: PasswordChange, principal: UserDep, storage: StorageDep, passwords: PasswordsDep
+) -> Response:
     """Replace my password, given the current one."""
-    if await _check_password(storage, principal.id, body.password) is None:
+    if await _check_password(storage, passwords, principal.id, body.password) is None:
         raise Unauthorized("the current password is wrong")
-    await storage.add_credential(principal.id, "password", await asyncio.to_thread(hash_password, body.new_password))
+    await storage.add_credential(principal.id, "password", await passwords.hash(body.new_password))
     return Response(status_code=204)
 
 

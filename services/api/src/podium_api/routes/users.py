@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Response
 
-from podium_api.deps import StorageDep, UserDep
+from podium_api.deps import PasswordsDep, StorageDep, UserDep
 from podium_api.errors import Conflict, NotFound
 from podium_api.lookups import user_or_404
 from podium_api.permissions import operation
@@ -16,7 +15,6 @@ from podium_api.routes.me import issue_token
 from podium_model import Credential, User, UserCreate, UserUpdate
 from podium_model.api import PasswordSet
 from podium_model.users import TokenCreate, TokenCreated
-from podium_storage.auth import hash_password
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +38,13 @@ async def list_users(storage: StorageDep) -> list[User]:
     responses={409: {"description": "The id is taken"}},
     **operation("createUser", summary="Create a user"),
 )
-async def create_user(body: UserCreate, principal: UserDep, storage: StorageDep) -> User:
+async def create_user(body: UserCreate, principal: UserDep, storage: StorageDep, passwords: PasswordsDep) -> User:
     """Create a user with roles and, optionally, a password."""
     if await storage.get_user(body.id) is not None:
         raise Conflict(f"user {body.id!r} exists already")
     user = await storage.create_user(body.id, body.display_name, body.roles)
     if body.password is not None:
-        await storage.add_credential(user.id, "password", await asyncio.to_thread(hash_password, body.password))
+        await storage.add_credential(user.id, "password", await passwords.hash(body.password))
     logger.info("user %s created by %s with roles %s", user.id, principal.id, [r.value for r in user.roles])
     return user
 
@@ -100,10 +98,10 @@ async def delete_user(user: str, principal: UserDep, storage: StorageDep) -> Res
     responses=_NOT_FOUND,
     **operation("setUserPassword", summary="Reset a password"),
 )
-async def set_user_password(user: str, body: PasswordSet, storage: StorageDep) -> Response:
+async def set_user_password(user: str, body: PasswordSet, storage: StorageDep, passwords: PasswordsDep) -> Response:
     """Replace the user's password."""
     await user_or_404(storage, user)
-    await storage.add_credential(user, "password", await asyncio.to_thread(hash_password, body.password))
+    await storage.add_credential(user, "password", await passwords.hash(body.password))
     return Response(status_code=204)
 
 
