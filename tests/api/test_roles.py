@@ -40,6 +40,9 @@ BODIES: dict[str, Any] = {
     "updateUser": {"display_name": "Target"},
     "setUserPassword": {"password": "a-long-password"},
     "applyConfiguration": {"projects": []},
+    "grantUser": {"role": "viewer"},
+    "grantGroup": {"role": "viewer"},
+    "putGroup": {"members": ["viewer"]},
 }
 
 
@@ -60,6 +63,7 @@ async def _arrange(api: Api) -> dict[str, str]:
         "schedule": "nightly",
         "worker": "w1",
         "user": "target",
+        "group": "team",
         "token_id": "no-such-token",
     }
 

@@ -21,6 +21,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from podium_model._base import Model, Slug
+from podium_model.access import ProjectAccess
 from podium_model.jobs import JobBase, PipelineDefinition
 from podium_model.limits import CONFIGURATION_BYTES, JOB_DEFINITION_BYTES, check_parameters, json_size
 from podium_model.schedules import ScheduleBase
@@ -61,6 +62,10 @@ class ProjectConfig(Model):
     services: dict[str, Any] = Field(default_factory=dict)
     jobs: list[JobConfig] = Field(default_factory=list)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
+    access: ProjectAccess | None = Field(
+        default=None,
+        description="Who may do what in the project; when given, the project's grants become exactly these",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
@@ -131,12 +136,12 @@ class Change(Model):
     """One change that applying a configuration makes (or would make, in a dry run)."""
 
     action: Literal["create", "update", "delete"]
-    kind: Literal["project", "job", "schedule"]
+    kind: Literal["project", "job", "schedule", "grant"]
     project: str
     id: str
 
     def describe(self) -> str:
-        """One line for people, e.g. `create job examples/hello`."""
+        """One line for people, e.g. `create job examples/hello` or `delete grant examples/user:ann`."""
         return f"{self.action} {self.kind} {self.project}" + ("" if self.kind == "project" else f"/{self.id}")
 
 

@@ -2,6 +2,7 @@
 
 `apply_configuration` creates or updates what the file names and removes the jobs and
 schedules of the named projects that the file no longer names (their runs stay readable).
+A project carrying `access` gets exactly those grants; one without keeps its grants.
 Projects the file does not name are left alone. Each write is its own transaction: a failure
 half-way leaves what was applied so far, and applying again completes it.
 """
@@ -12,6 +13,7 @@ import logging
 from typing import Any
 
 from podium_model import Job, Project, Schedule
+from podium_model.access import GranteeKind, ProjectAccess, ProjectRole
 from podium_model.config import Change, Configuration, JobConfig, ProjectConfig, ScheduleConfig
 from podium_storage.interface import Storage
 
@@ -88,4 +90,28 @@ async def _apply_project(storage: Storage, wanted: ProjectConfig, dry_run: bool)
             note("create" if stored_schedule is None else "update", "schedule", schedule.id)
             if not dry_run:
                 await storage.put_schedule(pid, schedule)
+    if wanted.access is not None:
+        exists = stored_project is not None
+        changes.extend(await _apply_access(storage, pid, wanted.access, exists=exists, dry_run=dry_run))
+    return changes
+
+
+async def _apply_access(storage: Storage, pid: str, access: ProjectAccess, exists: bool, dry_run: bool) -> list[Change]:
+    """Make the project's grants exactly `access` (revocations first)."""
+    stored = {(grant.kind, grant.name): grant.role for grant in await storage.list_grants(pid)} if exists else {}
+    wanted: dict[tuple[GranteeKind, str], ProjectRole] = {
+        **{("group", name): role for name, role in access.groups.items()},
+        **{("user", name): role for name, role in access.users.items()},
+    }
+    changes: list[Change] = []
+    for kind, name in sorted(set(stored) - set(wanted)):
+        changes.append(Change(action="delete", kind="grant", project=pid, id=f"{kind}:{name}"))
+        if not dry_run:
+            await storage.delete_grant(pid, kind, name)
+    for (kind, name), role in sorted(wanted.items()):
+        if stored.get((kind, name)) != role:
+            action = "update" if (kind, name) in stored else "create"
+            changes.append(Change(action=action, kind="grant", project=pid, id=f"{kind}:{name}"))
+            if not dry_run:
+                await storage.put_grant(pid, kind, name, role)
     return changes

@@ -42,6 +42,7 @@ TAGS = [
     {"name": "schedules", "description": "Cron schedules"},
     {"name": "workers", "description": "The workers of the fleet"},
     {"name": "users", "description": "User administration"},
+    {"name": "access", "description": "Grants of roles on projects, and groups of users"},
     {"name": "events", "description": "Live run and worker changes (server-sent events)"},
     {"name": "admin", "description": "Configuration as code and service information"},
 ]

@@ -10,9 +10,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from podium_api.access import Access
 from podium_api.feed import MasterFeed
 from podium_api.master import MasterClient
 from podium_api.passwords import PasswordPool
+from podium_api.permissions import access_of
 from podium_api.security import Principal, require_user
 from podium_api.settings import ApiSettings
 from podium_api.throttle import LoginThrottle
@@ -71,3 +73,5 @@ PasswordsDep = Annotated[PasswordPool, Depends(get_passwords)]
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 UserDep = Annotated[Principal, Depends(require_user)]
 """The authenticated caller (401 when the request carries no valid credentials)."""
+AccessDep = Annotated[Access, Depends(access_of)]
+"""What the caller may see and do, project by project (computed once per request)."""

@@ -7,6 +7,12 @@ test walks the OpenAPI document against the same two tables.
 The `worker` role grants nothing here: a worker's credential opens the master's worker websocket
 and no operation of the public API (403), so a job that reads its worker's token gains nothing.
 
+Inside a project (a path with `{project}`), `read`, `trigger`, `operate` and `maintain` are
+checked against the caller's rights there (`access.Access`): global roles, the role granted on
+the project, a token's narrowing. A project the caller cannot do anything in answers 404 as if
+it did not exist; one they see but may not act on answers 403. Outside a project, these four
+need to be held in at least one project (the lists are then filtered to what the caller sees).
+
 A run token's principal holds no role: it may call only operations needing `read` or `trigger`
 (`RUN_TOKEN_PERMISSIONS`) on a path whose `{project}` is its run's project; anything else,
 including `/me`, `/workers`, `/events` and the list of projects, is refused with 403.
@@ -20,8 +26,10 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from podium_api.errors import Forbidden, Unauthorized
+from podium_api.access import PROJECT_PERMISSIONS, Access
+from podium_api.errors import Forbidden, NotFound, Unauthorized
 from podium_api.security import Principal, authenticate
+from podium_model.access import ProjectPermission, ProjectRole
 from podium_model.users import Role
 
 
@@ -38,6 +46,8 @@ class Permission(StrEnum):
     """Start runs."""
     operate = "operate"
     """Cancel, abort, enable, disable, disconnect."""
+    maintain = "maintain"
+    """Change a project: its configuration, secrets and grants (a project's maintainer, or administrator)."""
     audit = "audit"
     """Read administrative pages: users, tokens of others, service information, metrics."""
     metrics = "metrics"
@@ -64,6 +74,7 @@ OPERATIONS: dict[str, Permission] = {
     "getHealth": Permission.public,
     "login": Permission.public,
     "getMe": Permission.default,
+    "getMyAccess": Permission.default,
     "logout": Permission.default,
     "changeMyPassword": Permission.default,
     "listMyTokens": Permission.default,
@@ -109,10 +120,20 @@ OPERATIONS: dict[str, Permission] = {
     "listUserTokens": Permission.audit,
     "createUserToken": Permission.admin,
     "revokeUserToken": Permission.admin,
+    # access: a project's grants, and groups
+    "listProjectAccess": Permission.read,
+    "grantUser": Permission.maintain,
+    "revokeUser": Permission.maintain,
+    "grantGroup": Permission.maintain,
+    "revokeGroup": Permission.maintain,
+    "listGroups": Permission.audit,
+    "getGroup": Permission.audit,
+    "putGroup": Permission.admin,
+    "deleteGroup": Permission.admin,
     # live changes
     "streamEvents": Permission.read,
     # administration
-    "applyConfiguration": Permission.admin,
+    "applyConfiguration": Permission.maintain,
     "getServiceInfo": Permission.audit,
     "getMetrics": Permission.metrics,
 }
@@ -147,6 +168,7 @@ def scraper_allowed(request: Request) -> bool:
 
 RUN_TOKEN_PERMISSIONS = frozenset({Permission.read, Permission.trigger})
 """What a run token may do, and only inside its run's project."""
+RUN_TOKEN_PERMISSIONS_IN_PROJECT = frozenset({ProjectPermission.read, ProjectPermission.trigger})
 
 
 def _check_run_scope(request: Request, project: str, operation_id: str, permission: Permission) -> None:
@@ -160,8 +182,35 @@ def _check_run_scope(request: Request, project: str, operation_id: str, permissi
         raise Forbidden(f"a run token of project {project!r} may not touch project {requested!r}")
 
 
+async def access_of(request: Request) -> Access:
+    """The rights of the caller of `request`, computed once per request and kept on its state.
+
+    One storage lookup (the caller's grants) unless the global roles already allow every
+    project operation everywhere (administrators) or the caller is a run token.
+    """
+    cached: Access | None = getattr(request.state, "access", None)
+    if cached is not None:
+        return cached
+    principal = await authenticate(request)
+    if principal.run_project is not None:
+        access = Access(
+            frozenset(),
+            {principal.run_project: ProjectRole.operator},
+            projects=frozenset({principal.run_project}),
+            operations=frozenset(RUN_TOKEN_PERMISSIONS_IN_PROJECT),
+        )
+    else:
+        permissions = permissions_of(principal.roles, principal.user is not None)
+        lookup = principal.user is not None and not PROJECT_PERMISSIONS <= permissions
+        grants = await request.state.storage.grants_of(principal.id) if lookup else {}
+        access = Access(permissions, grants, principal.token_projects, principal.token_operations)
+    request.state.access = access
+    return access
+
+
 def _authorizer(operation_id: str) -> Any:
     permission = OPERATIONS[operation_id]  # KeyError at import: every route must be in the table
+    in_project = ProjectPermission(permission.value) if permission.value in PROJECT_PERMISSIONS else None
 
     async def authorize(request: Request) -> None:
         if permission is Permission.public:
@@ -174,7 +223,16 @@ def _authorizer(operation_id: str) -> Any:
         if principal.run_project is not None:  # a run token: its own, narrower rule, no roles
             _check_run_scope(request, principal.run_project, operation_id, permission)
             return
-        if permission not in permissions_of(principal.roles, authenticated=True):
+        access = await access_of(request)
+        project = request.path_params.get("project")
+        if project is not None and in_project is not None:
+            held = access.on(project)
+            if in_project in held:
+                return
+            if not held and access.anywhere(ProjectPermission.read):
+                raise NotFound(f"project {project!r} does not exist")
+            raise Forbidden(f"{operation_id} needs the {permission} permission in project {project!r}")
+        if not access.allows(permission):
             raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
 
     return Depends(authorize)

@@ -23,6 +23,7 @@ from fastapi import Request
 
 from podium_api.errors import Unauthorized
 from podium_model import User, utcnow
+from podium_model.access import ProjectPermission
 from podium_model.users import Role
 from podium_storage.auth import RUN_TOKEN_PREFIX, hash_token, parse_run_token
 from podium_storage.interface import Storage
@@ -41,6 +42,10 @@ class Principal:
     """Set for a run token: the run whose commands call (the principal is then that run's)."""
     run_project: str | None = None
     """Set for a run token: the only project the principal may touch."""
+    token_projects: frozenset[str] | None = None
+    """Set for a narrowed token: the projects it may touch (the others do not exist for it)."""
+    token_operations: frozenset[ProjectPermission] | None = None
+    """Set for a narrowed token: what it may do inside those projects."""
 
     @property
     def id(self) -> str:
@@ -112,7 +117,13 @@ async def resolve(storage: Storage, header: str | None, control_secret: str = ""
         raise Unauthorized("invalid or expired token")
     if not user.is_enabled:
         raise Unauthorized("invalid or expired token")
-    return Principal(user=user, credential_id=credential.id, roles=frozenset(user.roles))
+    return Principal(
+        user=user,
+        credential_id=credential.id,
+        roles=frozenset(user.roles),
+        token_projects=None if credential.projects is None else frozenset(credential.projects),
+        token_operations=None if credential.operations is None else frozenset(credential.operations),
+    )
 
 
 async def authenticate(request: Request) -> Principal:

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from podium_api.routes import admin, health, jobs, me, metrics, projects, runs, schedules, streams, users, workers
+from podium_api.routes import (
+    access,
+    admin,
+    health,
+    jobs,
+    me,
+    metrics,
+    projects,
+    runs,
+    schedules,
+    streams,
+    users,
+    workers,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -16,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     schedules.router,
     workers.router,
     users.router,
+    access.router,
     admin.router,
     metrics.router,
 ]

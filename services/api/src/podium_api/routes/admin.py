@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from podium_api import __version__
-from podium_api.deps import MasterDep, SettingsDep, StorageDep, UserDep
-from podium_api.errors import ApiError, InvalidInput
+from podium_api.deps import AccessDep, MasterDep, SettingsDep, StorageDep, UserDep
+from podium_api.errors import ApiError, Forbidden, InvalidInput
 from podium_api.permissions import operation
 from podium_model._base import Model
+from podium_model.access import ProjectPermission
 from podium_model.config import (
     Change,
     ConfigurationError,
@@ -89,6 +90,7 @@ _BODY_SCHEMA: dict[str, Any] = {"type": "object", "description": "The configurat
 async def apply_configuration_file(
     request: Request,
     principal: UserDep,
+    access: AccessDep,
     storage: StorageDep,
     master: MasterDep,
     dry_run: Annotated[bool, Query()] = False,
@@ -96,7 +98,9 @@ async def apply_configuration_file(
     """Create or update what the file names and remove the jobs and schedules it no longer names.
 
     The body is the file as JSON, or as YAML with `Content-Type: application/yaml`; the request
-    guard has already bounded it to `CONFIGURATION_BYTES`.
+    guard has already bounded it to `CONFIGURATION_BYTES`. A project's
+    maintainer may apply a file naming only projects they maintain (403 otherwise, whether the
+    other projects exist or not); creating a project takes an administrator.
     """
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     format = _FORMATS.get(content_type)
@@ -110,6 +114,11 @@ async def apply_configuration_file(
     except ConfigurationError as exc:
         errors = [{"loc": ["body"], "msg": problem, "type": "configuration"} for problem in exc.problems]
         raise InvalidInput("; ".join(exc.problems[:5]), errors=errors) from None
+    maintained = {project.id: ProjectPermission.maintain in access.on(project.id) for project in configuration.projects}
+    refused = [project for project, may in maintained.items() if not may]
+    if refused:
+        # The same answer for a project that exists unseen and one that does not: nothing leaks.
+        raise Forbidden(f"you may not change the projects {refused[:20]!r} (only those you maintain)")
     changes = await apply_configuration(storage, configuration, dry_run=dry_run)
     if not dry_run:
         logger.info("configuration applied by %s: %d changes", principal.id, len(changes))

@@ -8,11 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from podium_api.deps import PasswordsDep, SettingsDep, StorageDep, ThrottleDep, UserDep
-from podium_api.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
+from podium_api.deps import AccessDep, PasswordsDep, SettingsDep, StorageDep, ThrottleDep, UserDep
+from podium_api.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from podium_api.passwords import PasswordPool
 from podium_api.permissions import operation
+from podium_api.security import Principal
 from podium_model import Credential, LoginRequest, LoginResponse, User, utcnow
+from podium_model.access import MyAccess
 from podium_model.api import PasswordChange
 from podium_model.users import TokenCreate, TokenCreated
 from podium_storage.auth import hash_token, new_token
@@ -80,6 +82,16 @@ async def get_me(principal: UserDep) -> User:
     return principal.user
 
 
+@router.get(
+    "/access", response_model=MyAccess, responses=_UNAUTHORIZED, **operation("getMyAccess", summary="What I may do")
+)
+async def get_my_access(access: AccessDep, storage: StorageDep) -> MyAccess:
+    """My global permissions, and every project I may see with what I may do in it (for a UI)."""
+    held = {project.id: access.on(project.id) for project in await storage.list_projects()}
+    projects = {name: sorted(permissions) for name, permissions in held.items() if permissions}
+    return MyAccess(permissions=sorted(access.permissions - {"public"}), projects=projects)
+
+
 @router.post("/logout", status_code=204, responses=_UNAUTHORIZED, **operation("logout", summary="Log out"))
 async def logout(principal: UserDep, storage: StorageDep) -> Response:
     """Revoke the token this request was made with."""
@@ -120,8 +132,26 @@ async def list_my_tokens(principal: UserDep, storage: StorageDep) -> list[Creden
     **operation("createMyToken", summary="Create a token"),
 )
 async def create_my_token(body: TokenCreate, principal: UserDep, storage: StorageDep) -> TokenCreated:
-    """Create a token for me; its secret is shown in this answer only."""
-    return await issue_token(storage, principal.id, body)
+    """Create a token for me; its secret is shown in this answer only.
+
+    A narrowed token creates only tokens as narrow as itself, or narrower: it inherits what the
+    body leaves out, and asking for a project or an operation beyond it is refused (403).
+    """
+    return await issue_token(storage, principal.id, _within(body, principal))
+
+
+def _within(body: TokenCreate, principal: Principal) -> TokenCreate:
+    """`body` cut to the narrowing of the token making the request."""
+    projects, operations = body.projects, body.operations
+    if principal.token_projects is not None:
+        if projects is not None and not set(projects) <= principal.token_projects:
+            raise Forbidden("a narrowed token may not create a token for projects beyond its own")
+        projects = projects if projects is not None else sorted(principal.token_projects)
+    if principal.token_operations is not None:
+        if operations is not None and not set(operations) <= principal.token_operations:
+            raise Forbidden("a narrowed token may not create a token for operations beyond its own")
+        operations = operations if operations is not None else sorted(principal.token_operations)
+    return body.model_copy(update={"projects": projects, "operations": operations})
 
 
 @router.delete(
@@ -144,6 +174,12 @@ async def issue_token(storage: StorageDep, user_id: str, body: TokenCreate) -> T
     token = new_token()
     expires_at = utcnow() + timedelta(seconds=body.expires_in) if body.expires_in is not None else None
     credential = await storage.add_credential(
-        user_id, "token", hash_token(token), description=body.description, expires_at=expires_at
+        user_id,
+        "token",
+        hash_token(token),
+        description=body.description,
+        expires_at=expires_at,
+        projects=body.projects,
+        operations=body.operations,
     )
     return TokenCreated(token=token, credential=credential)

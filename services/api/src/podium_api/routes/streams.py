@@ -14,13 +14,14 @@ import asyncio
 import codecs
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from podium_api.deps import FeedDep, LogsDep, StorageDep
+from podium_api.access import Access
+from podium_api.deps import AccessDep, FeedDep, LogsDep, StorageDep
 from podium_api.feed import RESYNC, TIMEOUT, Event, MasterFeed, shielded
 from podium_api.lookups import run_or_404
 from podium_api.permissions import operation
@@ -160,10 +161,20 @@ class _Changes:
         return sse("worker", worker)
 
 
-async def _snapshot(storage: Storage, changes: _Changes) -> list[bytes]:
-    """Events for what changed since `changes` was last updated, read from storage."""
-    page = await storage.list_runs(RunFilter(), limit=EVENT_RUNS)
-    runs = {run.id: run for run in [*page.items, *await storage.list_active_runs()]}
+async def _newest_runs(storage: Storage, access: Access) -> list[Run]:
+    """The newest `EVENT_RUNS` runs the caller may see: one page, or one page per visible project."""
+    visible = access.visible_projects()
+    if visible is None:
+        return (await storage.list_runs(RunFilter(), limit=EVENT_RUNS)).items
+    pages = [(await storage.list_runs(RunFilter(project=project), limit=EVENT_RUNS)).items for project in visible]
+    return sorted((run for page in pages for run in page), key=lambda run: run.id, reverse=True)[:EVENT_RUNS]
+
+
+async def _snapshot(storage: Storage, changes: _Changes, access: Access) -> list[bytes]:
+    """Events for what changed since `changes` was last updated, read from storage (what `access` sees)."""
+    newest = await _newest_runs(storage, access)
+    active = [run for run in await storage.list_active_runs() if access.sees(run.project)]
+    runs = {run.id: run for run in [*newest, *active]}
     for run_id in [r for r in changes.runs if r not in runs]:
         current = await storage.get_run(run_id)  # fell off the page: report its change once
         if current is not None:
@@ -171,7 +182,7 @@ async def _snapshot(storage: Storage, changes: _Changes) -> list[bytes]:
     out = [changes.run(run.model_dump(mode="json")) for run in sorted(runs.values(), key=lambda r: r.id)]
     out += [changes.worker(worker.model_dump(mode="json")) for worker in await storage.list_workers()]
     # Forget finished runs that fell off the page: they cannot change any more.
-    keep = {run.id for run in page.items} | {run.id for run in runs.values() if not run.status.is_final}
+    keep = {run.id for run in newest} | {run.id for run in runs.values() if not run.status.is_final}
     changes.runs = {k: v for k, v in changes.runs.items() if k in keep}
     return [event for event in out if event is not None]
 
@@ -192,20 +203,41 @@ def _pushed(changes: _Changes, event: Event) -> bytes | None:
     return changes.run(entity) if kind == "run" else changes.worker(entity)
 
 
-async def change_events(feed: MasterFeed, storage: Storage) -> AsyncIterator[bytes]:
+def _accepts(access: Access) -> Callable[[Event], bool]:
+    """The feed filter of a stream: workers, and the runs of the projects `access` sees."""
+    everything = access.visible_projects() is None
+
+    def accepts(event: Event) -> bool:
+        kind = event.get("kind")
+        if kind == "worker":
+            return True
+        if kind != "run":
+            return False
+        if everything:
+            return True
+        run = event.get("run")
+        project = run.get("project") if isinstance(run, dict) else None
+        return isinstance(project, str) and access.sees(project)
+
+    return accepts
+
+
+async def change_events(feed: MasterFeed, storage: Storage, access: Access) -> AsyncIterator[bytes]:
     """`run` and `worker` events, each carrying the entity whenever it changed.
 
     The first events describe the current state (the newest runs, the running ones and every
     worker); later ones are pushed by the master's feed, re-read from storage after a `RESYNC`.
+    Runs of projects the caller may not read never appear. The caller's rights are those of
+    the stream's start: a grant revoked meanwhile takes effect when the client reconnects.
     """
-    subscription = feed.subscribe(lambda event: event.get("kind") in ("run", "worker"))
+    subscription = feed.subscribe(_accepts(access))
     changes = _Changes()
     try:
         check = True
         while True:
             if check:
                 check = False
-                for event in await shielded(_snapshot(storage, changes)):
+                for event in await shielded(_snapshot(storage, changes, access)):
                     yield event
             item = await subscription.next(_wait(feed))
             if item is RESYNC:
@@ -231,10 +263,10 @@ async def change_events(feed: MasterFeed, storage: Storage) -> AsyncIterator[byt
     responses={200: {"content": {"text/event-stream": {}}, "description": "`run` and `worker` events"}},
     **operation("streamEvents", summary="Follow run and worker changes"),
 )
-async def stream_events(storage: StorageDep, feed: FeedDep) -> StreamingResponse:
-    """Run and worker changes as server-sent events, for live pages."""
+async def stream_events(storage: StorageDep, feed: FeedDep, access: AccessDep) -> StreamingResponse:
+    """Run and worker changes as server-sent events, for live pages (the runs of the projects I may read)."""
     return StreamingResponse(
-        change_events(feed, storage),
+        change_events(feed, storage, access),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
