@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from podium_model import RunSource, RunStatus, RunUpdate
+from podium_model.limits import RESULTS_BYTES
 from podium_storage import LogStore, Storage, open_storage
 from tests.conftest import DATABASES
 from tests.databases import fresh_database
@@ -143,6 +144,30 @@ async def test_requeued_run_drops_the_log_of_its_lost_attempt(stack: Stack, stor
             requeued = await _next(events, lambda e: e["kind"] == "run" and e["run"]["id"] == run.id)
             emptied = await _next(events, lambda e: e["kind"] == "log" and e["run_id"] == run.id)
     assert requeued["run"]["status"] == "pending" and requeued["run"]["worker"] is None
-    assert requeued["run"]["waiting_reason"] == "requeued: worker forgetful lost it"
+    assert requeued["run"]["waiting_reason"].startswith("requeued: worker forgetful lost it (bounce 1 of 5;")
     assert emptied["size"] == 0
     assert logs.size("demo", run.id) == 0
+
+
+async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack: Stack, storage: Storage) -> None:
+    """A final status whose results are over `RESULTS_BYTES`: the run ends exception saying so, the worker stays."""
+    run = await storage.create_run("demo", "nowhere", {}, RunSource(type="api"))
+    async with open_worker(stack, "verbose") as ws:
+        await answer_setup(ws, {"os": "plan9"})
+        await _dispatch(stack)
+        while (execute := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "execute":
+            pass  # a heartbeat-free rogue gets nothing else, but be tolerant
+        assert execute["run"]["run_id"] == run.id
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": execute["id"], "result": {"started": True}}))
+        results = {"big": "x" * (RESULTS_BYTES + 1)}
+        state = {"run_id": run.id, "status": "succeeded", "log_size": 0, "results": results}
+        await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
+        clean = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert clean["type"] == "clean" and clean["run_id"] == run.id, clean
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": clean["id"]}))
+        await ws.ping()
+        assert ws.close_code is None
+    stored = await storage.get_run(run.id)
+    assert stored is not None and stored.status == RunStatus.exception, stored
+    assert stored.results == {}
+    assert stored.reason is not None and f"over the limit of {RESULTS_BYTES} bytes" in stored.reason

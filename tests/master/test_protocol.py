@@ -59,7 +59,7 @@ async def _expect_protocol_error(ws: object, payload: str | bytes) -> dict[str, 
         json.dumps({"type": "status", "v": 1, "state": {"run_id": "nope", "status": "succeeded", "log_size": 0}}),
         b'{"run_id":"nope","offset":0}\nhello',
         b"no header at all",
-        "x" * (2 << 20),
+        "x" * (3 << 20),  # over --max-message-size (2 MiB), under the websocket's own limit
     ],
     ids=[
         "invalid-json",

@@ -11,8 +11,10 @@ from typing import IO, Any
 
 import pytest
 
+from podium_model.limits import RESULTS_BYTES
 from podium_model.messages import RunRequest, WorkerRunState
 from podium_model.runs import RunStatus
+from podium_worker.executor import MAX_RESULTS
 
 EXECUTOR = [sys.executable, "-m", "podium_worker.executor"]
 
@@ -184,6 +186,19 @@ def test_invalid_results_is_exception(tmp_path: Path) -> None:
     final = execute(run_dir)
     assert final["status"] == "exception"
     assert "command 1" in final["reason"] and "PODIUM_RESULTS" in final["reason"]
+    assert not (run_dir / "workspace" / "later").exists()
+
+
+def test_results_over_the_limit_end_the_run(tmp_path: Path) -> None:
+    """Results that merge to more than `RESULTS_BYTES` end the run `exception`, keeping what fitted."""
+    assert MAX_RESULTS == RESULTS_BYTES  # the executor keeps its own copy (stdlib only)
+    write = "import json, os, sys; json.dump({{sys.argv[1]: 'x' * 614400}}, open(os.environ['PODIUM_RESULTS'], 'w'))"
+    command = [sys.executable, "-c", write]  # 600 KiB each: a file fits the limit, the two merged do not
+    run_dir = make_run(tmp_path, [[*command, "a"], [*command, "b"], ["touch", "later"]])
+    final = execute(run_dir)
+    assert final["status"] == "exception"
+    assert "command 2" in final["reason"] and str(MAX_RESULTS) in final["reason"], final["reason"]
+    assert list(final["results"]) == ["a"]
     assert not (run_dir / "workspace" / "later").exists()
 
 

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from podium_master.lifecycle import PENDING
+from podium_master.poison import MessageTooLarge
 from podium_master.selector import BUSY, Selector, WorkerSlot, waiting_reason
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
@@ -103,6 +104,7 @@ class Dispatcher:
         placed: list[tuple[Run, Job, WorkerSlot, WorkerSession]] = []
         started = examined = 0
         lifecycle = self.master.lifecycle
+        bounces = self.master.bounces
         expiry = self.master.settings.pending_expiry
         now = utcnow()
         while True:
@@ -115,6 +117,8 @@ class Dispatcher:
                     if await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
                         logger.info("run %s %s", run.id, reason)
                     continue
+                if bounces.held(run.id):
+                    continue  # it bounced: the runs behind it go first (`poison`)
                 key = (run.project, run.job)
                 if key not in jobs:
                     jobs[key] = await storage.get_job(run.project, run.job)
@@ -232,7 +236,11 @@ class Dispatcher:
             worker={**slot.properties, "id": slot.id},
             environment=self._run_environment(run.id),
         )
-        future = session.execute(request, 0)  # a claimed run's log starts empty
+        try:
+            future = session.execute(request, 0)  # a claimed run's log starts empty
+        except MessageTooLarge as exc:
+            await self.master.bounces.undeliverable(run.id, slot.id, str(exc))
+            return False
         task = asyncio.create_task(self._confirm(run.id, session, future), name=f"execute {run.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -246,9 +254,9 @@ class Dispatcher:
         except asyncio.CancelledError:
             return  # the connection went away: its next `list` reconciles the run
         if response.ok:
+            self.master.bounces.delivered(run_id)
             return
         detail = response.error.message if response.error else "refused"
-        logger.warning("worker %s refused run %s: %s", session.worker_id, run_id, detail)
         session.runs.pop(run_id, None)
-        await self.master.lifecycle.requeue(run_id, f"worker {session.worker_id} refused it: {detail}")
+        await self.master.bounces.bounce(run_id, session.worker_id, f"worker {session.worker_id} refused it: {detail}")
         self.wake()

@@ -13,6 +13,7 @@ from podium_master.lifecycle import PENDING, Lifecycle
 from podium_master.lost import LostWorkers
 from podium_master.metrics import MasterMetrics
 from podium_master.pipelines import PipelineRunner
+from podium_master.poison import Bounces
 from podium_master.retention import retain_forever
 from podium_master.schedules import Clock, Scheduler
 from podium_master.selector import load_selector
@@ -49,6 +50,7 @@ class Master:
         self.dispatcher = Dispatcher(self, load_selector(settings.selector))
         self.scheduler = Scheduler(self, clock)
         self.lost = LostWorkers(self)
+        self.bounces = Bounces(self)
         self.seen: set[str] = set()
         """Workers heard from since `last_seen` was last written (by `record_seen`)."""
         self._tasks: list[asyncio.Task[None]] = []

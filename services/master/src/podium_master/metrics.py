@@ -67,6 +67,11 @@ class MasterMetrics:
         self.runs_lost = Counter(
             "podium_master_runs_lost_total", "Running runs ended because their worker stayed away", registry=r
         )
+        self.runs_undeliverable = Counter(
+            "podium_master_runs_undeliverable_total",
+            "Runs ended because their execute could not be delivered (too large, or bounced too often)",
+            registry=r,
+        )
         self.workers_connected = Gauge("podium_master_workers_connected", "Open worker connections", registry=r)
         self.workers_active = Gauge("podium_master_workers_active", "Workers ready to take runs", registry=r)
         self.slots_busy = Gauge("podium_master_worker_slots_busy", "Runs held by connected workers", registry=r)

@@ -46,8 +46,8 @@ async def reconcile(session: WorkerSession) -> None:
     held = {state.run_id: state for state in listing.runs}
     for run in await master.storage.list_active_runs(worker=session.worker_id):
         if run.id not in held:
-            logger.warning("worker %s no longer holds run %s: back to pending", session.worker_id, run.id)
-            await master.lifecycle.requeue(run.id, f"requeued: worker {session.worker_id} lost it")
+            logger.warning("worker %s no longer holds run %s", session.worker_id, run.id)
+            await master.bounces.bounce(run.id, session.worker_id, f"requeued: worker {session.worker_id} lost it")
     for state in listing.runs:
         await _adopt(session, state, await master.storage.get_run(state.run_id))
     session.ready = True

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from podium_master.lifecycle import RUNNING
+from podium_master.poison import bounded_results, check_message_size
 from podium_master.protocol import ProtocolViolation, first_error
 from podium_master.reconcile import reconcile
 from podium_master.retry import until_stored
@@ -192,18 +193,30 @@ class WorkerSession:
         except TimeoutError:
             raise ProtocolViolation("timeout", f"no response to {message.type} in time") from None
 
-    def send_request(self, message: Any) -> asyncio.Future[Response]:
-        """Send a request in the background; the returned future gets its response."""
-        message.id = next(self._ids)
+    def send_request(self, message: Any, text: str | None = None) -> asyncio.Future[Response]:
+        """Send a request in the background; the returned future gets its response.
+
+        `text` is the message already serialized (its `id` set already).
+        """
+        if text is None:
+            message.id = next(self._ids)
+            text = message.model_dump_json()
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[message.id] = future
-        self._spawn(self._send_text(message.model_dump_json()), f"send {message.type} {self.worker_id}")
+        self._spawn(self._send_text(text), f"send {message.type} {self.worker_id}")
         return future
 
     def execute(self, request: RunRequest, held: int) -> asyncio.Future[Response]:
-        """Hand a claimed run to the worker; the master holds `held` bytes of its log."""
+        """Hand a claimed run to the worker; the master holds `held` bytes of its log.
+
+        Raises:
+            MessageTooLarge: the `execute` would be larger than a worker accepts; nothing was sent.
+        """
+        message = Execute(id=next(self._ids), run=request)
+        text = message.model_dump_json()
+        check_message_size(text, "execute")
         self.hold(request.run_id, request.project, held)
-        return self.send_request(Execute(id=0, run=request))
+        return self.send_request(message, text)
 
     def abort(self, run_id: str, reason: str) -> None:
         """Ask the worker to abort a run it holds."""
@@ -276,7 +289,7 @@ class WorkerSession:
             if not future.done():
                 future.set_result(message)
         elif isinstance(message, StatusUpdate):
-            await self._on_status(message.state)
+            await self._on_status(bounded_results(message.state, len(text)))
         elif isinstance(message, Heartbeat):
             await self._on_heartbeat(message)
         elif isinstance(message, ErrorMessage):

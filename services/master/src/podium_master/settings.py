@@ -33,9 +33,18 @@ class MasterSettings(BaseModel):
     worker_lost_timeout: float = Field(
         default=900.0, ge=0, description="Running runs of a worker away this long end `exception` (0: never)"
     )
+    bounce_limit: int = Field(
+        default=5, ge=1, description="A run whose execute bounced this often within `bounce_window` ends `exception`"
+    )
+    bounce_window: float = Field(default=600.0, gt=0, description="Seconds over which a run's bounces are counted")
+    bounce_delay: float = Field(
+        default=0.25, gt=0, description="Seconds a bounced run is held back from dispatch (doubling per bounce)"
+    )
     abort_grace: float = Field(default=10.0, ge=0, description="Seconds between SIGTERM and SIGKILL on abort")
     request_timeout: float = Field(default=30.0, gt=0, description="Seconds a worker has to answer a request")
-    max_message_size: int = Field(default=1 << 20, gt=0, description="Largest text message accepted from a worker")
+    max_message_size: int = Field(
+        default=2 << 20, gt=0, description="Largest text message accepted from a worker (results are 1 MiB at most)"
+    )
     max_chunk_size: int = Field(default=4 << 20, gt=0, description="Largest binary log frame accepted from a worker")
     retention_days: float | None = Field(default=None, ge=0, description="Keep final runs this long (None/0: forever)")
     retention_projects: dict[str, float] = Field(

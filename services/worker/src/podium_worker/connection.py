@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 import podium_worker
+from podium_model.limits import EXECUTE_MESSAGE_BYTES
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
     PROTOCOL_VERSION,
@@ -115,7 +116,7 @@ class MasterConnection:
                 async with connect(
                     self.settings.master,
                     additional_headers=self.headers(),
-                    max_size=16 << 20,
+                    max_size=EXECUTE_MESSAGE_BYTES,  # the master sends nothing larger
                     open_timeout=10,
                     compression=None,
                     ssl=tls,

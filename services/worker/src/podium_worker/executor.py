@@ -32,6 +32,8 @@ CHUNK = 65536
 LINGER = 5.0
 """Seconds to wait for a command's pipe to close once the command is over and its group killed."""
 MAX_RESULTS = 1 << 20
+"""A run's results document at most, in bytes: `podium_model.limits.RESULTS_BYTES` (not imported:
+this module stays stdlib only), each command's file and the merged document alike."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -349,7 +351,15 @@ class Executor:
             _note(reason)
             return
         if value:
-            self.results.update(value)
+            merged = {**self.results, **value}
+            size = len(json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode())
+            if size > MAX_RESULTS:  # the master would refuse them: end with the results kept so far
+                reason = f"the results of command {index} make the run's results {size} bytes, over {MAX_RESULTS}"
+                if ok:
+                    raise Ended("exception", reason)
+                _note(reason)
+                return
+            self.results.update(value)  # in place: the templates' context holds this dict
             files.write_json_atomic(path, self.results)
             self._write_state("running")
 
