@@ -29,7 +29,7 @@ def make_run(
 ) -> Path:
     """Write `request.json` (validated by the wire model) into a fresh run directory."""
     run_dir = tmp_path / "run-1"
-    run_dir.mkdir()
+    run_dir.mkdir(parents=True)
     request = RunRequest.model_validate(
         {
             "run_id": "run-1",
@@ -212,25 +212,58 @@ def test_missing_result_key_is_exception(tmp_path: Path) -> None:
 
 
 def test_environment(tmp_path: Path) -> None:
-    """Commands see the executor's environment, the job's (rendered) and the request's, and PODIUM_*."""
+    """Commands see the base variables, the job's (rendered) environment, the request's, the
+    parameters as PODIUM_PARAM_* and the run's PODIUM_*, and nothing else of the executor's."""
     dump = "import json, os; json.dump(dict(env=dict(os.environ), cwd=os.getcwd()), open('env.json', 'w'))"
     run_dir = make_run(
         tmp_path,
         [[sys.executable, "-c", dump]],
         definition_environment={"GREETING": "hi {parameters.name} {run.id}", "PODIUM_API_URL": "overridden"},
         environment={"PODIUM_API_URL": "http://api", "PODIUM_TOKEN": "secret"},
-        parameters={"name": "bob"},
+        parameters={"name": "bob", "Odd_key": "x", "PODIUM_RUN_ID": "not the run's"},
     )
-    assert execute(run_dir, env={"FROM_EXECUTOR": "yes"})["status"] == "succeeded"
+    worker_env = {"FROM_WORKER": "no", "PODIUM_WORKER_TOKEN": "worker-token", "LC_TIME": "C", "TZ": "UTC"}
+    assert execute(run_dir, env=worker_env)["status"] == "succeeded"
     seen = json.loads((run_dir / "workspace" / "env.json").read_text())
     env = seen["env"]
-    assert env["FROM_EXECUTOR"] == "yes"
-    assert env["GREETING"] == "hi bob run-1"
-    assert env["PODIUM_API_URL"] == "http://api"
-    assert env["PODIUM_TOKEN"] == "secret"
-    assert (env["PODIUM_RUN_ID"], env["PODIUM_PROJECT"], env["PODIUM_JOB"]) == ("run-1", "examples", "hello")
-    assert env["PODIUM_RESULTS"] == str(run_dir / "results.json")
-    assert env["PODIUM_WORKSPACE"] == str(run_dir / "workspace") == seen["cwd"]
+    assert env.pop("GREETING") == "hi bob run-1"
+    assert env.pop("PODIUM_API_URL") == "http://api"
+    assert env.pop("PODIUM_TOKEN") == "secret"
+    assert [env.pop(f"PODIUM_{name}") for name in ("RUN_ID", "PROJECT", "JOB")] == ["run-1", "examples", "hello"]
+    assert env.pop("PODIUM_RESULTS") == str(run_dir / "results.json")
+    assert env.pop("PODIUM_WORKSPACE") == str(run_dir / "workspace") == seen["cwd"]
+    assert env.pop("PODIUM_PARAM_NAME") == "bob"
+    assert env.pop("PODIUM_PARAM_ODD_KEY") == "x"
+    assert env.pop("PODIUM_PARAM_PODIUM_RUN_ID") == "not the run's"
+    assert env.pop("PATH") == os.environ["PATH"]
+    assert (env.pop("LC_TIME"), env.pop("TZ")) == ("C", "UTC")
+    assert set(env) <= {"HOME", "LANG", "TMPDIR", "USER", "LC_CTYPE"}, env  # the base, if the test has them
+
+
+def test_pass_env_lets_named_worker_variables_through(tmp_path: Path) -> None:
+    """A variable the worker's PODIUM_WORKER_PASS_ENV names reaches the commands; others do not."""
+    run_dir = make_run(tmp_path, [["sh", "-c", 'echo "[$SHARED] [$HIDDEN]"']])
+    env = {"SHARED": "yes", "HIDDEN": "no", "PODIUM_WORKER_PASS_ENV": " SHARED, MISSING "}
+    assert execute(run_dir, env=env)["status"] == "succeeded"
+    assert (run_dir / "log").read_bytes() == b"[yes] []\n"
+
+
+def test_shell_quoted_parameters_stay_data(tmp_path: Path) -> None:
+    """`{parameters.x|sh}` and "$PODIUM_PARAM_X" in `sh -c` keep a hostile value as data; the bare
+    template pastes it into the shell code (which is why the filter exists)."""
+    marker = tmp_path / "p"
+    hostile = f"a; touch {marker}"
+    run_dir = make_run(
+        tmp_path,
+        [["sh", "-c", "echo {parameters.x|sh}"], ["sh", "-c", 'echo "$PODIUM_PARAM_X"']],
+        parameters={"x": hostile},
+    )
+    assert execute(run_dir)["status"] == "succeeded"
+    assert (run_dir / "log").read_text() == f"{hostile}\n{hostile}\n"
+    assert not marker.exists()
+    unquoted = make_run(tmp_path / "unquoted", [["sh", "-c", "echo {parameters.x}"]], parameters={"x": hostile})
+    assert execute(unquoted)["status"] == "succeeded"
+    assert marker.exists()
 
 
 def test_large_output_byte_identical(tmp_path: Path) -> None:
@@ -260,3 +293,20 @@ def test_entry_point_stays_light() -> None:
     loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True).stdout.split())
     heavy = {b"pydantic", b"podium_model", b"typing", b"subprocess", b"pathlib", b"logging", b"datetime"}
     assert not loaded & heavy
+
+
+def test_example_shell_job_keeps_a_hostile_parameter_as_data(tmp_path: Path) -> None:
+    """The example project's `shell` job, run with a name holding shell code, prints it twice and
+    runs none of it (the documented ways: "$PODIUM_PARAM_NAME" and `|sh`)."""
+    from podium_model.config import parse_configuration
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "podium.yaml"
+    (project,) = parse_configuration(example.read_text(), str(example)).projects
+    (job,) = [job for job in project.jobs if job.id == "shell"]
+    marker = tmp_path / "p"
+    name = f"it's me; touch {marker}"
+    commands = job.definition.commands  # type: ignore[union-attr]
+    run_dir = make_run(tmp_path, commands, parameters={"name": name})
+    assert execute(run_dir)["status"] == "succeeded"
+    assert (run_dir / "log").read_text() == f"hello {name}\nhello {name} again\n"
+    assert not marker.exists()

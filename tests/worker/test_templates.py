@@ -101,3 +101,25 @@ def test_check_can_require_every_key() -> None:
     """With nothing deferred, `check` refuses a missing result too."""
     with pytest.raises(TemplateError, match="unknown key results.later"):
         check("{results.later}", CONTEXT, deferred=frozenset())
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [("plain", "plain"), ("", "''"), ("a; touch /tmp/p", "'a; touch /tmp/p'"), ("it's", "'it'\"'\"'s'"),
+     ("$(id) `id` \\ \n", "'$(id) `id` \\ \n'")],
+)  # fmt: skip
+def test_sh_filter_quotes_for_a_shell(value: str, quoted: str) -> None:
+    """`|sh` inserts the value as one shell word, exactly as `shlex.quote` would."""
+    import shlex
+
+    context: dict[str, dict[str, object]] = {"parameters": {"x": value}, "results": {"n": 3}}
+    assert render("{parameters.x|sh}", context) == quoted == shlex.quote(value)
+    assert render("{results.n|sh}", context) == "3"
+    assert parse("{parameters.x|sh}") == [Field("parameters", "x", "sh")]
+
+
+@pytest.mark.parametrize("template", ["{parameters.x|upper}", "{parameters.x|}", "{parameters.x|sh|sh}", "{|sh}"])
+def test_only_the_sh_filter_exists(template: str) -> None:
+    """Any other filter, an empty one or a chain is refused like any other template error."""
+    with pytest.raises(TemplateError):
+        parse(template)

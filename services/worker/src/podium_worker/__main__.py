@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from podium_model.logformat import configure as configure_logging
+from podium_worker.environment import PASS_ENV, pass_list
 from podium_worker.security import check_master_url
 from podium_worker.settings import DEFAULT_MASTER, WorkerSettings
 
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve GET /health on this port (default: off) [PODIUM_WORKER_HEALTH_PORT]")  # fmt: skip
     add("--health-host", default=_env("PODIUM_WORKER_HEALTH_HOST", "127.0.0.1"),
         help="address of the health endpoint [PODIUM_WORKER_HEALTH_HOST]")  # fmt: skip
+    add("--pass-env", action="append", default=[], metavar="NAME",
+        help="a variable of the worker's environment that commands also see (repeatable; by default they see "
+             "only PATH, HOME, LANG, LC_*, TZ, TMPDIR and USER) [PODIUM_WORKER_PASS_ENV: NAME,NAME]")  # fmt: skip
     return parser
 
 
@@ -89,6 +93,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         key, value = _property(item.strip())
         properties[key] = value
     properties.update(dict(args.property))
+    pass_env = list(dict.fromkeys([*pass_list(_env(PASS_ENV)), *args.pass_env]))
     if not args.id:
         raise ValueError("--id (or PODIUM_WORKER_ID) is required")
     if not args.token:
@@ -107,6 +112,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         drain=args.drain,
         health_host=args.health_host,
         health_port=args.health_port if args.health_port is not None else _env_port("PODIUM_WORKER_HEALTH_PORT"),
+        pass_env=pass_env,
     )
 
 
@@ -122,6 +128,7 @@ async def serve(settings: WorkerSettings) -> None:
     from podium_worker.health import HealthServer, document
     from podium_worker.runs import RunSet
 
+    os.environ[PASS_ENV] = ",".join(settings.pass_env)  # what the executors read (they inherit it)
     runs = RunSet(settings.home, settings.chunk_size, settings.watch_interval)
     runs.recover()
     connection = MasterConnection(settings, runs)

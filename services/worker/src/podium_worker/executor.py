@@ -1,7 +1,8 @@
 """The executor: one process per run, ``python -m podium_worker.executor RUN_DIR``.
 
 It runs the commands of ``RUN_DIR/request.json`` one after another, each in its own process
-group, without a shell, and writes the run's log, results and state into ``RUN_DIR`` (the
+group, without a shell, with the environment of `podium_worker.environment` (never the
+worker's whole environment), and writes the run's log, results and state into ``RUN_DIR`` (the
 layout is in `podium_worker._runfiles`). It lives in its own session and never depends on
 the worker process: when the worker dies, the run carries on and its files stay complete.
 After each log write and each state change it writes one byte to its stdout, a pipe the
@@ -22,6 +23,7 @@ import sys
 import time
 
 from podium_worker import _runfiles as files
+from podium_worker import environment
 from podium_worker.templates import TemplateError, check, render
 
 TYPE_CHECKING = False  # typing costs milliseconds on every run's start
@@ -217,7 +219,7 @@ class Executor:
                 check(template, context)
             except TemplateError as exc:
                 raise Ended("exception", f"template error in {where}: {exc}") from exc
-        env = dict(os.environ)
+        env = environment.base(os.environ)  # never the worker's whole environment: it may hold its token
         for index, command in enumerate(commands, 1):
             self._drain_signals()
             if (reason := self._stop_reason()) is not None:
@@ -228,6 +230,7 @@ class Executor:
             except TemplateError as exc:
                 raise Ended("exception", f"template error in command {index}: {exc}") from exc
             env.update(request["environment"])
+            env.update(environment.parameters(request["parameters"]))
             env.update(
                 PODIUM_RUN_ID=request["run_id"],
                 PODIUM_PROJECT=request["project"],

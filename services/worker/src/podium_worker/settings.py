@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -28,3 +29,6 @@ class WorkerSettings(BaseModel):
     drain: bool = Field(default=False, description="On SIGTERM/SIGINT finish the running runs before stopping")
     health_host: str = Field(default="127.0.0.1", description="Address of the local health endpoint")
     health_port: int | None = Field(default=None, ge=0, le=65535, description="Port of `GET /health` (None: off)")
+    pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]] = Field(
+        default_factory=list, max_length=1000, description="Variables of the worker's environment commands also see"
+    )

@@ -1,10 +1,12 @@
-"""Templates in command arguments (DESIGN section 5), parsed by hand.
+"""Templates in command arguments (docs/jobs.md), parsed by hand.
 
 A template may read only ``{parameters.KEY}``, ``{run.id}``, ``{run.project}``, ``{run.job}``,
-``{worker.KEY}`` and ``{results.KEY}``; ``{{`` and ``}}`` stand for literal braces. Anything
-else (an unknown namespace, indexing, a conversion or format spec, an unbalanced brace, an
-unknown key) is a `TemplateError`. `str.format` is deliberately not used: it allows attribute
-access and indexing on the values. A value is inserted literally and never parsed again.
+``{worker.KEY}`` and ``{results.KEY}``; ``{{`` and ``}}`` stand for literal braces. One filter
+exists: ``{parameters.KEY|sh}`` inserts the value quoted for a POSIX shell (`shell_quote`), for
+``sh -c`` strings. Anything else (an unknown namespace or filter, indexing, a conversion or
+format spec, an unbalanced brace, an unknown key) is a `TemplateError`. `str.format` is
+deliberately not used: it allows attribute access and indexing on the values.
+A value is inserted literally and never parsed again.
 
 Stdlib only: the executor imports this module on every run's critical path.
 """
@@ -23,6 +25,12 @@ if TYPE_CHECKING:
 NAMESPACES = ("parameters", "run", "worker", "results")
 """The only names a template may read."""
 
+FILTERS = ("sh",)
+"""The only filters a field may name after ``|``."""
+
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./-_")
+"""Characters a POSIX shell never interprets (the set of `shlex.quote`, which costs an import)."""
+
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 """Characters a key may hold (a compiled regex would cost start-up time)."""
 
@@ -32,22 +40,29 @@ class TemplateError(ValueError):
 
 
 class Field:
-    """One ``{namespace.key}`` reference in a template."""
+    """One ``{namespace.key}`` or ``{namespace.key|filter}`` reference in a template."""
 
-    __slots__ = ("namespace", "key")
+    __slots__ = ("namespace", "key", "filter")
 
-    def __init__(self, namespace: str, key: str) -> None:
+    def __init__(self, namespace: str, key: str, filter: str | None = None) -> None:
         self.namespace = namespace
         self.key = key
+        self.filter = filter
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Field) and (self.namespace, self.key) == (other.namespace, other.key)
+        return isinstance(other, Field) and (self.namespace, self.key, self.filter) == (
+            other.namespace,
+            other.key,
+            other.filter,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.namespace, self.key))
+        return hash((self.namespace, self.key, self.filter))
 
     def __repr__(self) -> str:
-        return f"Field({self.namespace!r}, {self.key!r})"
+        if self.filter is None:
+            return f"Field({self.namespace!r}, {self.key!r})"
+        return f"Field({self.namespace!r}, {self.key!r}, {self.filter!r})"
 
 
 Segment = str | Field
@@ -58,6 +73,10 @@ def _field(template: str, body: str) -> Field:
     for char, what in (("[", "indexing"), ("!", "a conversion"), (":", "a format spec"), ("(", "a call")):
         if char in body:
             raise TemplateError(f"{what} is not allowed in template {{{body}}} of {template!r}")
+    body, bar, name = body.partition("|")
+    if bar and name not in FILTERS:
+        allowed = ", ".join(FILTERS)
+        raise TemplateError(f"unknown filter {name!r} in {template!r} (allowed: {allowed})")
     namespace, dot, key = body.partition(".")
     if not dot:
         raise TemplateError(f"template {{{body}}} of {template!r} must read NAMESPACE.KEY")
@@ -66,7 +85,7 @@ def _field(template: str, body: str) -> Field:
         raise TemplateError(f"unknown namespace {namespace!r} in {template!r} (allowed: {allowed})")
     if not key or not _KEY_CHARS.issuperset(key):
         raise TemplateError(f"invalid key {key!r} in template {{{body}}} of {template!r}")
-    return Field(namespace, key)
+    return Field(namespace, key, name if bar else None)
 
 
 def parse(template: str) -> list[Segment]:
@@ -111,6 +130,13 @@ def _value(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def shell_quote(value: str) -> str:
+    """`value` as one word of a POSIX shell, whatever it holds (what `shlex.quote` returns)."""
+    if value and _SHELL_SAFE.issuperset(value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
 def render(template: str, context: Context) -> str:
     """Return `template` with every field replaced by its value from `context`.
 
@@ -127,7 +153,8 @@ def render(template: str, context: Context) -> str:
         values = context.get(segment.namespace, {})
         if segment.key not in values:
             raise TemplateError(f"unknown key {segment.namespace}.{segment.key} in {template!r}")
-        out.append(_value(values[segment.key]))
+        value = _value(values[segment.key])
+        out.append(shell_quote(value) if segment.filter == "sh" else value)
     return "".join(out)
 
 

@@ -1,0 +1,91 @@
+"""What a job can see of its worker, with master, api, worker and executor as real processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.databases import sqlite_url
+from tests.stack import ADMIN_PASSWORD, Stack
+from tests.support import Service
+
+# `sh -c` so that no Python start is paid per run; the job walks up its parents through /proc
+# (braces doubled: the command is a template).
+WALK = (
+    'env; pid=$$; while [ "$pid" -gt 1 ]; do'
+    " echo \"== $pid\"; tr '\\0' '\\n' < /proc/$pid/environ; tr '\\0' ' ' < /proc/$pid/cmdline; echo;"
+    " pid=$(awk '/^PPid:/ {{print $2}}' /proc/$pid/status); done"
+)
+CONFIG = f"""
+projects:
+  - id: iso
+    jobs:
+      - id: environ
+        definition: {{type: job, commands: [["sh", "-c", {json.dumps(WALK)}]]}}
+"""
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite only: what a job sees is the worker's business, the same on every database."""
+    yield sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    """Master and api with the `iso` project; the workers start in the tests."""
+    config = tmp_path / "podium.yaml"
+    config.write_text(CONFIG)
+    stack = Stack(tmp_path, database_url, config)
+    stack.prepare()
+    stack.start_master()
+    stack.start_api()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def start_worker(stack: Stack, worker_id: str, *extra: str, env: dict[str, str] | None = None) -> Service:
+    """A worker with extra flags and environment; it is stopped with the stack."""
+    argv = [
+        "podium-worker",
+        "--master", f"ws://127.0.0.1:{stack.master_port}/ws/worker",
+        "--id", worker_id,
+        "--user", "workers",
+        "--home", str(stack.directory / f"worker-{worker_id}"),
+        *extra,
+    ]  # fmt: skip
+    service = Service(f"worker-{worker_id}", argv, env=env, output_dir=stack.directory).start()
+    stack.workers[worker_id] = service
+    return service
+
+
+def run_log(stack: Stack, job: str) -> bytes:
+    """Trigger `job` of project iso, wait for it to succeed and return its stored log."""
+    run = stack.trigger("iso", job)
+    done = stack.wait_run("iso", run["id"], timeout=60)
+    assert done["status"] == "succeeded", (done, stack.outputs())
+    return stack.log("iso", run["id"])
+
+
+def test_a_job_sees_none_of_the_workers_environment(stack: Stack) -> None:
+    """A worker holding an administrator password, its token (from the environment) and other
+    variables gives its jobs none of them; a --pass-env variable is let through."""
+    env = {
+        "PODIUM_WORKER_TOKEN": stack.worker_token,
+        "PODIUM_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PODIUM_CONTROL_SECRET": stack.secret,
+        "SOME_OPERATOR_VARIABLE": "operator-value",
+        "SHARED_WITH_JOBS": "shared-value",
+    }
+    start_worker(stack, "w1", "--pass-env", "SHARED_WITH_JOBS", env=env)
+    log = run_log(stack, "environ")
+    job_env = log.split(b"\n== ", 1)[0]
+    assert b"SHARED_WITH_JOBS=shared-value" in job_env
+    for name in ("PODIUM_WORKER_TOKEN", "PODIUM_ADMIN_PASSWORD", "PODIUM_CONTROL_SECRET", "SOME_OPERATOR_VARIABLE"):
+        assert name.encode() not in job_env, job_env
+    assert b"PODIUM_TOKEN=" in job_env  # the run's own token, for controller jobs
