@@ -310,3 +310,14 @@ def test_example_shell_job_keeps_a_hostile_parameter_as_data(tmp_path: Path) -> 
     assert execute(run_dir)["status"] == "succeeded"
     assert (run_dir / "log").read_text() == f"hello {name}\nhello {name} again\n"
     assert not marker.exists()
+
+
+def test_malformed_handover_ends_the_run_exception(tmp_path: Path) -> None:
+    """Secrets handed over on stdin that are not the worker's JSON end the run before any command."""
+    run_dir = make_run(tmp_path, [["touch", "ran"]])
+    with (run_dir / "executor.err").open("ab") as err:
+        process = subprocess.run([*EXECUTOR, str(run_dir)], input=b"[1]", stderr=err, timeout=30, check=False)
+    assert process.returncode == 0
+    final = state(run_dir)
+    assert (final["status"], final["reason"]) == ("exception", "the secrets handed over are not a JSON object")
+    assert not (run_dir / "workspace" / "ran").exists()

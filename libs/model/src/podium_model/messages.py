@@ -43,7 +43,7 @@ class _Request(_Message):
 
 
 class RunRequest(Model):
-    """Everything a worker needs to execute one run; kept on the worker's disk."""
+    """Everything a worker needs to execute one run; kept on the worker's disk but for its secrets."""
 
     run_id: str
     project: str
@@ -52,6 +52,12 @@ class RunRequest(Model):
     definition: CommandsDefinition
     environment: dict[str, str] = Field(default_factory=dict, description="Extra environment for every command")
     worker: dict[str, str] = Field(default_factory=dict, description="The worker's id and properties, for templates")
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="The run's secrets, name → value: environment variables of its commands, masked in its log. "
+        "The worker never writes them to its disk.",
+    )
 
 
 class WorkerRunState(Model):

@@ -2,7 +2,11 @@
 
 Layout of ``RUN_DIR`` (one per run, on the worker's disk):
 
-- ``request.json``: the `RunRequest` the master sent (written by the worker before the start);
+- ``request.json``: the `RunRequest` the master sent (written by the worker before the start),
+  without its ``secrets`` and the ``HELD_BACK`` variables of its ``environment`` (the run
+  token): those never touch the disk. The executor reads them from its stdin at its start, a
+  JSON object ``{"secrets": {...}, "environment": {...}}`` (`encode_handover`) in an anonymous
+  memory file the worker filled; an empty stdin means none;
 - ``executor.pid``: the executor's pid, written once its signal handlers are installed, so
   the worker may send SIGTERM as soon as this file holds it (it may be empty for an instant:
   the executor reads ``abort.json`` after writing it, so an abort meanwhile is not lost);
@@ -36,6 +40,9 @@ STATE = "state.json"
 RESULTS = "results.json"
 ABORT = "abort.json"
 WORKSPACE = "workspace"
+
+HELD_BACK = ("PODIUM_TOKEN",)
+"""Variables of the request's ``environment`` handed over with the secrets, never stored."""
 
 DEFAULT_GRACE = 10.0
 """Seconds between SIGTERM and SIGKILL when nothing else says (timeouts, bare SIGTERM)."""
@@ -101,10 +108,45 @@ def write_abort(run_dir: str | os.PathLike[str], reason: str, grace: float = DEF
     write_json_atomic(os.path.join(run_dir, ABORT), {"reason": reason, "grace": grace})
 
 
-def _strings(value: object, what: str) -> dict[str, str]:
+def encode_handover(secrets: dict[str, str], environment: dict[str, str]) -> bytes:
+    """What the worker writes to the executor's stdin: the values kept off the disk."""
+    held = {name: environment[name] for name in HELD_BACK if name in environment}
+    return json.dumps({"secrets": secrets, "environment": held}).encode()
+
+
+def read_handover(fd: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Read the (secrets, environment) the worker handed over on `fd` to its end.
+
+    Raises:
+        ValueError: the hand-over is not what `encode_handover` writes.
+    """
+    parts = []
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError as exc:
+            raise ValueError(f"cannot read the secrets handed over: {exc}") from exc
+        if not data:
+            break
+        parts.append(data)
+    if not parts:
+        return {}, {}
+    try:
+        value = json.loads(b"".join(parts))
+    except ValueError as exc:
+        raise ValueError(f"the secrets handed over are not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("the secrets handed over are not a JSON object")
+    where = "secrets handed over"
+    return _strings(value.get("secrets", {}), "secrets", where), _strings(
+        value.get("environment", {}), "environment", where
+    )
+
+
+def _strings(value: object, what: str, where: str = "request.json") -> dict[str, str]:
     """Check that `value` maps strings to strings."""
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValueError(f"invalid request.json: {what} must map strings to strings")
+        raise ValueError(f"invalid {where}: {what} must map strings to strings")
     return value
 
 

@@ -102,6 +102,9 @@ class Executor:
         self.log_fd = -1
         self.notify_fd: int | None = 1
         self.wakeup = -1
+        self.secrets: dict[str, str] = {}
+        self.held_environment: dict[str, str] = {}  # the request's variables kept off the disk
+        self.handover_error: str | None = None
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -110,6 +113,7 @@ class Executor:
     def execute(self) -> int:
         """Run everything, write the final state and return the process exit code."""
         self._install_signals()
+        self._take_handover()
         try:
             files.write_pid(self.path(files.PID), os.getpid())
         except OSError as exc:
@@ -146,6 +150,19 @@ class Executor:
                 os.set_blocking(1, False)  # a stalled worker must never block the run
         except OSError:
             self.notify_fd = None
+
+    def _take_handover(self) -> None:
+        """Read the secrets the worker handed over on stdin, then leave /dev/null there."""
+        try:
+            self.secrets, self.held_environment = files.read_handover(0)
+        except ValueError as exc:
+            self.handover_error = str(exc)
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)  # frees the memory file, and nothing reads a secret from fd 0 again
+            os.close(null)
+        except OSError as exc:
+            _note(f"cannot reopen stdin on {os.devnull}: {exc}")
 
     def _notify(self) -> None:
         if self.notify_fd is None:
@@ -193,6 +210,8 @@ class Executor:
         except ValueError as exc:
             raise Ended("exception", str(exc)) from exc
         self.run_id = request["run_id"]
+        if self.handover_error is not None:
+            raise Ended("exception", self.handover_error)
         abort = files.read_abort(self.run_dir)
         if abort is not None:
             return "aborted", abort[0]
@@ -230,6 +249,8 @@ class Executor:
             except TemplateError as exc:
                 raise Ended("exception", f"template error in command {index}: {exc}") from exc
             env.update(request["environment"])
+            env.update(self.held_environment)
+            env.update(self.secrets)
             env.update(environment.parameters(request["parameters"]))
             env.update(
                 PODIUM_RUN_ID=request["run_id"],

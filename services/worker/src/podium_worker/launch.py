@@ -89,8 +89,8 @@ class Launcher:
             logger.error("cannot restart the executor launcher: %s", exc)
             self._stop()
 
-    def launch(self, run_dir: str, notify_fd: int, err_fd: int) -> int:
-        """Start the executor of `run_dir` and return its pid.
+    def launch(self, run_dir: str, notify_fd: int, err_fd: int, input_fd: int) -> int:
+        """Start the executor of `run_dir` with `input_fd` (the hand-over) as stdin; return its pid.
 
         Raises:
             LaunchError: the launcher is dead, broke, or could not fork; it is restarted for the
@@ -107,7 +107,7 @@ class Launcher:
                 raise LaunchError(f"cannot start the launcher: {exc}", sent=False) from exc
         assert self._sock is not None
         try:
-            socket.send_fds(self._sock, [os.fsencode(run_dir)], [notify_fd, err_fd])
+            socket.send_fds(self._sock, [os.fsencode(run_dir)], [notify_fd, err_fd, input_fd])
         except OSError as exc:
             self._replace()
             raise LaunchError(f"cannot reach the launcher: {exc}", sent=False) from exc

@@ -4,12 +4,13 @@ A fresh ``python -m podium_worker.executor`` costs an interpreter start on every
 path. The worker instead keeps one launcher process, which imported the executor once, and
 asks it for each run over a ``SOCK_SEQPACKET`` socket on the launcher's stdin:
 
-- request: the run directory's path (bytes), with two fds attached (``SCM_RIGHTS``): the write
-  end of the run's notification pipe and ``RUN_DIR/executor.err`` opened for appending;
+- request: the run directory's path (bytes), with three fds attached (``SCM_RIGHTS``): the
+  write end of the run's notification pipe, ``RUN_DIR/executor.err`` opened for appending, and
+  the hand-over (the run's secrets, a memory file at offset 0; see `podium_worker._runfiles`);
 - reply: the forked executor's pid in ASCII digits, or ``error: ...`` when the fork failed.
 
 The forked child is exactly the executor of ``python -m podium_worker.executor RUN_DIR``: its
-own session, stdin ``/dev/null``, stdout the notification pipe, stderr ``executor.err``, no other
+own session, stdin the hand-over, stdout the notification pipe, stderr ``executor.err``, no other
 fd. It survives the launcher and the worker. The launcher reaps its children on SIGCHLD and
 exits when the worker's end of the socket closes. Stdlib only, like the executor.
 """
@@ -42,7 +43,7 @@ def _reap() -> None:
             return
 
 
-def _child(run_dir: str, notify_fd: int, err_fd: int) -> None:
+def _child(run_dir: str, notify_fd: int, err_fd: int, input_fd: int) -> None:
     """In the forked child: become the executor of `run_dir`, then exit (never returns)."""
     code = 1
     try:
@@ -51,8 +52,7 @@ def _child(run_dir: str, notify_fd: int, err_fd: int) -> None:
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        os.dup2(input_fd, 0)
         os.dup2(notify_fd, 1)
         os.dup2(err_fd, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the socket, the wakeup pipe, the passed fds
@@ -89,12 +89,12 @@ def serve(sock: socket.socket) -> None:
                     except BlockingIOError:
                         break
                 continue
-            data, fds, _, _ = socket.recv_fds(sock, MAX_PATH, 2)
+            data, fds, _, _ = socket.recv_fds(sock, MAX_PATH, 3)
             if not data:
                 return
             try:
-                if len(fds) != 2:
-                    sock.send(b"error: a request carries a path and two fds")
+                if len(fds) != 3:
+                    sock.send(b"error: a request carries a path and three fds")
                     continue
                 try:
                     pid = os.fork()
@@ -102,7 +102,7 @@ def serve(sock: socket.socket) -> None:
                     sock.send(f"error: fork: {exc}".encode())
                     continue
                 if pid == 0:
-                    _child(os.fsdecode(data), fds[0], fds[1])
+                    _child(os.fsdecode(data), fds[0], fds[1], fds[2])
                 sock.send(str(pid).encode())
             finally:
                 for passed in fds:

@@ -31,9 +31,13 @@ class RunDirectory:
         return self.path / name
 
     def write_request(self, request: RunRequest) -> None:
-        """Create the directory and store the request the executor reads."""
+        """Create the directory and store the request the executor reads, without what is handed
+        over in memory: its secrets and the run token (`podium_worker._runfiles`)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        _runfiles.write_json_atomic(self.file(_runfiles.REQUEST), request.model_dump(mode="json"))
+        stored = request.model_dump(mode="json", exclude={"secrets"})
+        for name in _runfiles.HELD_BACK:
+            stored["environment"].pop(name, None)
+        _runfiles.write_json_atomic(self.file(_runfiles.REQUEST), stored)
 
     def read_request(self) -> RunRequest | None:
         """The stored request, or None when missing or unreadable."""

@@ -55,6 +55,7 @@ class LocalRun:
         self.process: subprocess.Popen[bytes] | None = None  # a direct start (no launcher)
         self.watched = False  # this worker process started the executor and watches its pipe
         self._retry = False  # a launched executor that never started gets one direct start
+        self._handover: int | None = None  # the secrets' memory file, until the executor read it
         self.changed = asyncio.Event()
         self.offset = 0
         self._generation = 0
@@ -66,20 +67,37 @@ class LocalRun:
     # Executor ----------------------------------------------------------------------------------
 
     def start(self, request: RunRequest, launcher: Launcher | None = None) -> None:
-        """Write the request and start the executor in its own session (through `launcher` if any)."""
+        """Write the request and start the executor in its own session (through `launcher` if any).
+
+        The secrets and the run token go to the executor's stdin, never to the disk: an anonymous
+        memory file, kept until the executor took them (its first notification) in case the
+        launched executor never starts and a direct start follows.
+        """
         self.dir.write_request(request)
-        self._spawn(launcher)
+        self._handover = _memory_file(_runfiles.encode_handover(request.secrets, request.environment))
+        try:
+            self._spawn(launcher)
+        except BaseException:
+            self._drop_handover()
+            raise
+
+    def _drop_handover(self) -> None:
+        if self._handover is not None:
+            os.close(self._handover)
+            self._handover = None
 
     def _spawn(self, launcher: Launcher | None) -> None:
         """Start the executor: forked by the launcher, else ``python -m podium_worker.executor``."""
         read_fd, write_fd = os.pipe()
         pid: int | None = None
+        handover = self._handover if self._handover is not None else os.open(os.devnull, os.O_RDONLY)
+        os.lseek(handover, 0, os.SEEK_SET)  # a retry reads it again from the start
         try:
             with self.dir.file(_runfiles.ERR).open("ab") as err:
                 if launcher is not None:
                     self._retry = True
                     try:
-                        pid = launcher.launch(str(self.dir.path), write_fd, err.fileno())
+                        pid = launcher.launch(str(self.dir.path), write_fd, err.fileno(), handover)
                     except LaunchError as exc:
                         logger.warning("run %s: %s", self.run_id, exc)
                         if exc.sent:
@@ -88,7 +106,7 @@ class LocalRun:
                     self._retry = False
                     self.process = subprocess.Popen(
                         [sys.executable, "-m", "podium_worker.executor", str(self.dir.path)],
-                        stdin=subprocess.DEVNULL,
+                        stdin=handover,
                         stdout=write_fd,
                         stderr=err,
                         start_new_session=True,
@@ -100,6 +118,8 @@ class LocalRun:
             raise
         finally:
             os.close(write_fd)
+            if handover != self._handover:
+                os.close(handover)
         if pid:
             self.dir.file(SPAWNED_PID).write_text(str(pid))
         self.watched = True
@@ -115,6 +135,8 @@ class LocalRun:
         except OSError:
             data = b""
         self.changed.set()
+        if data:
+            self._drop_handover()  # the executor read its stdin before its first notification
         if not data:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
@@ -126,15 +148,20 @@ class LocalRun:
         if self.process is not None:
             code = await asyncio.to_thread(self.process.wait)
         if self.cleaned:
+            self._drop_handover()
             return  # the master holds everything and the files are gone
         state = self.dir.read_state()
+        retry = self._retry and not self.dir.file(_runfiles.PID).exists()
+        if not retry:
+            self._drop_handover()
         if state is None or not state.status.is_final:
-            if self._retry and not self.dir.file(_runfiles.PID).exists():
+            if retry:
                 logger.warning("run %s: the launched executor never started; starting it directly", self.run_id)
                 try:
                     self._spawn(None)
                     return
                 except OSError as exc:
+                    self._drop_handover()
                     code = None
                     logger.error("run %s: cannot start the executor: %s", self.run_id, exc)
             how = "" if code is None else f" with code {code}"
@@ -156,12 +183,19 @@ class LocalRun:
         return state is not None and state.status.is_final
 
     def _check_lost(self) -> None:
-        """A recovered run whose executor died without a final state ends `exception`."""
+        """A recovered run whose executor died without a final state ends `exception`.
+
+        So does one whose executor never started before the worker restarted: its secrets lived
+        only in the memory of the worker that received them, so it cannot be started again.
+        """
         if self.watched:
             return
         state = self.dir.read_state()
         if (state is None or not state.status.is_final) and not self.dir.executor_alive():
-            self.dir.mark_lost("the executor died while the worker was away")
+            if self.dir.file(_runfiles.PID).exists():
+                self.dir.mark_lost("the executor died while the worker was away")
+            else:
+                self.dir.mark_lost("the worker restarted before the executor started (secrets are never kept on disk)")
 
     # Streaming ---------------------------------------------------------------------------------
 
@@ -295,6 +329,19 @@ class RunSet:
         while self.runs:
             self._cleaned.clear()
             await self._cleaned.wait()
+
+
+def _memory_file(data: bytes) -> int:
+    """An anonymous file holding `data`, in memory only (``memfd``), at offset 0."""
+    fd = os.memfd_create("podium-handover", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _runfiles_safe(run_id: str) -> bool:
