@@ -117,3 +117,11 @@ async def test_documents_are_public_with_stable_operation_ids(api: Api) -> None:
             assert spec["operationId"] in OPERATIONS and spec["tags"]
     docs = await api.client.get("/api/v1/docs")
     assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+
+
+async def test_the_audit_log_is_for_administrators_and_auditors(api: Api) -> None:
+    """GET /api/v1/audit: administrators and auditors read it; operators, viewers and workers get 403."""
+    for role, status in (("admin", 200), ("auditor", 200), ("operator", 403), ("viewer", 403), ("worker", 403)):
+        response = await api.client.get("/api/v1/audit", headers=api.auth(role))
+        assert response.status_code == status, (role, response.text)
+    assert (await api.client.get("/api/v1/audit")).status_code == 401

@@ -145,6 +145,10 @@ async def _prune(url: str, args: argparse.Namespace) -> str:
     return f"deleted {deleted} runs"
 
 
+ACTOR = "podium-admin"
+"""The actor of the changes this command makes, in the audit log (it runs without a user)."""
+
+
 async def _create_user(url: str, args: argparse.Namespace) -> str:
     if args.password is not None and not args.password:
         raise UsageError("--password must not be empty")
@@ -153,12 +157,16 @@ async def _create_user(url: str, args: argparse.Namespace) -> str:
         user = await storage.get_user(args.id)
         if user is None:
             await storage.create_user(args.id, args.display_name or "", roles)
-            logger.info("user %s created", args.id)
+            await storage.record_audit(ACTOR, "user.create", f"user/{args.id}", {"roles": args.role})
         else:
             changes = UserUpdate(display_name=args.display_name, roles=roles or None)
             await storage.update_user(args.id, changes)
+            await storage.record_audit(
+                ACTOR, "user.update", f"user/{args.id}", {"after": changes.model_dump(exclude_none=True, mode="json")}
+            )
         if args.password is not None:
             await storage.add_credential(args.id, "password", hash_password(args.password), "password")
+            await storage.record_audit(ACTOR, "user.password", f"user/{args.id}")
     return ""
 
 
@@ -167,7 +175,9 @@ async def _create_token(url: str, args: argparse.Namespace) -> str:
         if await storage.get_user(args.user) is None:
             raise UsageError(f"unknown user {args.user!r}")
         token = new_token()
-        await storage.add_credential(args.user, "token", hash_token(token), args.description)
+        credential = await storage.add_credential(args.user, "token", hash_token(token), args.description)
+        details = {"token": credential.id, "description": args.description}
+        await storage.record_audit(ACTOR, "token.create", f"user/{args.user}", details)
     return token
 
 
@@ -179,6 +189,13 @@ async def _apply(url: str, args: argparse.Namespace) -> str:
         raise UsageError(f"cannot read {path}: {exc}") from None
     async with open_storage(url) as storage:
         changes = await apply_configuration(storage, configuration, dry_run=args.dry_run)
+        if changes and not args.dry_run:
+            details = {
+                "count": len(changes),
+                "changes": [change.describe() for change in changes[:1000]],
+                "file": str(path),
+            }
+            await storage.record_audit(ACTOR, "configuration.apply", "configuration", details)
     lines = [change.describe() for change in changes] or ["no changes"]
     return "\n".join(lines)
 

@@ -15,9 +15,11 @@ Error tree::
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from podium_model import (
     Credential,
@@ -34,10 +36,16 @@ from podium_model import (
     UserUpdate,
     Worker,
     WorkerUpdate,
+    new_id,
+    utcnow,
 )
 from podium_model.access import Grant, GranteeKind, Group, ProjectPermission, ProjectRole
+from podium_model.audit import AuditEntry, AuditFilter
 from podium_model.config import JobConfig, ScheduleConfig
 from podium_model.users import CredentialKind, Role
+
+audit_logger = logging.getLogger("podium.audit")
+"""Where each audit entry is also written, as one line of JSON (`audit {...}`), once stored."""
 
 
 class StorageError(Exception):
@@ -296,6 +304,43 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_credential(self, user: str, id: str) -> bool:
         """Revoke a credential; False if unknown."""
+
+    # Audit ------------------------------------------------------------------------------------
+
+    async def record_audit(
+        self, actor: str, action: str, target: str, details: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
+        """Record one administrative change: a stored entry, then one structured log line.
+
+        Concrete on purpose: every backend stores through `store_audit`, and the log line is
+        written here once, so no caller can make one without the other.
+
+        Args:
+            actor: the user who made the change.
+            action: what was done, `noun.verb` (`user.disable`, `secret.set`, `grant.put`, ...).
+            target: what it was done to, `kind/id` (`user/alice`, `project/p/secret/NAME`, ...).
+            details: what changed, JSON-safe; never a password, token or secret value.
+        """
+        entry = AuditEntry(
+            id=new_id(), at=utcnow(), actor=actor[:64], action=action, target=target[:300], details=dict(details or {})
+        )
+        await self.store_audit(entry)
+        audit_logger.info("audit %s", entry.model_dump_json())
+        return entry
+
+    @abc.abstractmethod
+    async def store_audit(self, entry: AuditEntry) -> None:
+        """Store an audit entry as it is (`record_audit` makes them; imports replay them)."""
+
+    @abc.abstractmethod
+    async def list_audit(
+        self, filter: AuditFilter | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[AuditEntry]:
+        """Audit entries matching `filter`, newest first, one page at a time (keyset cursor on the id).
+
+        Raises:
+            InvalidCursor: `cursor` was not produced by this method.
+        """
 
     # Access -----------------------------------------------------------------------------------
 

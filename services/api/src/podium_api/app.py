@@ -45,6 +45,7 @@ TAGS = [
     {"name": "access", "description": "Grants of roles on projects, and groups of users"},
     {"name": "events", "description": "Live run and worker changes (server-sent events)"},
     {"name": "admin", "description": "Configuration as code and service information"},
+    {"name": "audit", "description": "The audit log of administrative changes"},
 ]
 
 

@@ -135,6 +135,7 @@ OPERATIONS: dict[str, Permission] = {
     # administration
     "applyConfiguration": Permission.maintain,
     "getServiceInfo": Permission.audit,
+    "listAudit": Permission.audit,
     "getMetrics": Permission.metrics,
 }
 """Operation id → the permission it needs. The single source of authorization truth."""

@@ -48,6 +48,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("project", ASCENDING)], name="project"),
     ],
     "groups": [IndexModel([("members", ASCENDING)], name="members")],
+    # The filtered audit listings, newest first (migration 3; SQL migration 0004).
+    "audit": [
+        IndexModel([("actor", ASCENDING)], name="actor"),
+        IndexModel([("action", ASCENDING)], name="action"),
+        IndexModel([("target", ASCENDING)], name="target"),
+    ],
 }
 
 VERSION_COLLECTION = "schema_version"
@@ -72,7 +78,12 @@ async def _0002_project_access(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
-MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access]
+async def _0003_audit(db: AsyncDatabase[Document]) -> None:
+    """The audit log (SQL migration 0004): its indexes."""
+    await ensure_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access, _0003_audit]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -6,6 +6,7 @@ import logging
 
 from podium_storage.interface import Storage
 from podium_storage.mongo.access import AccessStore
+from podium_storage.mongo.audit import AuditStore
 from podium_storage.mongo.backup import BackupStore
 from podium_storage.mongo.base import connect, translate_errors
 from podium_storage.mongo.catalog import CatalogStore
@@ -17,7 +18,7 @@ from podium_storage.mongo.workers import WorkerStore
 logger = logging.getLogger(__name__)
 
 
-class MongoStorage(CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, BackupStore, Storage):
+class MongoStorage(CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, AuditStore, BackupStore, Storage):
     """Everything Podium persists, in one MongoDB database (named by the URL path, default `podium`).
 
     Build it with `await MongoStorage.open(url)`; `close()` releases the connections.

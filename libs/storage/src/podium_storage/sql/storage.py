@@ -8,12 +8,13 @@ from sqlalchemy.engine import URL
 from podium_storage.interface import Storage
 from podium_storage.sql.access import AccessStore
 from podium_storage.sql.accounts import AccountStore
+from podium_storage.sql.audit import AuditStore
 from podium_storage.sql.backup import BackupStore
 from podium_storage.sql.catalog import CatalogStore
 from podium_storage.sql.runs import RunStore
 
 
-class SqlStorage(CatalogStore, RunStore, AccountStore, AccessStore, BackupStore, Storage):
+class SqlStorage(CatalogStore, RunStore, AccountStore, AccessStore, AuditStore, BackupStore, Storage):
     """Everything Podium persists, in a SQL database.
 
     Each operation is one short transaction committed at once; rows become `podium_model`

@@ -215,3 +215,21 @@ class GrantRow(Base, table=True):
     role: str = Field(sa_type=String(16))
     created_at: datetime = _date()
     updated_at: datetime = _date()
+
+
+class AuditRow(Base, table=True):
+    """One administrative change (migration 0004); never updated, removed only by retention."""
+
+    __tablename__ = "audit"
+    __table_args__ = (
+        Index("ix_audit_actor_id", "actor", "id"),
+        Index("ix_audit_action_id", "action", "id"),
+        Index("ix_audit_target_id", "target", "id"),
+    )
+
+    id: str = Field(sa_type=String(36), primary_key=True)
+    at: datetime = _date()
+    actor: str = Field(sa_type=String(64))
+    action: str = Field(sa_type=String(64))
+    target: str = Field(sa_type=String(300))
+    details: dict[str, Any] = _json()

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from podium_api.routes import (
     access,
     admin,
+    audit,
     health,
     jobs,
     me,
@@ -31,5 +32,6 @@ ROUTERS: list[APIRouter] = [
     users.router,
     access.router,
     admin.router,
+    audit.router,
     metrics.router,
 ]

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
+MAX_AUDITED_CHANGES = 1000
+"""The changes of one apply listed in its audit entry (all are counted)."""
+
 # JSON is parsed by a JSON parser; YAML only when the client says so.
 _FORMATS: dict[str, ConfigurationFormat] = {
     "application/json": "json",
@@ -120,10 +123,10 @@ async def apply_configuration_file(
         # The same answer for a project that exists unseen and one that does not: nothing leaks.
         raise Forbidden(f"you may not change the projects {refused[:20]!r} (only those you maintain)")
     changes = await apply_configuration(storage, configuration, dry_run=dry_run)
-    if not dry_run:
-        logger.info("configuration applied by %s: %d changes", principal.id, len(changes))
-        if changes:
-            master.dispatch()
+    if not dry_run and changes:
+        details = {"count": len(changes), "changes": [change.describe() for change in changes[:MAX_AUDITED_CHANGES]]}
+        await storage.record_audit(principal.id, "configuration.apply", "configuration", details)
+        master.dispatch()
     return ConfigurationResult(dry_run=dry_run, changes=changes)
 
 

@@ -110,6 +110,7 @@ async def change_my_password(
     if await _check_password(storage, passwords, principal.id, body.password) is None:
         raise Unauthorized("the current password is wrong")
     await storage.add_credential(principal.id, "password", await passwords.hash(body.new_password))
+    await storage.record_audit(principal.id, "user.password", f"user/{principal.id}")
     return Response(status_code=204)
 
 
@@ -137,7 +138,7 @@ async def create_my_token(body: TokenCreate, principal: UserDep, storage: Storag
     A narrowed token creates only tokens as narrow as itself, or narrower: it inherits what the
     body leaves out, and asking for a project or an operation beyond it is refused (403).
     """
-    return await issue_token(storage, principal.id, _within(body, principal))
+    return await issue_token(storage, principal.id, principal.id, _within(body, principal))
 
 
 def _within(body: TokenCreate, principal: Principal) -> TokenCreate:
@@ -164,11 +165,12 @@ async def revoke_my_token(token_id: str, principal: UserDep, storage: StorageDep
     """Revoke one of my tokens."""
     if not await storage.delete_credential(principal.id, token_id):
         raise NotFound(f"token {token_id!r} does not exist")
+    await storage.record_audit(principal.id, "token.revoke", f"user/{principal.id}", {"token": token_id})
     return Response(status_code=204)
 
 
-async def issue_token(storage: StorageDep, user_id: str, body: TokenCreate) -> TokenCreated:
-    """Create a token for `user_id` as `body` asks; return it with its secret."""
+async def issue_token(storage: StorageDep, actor: str, user_id: str, body: TokenCreate) -> TokenCreated:
+    """Create a token for `user_id` as `body` asks (audited as `actor`'s); return it with its secret."""
     if body.expires_in is not None and body.expires_in > _MAX_EXPIRES_IN:
         raise InvalidInput(f"expires_in may not exceed {_MAX_EXPIRES_IN} seconds")
     token = new_token()
@@ -182,4 +184,7 @@ async def issue_token(storage: StorageDep, user_id: str, body: TokenCreate) -> T
         projects=body.projects,
         operations=body.operations,
     )
+    expiry = credential.expires_at.isoformat() if credential.expires_at is not None else None
+    details = {"token": credential.id, "description": body.description, "expires_at": expiry}
+    await storage.record_audit(actor, "token.create", f"user/{user_id}", details)
     return TokenCreated(token=token, credential=credential)

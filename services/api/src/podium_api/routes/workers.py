@@ -42,9 +42,10 @@ async def _update(storage: StorageDep, worker: str, changes: WorkerUpdate) -> Wo
 @router.post(
     "/{worker}/enable", response_model=Worker, responses=_NOT_FOUND, **operation("enableWorker", summary="Enable")
 )
-async def enable_worker(worker: str, storage: StorageDep, master: MasterDep) -> Worker:
+async def enable_worker(worker: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Worker:
     """Let the master dispatch runs to this worker again."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=True))
+    await storage.record_audit(principal.id, "worker.enable", f"worker/{worker}")
     await master.refresh_worker(worker)
     return updated
 
@@ -52,9 +53,10 @@ async def enable_worker(worker: str, storage: StorageDep, master: MasterDep) -> 
 @router.post(
     "/{worker}/disable", response_model=Worker, responses=_NOT_FOUND, **operation("disableWorker", summary="Disable")
 )
-async def disable_worker(worker: str, storage: StorageDep, master: MasterDep) -> Worker:
+async def disable_worker(worker: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Worker:
     """Stop dispatching new runs to this worker (its running runs go on)."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=False))
+    await storage.record_audit(principal.id, "worker.disable", f"worker/{worker}")
     await master.refresh_worker(worker)
     return updated
 
