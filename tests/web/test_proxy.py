@@ -26,6 +26,16 @@ def test_serves_the_page_without_external_resources(web: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", response.text)
 
 
+def test_a_cookie_set_for_one_browser_never_goes_with_another(web: str) -> None:
+    """The api's Set-Cookie reaches its browser only: the next request of a browser without cookies has none."""
+    first = httpx.get(f"{web}/api/v1/me")
+    assert first.headers["set-cookie"] == "a=1"
+    other = httpx.get(f"{web}/api/v1/me")
+    assert "cookie" not in dict(other.json()["headers"])
+    mine = httpx.get(f"{web}/api/v1/me", headers={"Cookie": "podium_session=s"})
+    assert dict(mine.json()["headers"])["cookie"] == "podium_session=s"
+
+
 def test_forwards_method_path_query_headers_and_body(web: str) -> None:
     """A request reaches the api unchanged and its answer comes back unchanged."""
     response = httpx.post(

@@ -85,6 +85,10 @@ class LoginRequest(Model):
 
     user: str = Field(max_length=64)
     password: str = Field(max_length=1000)
+    session: bool = Field(
+        default=False,
+        description="Also set the token as the web UI's session cookie (HttpOnly, SameSite=Strict)",
+    )
 
 
 class LoginResponse(Model):

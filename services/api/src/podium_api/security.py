@@ -1,8 +1,15 @@
 """Authentication: who sends a request, from its `Authorization` header.
 
-Accepted: `Authorization: Bearer TOKEN`, or HTTP Basic `user:token` (the seed's convention).
+Accepted: `Authorization: Bearer TOKEN`, or HTTP Basic `user:token` (the seed's convention), or
+the web UI's session cookie (`podium_session`, set by `POST /me/login` with `"session": true`).
 A token is looked up by its SHA-256; an expired token or a disabled user is refused like an
 unknown token, with a 401 problem.
+
+The session cookie is HttpOnly (scripts never see the token) and SameSite=Strict (other sites'
+pages do not send it). As a second guard against cross-site requests, a request authenticated by
+the cookie that changes something (any method but GET, HEAD, OPTIONS) must carry the header
+`X-Podium-Session: 1`: a page of another origin cannot add a custom header without a CORS
+preflight, which the api never grants. An Authorization header wins over the cookie.
 
 A run token (`podium-run.…`, minted by the master for the commands of one run, see
 `podium_storage.auth`) is checked with the control secret instead, in either form (Basic with any
@@ -21,7 +28,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from podium_api.errors import Unauthorized
+from podium_api.errors import Forbidden, Unauthorized
 from podium_model import User, utcnow
 from podium_model.access import ProjectPermission
 from podium_model.users import Role
@@ -29,6 +36,12 @@ from podium_storage.auth import RUN_TOKEN_PREFIX, hash_token, parse_run_token
 from podium_storage.interface import Storage
 
 logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "podium_session"
+"""The cookie holding a login token for the web UI."""
+SESSION_HEADER = "x-podium-session"
+"""The header a cookie-authenticated request that changes something must carry (value `1`)."""
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -131,7 +144,13 @@ async def authenticate(request: Request) -> Principal:
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         secret = request.state.settings.control_secret.get_secret_value()
-        principal = await resolve(request.state.storage, request.headers.get("authorization"), secret)
+        header = request.headers.get("authorization")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not header and cookie:
+            if request.method not in _SAFE_METHODS and request.headers.get(SESSION_HEADER) != "1":
+                raise Forbidden(f"a request authenticated by the session cookie must send {SESSION_HEADER}: 1")
+            header = f"Bearer {cookie}"
+        principal = await resolve(request.state.storage, header, secret)
         request.state.principal = principal
     return principal
 

@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from podium_model import transport
-from podium_web.proxy import ApiProxy
+from podium_web.proxy import ApiProxy, refusing_cookie_jar
 from podium_web.settings import WebSettings
 
 
@@ -32,6 +32,7 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         follow_redirects=False,
         trust_env=False,  # never send api traffic through an HTTP proxy from the environment
+        cookies=refusing_cookie_jar(),  # shared by all browsers: one's session never goes with another's
         verify=transport.client_context(settings.api_ca_file) if secure else True,
     )
     trusted = str(settings.api_ca_file or "the system certificate store")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import anyio
 import httpx
@@ -40,6 +41,17 @@ HOP_BY_HOP = frozenset(
 )
 
 
+def refusing_cookie_jar() -> CookieJar:
+    """A cookie jar that keeps nothing, for the proxy's client.
+
+    The client is shared by every browser: a jar that kept the api's `Set-Cookie` (the login
+    session) would send one browser's session with every other browser's requests. Cookies pass
+    through as the headers they are, never through the jar. (Pass the jar itself to httpx: a
+    `httpx.Cookies` given to a client is copied into a jar of the default policy.)
+    """
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 class ClientGone(Exception):
     """The browser disconnected before its request body was read."""
 
@@ -49,7 +61,8 @@ class ApiProxy:
 
     Args:
         api_url: base URL of podium-api.
-        client: the HTTP client to forward with (its TLS context verifies an https api).
+        client: the HTTP client to forward with (its TLS context verifies an https api; its
+            cookie jar must keep nothing, see `refusing_cookie_jar`).
         trusted: what the client trusts, named when the api's certificate is refused.
     """
 

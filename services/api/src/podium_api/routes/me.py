@@ -12,7 +12,7 @@ from podium_api.deps import AccessDep, PasswordsDep, SettingsDep, StorageDep, Th
 from podium_api.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from podium_api.passwords import PasswordPool
 from podium_api.permissions import operation
-from podium_api.security import Principal
+from podium_api.security import SESSION_COOKIE, Principal
 from podium_model import Credential, LoginRequest, LoginResponse, User, utcnow
 from podium_model.access import MyAccess
 from podium_model.api import PasswordChange
@@ -47,6 +47,7 @@ async def _check_password(storage: StorageDep, passwords: PasswordPool, user_id:
 )
 async def login(
     request: Request,
+    response: Response,
     body: LoginRequest,
     storage: StorageDep,
     settings: SettingsDep,
@@ -57,6 +58,9 @@ async def login(
 
     After repeated failures for the same user id or from the same address, logins wait an
     exponentially growing delay: meanwhile they answer 429 with `Retry-After`, unchecked.
+
+    With `"session": true` the token is also set as the web UI's session cookie, so that a new
+    tab or a shared link of the same browser is logged in (see `podium_api.security`).
     """
     address = request.client.host if request.client is not None else ""
     wait = throttle.retry_after(body.user, address)
@@ -72,6 +76,16 @@ async def login(
     expires_at = utcnow() + settings.token_lifetime
     await storage.add_credential(user.id, "token", hash_token(token), description="login", expires_at=expires_at)
     logger.info("user %s logged in", user.id)
+    if body.session:
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(settings.token_lifetime.total_seconds()),
+            path="/api/",
+            secure=_is_https(request),
+            httponly=True,
+            samesite="strict",
+        )
     return LoginResponse(token=token, expires_at=expires_at, user=user)
 
 
@@ -94,10 +108,17 @@ async def get_my_access(access: AccessDep, storage: StorageDep) -> MyAccess:
 
 @router.post("/logout", status_code=204, responses=_UNAUTHORIZED, **operation("logout", summary="Log out"))
 async def logout(principal: UserDep, storage: StorageDep) -> Response:
-    """Revoke the token this request was made with."""
+    """Revoke the token this request was made with (and clear the session cookie)."""
     if principal.credential_id is not None:
         await storage.delete_credential(principal.id, principal.credential_id)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/api/", httponly=True, samesite="strict")
+    return response
+
+
+def _is_https(request: Request) -> bool:
+    """Whether the browser reached us over https (directly, or through podium-web's proxy)."""
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
 @router.post(
