@@ -14,6 +14,8 @@ from tests.support import wait_until
 from tests.web.ui_support import (
     BIG_LOG_LINES,
     CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
     UiStack,
     chromium_or_skip,
     screenshot,
@@ -188,10 +190,12 @@ def test_abort_a_running_run(page: Page, stack: UiStack) -> None:
     page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
     expect(run_badge(page)).to_have_text("running")
     expect(page.locator(".log-line", has_text="tick 1")).to_be_visible()
-    expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # only a pending run is cancelled
     page.get_by_role("button", name="Abort").click()
     expect(run_badge(page)).to_have_text("aborted")
     assert stack.run(PROJECT, run["id"])["status"] == "aborted"
+    expect(page.get_by_role("button", name="Abort")).to_have_count(0)  # a finished run has neither
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)  # nor a log to follow
 
 
 def test_a_late_answer_does_not_undo_a_pushed_change(page: Page, stack: UiStack) -> None:
@@ -252,6 +256,9 @@ def test_pipeline_graph(page: Page, stack: UiStack) -> None:
     page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
     graph = page.get_by_role("img", name="Pipeline graph")
     expect(graph.locator('[data-element="test"]')).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Build and test"))).to_be_visible()  # its display name
+    expect(page.locator(".crumbs")).to_contain_text("Examples / runs / Build and test")
+    expect(page.get_by_role("region", name="Log")).to_have_count(0)  # a pipeline has no log of its own
     screenshot(page, "pipeline")
     graph.locator('[data-element="build"]').click()
     expect(page).to_have_url(re.compile(r"#/projects/examples/(jobs/hello|runs/[^/]+)$"))
@@ -388,6 +395,8 @@ def test_project_page_toggles_a_schedule(page: Page) -> None:
     expect(row.locator('[data-field="next"]')).to_have_text("—")
     row.get_by_role("button", name="Enable").click()
     expect(row.get_by_role("button", name="Disable")).to_be_visible()
+    broken = page.locator('tr[data-schedule="broken"] [data-field="next"]')
+    expect(broken).to_contain_text("invalid cron expression")
 
 
 def test_dark_theme_on_a_phone(browser: Any, stack: UiStack) -> None:
@@ -407,3 +416,164 @@ def test_dark_theme_on_a_phone(browser: Any, stack: UiStack) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "dashboard-dark-phone")
     context.close()
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    """Whether the page fits its viewport's width (nothing to scroll sideways)."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def test_runs_created_in_the_same_millisecond_show_different_ids(page: Page, stack: UiStack) -> None:
+    """Two runs whose UUIDv7 share their millisecond (first 13 characters) show different short ids.
+
+    The api's answer is real; only the second run's id is rewritten to share the first one's
+    timestamp, as a pipeline's children do (the stack cannot be made to create two runs in one
+    millisecond on demand).
+    """
+    for _ in range(2):
+        stack.wait_run(PROJECT, stack.trigger(PROJECT, "hello")["id"])
+
+    def same_millisecond(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        first, second = body["items"][0]["id"], body["items"][1]["id"]
+        body["items"][1]["id"] = first[:13] + second[13:]
+        route.fulfill(response=answer, json=body)
+
+    page.route(re.compile(rf"/api/v1/projects/{PROJECT}/runs\?"), same_millisecond)
+    page.goto(f"/#/projects/{PROJECT}/runs?job=hello")
+    links = page.locator("tr[data-run] td:first-child a")
+    expect(links).not_to_have_count(0)
+    ids = links.evaluate_all("links => links.slice(0, 2).map(link => link.textContent)")
+    titles = links.evaluate_all("links => links.slice(0, 2).map(link => link.title)")
+    assert titles[0][:13] == titles[1][:13], titles
+    assert ids[0] != ids[1], ids
+    assert all(re.fullmatch(r"#[0-9a-f]{8}", text) for text in ids), ids
+
+
+def test_moving_between_two_job_pages_keeps_each_forms_own_defaults(page: Page, stack: UiStack) -> None:
+    """hello → moon → hello in one document: each form shows its own default; an empty field sends no ""."""
+    page.goto(f"/#/projects/{PROJECT}/jobs/hello")
+    field = page.get_by_label(re.compile("^name"))
+    expect(field).to_have_value("world")
+    field.fill("typed on hello")
+    page.evaluate("location.hash = '#/projects/examples/jobs/moon'")
+    expect(page.get_by_role("heading", name="Moon greeting", exact=True)).to_be_visible()
+    expect(field).to_have_value("moon")
+    expect(page.locator(".crumbs")).to_have_text("Examples / jobs")
+    page.go_back()
+    expect(page.get_by_role("heading", name="Hello", exact=True)).to_be_visible()
+    expect(field).to_have_value("world")
+    page.go_forward()
+    expect(field).to_have_value("moon")
+    field.fill("")  # emptied: the job's default applies, "" is never sent
+    with page.expect_request(lambda request: request.method == "POST" and request.url.endswith("/runs")) as sent:
+        page.get_by_role("button", name="Run", exact=True).click()
+    assert sent.value.post_data_json == {"parameters": {}}
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="hello moon")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Moon greeting #"))).to_be_visible()
+
+
+def test_moving_between_run_pages_never_loads_the_previous_runs_job(page: Page, stack: UiStack) -> None:
+    """From a run of `fail` to a run of `hello`: no request for the first run's job after the move."""
+    first = stack.wait_run(PROJECT, stack.trigger(PROJECT, "fail")["id"])
+    second = stack.wait_run(PROJECT, stack.trigger(PROJECT, "hello")["id"])
+    page.goto(f"/#/projects/{PROJECT}/runs/{first['id']}")
+    expect(run_badge(page)).to_have_text("failed")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.evaluate(f"location.hash = '#/projects/{PROJECT}/runs/{second['id']}'")
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="hello world")).to_be_visible()
+    assert not [url for url in asked if url.endswith("/jobs/fail")], asked
+
+
+def test_a_new_tab_of_a_logged_in_user_opens_the_dashboard(page: Page, stack: UiStack) -> None:
+    """The session cookie logs in a second tab (and a shared deep link); scripts cannot read it."""
+    tab = page.context.new_page()
+    tab.goto("/")
+    expect(tab.get_by_role("heading", name="Dashboard")).to_be_visible()
+    tab.goto(f"/#/projects/{PROJECT}/jobs/hello")
+    expect(tab.get_by_role("heading", name="Hello", exact=True)).to_be_visible()
+    assert "podium_session" not in tab.evaluate("document.cookie")  # HttpOnly
+    cookie = next(c for c in page.context.cookies() if c["name"] == "podium_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+    tab.close()
+
+
+def test_the_users_page_on_a_phone_and_deleting_a_user(browser: Any, stack: UiStack) -> None:
+    """At 390 px the users page needs no sideways scrolling; Delete asks once inline, then deletes."""
+    created = stack.client.post("/users", json={"id": "leaving", "display_name": "Leaves soon", "roles": ["viewer"]})
+    assert created.status_code == 201, created.text
+    context = browser.new_context(base_url=stack.web_url, viewport=PHONE, is_mobile=True)
+    page = context.new_page()
+    login(page, stack)
+    page.goto("/#/users")
+    row = page.locator('tr[data-user="leaving"]')
+    expect(row).to_contain_text("viewer")
+    assert no_sideways_scroll(page)
+    row.get_by_role("button", name="Delete").click()
+    row.get_by_role("button", name="Delete leaving?").click()
+    expect(row).to_have_count(0)
+    assert stack.client.get("/users/leaving").status_code == 404
+    context.close()
+
+
+def login(page: Page, stack: UiStack) -> None:
+    """Log in from the login page as the administrator."""
+    page.goto("/")
+    page.get_by_label("User").fill("admin")
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def every_page(stack: UiStack) -> list[tuple[str, str, str]]:
+    """(name, address, selector shown once its data is loaded) of every page of the UI."""
+    run = stack.wait_run(PROJECT, stack.trigger(PROJECT, "hello", name="screenshots")["id"])
+    pipeline = stack.wait_run(PROJECT, stack.trigger(PROJECT, "build-and-test")["id"])
+    logged = '.log-line:has-text("hello screenshots")'
+    children_done = '[data-element="test"][data-status="succeeded"]'
+    return [
+        ("dashboard", "/#/", "tr[data-job=hello] .badge"),
+        ("project", f"/#/projects/{PROJECT}", 'tr[data-schedule="nightly"]'),
+        ("job", f"/#/projects/{PROJECT}/jobs/hello", "li[data-run]"),
+        ("pipeline-job", f"/#/projects/{PROJECT}/jobs/build-and-test", '[data-element="test"]'),
+        ("runs", f"/#/projects/{PROJECT}/runs", "tr[data-run]"),
+        ("run", f"/#/projects/{PROJECT}/runs/{run['id']}", logged),
+        ("pipeline-run", f"/#/projects/{PROJECT}/runs/{pipeline['id']}", children_done),
+        ("log", f"/#/projects/{PROJECT}/runs/{run['id']}/log", logged),
+        ("workers", "/#/workers", '[data-worker="w1"]'),
+        ("users", "/#/users", 'tr[data-user="admin"]'),
+        ("profile", "/#/me", 'button:has-text("Create token")'),
+    ]
+
+
+def test_every_page_on_a_desktop_and_a_phone(browser: Any, stack: UiStack) -> None:
+    """Each page at 1280×800 and 390×844: it loads, a phone needs no sideways scrolling; a screenshot of each.
+
+    The screenshots land in test-output/screenshots (`PODIUM_UPDATE_SCREENSHOTS=1` refreshes
+    docs/screenshots, which docs/ui.md shows).
+    """
+    pages = every_page(stack)
+    for device, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context = browser.new_context(
+            base_url=stack.web_url, viewport=viewport, is_mobile=device == "phone", timezone_id="UTC", locale="en-US"
+        )
+        page = context.new_page()
+        page.goto("/")
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        screenshot(page, f"login-{device}", full_page=False)
+        login(page, stack)
+        for name, address, shown in pages:
+            page.goto(address)
+            expect(page.locator(shown).first).to_be_visible()
+            page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            if device == "phone":
+                assert no_sideways_scroll(page), f"{name} scrolls sideways on a phone"
+                for graph in page.locator("svg.graph").all():  # shrunk to the card, never cut
+                    box, card = graph.bounding_box(), page.locator(".graph-wrap").first.bounding_box()
+                    assert box and card and box["x"] + box["width"] <= card["x"] + card["width"] + 1, (box, card)
+            screenshot(page, f"{name}-{device}", full_page=device == "phone")
+        context.close()

@@ -16,6 +16,10 @@ from tests.support import CI, Service, free_port, python_module
 REPOSITORY = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPOSITORY / "deploy" / "examples" / "podium.yaml"
 SCREENSHOTS = REPOSITORY / "test-output" / "screenshots"
+DOC_SCREENSHOTS = REPOSITORY / "docs" / "screenshots"
+"""Where `PODIUM_UPDATE_SCREENSHOTS=1` copies the screenshots of every page (linked from docs/ui.md)."""
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 CHROMIUM = os.environ.get("PODIUM_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,10 +45,18 @@ def chromium_or_skip() -> str:
 
 
 def write_configuration(path: Path, gate: Path) -> Path:
-    """The example project plus test jobs: a gated greeting, a required parameter, colours, a huge log."""
+    """The example project plus test jobs (a gated greeting, a required parameter, colours, a huge
+    log, a second greeting with its own default) and a schedule whose cron expression is broken."""
     configuration: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    configuration["projects"][0]["schedules"].append({"id": "broken", "job": "hello", "expression": "61 * * * *"})
     jobs = configuration["projects"][0]["jobs"]
     jobs += [
+        {
+            "id": "moon",
+            "display_name": "Moon greeting",
+            "parameters": [{"key": "name", "default": "moon"}],
+            "definition": {"type": "job", "commands": [["echo", "hello {parameters.name}"]]},
+        },
         {
             "id": "gated",
             "description": "Greets, then waits until the test creates its gate file.",
@@ -121,9 +133,15 @@ class UiStack(Stack):
         super().stop()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot under test-output/screenshots/NAME.png."""
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot under test-output/screenshots/NAME.png (and docs/screenshots when asked).
+
+    `PODIUM_UPDATE_SCREENSHOTS=1` also writes it to docs/screenshots, to refresh the pictures the
+    documentation shows after a page changed.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
+    if os.environ.get("PODIUM_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(path, DOC_SCREENSHOTS / path.name)
     return path

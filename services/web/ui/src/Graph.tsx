@@ -45,8 +45,9 @@ export function Graph({ project, elements, runs }: { project: string; elements: 
   }
   return (
     <div class="graph-wrap">
+      {/* Drawn at its natural size, shrunk (never cut) to fit a narrower card: see .graph in style.css. */}
       <svg class="graph" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img"
-        aria-label="Pipeline graph">
+        aria-label="Pipeline graph" preserveAspectRatio="xMinYMin meet">
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto">
             <path d="M0,0 L10,5 L0,10 z" class="arrow" />

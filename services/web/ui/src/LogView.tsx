@@ -155,9 +155,11 @@ export function LogView(props: { project: string; run: string; line?: number; fu
       }}
     >
       <div class="log-tools">
-        <button type="button" aria-pressed={follow} onClick={() => setFollow(!follow)}>
-          {follow ? "Pause" : "Follow"}
-        </button>
+        {buffer.done ? null : ( // a finished log has nothing more to follow
+          <button type="button" aria-pressed={follow} onClick={() => setFollow(!follow)}>
+            {follow ? "Pause" : "Follow"}
+          </button>
+        )}
         <form onSubmit={search} class="log-search" role="search">
           <input
             type="search"

@@ -1,6 +1,9 @@
-// The api client: bearer token in sessionStorage, JSON helpers, problem+json errors, downloads.
+// The api client: the session cookie, JSON helpers, problem+json errors, downloads.
+//
+// Login sets an HttpOnly, SameSite=Strict session cookie (scripts never see the token, and a new
+// tab of the same browser is logged in). Every request sends `X-Podium-Session: 1`, which the
+// api requires of cookie-authenticated changes: other sites cannot add it (CSRF guard).
 
-const TOKEN_KEY = "podium.token";
 export const API = "/api/v1";
 
 export interface FieldError {
@@ -21,27 +24,18 @@ export class ApiError extends Error {
   }
 }
 
-export function getToken(): string | null {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-export function setToken(token: string | null): void {
-  if (token) sessionStorage.setItem(TOKEN_KEY, token);
-  else sessionStorage.removeItem(TOKEN_KEY);
-}
-
 type Listener = () => void;
 const unauthorizedListeners = new Set<Listener>();
 
-/** Called when the api answers 401: the token expired or was revoked. */
+/** Called when the api answers 401: the session expired or was revoked. */
 export function onUnauthorized(listener: Listener): () => void {
   unauthorizedListeners.add(listener);
   return () => unauthorizedListeners.delete(listener);
 }
 
-export function authHeaders(): Record<string, string> {
-  const token = getToken();
-  return token ? { Authorization: `Bearer ${token}` } : {};
+/** The headers of every request to the api (the session cookie goes by itself). */
+export function sessionHeaders(): Record<string, string> {
+  return { "X-Podium-Session": "1" };
 }
 
 async function problem(response: Response): Promise<ApiError> {
@@ -60,7 +54,7 @@ async function problem(response: Response): Promise<ApiError> {
 
 /** Send a request to `/api/v1{path}`; the raw response when it is a success. */
 export async function request(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers: Record<string, string> = { ...authHeaders(), ...(init.headers as Record<string, string>) };
+  const headers: Record<string, string> = { ...sessionHeaders(), ...(init.headers as Record<string, string>) };
   if (init.body !== undefined && typeof init.body === "string") headers["Content-Type"] = "application/json";
   let response: Response;
   try {
@@ -100,7 +94,7 @@ export function query(params: Record<string, string | string[] | number | null |
   return text ? `?${text}` : "";
 }
 
-/** Fetch with the token and save the answer as a file (links cannot carry the bearer header). */
+/** Fetch and save the answer as a file (named as the page wants, with the api's problems shown). */
 export async function download(path: string, filename: string): Promise<void> {
   const blob = await (await request(path)).blob();
   const url = URL.createObjectURL(blob);

@@ -1,7 +1,7 @@
 // Entry point: authentication, the page frame and the hash routes.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { get, getToken, onUnauthorized, post, setToken } from "./api";
+import { get, onUnauthorized, post } from "./api";
 import { startLive, stopLive, useLiveState } from "./live";
 import { Dashboard } from "./pages/Dashboard";
 import { JobPage } from "./pages/JobPage";
@@ -20,14 +20,15 @@ function Page({ user }: { user: User }) {
   const { path, params } = useRoute();
   const [head, project, section, id, tail] = path;
   if (head === "projects" && project) {
-    if (section === "jobs" && id) return <JobPage project={project} job={id} />;
+    // Keyed by what they show: a page's state (a form, a load) never carries over to the next one.
+    if (section === "jobs" && id) return <JobPage project={project} job={id} key={`${project}/${id}`} />;
     if (section === "runs" && id && tail === "log") {
       const line = Number(params.get("line"));
-      return <RunLogPage project={project} run={id} line={line > 0 ? line : undefined} />;
+      return <RunLogPage project={project} run={id} line={line > 0 ? line : undefined} key={`${project}/${id}`} />;
     }
-    if (section === "runs" && id) return <RunPage project={project} run={id} />;
-    if (section === "runs") return <Runs project={project} params={params} />;
-    return <ProjectPage project={project} />;
+    if (section === "runs" && id) return <RunPage project={project} run={id} key={`${project}/${id}`} />;
+    if (section === "runs") return <Runs project={project} params={params} key={project} />;
+    return <ProjectPage project={project} key={project} />;
   }
   if (head === "workers") return <Workers user={user} />;
   if (head === "users") return <Users />;
@@ -78,19 +79,17 @@ function Frame({ user, logout }: { user: User; logout: () => void }) {
 
 function App() {
   const [user, setUser] = useState<User | null>(null);
-  const [checking, setChecking] = useState(Boolean(getToken()));
+  const [checking, setChecking] = useState(true);
   useEffect(() => {
     const off = onUnauthorized(() => {
-      setToken(null);
       stopLive();
       setUser(null);
     });
-    if (getToken()) {
-      get<User>("/me")
-        .then(setUser)
-        .catch(() => setToken(null))
-        .finally(() => setChecking(false));
-    }
+    // The session cookie, if any, answers for us: logged in from another tab, or not at all.
+    get<User>("/me")
+      .then(setUser)
+      .catch(() => setUser(null))
+      .finally(() => setChecking(false));
     return off;
   }, []);
   useEffect(() => {
@@ -100,21 +99,15 @@ function App() {
     try {
       await post("/me/logout");
     } catch {
-      // the token may already be gone
+      // the session may already be gone
     }
-    setToken(null);
     stopLive();
     setUser(null);
   };
   if (checking) return <p class="muted center">Loading…</p>;
   if (!user)
     return (
-      <Login
-        onLogin={(token, who) => {
-          setToken(token);
-          setUser(who);
-        }}
-      />
+      <Login onLogin={setUser} />
     );
   return <Frame user={user} logout={logout} />;
 }

@@ -1,5 +1,5 @@
-// Server-sent events over fetch: EventSource cannot send the Authorization header.
-import { authHeaders, API } from "./api";
+// Server-sent events over fetch: it gives the status of a refused stream, which EventSource hides.
+import { API, sessionHeaders } from "./api";
 
 export interface SseEvent {
   event: string;
@@ -21,7 +21,7 @@ export function openStream(path: string, options: SseOptions): () => void {
   void (async () => {
     try {
       const response = await fetch(API + path, {
-        headers: { ...authHeaders(), Accept: "text/event-stream" },
+        headers: { ...sessionHeaders(), Accept: "text/event-stream" },
         signal: controller.signal,
         cache: "no-store",
       });

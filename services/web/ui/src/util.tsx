@@ -1,7 +1,8 @@
 // Small shared pieces: hash routing, formatting, status badges, data loading.
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { message } from "./api";
+import { get, message } from "./api";
+import type { Job, Project } from "./types";
 
 export interface Route {
   path: string[];
@@ -39,8 +40,12 @@ export function navigate(target: string, replace = false): void {
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
-/** A run id short enough for lists (ids are UUIDv7: the first characters are the time). */
-export const shortId = (id: string) => (id.length > 13 ? id.slice(0, 13) : id);
+/**
+ * A run id short enough for lists: the last 8 characters. Ids are UUIDv7, whose first 12 hex
+ * digits are the creation millisecond (a pipeline and its children share them) and whose tail is
+ * random, so the tail tells runs apart. The CLI accepts this tail as well as a unique prefix.
+ */
+export const shortId = (id: string) => (id.length > 8 ? id.slice(-8) : id);
 
 export const runHref = (project: string, run: string) => href(["projects", project, "runs", run]);
 
@@ -154,6 +159,35 @@ export function ActionButton(props: {
   );
 }
 
+/**
+ * A button for an action that cannot be undone: the first click asks (the button turns into
+ * "confirm"), the second does it; leaving the button takes the question back. No dialog box.
+ */
+export function ConfirmButton(props: {
+  action: () => Promise<unknown>;
+  children: ComponentChildren;
+  confirm: string;
+  class?: string;
+}) {
+  const [asking, setAsking] = useState(false);
+  if (!asking)
+    return (
+      <button type="button" class={props.class} onClick={() => setAsking(true)}>
+        {props.children}
+      </button>
+    );
+  return (
+    <span class="action" onMouseLeave={() => setAsking(false)}>
+      <ActionButton action={props.action} class={props.class}>
+        {props.confirm}?
+      </ActionButton>
+      <button type="button" onClick={() => setAsking(false)}>
+        Keep
+      </button>
+    </span>
+  );
+}
+
 export function KeyValues({ values, empty = "none" }: { values: Record<string, unknown>; empty?: string }) {
   const entries = Object.entries(values);
   if (!entries.length) return <p class="muted">{empty}</p>;
@@ -168,5 +202,42 @@ export function KeyValues({ values, empty = "none" }: { values: Record<string, u
         ))}
       </tbody>
     </table>
+  );
+}
+
+const names = new Map<string, Promise<string>>();
+
+/** The display name of a project or job (`path` under /projects), its id until it is known. */
+export function useDisplayName(path: string[], fallback: string): string {
+  const key = path.map(encodeURIComponent).join("/");
+  const [name, setName] = useState(fallback);
+  useEffect(() => {
+    let known = names.get(key);
+    if (!known) {
+      known = get<Project | Job>(`/projects/${key}`)
+        .then((found) => found.display_name || fallback)
+        .catch(() => {
+          names.delete(key); // asked again later: the entity may appear, or the error pass
+          return fallback;
+        });
+      names.set(key, known);
+    }
+    let current = true;
+    void known.then((value) => current && setName(value));
+    return () => {
+      current = false;
+    };
+  }, [key]);
+  return name;
+}
+
+/** The path above a page: links to the project, then the pieces given. */
+export function Crumbs({ project, children }: { project: string; children?: ComponentChildren }) {
+  const projectName = useDisplayName([project], project);
+  return (
+    <nav class="crumbs" aria-label="Breadcrumbs">
+      <a href={href(["projects", project])}>{projectName}</a>
+      {children}
+    </nav>
   );
 }

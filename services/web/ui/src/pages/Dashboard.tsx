@@ -65,7 +65,7 @@ function ProjectCard({ project }: { project: Project }) {
                 <a href={href(["projects", project.id, "jobs", job.id])}>{job.display_name || job.id}</a>
                 {job.is_enabled ? null : <span class="muted"> (disabled)</span>}
               </td>
-              <td>{last ? <a href={runHref(project.id, last.id)} title={last.id}>{shortId(last.id)}</a> : <span class="muted">never run</span>}</td>
+              <td>{last ? <a href={runHref(project.id, last.id)} title={last.id}>#{shortId(last.id)}</a> : <span class="muted">never run</span>}</td>
               <td>{last ? <StatusBadge status={last.status} /> : null}</td>
               <td class="wide">{formatTime(last?.started_at)}</td>
               <td class="wide">{last ? formatDuration(last.started_at, last.completed_at) : ""}</td>

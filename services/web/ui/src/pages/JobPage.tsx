@@ -4,14 +4,16 @@ import { ApiError, get, message, post } from "../api";
 import { Graph } from "../Graph";
 import { useRunEvents } from "../live";
 import { latest, latestPage, type Job, type Page, type Run } from "../types";
-import { ActionButton, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, shortId, useLoad } from "../util";
+import {
+  ActionButton, Crumbs, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, shortId, useLoad,
+} from "../util";
 
-/** The values to send: an empty field means "not given" unless it clears a default on purpose. */
+/** The values to send: an empty field is "not given", so the job's default applies (never ""). */
 function given(job: Job, values: Record<string, string>): Record<string, string> {
   const result: Record<string, string> = {};
   for (const parameter of job.parameters) {
     const value = values[parameter.key] ?? "";
-    if (value !== "" || (parameter.default !== null && !parameter.required)) result[parameter.key] = value;
+    if (value !== "") result[parameter.key] = value;
   }
   return result;
 }
@@ -116,9 +118,10 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
   const data = job.data;
   return (
     <>
-      <p class="crumbs">
-        <a href={href(["projects", project])}>{project}</a> / job
-      </p>
+      <Crumbs project={project}>
+        {" / "}
+        <a href={href(["projects", project], {})}>jobs</a>
+      </Crumbs>
       <h1>{data?.display_name || jobId}</h1>
       <ErrorNote error={job.error} />
       {data ? (
@@ -128,7 +131,7 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
             <ActionButton action={toggle}>{data.is_enabled ? "Disable job" : "Enable job"}</ActionButton>{" "}
             <a href={href(["projects", project, "runs"], { job: jobId })}>All runs of this job</a>
           </p>
-          <TriggerForm job={data} />
+          <TriggerForm job={data} key={`${data.project}/${data.id}`} />
           {data.definition.type === "pipeline" ? (
             <section class="card">
               <h2>Pipeline</h2>
@@ -143,7 +146,7 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
         <ul class="runs-mini">
           {(runs.data?.items ?? []).map((run) => (
             <li key={run.id} data-run={run.id}>
-              <a href={runHref(project, run.id)} title={run.id}>{shortId(run.id)}</a> <StatusBadge status={run.status} />{" "}
+              <a href={runHref(project, run.id)} title={run.id}>#{shortId(run.id)}</a> <StatusBadge status={run.status} />{" "}
               <span class="muted">{formatTime(run.created_at)}</span>
             </li>
           ))}

@@ -1,10 +1,10 @@
-// The login page: user id and password for a bearer token.
+// The login page: user id and password for a session (the api sets its cookie).
 import { useState } from "preact/hooks";
 import { ApiError, post } from "../api";
 import type { User } from "../types";
 import { ErrorNote } from "../util";
 
-export function Login({ onLogin }: { onLogin: (token: string, user: User) => void }) {
+export function Login({ onLogin }: { onLogin: (user: User) => void }) {
   const [user, setUser] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -14,8 +14,8 @@ export function Login({ onLogin }: { onLogin: (token: string, user: User) => voi
     setBusy(true);
     setError(null);
     try {
-      const answer = await post<{ token: string; user: User }>("/me/login", { user, password });
-      if (answer) onLogin(answer.token, answer.user);
+      const answer = await post<{ user: User }>("/me/login", { user, password, session: true });
+      if (answer) onLogin(answer.user);
     } catch (caught) {
       setError(caught instanceof ApiError && caught.status === 401 ? "Unknown user or wrong password." : caught);
     } finally {

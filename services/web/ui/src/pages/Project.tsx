@@ -4,6 +4,18 @@ import { nextFire } from "../cron";
 import type { Job, Project, Schedule } from "../types";
 import { ActionButton, ErrorNote, formatTime, href, useLoad } from "../util";
 
+/** When a schedule fires next; says so when its expression cannot be read (it never fires). */
+function NextFire({ schedule }: { schedule: Schedule }) {
+  if (!schedule.is_enabled) return <>—</>;
+  const next = schedule.next_fire_at ?? nextFire(schedule.expression)?.toISOString();
+  if (next) return <>{formatTime(next)}</>;
+  return (
+    <span class="error" data-invalid="true">
+      invalid cron expression: never fires
+    </span>
+  );
+}
+
 function Schedules({ project }: { project: string }) {
   const base = `/projects/${encodeURIComponent(project)}/schedules`;
   const schedules = useLoad((signal) => get<Schedule[]>(base, signal), [project]);
@@ -39,9 +51,7 @@ function Schedules({ project }: { project: string }) {
                   <code>{schedule.expression}</code>
                 </td>
                 <td class="wide" data-field="next">
-                  {schedule.is_enabled
-                    ? formatTime(schedule.next_fire_at ?? nextFire(schedule.expression)?.toISOString())
-                    : "—"}
+                  <NextFire schedule={schedule} />
                 </td>
                 <td class="wide">
                   {schedule.last_run ? (

@@ -5,7 +5,8 @@ import { LogView } from "../LogView";
 import { useRunEvents } from "../live";
 import { FINAL, latest, latestRuns, type Job, type Page, type Run } from "../types";
 import {
-  ActionButton, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, shortId, useLoad,
+  ActionButton, Crumbs, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, shortId,
+  useLoad,
 } from "../util";
 
 function Results({ results }: { results: Record<string, unknown> }) {
@@ -64,12 +65,15 @@ function PipelineGraph({ run, job }: { run: Run; job: Job }) {
 export function RunPage({ project, run: runId }: { project: string; run: string }) {
   const base = `/projects/${encodeURIComponent(project)}/runs/${encodeURIComponent(runId)}`;
   const run = useLoad((signal) => get<Run>(base, signal), [project, runId], latest);
+  // The page is keyed by project and run (main.tsx), so `data` is always this run's: the job
+  // loaded is never the previous run's.
   const data = run.data;
   const job = useLoad(
     (signal) =>
       data ? get<Job>(`/projects/${encodeURIComponent(project)}/jobs/${encodeURIComponent(data.job)}`, signal) : Promise.resolve(null),
     [project, data?.job],
   );
+  const pipeline = job.data?.definition.type === "pipeline";
   useRunEvents(
     (changed) => {
       if (changed.project === project && changed.id === runId) run.setData((shown) => latest(shown, changed));
@@ -82,15 +86,22 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
   };
   return (
     <>
-      <p class="crumbs">
-        <a href={href(["projects", project])}>{project}</a> /{" "}
-        <a href={href(["projects", project, "runs"])}>runs</a> /
-      </p>
+      <Crumbs project={project}>
+        {" / "}
+        <a href={href(["projects", project, "runs"])}>runs</a>
+        {data ? (
+          <>
+            {" / "}
+            <a href={href(["projects", project, "runs"], { job: data.job })}>{job.data?.display_name || data.job}</a>
+          </>
+        ) : null}
+      </Crumbs>
       <ErrorNote error={run.error} />
       {data ? (
         <>
           <h1>
-            {data.job} <span class="muted" title={data.id}>#{shortId(data.id)}</span> <StatusBadge status={data.status} />
+            {job.data?.display_name || data.job} <span class="muted" title={data.id}>#{shortId(data.id)}</span>{" "}
+            <StatusBadge status={data.status} />
           </h1>
           {data.status === "pending" && data.waiting_reason ? (
             <p class="note waiting" role="status">
@@ -99,12 +110,12 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
           ) : null}
           {data.reason ? <p class="note">{data.reason}</p> : null}
           <div class="toolbar">
-            <ActionButton action={() => act("cancel")} disabled={data.status !== "pending"}>
-              Cancel
-            </ActionButton>
-            <ActionButton action={() => act("abort")} disabled={data.status !== "running"} class="danger">
-              Abort
-            </ActionButton>
+            {data.status === "pending" ? <ActionButton action={() => act("cancel")}>Cancel</ActionButton> : null}
+            {data.status === "running" ? (
+              <ActionButton action={() => act("abort")} class="danger">
+                Abort
+              </ActionButton>
+            ) : null}
             <ActionButton action={() => download(`${base}/archive`, `${project}-${runId}.tar.gz`)}>
               Download archive
             </ActionButton>
@@ -130,7 +141,7 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
                       {data.source.schedule ? ` (schedule ${data.source.schedule})` : ""}
                       {data.source.run ? (
                         <>
-                          {" "}of <a href={runHref(project, data.source.run)}>{data.source.run}</a>
+                          {" "}of <a href={runHref(project, data.source.run)} title={data.source.run}>#{shortId(data.source.run)}</a>
                           {data.source.element ? ` (${data.source.element})` : ""}
                         </>
                       ) : null}
@@ -146,9 +157,12 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
               <Results results={data.results} />
             </section>
           </div>
-          {job.data?.definition.type === "pipeline" ? <PipelineGraph run={data} job={job.data} /> : null}
-          <LogView project={project} run={runId} key={runId}
-            onEnd={() => !FINAL.has(data.status) && run.reload()} />
+          {job.data && pipeline ? <PipelineGraph run={data} job={job.data} /> : null}
+          {/* A pipeline runs no commands of its own: its logs are its children's. The log waits
+              for the job, so that a pipeline never flashes an empty one. */}
+          {(job.data || job.error) && !pipeline ? (
+            <LogView project={project} run={runId} key={runId} onEnd={() => !FINAL.has(data.status) && run.reload()} />
+          ) : null}
         </>
       ) : null}
     </>
@@ -158,9 +172,10 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
 export function RunLogPage({ project, run, line }: { project: string; run: string; line?: number }) {
   return (
     <>
-      <p class="crumbs">
-        <a href={href(["projects", project])}>{project}</a> / <a href={runHref(project, run)}>run {shortId(run)}</a> / log
-      </p>
+      <Crumbs project={project}>
+        {" / "}
+        <a href={runHref(project, run)}>run #{shortId(run)}</a> / log
+      </Crumbs>
       <LogView project={project} run={run} line={line} full key={`${run}:${line}`} />
     </>
   );

@@ -3,7 +3,9 @@ import { useState } from "preact/hooks";
 import { get, query } from "../api";
 import { useRunEvents } from "../live";
 import { RUN_STATUSES, latest, latestPage, type Job, type Page, type Run } from "../types";
-import { ErrorNote, StatusBadge, formatDuration, formatTime, href, navigate, runHref, shortId, useLoad } from "../util";
+import {
+  Crumbs, ErrorNote, StatusBadge, formatDuration, formatTime, href, navigate, runHref, shortId, useLoad,
+} from "../util";
 
 const FILTERS = ["job", "status", "worker", "after", "before", "limit"] as const;
 
@@ -18,6 +20,14 @@ function matches(run: Run, params: URLSearchParams): boolean {
     (!after || run.created_at >= new Date(after).toISOString()) &&
     (!before || run.created_at < new Date(before).toISOString())
   );
+}
+
+/** Who or what started a run, in a few words. */
+function trigger(run: Run): string {
+  if (run.source.user) return run.source.user;
+  if (run.source.schedule) return `schedule ${run.source.schedule}`;
+  if (run.source.element) return `pipeline (${run.source.element})`;
+  return run.source.type;
 }
 
 export function Runs({ project, params }: { project: string; params: URLSearchParams }) {
@@ -65,9 +75,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
   };
   return (
     <>
-      <p class="crumbs">
-        <a href={href(["projects", project])}>{project}</a> / runs
-      </p>
+      <Crumbs project={project}> / runs</Crumbs>
       <h1>Runs</h1>
       <form class="filters" onSubmit={submit} aria-label="Filter runs" key={key}>
         <label>
@@ -114,6 +122,7 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
             <th>Run</th>
             <th>Job</th>
             <th>Status</th>
+            <th class="wide">Trigger</th>
             <th class="wide">Worker</th>
             <th class="wide">Created</th>
             <th class="wide">Duration</th>
@@ -123,12 +132,13 @@ export function Runs({ project, params }: { project: string; params: URLSearchPa
           {(page.data?.items ?? []).map((run) => (
             <tr key={run.id} data-run={run.id}>
               <td>
-                <a href={runHref(project, run.id)} title={run.id}>{shortId(run.id)}</a>
+                <a href={runHref(project, run.id)} title={run.id}>#{shortId(run.id)}</a>
               </td>
               <td>{run.job}</td>
               <td>
                 <StatusBadge status={run.status} />
               </td>
+              <td class="wide">{trigger(run)}</td>
               <td class="wide">{run.worker ?? "—"}</td>
               <td class="wide">{formatTime(run.created_at)}</td>
               <td class="wide">{formatDuration(run.started_at, run.completed_at)}</td>

@@ -1,9 +1,9 @@
-// Users for administrators: create, enable/disable, roles, password reset, tokens.
+// Users for administrators: create, enable/disable, roles, password reset, tokens, delete.
 import { useState } from "preact/hooks";
-import { message, patch, post, get } from "../api";
+import { del, get, message, patch, post } from "../api";
 import { Tokens } from "../Tokens";
 import type { User } from "../types";
-import { ActionButton, ErrorNote, useLoad } from "../util";
+import { ActionButton, ConfirmButton, ErrorNote, useLoad } from "../util";
 
 const ROLES = ["administrator", "operator", "viewer", "auditor", "worker"];
 
@@ -68,7 +68,7 @@ export function Users() {
     <>
       <h1>Users</h1>
       <ErrorNote error={users.error} />
-      <table class="list">
+      <table class="list users">
         <thead>
           <tr>
             <th>User</th>
@@ -80,13 +80,13 @@ export function Users() {
         <tbody>
           {(users.data ?? []).map((user) => (
             <tr key={user.id} data-user={user.id}>
-              <td>
+              <td data-label="User">
                 {user.id}
                 {user.display_name ? <span class="muted"> {user.display_name}</span> : null}
               </td>
-              <td>{user.roles.join(", ")}</td>
-              <td>{user.is_enabled ? "yes" : "no"}</td>
-              <td class="toolbar">
+              <td data-label="Roles">{user.roles.join(", ") || <span class="muted">none</span>}</td>
+              <td data-label="Enabled">{user.is_enabled ? "yes" : "no"}</td>
+              <td class="row-actions">
                 <ActionButton action={async () =>
                   replace(await post<User>(`/users/${encodeURIComponent(user.id)}/${user.is_enabled ? "disable" : "enable"}`))}>
                   {user.is_enabled ? "Disable" : "Enable"}
@@ -104,6 +104,14 @@ export function Users() {
                 <button type="button" onClick={() => setSelected(selected === user.id ? null : user.id)} aria-expanded={selected === user.id}>
                   Tokens
                 </button>
+                <ConfirmButton class="danger" confirm={`Delete ${user.id}`}
+                  action={async () => {
+                    await del(`/users/${encodeURIComponent(user.id)}`);
+                    if (selected === user.id) setSelected(null);
+                    users.setData((old) => old?.filter((item) => item.id !== user.id) ?? null);
+                  }}>
+                  Delete
+                </ConfirmButton>
               </td>
             </tr>
           ))}
