@@ -218,6 +218,11 @@ def test_login_saves_credentials_and_admin_creates_users_and_tokens(cli: Cli, st
     assert token.returncode == 0, token.stderr
     runs = cli("runs", "list", "examples", env={"PODIUM_TOKEN": token.stdout.strip()})
     assert runs.returncode == 0, runs.stderr
+    ci = cli("admin", "create-token", "ops", "--project", "examples", "--operation", "trigger")
+    assert ci.returncode == 0, ci.stderr
+    narrowed = {"PODIUM_TOKEN": ci.stdout.strip()}
+    assert cli("trigger", "examples", "hello", env=narrowed).returncode == 0  # may trigger, and only that
+    assert cli("runs", "list", "examples", env=narrowed).returncode == 3
 
     anonymous = {"PODIUM_TOKEN": "", "PODIUM_API_URL": ""}
     login = cli("--url", stack.api_url, "login", "-u", "ops", "--password", "ops-secret", env=anonymous)

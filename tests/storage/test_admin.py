@@ -53,6 +53,8 @@ def test_admin_commands(database_url: str, tmp_path: Path, capsys: pytest.Captur
     config.write_text(CONFIG)
     assert main([*url, "apply", str(config)]) == 0
     assert capsys.readouterr().out.splitlines() == ["create project p", "create job p/j"]
+    assert main([*url, "create-token", "alice", "--project", "p", "--operation", "trigger"]) == 0
+    narrowed = capsys.readouterr().out.strip()
 
     async def check() -> None:
         async with open_storage(database_url) as storage:
@@ -61,6 +63,8 @@ def test_admin_commands(database_url: str, tmp_path: Path, capsys: pytest.Captur
             assert verify_password("two", await storage.get_password_hash("alice"))
             found = await storage.find_token(hash_token(secret))
             assert found is not None and found[0].description == "ci"
+            ci = await storage.find_token(hash_token(narrowed))
+            assert ci is not None and ci[0].projects == ["p"] and ci[0].operations == ["trigger"]
             assert await storage.get_job("p", "j") is not None
 
     asyncio.run(check())

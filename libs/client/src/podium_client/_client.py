@@ -217,9 +217,19 @@ class PodiumClient:
             body["password"] = password
         return User.model_validate(self._json("POST", "/users", json=body))
 
-    def create_token(self, user: str, description: str = "", expires_in: int | None = None) -> TokenCreated:
-        """Create a token for a user (administrators); the answer holds the secret, shown once."""
-        body = {"description": description, "expires_in": expires_in}
+    def create_token(
+        self,
+        user: str,
+        description: str = "",
+        expires_in: int | None = None,
+        projects: list[str] | None = None,
+        operations: list[str] | None = None,
+    ) -> TokenCreated:
+        """Create a token for a user (administrators); the answer holds the secret, shown once.
+
+        `projects` and `operations` (read, trigger, operate, maintain) narrow it; None: not narrowed.
+        """
+        body = {"description": description, "expires_in": expires_in, "projects": projects, "operations": operations}
         return TokenCreated.model_validate(self._json("POST", f"/users/{user}/tokens", json=body))
 
 

@@ -23,6 +23,7 @@ from podium_client import _credentials
 from podium_client._client import PodiumClient, PodiumError, PodiumUnreachable
 from podium_client._output import Progress, err, out, run_details, run_row, table, to_json
 from podium_model import Run, RunStatus
+from podium_model.access import ProjectPermission
 from podium_model.config import ConfigurationError, configuration_format, dump_schema, parse_configuration
 from podium_model.transport import check_file
 from podium_model.users import Role
@@ -199,7 +200,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
             user = client.create_user(args.name, args.role or [], args.password)
             _emit(args, user, f"Created user {user.id} with roles {', '.join(user.roles) or '(none)'}")
         else:
-            created = client.create_token(args.name, args.description, args.expires_in)
+            created = client.create_token(
+                args.name, args.description, args.expires_in, args.project or None, args.operation or None
+            )
             _emit(args, created, created.token)
     return 0
 
@@ -311,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="with create-user")
     p.add_argument("--description", default="", help="with create-token")
     p.add_argument("--expires-in", type=int, help="with create-token: seconds until it expires")
+    p.add_argument("--project", action="append", help="with create-token: narrow it to this project (repeatable)")
+    p.add_argument(
+        "--operation",
+        action="append",
+        choices=[o.value for o in ProjectPermission],
+        help="with create-token: narrow it to this operation inside projects (repeatable)",
+    )
     p.add_argument("--database-url", help="with export/import: the database [PODIUM_DATABASE_URL]")
     p.add_argument("--logs", metavar="DIR", help="with export/import: also the run logs, from/into this log directory")
     p.add_argument("--merge", action="store_true", help="with import: into a non-empty database, keeping what exists")

@@ -3,6 +3,7 @@
     python -m podium_storage.admin --database-url URL migrate
     python -m podium_storage.admin create-user ID [--role R]... [--password P] [--display-name N]
     python -m podium_storage.admin create-token USER [--description D]     # prints only the token
+        [--project P]... [--operation read|trigger|operate|maintain]...     # narrowed to those
     python -m podium_storage.admin apply FILE [--dry-run]                  # prints the changes
     python -m podium_storage.admin export FILE [--logs DIR]                # whole database, JSON lines
     python -m podium_storage.admin import FILE [--logs DIR] [--merge]      # into an empty database
@@ -24,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from podium_model import Role, UserUpdate
+from podium_model.access import ProjectPermission
 from podium_model.config import ConfigurationError, read_configuration
 from podium_storage import migrate, open_storage
 from podium_storage.auth import hash_password, hash_token, new_token
@@ -58,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("create-token", help="create a token for a user and print it")
     token.add_argument("user")
     token.add_argument("--description", default="created by podium_storage.admin")
+    token.add_argument("--project", action="append", help="narrow the token to this project (repeatable)")
+    token.add_argument(
+        "--operation",
+        action="append",
+        choices=[o.value for o in ProjectPermission],
+        help="narrow the token to this operation inside projects (repeatable)",
+    )
     apply = commands.add_parser("apply", help="apply a configuration file (YAML or JSON)")
     apply.add_argument("file", type=Path)
     apply.add_argument("--dry-run", action="store_true", help="show the changes without making them")
@@ -175,8 +184,17 @@ async def _create_token(url: str, args: argparse.Namespace) -> str:
         if await storage.get_user(args.user) is None:
             raise UsageError(f"unknown user {args.user!r}")
         token = new_token()
-        credential = await storage.add_credential(args.user, "token", hash_token(token), args.description)
-        details = {"token": credential.id, "description": args.description}
+        credential = await storage.add_credential(
+            args.user,
+            "token",
+            hash_token(token),
+            args.description,
+            projects=args.project or None,
+            operations=[ProjectPermission(o) for o in args.operation] if args.operation else None,
+        )
+        details: dict[str, object] = {"token": credential.id, "description": args.description}
+        if credential.projects is not None or credential.operations is not None:
+            details.update(projects=credential.projects, operations=credential.operations)
         await storage.record_audit(ACTOR, "token.create", f"user/{args.user}", details)
     return token
 
