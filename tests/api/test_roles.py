@@ -7,9 +7,10 @@ from typing import Any
 
 from podium_api.permissions import OPERATIONS, RUN_TOKEN_PERMISSIONS, Permission, allowed
 from podium_model import RunSource, RunStatus, WorkerUpdate
+from podium_model.access import PROJECT_ROLE_PERMISSIONS, ProjectPermission, ProjectRole
 from podium_model.config import ScheduleConfig
 from podium_model.users import Role
-from podium_storage.auth import mint_run_token
+from podium_storage.auth import hash_token, mint_run_token, new_token
 from tests.api.conftest import ROLE_USERS, Api
 
 # The events stream never ends: followed over a real socket in test_streams; here only its denials.
@@ -18,6 +19,50 @@ RUN = "run-token"
 """The caller holding the run token of a live run of project `demo` (not a role, no user)."""
 ROLES = ["anonymous", *ROLE_USERS, RUN]
 ROLE_OF = {"anonymous": [], **{user: [r.value for r in roles] for user, roles in ROLE_USERS.items()}}
+
+
+GRANTED: dict[str, tuple[str, ProjectRole]] = {
+    "demo-viewer": ("demo", ProjectRole.viewer),
+    "demo-operator": ("demo", ProjectRole.operator),
+    "demo-maintainer": ("demo", ProjectRole.maintainer),
+    "other-maintainer": ("other", ProjectRole.maintainer),
+}
+"""Users without a global role, with a grant (the last one on another project than `demo`)."""
+CI = "ci-trigger"
+"""A global operator's token narrowed to triggering in `demo`."""
+ROLES += [*GRANTED, CI]
+
+
+def _expected(who: str, path: str, operation_id: str) -> int | None:
+    """None when the tables allow `who` to call the operation, else the status of the refusal.
+
+    Inside a project a caller holds their global permissions plus their grant's there, cut to
+    their token's narrowing; a project they hold nothing in answers 404 when they read
+    something somewhere, else 403. Outside a project, read and maintain need holding them in
+    some project; audit, metrics and admin need a global role and an unnarrowed token.
+    """
+    if who not in GRANTED and who != CI:
+        if _may(who, path, operation_id):
+            return None
+        return 401 if who == "anonymous" else 403
+    permission = OPERATIONS[operation_id]
+    if permission in (Permission.public, Permission.default):
+        return None
+    if who == CI:
+        holds = {"demo": {ProjectPermission.trigger}}
+    else:
+        project, role = GRANTED[who]
+        holds = {project: set(PROJECT_ROLE_PERMISSIONS[role])}
+    reads_somewhere = any(ProjectPermission.read in held for held in holds.values())
+    if permission.value not in {p.value for p in ProjectPermission}:
+        return 403
+    needed = ProjectPermission(permission.value)
+    if path.startswith("/api/v1/projects/{project}"):
+        held = holds.get("demo", set())
+        if needed in held:
+            return None
+        return 404 if not held and reads_somewhere else 403
+    return None if any(needed in held for held in holds.values()) else 403
 
 
 def _may(role: str, path: str, operation_id: str) -> bool:
@@ -56,6 +101,16 @@ async def _arrange(api: Api) -> dict[str, str]:
     await api.storage.transition_run(run.id, [RunStatus.running], RunStatus.succeeded)
     live = await api.storage.create_run("demo", "hello", {}, RunSource())  # pending: its run token is valid
     api.tokens[RUN] = mint_run_token(api.settings.control_secret.get_secret_value(), live.id)
+    await api.storage.put_project("other", "Other")
+    for who, (project, role) in GRANTED.items():
+        await api.storage.create_user(who)
+        await api.storage.put_grant(project, "user", who, role)
+        api.tokens[who] = new_token()
+        await api.storage.add_credential(who, "token", hash_token(api.tokens[who]), "test")
+    api.tokens[CI] = new_token()
+    await api.storage.add_credential(
+        "operator", "token", hash_token(api.tokens[CI]), "ci", projects=["demo"], operations=[ProjectPermission.trigger]
+    )
     return {
         "project": "demo",
         "job": "hello",
@@ -69,10 +124,12 @@ async def _arrange(api: Api) -> dict[str, str]:
 
 
 async def test_every_operation_checks_its_permission(api: Api) -> None:
-    """Each role (and a run token) is allowed exactly what the tables grant: else 401 (anonymous) or 403.
+    """Each role, grant and token is allowed exactly what the tables grant: else 401, 403 or 404.
 
     The `worker` role is refused everything but the public operations: a worker's credential is
-    for the worker websocket only.
+    for the worker websocket only. Callers with a grant on `demo` (viewer, operator,
+    maintainer), on another project only, and a token narrowed to triggering in `demo` are
+    walked too: a project the caller holds nothing in answers 404, as if it did not exist.
     """
     params = await _arrange(api)
     document = (await api.client.get("/api/v1/openapi.json")).json()
@@ -87,7 +144,8 @@ async def test_every_operation_checks_its_permission(api: Api) -> None:
     for role in ROLES:
         for method, path, operation_id in operations:
             url = path.format(**params)
-            may = _may(role, path, operation_id)
+            refusal = _expected(role, path, operation_id)
+            may = refusal is None
             if may and operation_id in ENDLESS:
                 continue
             try:
@@ -102,8 +160,10 @@ async def test_every_operation_checks_its_permission(api: Api) -> None:
                 failures.append(f"{role} {operation_id}: {status} {response.text}")
             elif may and status in (401, 403):
                 failures.append(f"{role} {operation_id}: allowed but answered {status} {response.text}")
-            elif not may and status != (401 if role == "anonymous" else 403):
-                failures.append(f"{role} {operation_id}: denied but answered {status}")
+            elif may and status == 404 and method == "GET" and path.startswith("/api/v1/projects/{project}"):
+                failures.append(f"{role} {operation_id}: allowed but hidden (404) {response.text}")
+            elif not may and status != refusal:
+                failures.append(f"{role} {operation_id}: denied but answered {status}, not {refusal}")
             elif status >= 400:
                 assert response.headers["content-type"] == "application/problem+json", (role, operation_id)
     assert not failures, "\n".join(failures)

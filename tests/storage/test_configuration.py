@@ -98,3 +98,36 @@ async def test_schedule_enabled_state_survives_apply(storage: Storage) -> None:
     assert await apply_configuration(storage, parse_configuration(FIRST)) == []
     schedule = await storage.get_schedule("examples", "nightly")
     assert schedule is not None and not schedule.is_enabled
+
+
+ACCESS = """
+projects:
+  - id: team
+    access:
+      users: {ann: operator, bob: viewer}
+      groups: {devs: maintainer}
+"""
+
+
+async def test_access_makes_the_grants_exactly_those_named(storage: Storage) -> None:
+    """`access` creates, updates and revokes grants (dry run first); a project without it keeps its grants."""
+    dry = await apply_configuration(storage, parse_configuration(ACCESS), dry_run=True)
+    assert described(dry) == [
+        "create project team",
+        "create grant team/group:devs",
+        "create grant team/user:ann",
+        "create grant team/user:bob",
+    ]
+    assert described(await apply_configuration(storage, parse_configuration(ACCESS))) == described(dry)
+    assert await apply_configuration(storage, parse_configuration(ACCESS)) == []
+    changed = ACCESS.replace("ann: operator, bob: viewer", "ann: maintainer")
+    assert described(await apply_configuration(storage, parse_configuration(changed))) == [
+        "delete grant team/user:bob",
+        "update grant team/user:ann",
+    ]
+    assert [(g.kind, g.name, g.role.value) for g in await storage.list_grants("team")] == [
+        ("group", "devs", "maintainer"),
+        ("user", "ann", "maintainer"),
+    ]
+    assert await apply_configuration(storage, parse_configuration("projects: [{id: team}]")) == []
+    assert len(await storage.list_grants("team")) == 2
