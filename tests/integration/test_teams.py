@@ -142,6 +142,25 @@ def test_each_team_lists_and_reads_only_its_project(teams: tuple[Stack, dict[str
     assert mine["projects"] == {"alpha": ["read"]}
 
 
+def test_grants_and_groups_are_audited(teams: tuple[Stack, dict[str, httpx.Client]]) -> None:
+    """The set-up's group and grants, and a revocation, are entries of the audit log."""
+    stack, clients = teams
+    admin = clients["admin"]
+    assert admin.put("/projects/beta/access/users/ann", json={"role": "viewer"}).status_code == 200
+    assert admin.delete("/projects/beta/access/users/ann").status_code == 204
+    assert admin.delete("/projects/beta/access/users/ann").status_code == 404
+    entries = admin.get("/audit", params={"limit": 500}).json()["items"]
+    seen = {(entry["action"], entry["target"]) for entry in entries if entry["actor"] == "admin"}
+    assert {
+        ("group.put", "group/team-a"),
+        ("grant.put", "project/alpha/group/team-a"),
+        ("grant.put", "project/beta/user/bob"),
+        ("grant.put", "project/beta/user/ann"),
+        ("grant.delete", "project/beta/user/ann"),
+    } <= seen
+    assert clients["ann"].get("/audit").status_code == 403
+
+
 def test_events_carry_only_the_projects_a_user_sees(teams: tuple[Stack, dict[str, httpx.Client]]) -> None:
     """Over a stream that sees both projects' runs happen, a team's stream carries only its project's."""
     stack, clients = teams

@@ -3,12 +3,13 @@
 A project's grants are read by whoever may read the project and changed by its maintainers
 (and administrators); groups are global: auditors read them, administrators change them.
 Grants may name users and groups that do not exist yet, so that configuration can prepare a
-project before its team logs in.
+project before its team logs in. Every change is an audit entry (`grant.put`, `grant.delete`,
+`group.put`, `group.delete`); grants changed by applying configuration are in its
+`configuration.apply` entry.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
@@ -20,8 +21,6 @@ from podium_api.permissions import operation
 from podium_model._base import SLUG_PATTERN
 from podium_model.access import Grant, GranteeKind, GrantUpdate, Group, GroupUpdate
 from podium_storage.interface import StorageError
-
-logger = logging.getLogger(__name__)
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -48,7 +47,7 @@ async def _grant(
 ) -> Grant:
     await project_or_404(storage, project)
     grant = await storage.put_grant(project, kind, name, body.role)
-    logger.info("%s %s granted %s on project %s by %s", kind, name, body.role, project, principal.id)
+    await storage.record_audit(principal.id, "grant.put", f"project/{project}/{kind}/{name}", {"role": body.role})
     return grant
 
 
@@ -56,7 +55,7 @@ async def _revoke(storage: StorageDep, principal: UserDep, project: str, kind: G
     await project_or_404(storage, project)
     if not await storage.delete_grant(project, kind, name):
         raise NotFound(f"{kind} {name!r} has no grant on project {project!r}")
-    logger.info("grant of %s %s on project %s revoked by %s", kind, name, project, principal.id)
+    await storage.record_audit(principal.id, "grant.delete", f"project/{project}/{kind}/{name}")
     return Response(status_code=204)
 
 
@@ -138,7 +137,7 @@ async def put_group(group: SlugPath, body: GroupUpdate, principal: UserDep, stor
         stored = await storage.put_group(group, body.display_name, body.members)
     except StorageError as exc:
         raise InvalidInput(str(exc)) from None
-    logger.info("group %s set to %d members by %s", group, len(stored.members), principal.id)
+    await storage.record_audit(principal.id, "group.put", f"group/{group}", {"members": stored.members})
     return stored
 
 
@@ -152,5 +151,5 @@ async def delete_group(group: str, principal: UserDep, storage: StorageDep) -> R
     """Delete the group and its grants (its members keep their own)."""
     if not await storage.delete_group(group):
         raise NotFound(f"group {group!r} does not exist")
-    logger.info("group %s deleted by %s", group, principal.id)
+    await storage.record_audit(principal.id, "group.delete", f"group/{group}")
     return Response(status_code=204)

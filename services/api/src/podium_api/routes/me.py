@@ -206,6 +206,8 @@ async def issue_token(storage: StorageDep, actor: str, user_id: str, body: Token
         operations=body.operations,
     )
     expiry = credential.expires_at.isoformat() if credential.expires_at is not None else None
-    details = {"token": credential.id, "description": body.description, "expires_at": expiry}
+    details: dict[str, object] = {"token": credential.id, "description": body.description, "expires_at": expiry}
+    if credential.projects is not None or credential.operations is not None:
+        details.update(projects=credential.projects, operations=credential.operations)
     await storage.record_audit(actor, "token.create", f"user/{user_id}", details)
     return TokenCreated(token=token, credential=credential)
