@@ -150,11 +150,12 @@ def master() -> Iterator[RecordingMaster]:
 
 @dataclass
 class ApiProcess:
-    """A running `podium-api`: its /api/v1 URL, database and log directory."""
+    """A running `podium-api`: its /api/v1 URL, database, log directory and process."""
 
     url: str
     database_url: str
     log_dir: Path
+    service: Service
 
     def __str__(self) -> str:
         return self.url
@@ -180,7 +181,7 @@ def api_process(database_url: str, tmp_path: Path, master: RecordingMaster) -> I
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
         service.wait_http(f"{url}/health", timeout=90)  # start-up is slow on a loaded machine
-        yield ApiProcess(url, database_url, tmp_path / "logs")
+        yield ApiProcess(url, database_url, tmp_path / "logs", service)
     finally:
         code = service.stop()
         assert code == 0, service.output

@@ -143,3 +143,17 @@ async def test_abort_only_running_runs(api: Api) -> None:
     response = await api.client.post(f"{RUNS}/{run.id}/abort", headers=api.auth("operator"))
     assert response.status_code == 200
     assert response.json()["should_abort"] is True
+
+
+async def test_list_pages_cut_long_parameters_and_name_them(api: Api) -> None:
+    """A value over 1 KiB is cut in a page (on a character boundary) and named; the run's document has it whole."""
+    value = "é" * 3000  # 6,000 UTF-8 bytes; cut inside a character must not split it
+    run = await api.storage.create_run("demo", "hello", {"name": value}, RunSource())
+    short = await api.storage.create_run("demo", "hello", {"name": "x"}, RunSource())
+    page = (await api.client.get(RUNS, headers=api.auth("viewer"))).json()
+    listed = {item["id"]: item for item in page["items"]}
+    assert listed[run.id]["parameters"]["name"] == "é" * 512
+    assert listed[run.id]["truncated_parameters"] == ["name"]
+    assert listed[short.id]["parameters"] == {"name": "x"} and listed[short.id]["truncated_parameters"] is None
+    whole = (await api.client.get(f"{RUNS}/{run.id}", headers=api.auth("viewer"))).json()
+    assert whole["parameters"]["name"] == value and whole["truncated_parameters"] is None

@@ -34,6 +34,10 @@ PARAMETERS_BYTES = 1 * MIB
 RESULTS_BYTES = 1 * MIB
 """A run's results document, measured as compact JSON (what the worker reads from PODIUM_RESULTS)."""
 
+LISTED_PARAMETER_BYTES = 1 * KIB
+"""A parameter value as a page of runs shows it: longer values are cut there (UTF-8 bytes) and
+named in the run's `truncated_parameters`; the run's own document has them whole."""
+
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""
 
@@ -41,6 +45,22 @@ EXECUTE_MESSAGE_BYTES = 16 * MIB
 def json_size(value: Any) -> int:
     """Bytes of `value` as compact UTF-8 JSON: how definitions and results are measured."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
+def cut_parameters(
+    parameters: Mapping[str, str], limit: int = LISTED_PARAMETER_BYTES
+) -> tuple[dict[str, str], list[str]]:
+    """`parameters` with each value longer than `limit` UTF-8 bytes cut (on a character boundary),
+    and the keys of the values cut."""
+    cut: dict[str, str] = {}
+    keys: list[str] = []
+    for key, value in parameters.items():
+        if len(value) * 4 > limit and len(encoded := value.encode()) > limit:
+            cut[key] = encoded[:limit].decode("utf-8", errors="ignore")
+            keys.append(key)
+        else:
+            cut[key] = value
+    return cut, keys
 
 
 def check_parameters(parameters: Mapping[str, str], what: str = "parameters") -> None:

@@ -98,6 +98,11 @@ class Run(Model):
     should_cancel: bool = False
     should_abort: bool = False
     updated_at: UtcDatetime
+    truncated_parameters: list[str] | None = Field(
+        default=None,
+        description="In a page of runs only: the parameters whose values are cut there to 1 KiB; "
+        "GET .../runs/{run} answers them whole",
+    )
 
 
 class RunDetail(Run):

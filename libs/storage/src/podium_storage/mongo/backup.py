@@ -102,7 +102,7 @@ class BackupStore(MongoBase):
 
     async def import_run(self, run: Run) -> None:
         """Store a run as is."""
-        document = run.model_dump(exclude={"id", "pipeline"})  # the graph is computed, never stored
+        document = run.model_dump(exclude={"id", "pipeline", "truncated_parameters"})  # computed, never stored
         document["parameters"] = dump(run.parameters)
         document["source"] = run.source.model_dump(mode="json", exclude_none=True)
         document["status"] = run.status.value

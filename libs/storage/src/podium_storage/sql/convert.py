@@ -55,8 +55,8 @@ def schedule(row: Any) -> Schedule:
     )
 
 
-RUN_FIELDS = tuple(Run.model_fields)
-"""The stored fields of a run."""
+RUN_FIELDS = tuple(name for name in Run.model_fields if name != "truncated_parameters")
+"""The stored fields of a run (`truncated_parameters` only describes a page of the api)."""
 
 
 def run(row: Any) -> Run:

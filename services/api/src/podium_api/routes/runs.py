@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import logging
-import tarfile
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
+from podium_api.archive import CHUNK, archive_chunks
 from podium_api.deps import LogsDep, MasterDep, StorageDep, UserDep
 from podium_api.errors import InvalidTransition
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
 from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate, utcnow
+from podium_model.limits import cut_parameters
+from podium_storage.logs import LogStore
 from podium_storage.pipelines import run_detail
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,11 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[Run]:
-    """Runs of a project, newest first, filtered; pass `next_cursor` back as `cursor` for the next page."""
+    """Runs of a project, newest first, filtered; pass `next_cursor` back as `cursor` for the next page.
+
+    A parameter value longer than 1 KiB is cut in the page and its key listed in the run's
+    `truncated_parameters`; the run's own document (`GET .../runs/{run}`) has it whole.
+    """
     await project_or_404(storage, project)
     run_filter = RunFilter(
         project=project,
@@ -55,7 +60,14 @@ async def list_runs(
         created_after=created_after,
         created_before=created_before,
     )
-    return await storage.list_runs(run_filter, limit=limit, cursor=cursor)
+    page = await storage.list_runs(run_filter, limit=limit, cursor=cursor)
+    return Page[Run](items=[_listed(run) for run in page.items], next_cursor=page.next_cursor)
+
+
+def _listed(run: Run) -> Run:
+    """The run as a page shows it: parameter values over `LISTED_PARAMETER_BYTES` cut and named."""
+    parameters, cut = cut_parameters(run.parameters)
+    return run.model_copy(update={"parameters": parameters, "truncated_parameters": cut}) if cut else run
 
 
 @router.get("/{run}", response_model=RunDetail, responses=_NOT_FOUND, **operation("getRun", summary="Get a run"))
@@ -78,14 +90,30 @@ async def get_run_log(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_READ)] = MAX_LOG_READ,
 ) -> Response:
-    """The log's bytes from byte `offset` (at most `limit`); `X-Podium-Log-Offset` is where the next read starts."""
+    """The log's bytes from byte `offset` (at most `limit`); `X-Podium-Log-Offset` is where the next read starts.
+
+    Streamed from the store a chunk at a time: a long read holds one chunk, not `limit` bytes.
+    """
     found = await run_or_404(storage, project, run)
-    data = await asyncio.to_thread(logs.read, found.project, found.id, offset, limit)
-    return Response(
-        data,
-        media_type="text/plain; charset=utf-8",
-        headers={"X-Podium-Log-Offset": str(offset + len(data)), "X-Podium-Run-Status": found.status.value},
+    size = max(0, min(limit, await asyncio.to_thread(logs.size, found.project, found.id) - offset))
+    headers = {"X-Podium-Log-Offset": str(offset + size), "X-Podium-Run-Status": found.status.value}
+    if size <= CHUNK:  # the usual case (a follower's next bytes): one read, one body
+        data = await asyncio.to_thread(logs.read, found.project, found.id, offset, size)
+        return Response(data, media_type="text/plain; charset=utf-8", headers=headers)
+    return StreamingResponse(
+        _log_chunks(logs, found, offset, size), media_type="text/plain; charset=utf-8", headers=headers
     )
+
+
+def _log_chunks(logs: LogStore, run: Run, offset: int, size: int) -> Iterator[bytes]:
+    """`size` bytes of the run's log from `offset`, `CHUNK` at a time (fewer if retention removed it meanwhile)."""
+    end = offset + size
+    while offset < end:
+        piece = logs.read(run.project, run.id, offset, min(CHUNK, end - offset))
+        if not piece:
+            return
+        offset += len(piece)
+        yield piece
 
 
 @router.get(
@@ -99,23 +127,6 @@ async def get_run_results(project: str, run: str, storage: StorageDep) -> dict[s
     return (await run_or_404(storage, project, run)).results
 
 
-def _archive(run: Run, log: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        members = {
-            "run.json": run.model_dump_json(indent=2).encode(),
-            "log.txt": log,
-            "results.json": json.dumps(run.results, indent=2).encode(),
-        }
-        for name, data in members.items():
-            info = tarfile.TarInfo(f"{run.id}/{name}")
-            info.size = len(data)
-            info.mtime = int(run.updated_at.timestamp())
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @router.get(
     "/{run}/archive",
     response_class=Response,
@@ -123,12 +134,10 @@ def _archive(run: Run, log: bytes) -> bytes:
     **operation("getRunArchive", summary="Download a run's archive"),
 )
 async def get_run_archive(project: str, run: str, storage: StorageDep, logs: LogsDep) -> Response:
-    """A `.tar.gz` holding the run as JSON, its log and its results."""
+    """A `.tar.gz` holding the run as JSON, its log and its results, streamed as it is made."""
     found = await run_or_404(storage, project, run)
-    log = await asyncio.to_thread(logs.read, found.project, found.id)
-    data = await asyncio.to_thread(_archive, found, log)
-    return Response(
-        data,
+    return StreamingResponse(
+        archive_chunks(found, logs),
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="{found.project}-{found.id}.tar.gz"'},
     )
