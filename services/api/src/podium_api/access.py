@@ -40,7 +40,8 @@ class Access:
         """True for a token narrowed to some projects or some operations."""
         return self.projects is not None or self.operations is not None
 
-    def _global(self) -> frozenset[ProjectPermission]:
+    def everywhere(self) -> frozenset[ProjectPermission]:
+        """The project permissions held in every project (of the token's, when narrowed), grants aside."""
         held = frozenset(permission for permission in PROJECT_PERMISSIONS if permission.value in self.permissions)
         return held if self.operations is None else held & self.operations
 
@@ -48,7 +49,7 @@ class Access:
         """What the caller may do in `project` (empty: the project does not exist for them)."""
         if self.projects is not None and project not in self.projects:
             return frozenset()
-        held = set(self._global())
+        held = set(self.everywhere())
         role = self.grants.get(project)
         if role is not None:
             held |= role.permissions if self.operations is None else role.permissions & self.operations
@@ -60,7 +61,7 @@ class Access:
 
     def visible_projects(self) -> frozenset[str] | None:
         """The projects the caller may read; None when they may read every project."""
-        if ProjectPermission.read in self._global() and self.projects is None:
+        if ProjectPermission.read in self.everywhere() and self.projects is None:
             return None
         candidates = self.projects if self.projects is not None else self.grants.keys()
         return frozenset(project for project in candidates if self.sees(project))
@@ -71,7 +72,7 @@ class Access:
 
     def anywhere(self, permission: ProjectPermission) -> bool:
         """True if the caller holds `permission` in at least one project."""
-        if permission in self._global() and self.projects is None:
+        if permission in self.everywhere() and self.projects is None:
             return True
         candidates = self.projects if self.projects is not None else self.grants.keys()
         return any(permission in self.on(project) for project in candidates)

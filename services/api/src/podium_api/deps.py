@@ -14,7 +14,7 @@ from podium_api.access import Access
 from podium_api.feed import MasterFeed
 from podium_api.master import MasterClient
 from podium_api.passwords import PasswordPool
-from podium_api.permissions import access_of
+from podium_api.permissions import access_of, visibility_of
 from podium_api.security import Principal, require_user
 from podium_api.settings import ApiSettings
 from podium_api.throttle import LoginThrottle
@@ -75,3 +75,5 @@ UserDep = Annotated[Principal, Depends(require_user)]
 """The authenticated caller (401 when the request carries no valid credentials)."""
 AccessDep = Annotated[Access, Depends(access_of)]
 """What the caller may see and do, project by project (computed once per request)."""
+VisibilityDep = Annotated[Access, Depends(visibility_of)]
+"""Rights enough to filter what the caller sees (no grants lookup for a global reader)."""

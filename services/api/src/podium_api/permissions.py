@@ -12,6 +12,8 @@ checked against the caller's rights there (`access.Access`): global roles, the r
 the project, a token's narrowing. A project the caller cannot do anything in answers 404 as if
 it did not exist; one they see but may not act on answers 403. Outside a project, these four
 need to be held in at least one project (the lists are then filtered to what the caller sees).
+The caller's grants are read once per request, and only when their global roles do not settle
+the question (grants only add rights): a global operator triggering costs no lookup.
 
 A run token's principal holds no role: it may call only operations needing `read` or `trigger`
 (`RUN_TOKEN_PERMISSIONS`) on a path whose `{project}` is its run's project; anything else,
@@ -201,12 +203,41 @@ async def access_of(request: Request) -> Access:
             operations=frozenset(RUN_TOKEN_PERMISSIONS_IN_PROJECT),
         )
     else:
-        permissions = permissions_of(principal.roles, principal.user is not None)
-        lookup = principal.user is not None and not PROJECT_PERMISSIONS <= permissions
+        global_access = _global_access(principal)
+        lookup = principal.user is not None and not PROJECT_PERMISSIONS <= global_access.permissions
         grants = await request.state.storage.grants_of(principal.id) if lookup else {}
-        access = Access(permissions, grants, principal.token_projects, principal.token_operations)
+        access = Access(global_access.permissions, grants, global_access.projects, global_access.operations)
     request.state.access = access
     return access
+
+
+async def visibility_of(request: Request) -> Access:
+    """Rights enough to decide what the caller sees (`Access.sees`, `visible_projects`).
+
+    A caller who reads every project by a global role sees the same with or without their
+    grants, so their listings and streams cost no lookup of them.
+    """
+    principal = await authenticate(request)
+    if principal.run_project is None:
+        global_access = _global_access(principal)
+        if ProjectPermission.read in global_access.everywhere():
+            return global_access
+    return await access_of(request)
+
+
+def _global_access(principal: Principal) -> Access:
+    """The rights of `principal`'s global roles alone (and token narrowing), without its grants."""
+    return Access(
+        permissions_of(principal.roles, principal.user is not None),
+        projects=principal.token_projects,
+        operations=principal.token_operations,
+    )
+
+
+def _allows(access: Access, permission: Permission, in_project: ProjectPermission | None, project: str | None) -> bool:
+    if project is not None and in_project is not None:
+        return in_project in access.on(project)
+    return access.allows(permission)
 
 
 def _authorizer(operation_id: str) -> Any:
@@ -224,17 +255,19 @@ def _authorizer(operation_id: str) -> Any:
         if principal.run_project is not None:  # a run token: its own, narrower rule, no roles
             _check_run_scope(request, principal.run_project, operation_id, permission)
             return
-        access = await access_of(request)
         project = request.path_params.get("project")
+        # Grants only ever add rights: when the global roles suffice (a global operator
+        # triggering, a viewer reading), the request costs no lookup of the caller's grants.
+        if _allows(_global_access(principal), permission, in_project, project):
+            return
+        access = await access_of(request)
+        if _allows(access, permission, in_project, project):
+            return
         if project is not None and in_project is not None:
-            held = access.on(project)
-            if in_project in held:
-                return
-            if not held and access.anywhere(ProjectPermission.read):
+            if not access.on(project) and access.anywhere(ProjectPermission.read):
                 raise NotFound(f"project {project!r} does not exist")
             raise Forbidden(f"{operation_id} needs the {permission} permission in project {project!r}")
-        if not access.allows(permission):
-            raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
+        raise Forbidden(f"{operation_id} needs the {permission} permission, which your roles do not grant")
 
     return Depends(authorize)
 

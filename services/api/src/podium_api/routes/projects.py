@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from podium_api.deps import AccessDep, StorageDep
+from podium_api.deps import StorageDep, VisibilityDep
 from podium_api.lookups import project_or_404
 from podium_api.permissions import operation
 from podium_model import Project
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.get("", response_model=list[Project], **operation("listProjects", summary="List projects"))
-async def list_projects(storage: StorageDep, access: AccessDep) -> list[Project]:
+async def list_projects(storage: StorageDep, access: VisibilityDep) -> list[Project]:
     """The projects the caller may read, by id."""
     return [project for project in await storage.list_projects() if access.sees(project.id)]
 

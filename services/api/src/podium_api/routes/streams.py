@@ -21,7 +21,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from podium_api.access import Access
-from podium_api.deps import AccessDep, FeedDep, LogsDep, StorageDep
+from podium_api.deps import FeedDep, LogsDep, StorageDep, VisibilityDep
 from podium_api.feed import RESYNC, TIMEOUT, Event, MasterFeed, shielded
 from podium_api.lookups import run_or_404
 from podium_api.permissions import operation
@@ -263,7 +263,7 @@ async def change_events(feed: MasterFeed, storage: Storage, access: Access) -> A
     responses={200: {"content": {"text/event-stream": {}}, "description": "`run` and `worker` events"}},
     **operation("streamEvents", summary="Follow run and worker changes"),
 )
-async def stream_events(storage: StorageDep, feed: FeedDep, access: AccessDep) -> StreamingResponse:
+async def stream_events(storage: StorageDep, feed: FeedDep, access: VisibilityDep) -> StreamingResponse:
     """Run and worker changes as server-sent events, for live pages (the runs of the projects I may read)."""
     return StreamingResponse(
         change_events(feed, storage, access),
