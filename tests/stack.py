@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from podium_storage.admin import main as admin_main
+from podium_storage.sealing import generate_key
 from tests.support import Service, free_port, wait_until
 
 ADMIN_PASSWORD = "admin-secret"
@@ -52,6 +53,8 @@ class Stack:
         self.config = config
         self.log_dir = directory / "logs"
         self.secret = uuid.uuid4().hex
+        self.secrets_key = generate_key()
+        self.secrets_key_file = directory / "secrets.key"
         self.master_port = free_port()
         self.api_port = free_port()
         self.master_url = f"http://127.0.0.1:{self.master_port}"
@@ -65,7 +68,10 @@ class Stack:
     # Processes ------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Migrate the database and create the administrator and the worker user."""
+        """Migrate the database, create the administrator and the worker user, write the secrets key file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.secrets_key_file.write_text(self.secrets_key + "\n")
+        self.secrets_key_file.chmod(0o600)
         admin(self.database_url, "migrate")
         admin(self.database_url, "create-user", "admin", "--role", "administrator", "--password", ADMIN_PASSWORD)
         admin(self.database_url, "create-user", "workers", "--role", "worker")
@@ -96,6 +102,7 @@ class Stack:
             "--log-dir", str(self.log_dir),
             "--master-url", self.master_url,
             "--control-secret", self.secret,
+            "--secrets-key-file", str(self.secrets_key_file),
         ]  # fmt: skip
         self.api = Service("api", argv, output_dir=self.directory).start()
         self.api.wait_http(f"{self.api_url}/api/v1/health")

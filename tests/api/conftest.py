@@ -25,6 +25,7 @@ from podium_storage import migrate, open_storage
 from podium_storage.auth import hash_password, hash_token, new_token
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
+from podium_storage.sealing import generate_key
 from tests.api.recording_master import RecordingMaster
 from tests.stack import admin
 from tests.support import Service, free_port
@@ -118,6 +119,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
         log_dir=tmp_path / "logs",
         master_url=f"http://127.0.0.1:{free_port()}",
         control_secret="test-secret",
+        secrets_key=generate_key(),
         master_timeout=1.0,
     )
     async with open_storage(database_url) as storage:

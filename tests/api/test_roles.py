@@ -88,6 +88,7 @@ BODIES: dict[str, Any] = {
     "grantUser": {"role": "viewer"},
     "grantGroup": {"role": "viewer"},
     "putGroup": {"members": ["viewer"]},
+    "putSecret": {"value": "a-long-enough-secret"},
 }
 
 
@@ -120,6 +121,7 @@ async def _arrange(api: Api) -> dict[str, str]:
         "user": "target",
         "group": "team",
         "token_id": "no-such-token",
+        "name": "DEPLOY_TOKEN",
     }
 
 

@@ -233,3 +233,34 @@ def test_login_saves_credentials_and_admin_creates_users_and_tokens(cli: Cli, st
     assert refused.returncode == 3
     wrong = cli("--url", stack.api_url, "login", "-u", "ops", "--password", "nope", env=anonymous)
     assert wrong.returncode == 3 and "Traceback" not in wrong.stderr
+
+
+def test_secrets_set_list_delete(cli: Cli, stack: Stack, tmp_path: Path) -> None:
+    """`podium secrets` sets from stdin or a file (never an argument), lists names only, deletes."""
+    value = "cli-secret-value-42"
+    from_stdin = subprocess.run(
+        ["podium", "secrets", "set", "examples", "FROM_STDIN"],
+        input=value + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli.env,
+    )
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    source = tmp_path / "value"
+    source.write_text(value)
+    assert cli("secrets", "set", "examples", "FROM_FILE", "--from-file", str(source)).returncode == 0
+    listed = cli("secrets", "list", "examples", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [item["name"] for item in json.loads(listed.stdout)] == ["FROM_FILE", "FROM_STDIN"]
+    assert value not in listed.stdout and value not in cli("secrets", "list", "examples").stdout
+    short = subprocess.run(
+        ["podium", "secrets", "set", "examples", "SHORT"], input="tiny", capture_output=True, text=True, env=cli.env
+    )
+    assert short.returncode == 3 and "at least 8 bytes" in short.stderr
+    assert cli("secrets", "delete", "examples", "FROM_STDIN").returncode == 0
+    assert cli("secrets", "delete", "examples", "FROM_FILE").returncode == 0
+    missing = cli("secrets", "delete", "examples", "FROM_FILE")
+    assert missing.returncode == 3 and "FROM_FILE" in missing.stderr
+    assert json.loads(cli("secrets", "list", "examples", "--json").stdout) == []
+    assert value not in stack.outputs()

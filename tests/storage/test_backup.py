@@ -18,12 +18,15 @@ from podium_storage import backup as backup_module
 from podium_storage.admin import main
 from podium_storage.auth import hash_password, hash_token
 from podium_storage.backup import BackupError, export_database, import_database
+from podium_storage.sealing import SecretsKeys, generate_key
 from tests.databases import sqlite_url
 from tests.support import python_module
 
 JOB = {"definition": {"type": "job", "commands": [["echo", "hi"]], "environment": {"A.B": "$x"}}}
 FIRST_LOG = b"first line\n\x00\xff binary"
 PIPELINE = {"definition": {"type": "pipeline", "elements": [{"id": "one", "job": "build"}]}}
+KEYS = SecretsKeys.parse(generate_key())
+SECRET_VALUE = "a-deploy-key-in-clear"
 
 
 async def fill(storage: Storage, logs: LogStore) -> None:
@@ -36,6 +39,8 @@ async def fill(storage: Storage, logs: LogStore) -> None:
     await storage.set_job_enabled("web", "flow", False)
     await storage.put_schedule("web", ScheduleConfig(id="nightly", job="build", expression="0 2 * * *"))
     await storage.put_schedule("web", ScheduleConfig(id="off", job="build", expression="* * * * *", is_enabled=False))
+    await storage.put_secret("web", "DEPLOY_KEY", KEYS.seal("web", "DEPLOY_KEY", SECRET_VALUE))
+    await storage.put_secret("web", "API_TOKEN", KEYS.seal("web", "API_TOKEN", "another-value"))
     await storage.create_user("alice", "Alice", [Role.administrator, Role.viewer])
     await storage.create_user("bob")
     await storage.update_user("bob", UserUpdate(is_enabled=False))
@@ -70,7 +75,9 @@ async def snapshot(storage: Storage) -> dict[str, Any]:
     answers["users"] = await storage.list_users()
     answers["workers"] = await storage.list_workers()
     answers["credentials"] = await storage.export_credentials()
+    answers["secrets"] = await storage.export_secrets()
     for project in answers["projects"]:
+        answers[f"secrets {project.id}"] = await storage.list_secrets(project.id)
         answers[f"project {project.id}"] = await storage.get_project(project.id)
         answers[f"jobs {project.id}"] = await storage.list_jobs(project.id)
         answers[f"schedules {project.id}"] = await storage.list_schedules(project.id)
@@ -124,11 +131,14 @@ async def test_export_import_round_trip(
     async with open_storage(source_url) as source:
         counts = await export_database(source, out, LogStore(tmp_path / "logs"))
         expected = await snapshot(source)
-    assert counts["run"] == 9 and counts["credential"] == 3 and counts["log"] == 3
+    assert counts["run"] == 9 and counts["credential"] == 3 and counts["log"] == 3 and counts["secret"] == 2
+    assert SECRET_VALUE not in out.getvalue()  # secrets travel sealed
     target_logs = LogStore(tmp_path / "imported")
     imported = await import_database(storage, out.getvalue().splitlines(), target_logs)
     assert imported["run"] == 9 and imported["log bytes"] == backup_module.LOG_CHUNK + 10 + len(FIRST_LOG)
     assert await snapshot(storage) == expected
+    sealed = await storage.get_sealed_secrets("web", ["DEPLOY_KEY"])
+    assert KEYS.open("web", "DEPLOY_KEY", sealed["DEPLOY_KEY"]) == SECRET_VALUE
     for run in (await storage.list_runs(RunFilter())).items:
         assert target_logs.read("web", run.id) == LogStore(tmp_path / "logs").read("web", run.id)
     again = io.StringIO()

@@ -42,6 +42,21 @@ async def test_concurrent_migrations(database_url: str) -> None:
         assert await storage.list_projects() == []
 
 
+async def test_0005_adds_secrets_to_existing_projects(database_url: str) -> None:
+    """A database at 0004 with a project gets the secrets table; its secrets go with the project."""
+    from podium_storage.migration import migrate as migrate_sql
+
+    await migrate_sql(database_url, "0004")
+    async with open_storage(database_url) as storage:
+        await storage.put_project("p", "P")
+    await migrate(database_url)
+    async with open_storage(database_url) as storage:
+        assert (await storage.put_secret("p", "TOKEN", "sealed")).name == "TOKEN"
+        assert await storage.get_sealed_secrets("p", ["TOKEN"]) == {"TOKEN": "sealed"}
+        assert await storage.delete_project("p")
+        assert await storage.export_secrets() == []
+
+
 def test_revisions_are_numbered_and_noted() -> None:
     """Every revision file is NNNN_slug.py and has its line in NOTES.md."""
     location = script_location()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from podium_model import Job, LoginResponse, Page, Problem, Project, Run, RunDetail, User, Worker
 from podium_model import transport as _tls
 from podium_model.config import Change
+from podium_model.secrets import SecretInfo
 from podium_model.users import TokenCreated
 
 _RUN_PAGE = TypeAdapter(Page[Run])
@@ -196,6 +197,22 @@ class PodiumClient:
     def worker_action(self, worker: str, action: str) -> Worker:
         """`enable`, `disable` or `disconnect` a worker."""
         return Worker.model_validate(self._json("POST", f"/workers/{worker}/{action}"))
+
+    # Secrets --------------------------------------------------------------------------------
+
+    def secrets(self, project: str) -> list[SecretInfo]:
+        """The secrets of a project: names and dates, never values."""
+        return [SecretInfo.model_validate(s) for s in _items(self._json("GET", f"/projects/{project}/secrets"))]
+
+    def set_secret(self, project: str, name: str, value: str) -> SecretInfo:
+        """Create or replace a secret (operators and administrators); the value is never answered."""
+        return SecretInfo.model_validate(
+            self._json("PUT", f"/projects/{project}/secrets/{name}", json={"value": value})
+        )
+
+    def delete_secret(self, project: str, name: str) -> None:
+        """Delete a secret (operators and administrators)."""
+        self._request("DELETE", f"/projects/{project}/secrets/{name}")
 
     # Administration -------------------------------------------------------------------------
 

@@ -192,6 +192,46 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secret_value(args: argparse.Namespace) -> str:
+    """The value to set: from --from-file, else stdin (prompted without echo on a terminal).
+
+    Never an argument: arguments are visible to every user of the host. One trailing line break
+    is dropped (`echo VALUE | podium secrets set ...`).
+    """
+    if args.from_file:
+        try:
+            data = Path(args.from_file).read_bytes()
+        except OSError as exc:
+            raise CliError(f"{args.from_file}: {exc.strerror}") from None
+    elif sys.stdin.isatty():
+        data = getpass.getpass(f"Value of {args.name}: ").encode()
+    else:
+        data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError("a secret must be UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "list":
+            secrets = client.secrets(args.project)
+            rows = [["NAME", "UPDATED"], *([s.name, s.updated_at.isoformat()] for s in secrets)]
+            _emit(args, secrets, table(rows))
+            return 0
+        if not args.name:
+            raise CliError(f"secrets {args.action} needs a NAME")
+        if args.action == "set":
+            info = client.set_secret(args.project, args.name, _secret_value(args))
+            _emit(args, info, f"Secret {info.name} of {args.project} set")
+        else:
+            client.delete_secret(args.project, args.name)
+            _emit(args, {"name": args.name, "deleted": True}, f"Secret {args.name} of {args.project} deleted")
+    return 0
+
+
 def cmd_admin(args: argparse.Namespace) -> int:
     if args.action in ("export", "import"):
         return _backup(args)
@@ -306,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "enable", "disable", "disconnect"])
     p.add_argument("worker", nargs="?")
     p.set_defaults(func=cmd_workers)
+
+    p = command("secrets", "set, list or delete a project's secrets (values from stdin or a file, never shown)")
+    p.add_argument("action", choices=["set", "list", "delete"])
+    p.add_argument("project")
+    p.add_argument("name", nargs="?", help="with set and delete: the secret's name (A-Z, 0-9, _)")
+    p.add_argument("--from-file", metavar="FILE", help="with set: read the value from FILE instead of stdin")
+    p.set_defaults(func=cmd_secrets)
 
     p = command("admin", "create users and tokens; export or import the whole database (administrators)")
     p.add_argument("action", choices=["create-user", "create-token", "export", "import"])

@@ -38,6 +38,15 @@ LISTED_PARAMETER_BYTES = 1 * KIB
 """A parameter value as a page of runs shows it: longer values are cut there (UTF-8 bytes) and
 named in the run's `truncated_parameters`; the run's own document has them whole."""
 
+SECRET_VALUE_MIN_BYTES = 8
+"""The shortest project secret value (UTF-8): masking a shorter one in logs would mask common words."""
+
+SECRET_VALUE_BYTES = 64 * KIB
+"""The largest project secret value (UTF-8): a key or a certificate fits, a file does not."""
+
+JOB_SECRETS = 64
+"""The most secrets one job's `definition.secrets` names: at most 4 MiB of values in its `execute` message."""
+
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""
 

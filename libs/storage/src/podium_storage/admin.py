@@ -8,9 +8,12 @@
     python -m podium_storage.admin export FILE [--logs DIR]                # whole database, JSON lines
     python -m podium_storage.admin import FILE [--logs DIR] [--merge]      # into an empty database
     python -m podium_storage.admin prune --older-than-days N [--project P=DAYS]... [--logs DIR]
+    python -m podium_storage.admin generate-secrets-key                   # prints a new key
+    python -m podium_storage.admin rotate-secrets-key [--secrets-key-file F]  # reseal with the first key
 
-The URL defaults to `PODIUM_DATABASE_URL`. Bad input exits with code 2 and a one-line
-message on stderr; an unreachable database exits with code 1.
+The URL defaults to `PODIUM_DATABASE_URL` (or the file named by `PODIUM_DATABASE_URL_FILE`); the
+secrets keys to the file named by `PODIUM_SECRETS_KEY_FILE`, else `PODIUM_SECRETS_KEY`. Bad input
+exits with code 2 and a one-line message on stderr; an unreachable database exits with code 1.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from podium_storage.configuration import apply_configuration
 from podium_storage.interface import StorageError, StorageUnavailable
 from podium_storage.logs import LogStore
 from podium_storage.retention import prune
+from podium_storage.sealing import SealingError, SecretsKeys, generate_key
+from podium_storage.secretfiles import read_secret_file, secrets_keys
 from podium_storage.urls import UnsupportedDatabaseUrl
 
 logger = logging.getLogger(__name__)
@@ -71,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("file", type=Path)
     apply.add_argument("--dry-run", action="store_true", help="show the changes without making them")
     _add_backup_commands(commands)
+    commands.add_parser("generate-secrets-key", help="print a new key for sealing project secrets")
+    rotate = commands.add_parser(
+        "rotate-secrets-key", help="reseal every project secret with the first key (after adding a new key first)"
+    )
+    rotate.add_argument(
+        "--secrets-key-file",
+        type=Path,
+        default=os.environ.get("PODIUM_SECRETS_KEY_FILE"),
+        help="the key file of master and api, the new key first (default: $PODIUM_SECRETS_KEY_FILE, "
+        "else the keys in $PODIUM_SECRETS_KEY)",
+    )
     return parser
 
 
@@ -218,8 +234,58 @@ async def _apply(url: str, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _secrets_keys(args: argparse.Namespace) -> SecretsKeys:
+    try:
+        if args.secrets_key_file is not None:
+            text = read_secret_file(args.secrets_key_file, "--secrets-key-file")
+        else:
+            text = os.environ.get("PODIUM_SECRETS_KEY", "")
+        keys = secrets_keys(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if keys is None:
+        raise UsageError("no secrets key: pass --secrets-key-file or set PODIUM_SECRETS_KEY")
+    return keys
+
+
+async def _rotate_secrets_key(url: str, args: argparse.Namespace) -> str:
+    """Reseal every secret not sealed with the first key; each one compare-and-set, so a value set meanwhile wins."""
+    keys = _secrets_keys(args)
+    resealed = current = changed = 0
+    unopened: list[str] = []
+    async with open_storage(url) as storage:
+        for secret in await storage.export_secrets():
+            if keys.key_of(secret.sealed) == keys.sealing_id:
+                current += 1
+                continue
+            try:
+                value = keys.open(secret.project, secret.name, secret.sealed)
+            except SealingError:
+                unopened.append(f"{secret.project}/{secret.name}")
+                continue
+            new = keys.seal(secret.project, secret.name, value)
+            if await storage.reseal_secret(secret.project, secret.name, secret.sealed, new):
+                resealed += 1
+            else:
+                changed += 1  # set (with the first key, by a restarted api) or deleted meanwhile
+    if unopened:
+        raise UsageError(
+            f"resealed {resealed}; {len(unopened)} do not open with the keys given (is the old key still listed?): "
+            + ", ".join(unopened)
+        )
+    counts = f"{current} had it already, {changed} changed meanwhile"
+    return f"resealed {resealed} secrets with key {keys.sealing_id} ({counts})"
+
+
 async def _run(args: argparse.Namespace) -> str:
+    if args.command == "generate-secrets-key":
+        return generate_key()
     url: str | None = args.database_url
+    if not url and os.environ.get("PODIUM_DATABASE_URL_FILE"):
+        try:
+            url = read_secret_file(Path(os.environ["PODIUM_DATABASE_URL_FILE"]), "PODIUM_DATABASE_URL_FILE")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if not url:
         raise UsageError("no database: pass --database-url or set PODIUM_DATABASE_URL")
     if args.command == "migrate":
@@ -235,6 +301,8 @@ async def _run(args: argparse.Namespace) -> str:
         return await _import(url, args)
     if args.command == "prune":
         return await _prune(url, args)
+    if args.command == "rotate-secrets-key":
+        return await _rotate_secrets_key(url, args)
     return await _apply(url, args)
 
 

@@ -3,7 +3,7 @@
 Each line is one object `{"kind": ..., "data": ...}`, in this order::
 
     header       {"format": "podium-export", "version": 1, "exported_at": ..., "logs": bool}
-    project, job, schedule, user, credential (with its secret hash), worker
+    project, job, schedule, secret (sealed, as stored), user, credential (with its secret hash), worker
     run          each run with every field, followed by its `log` lines when logs are exported
     log          {"project", "run", "offset", "data": base64} — a chunk of at most 1 MiB
     end          {"counts": {kind: number}}: a file without it was cut short
@@ -11,7 +11,8 @@ Each line is one object `{"kind": ..., "data": ...}`, in this order::
 Runs are paged through `Storage.list_runs`, and an import reads one line at a time, so neither
 holds the runs in memory. Ids, flags and timestamps are kept, so a file exported from SQLite
 imports into PostgreSQL or MongoDB and every listing answers the same. For a consistent copy,
-stop the master while exporting.
+stop the master while exporting. Project secrets travel sealed, never in clear: the importing
+side needs the same secrets key to use them (`podium_storage.sealing`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from podium_model import Job, Project, Run, RunFilter, Schedule, User, Worker, utcnow
-from podium_storage.interface import AlreadyExists, CredentialRecord, Storage, StorageError
+from podium_storage.interface import AlreadyExists, CredentialRecord, SecretRecord, Storage, StorageError
 from podium_storage.logs import LogOffsetMismatch, LogStore
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "project": Project,
     "job": Job,
     "schedule": Schedule,
+    "secret": SecretRecord,
     "user": User,
     "credential": CredentialRecord,
     "worker": Worker,
@@ -86,6 +88,8 @@ async def export_database(storage: Storage, out: IO[str], logs: LogStore | None 
         write("job", _model_line("job", job))
     for schedule in await storage.list_schedules():
         write("schedule", _model_line("schedule", schedule))
+    for secret in await storage.export_secrets():
+        write("secret", _model_line("secret", secret))
     for user in await storage.list_users():
         write("user", _model_line("user", user))
     for credential in await storage.export_credentials():
@@ -162,7 +166,7 @@ class _Importer:
 
 def _name(model: BaseModel) -> str:
     project = getattr(model, "project", None)
-    identifier = str(getattr(model, "id", ""))
+    identifier = str(getattr(model, "id", getattr(model, "name", "")))
     return f"{project}/{identifier}" if isinstance(project, str) else identifier
 
 

@@ -42,6 +42,7 @@ from podium_model import (
 from podium_model.access import Grant, GranteeKind, Group, ProjectPermission, ProjectRole
 from podium_model.audit import AuditEntry, AuditFilter
 from podium_model.config import JobConfig, ScheduleConfig
+from podium_model.secrets import SecretInfo
 from podium_model.users import CredentialKind, Role
 
 audit_logger = logging.getLogger("podium.audit")
@@ -68,6 +69,13 @@ class CredentialRecord(Credential):
     """A credential with its secret hash: only for backups (`export_credentials`, `import_credential`)."""
 
     secret_hash: str
+
+
+class SecretRecord(SecretInfo):
+    """A secret with its project and sealed value (`podium_storage.sealing`): storage and backups only."""
+
+    project: str
+    sealed: str
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def delete_project(self, id: str) -> bool:
-        """Delete a project with its jobs, schedules and grants (runs stay readable); False if unknown."""
+        """Delete a project with its jobs, schedules, grants and secrets (runs stay readable); False if unknown."""
 
     # Jobs -------------------------------------------------------------------------------------
 
@@ -390,6 +398,40 @@ class Storage(abc.ABC):
     async def delete_group(self, id: str) -> bool:
         """Delete a group with its grants; False if unknown."""
 
+    # Secrets ----------------------------------------------------------------------------------
+    # Values are stored sealed (`podium_storage.sealing`): storage never sees one in clear.
+
+    @abc.abstractmethod
+    async def put_secret(self, project: str, name: str, sealed: str) -> SecretInfo:
+        """Create or replace a project's secret.
+
+        Raises:
+            StorageError: the project is unknown.
+        """
+
+    @abc.abstractmethod
+    async def list_secrets(self, project: str) -> list[SecretInfo]:
+        """The secrets of a project, by name (empty for an unknown project)."""
+
+    @abc.abstractmethod
+    async def get_sealed_secrets(self, project: str, names: Collection[str]) -> dict[str, str]:
+        """Name → sealed value of those of `names` the project holds (the missing ones are left out)."""
+
+    @abc.abstractmethod
+    async def delete_secret(self, project: str, name: str) -> bool:
+        """Delete a secret; False if unknown."""
+
+    @abc.abstractmethod
+    async def export_secrets(self) -> list[SecretRecord]:
+        """Every secret, sealed, by project and name (backups and key rotation)."""
+
+    @abc.abstractmethod
+    async def reseal_secret(self, project: str, name: str, old: str, new: str) -> bool:
+        """Replace the sealed value `old` by `new` (same value, another key), keeping the dates.
+
+        False when the secret is gone or holds another value now (set meanwhile): nothing written.
+        """
+
     # Backup and retention ---------------------------------------------------------------------
     # The `import_*` methods store an entity exactly as given (ids, flags and timestamps kept),
     # for `podium_storage.backup`; each raises `AlreadyExists` when the id is taken.
@@ -447,6 +489,15 @@ class Storage(abc.ABC):
         Raises:
             AlreadyExists: the id is taken.
             StorageError: the user is unknown.
+        """
+
+    @abc.abstractmethod
+    async def import_secret(self, secret: SecretRecord) -> None:
+        """Store a sealed secret as is (dates kept).
+
+        Raises:
+            AlreadyExists: the project holds that name.
+            StorageError: the project is unknown.
         """
 
     @abc.abstractmethod

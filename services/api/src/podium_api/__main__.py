@@ -22,7 +22,18 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--database-url", help="database URL shared with the master (PODIUM_DATABASE_URL)")
     parser.add_argument("--log-dir", help="log store directory shared with the master (PODIUM_LOG_DIR)")
     parser.add_argument("--master-url", help="the master's base URL (PODIUM_MASTER_URL; http://127.0.0.1:8701)")
-    parser.add_argument("--control-secret", help="secret shared with the master (PODIUM_CONTROL_SECRET)")
+    parser.add_argument(
+        "--control-secret", help="secret shared with the master (PODIUM_CONTROL_SECRET; prefer the file)"
+    )
+    parser.add_argument("--control-secret-file", help="file holding the control secret (PODIUM_CONTROL_SECRET_FILE)")
+    parser.add_argument(
+        "--database-url-file", help="file holding the database URL, with its password (PODIUM_DATABASE_URL_FILE)"
+    )
+    parser.add_argument(
+        "--secrets-key-file",
+        help="file holding the keys sealing project secrets, the first seals (PODIUM_SECRETS_KEY_FILE, "
+        "or the keys in PODIUM_SECRETS_KEY)",
+    )
     parser.add_argument("--token-lifetime", help="validity of login tokens, seconds or ISO 8601 (default 7 days)")
     parser.add_argument(
         "--metrics-token", help="bearer token allowed to read /api/v1/metrics only (PODIUM_API_METRICS_TOKEN)"
@@ -76,16 +87,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from podium_api.app import create_app
     from podium_api.settings import ApiSettings, check_transport
+    from podium_storage.secretfiles import scrub_environment
 
     try:
         settings = ApiSettings(**arguments)
         check_transport(settings)
-    except ValidationError as exc:
-        _refuse(f"invalid settings: {exc}")
+        configure_logging(settings.log_level)
+        app = create_app(settings)
+    except ValidationError as exc:  # its messages only: its input holds the secrets given
+        errors = (f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        _refuse(f"invalid settings: {'; '.join(errors)}")
     except ValueError as exc:
         _refuse(str(exc))
-    configure_logging(settings.log_level)
-    app = create_app(settings)
+    scrub_environment()  # the settings hold their copies; what this process starts inherits none
     uvicorn.run(
         app,
         host=settings.host,

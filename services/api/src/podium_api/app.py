@@ -28,6 +28,7 @@ from podium_api.throttle import LoginThrottle, Policy
 from podium_storage import open_storage
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
+from podium_storage.secretfiles import secrets_keys
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ TAGS = [
     {"name": "jobs", "description": "Jobs, and triggering their runs"},
     {"name": "runs", "description": "Runs: status, logs, results, cancel and abort"},
     {"name": "schedules", "description": "Cron schedules"},
+    {"name": "secrets", "description": "Project secrets: set and delete values, list names (values never answered)"},
     {"name": "workers", "description": "The workers of the fleet"},
     {"name": "users", "description": "User administration"},
     {"name": "access", "description": "Grants of roles on projects, and groups of users"},
@@ -54,10 +56,12 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
 
     Args:
         settings: the configuration; read from `PODIUM_*` variables when None (uvicorn --factory).
+            A malformed secrets key raises `ValueError`.
         storage: an already-open storage to use instead of opening `settings.database_url`
             (in-process tests); the caller keeps ownership and closes it.
     """
     settings = settings or ApiSettings()
+    keys = secrets_keys(settings.secrets_key.get_secret_value())  # a malformed key fails here, at start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -87,6 +91,7 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
                 "feed": feed,
                 "passwords": passwords,
                 "throttle": throttle,
+                "secrets_keys": keys,
             }
 
     app = FastAPI(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium_model import transport
+from podium_storage.secretfiles import read_secret_file
 
 
 class ApiSettings(BaseSettings):
@@ -37,6 +38,29 @@ class ApiSettings(BaseSettings):
         default=SecretStr(""),
         validation_alias=AliasChoices("control_secret", "PODIUM_API_CONTROL_SECRET", "PODIUM_CONTROL_SECRET"),
         description="Secret shared with the master, sent as X-Podium-Control-Secret",
+    )
+    control_secret_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "control_secret_file", "PODIUM_API_CONTROL_SECRET_FILE", "PODIUM_CONTROL_SECRET_FILE"
+        ),
+        description="File holding the control secret (wins over `control_secret`)",
+    )
+    database_url_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("database_url_file", "PODIUM_API_DATABASE_URL_FILE", "PODIUM_DATABASE_URL_FILE"),
+        description="File holding the database URL, which may carry a password (wins over `database_url`)",
+    )
+    secrets_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("secrets_key", "PODIUM_API_SECRETS_KEY", "PODIUM_SECRETS_KEY"),
+        description="Keys sealing project secrets, whitespace-separated, the first seals (see docs/security.md); "
+        "without one, secrets cannot be set",
+    )
+    secrets_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("secrets_key_file", "PODIUM_API_SECRETS_KEY_FILE", "PODIUM_SECRETS_KEY_FILE"),
+        description="File holding the secrets keys (wins over `secrets_key`)",
     )
     token_lifetime: timedelta = Field(
         default=timedelta(days=7), description="How long a token issued by login stays valid"
@@ -77,6 +101,17 @@ class ApiSettings(BaseSettings):
         default=False,
         description="Allow a plain http:// master off loopback, sending the control secret in clear",
     )
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> ApiSettings:
+        """Fill each secret from its file, when one is given (a missing or empty file is an error)."""
+        if self.control_secret_file is not None:
+            self.control_secret = SecretStr(read_secret_file(self.control_secret_file, "--control-secret-file"))
+        if self.database_url_file is not None:
+            self.database_url = read_secret_file(self.database_url_file, "--database-url-file")
+        if self.secrets_key_file is not None:
+            self.secrets_key = SecretStr(read_secret_file(self.secrets_key_file, "--secrets-key-file"))
+        return self
 
 
 def check_transport(settings: ApiSettings) -> None:

@@ -1,7 +1,7 @@
 """Projects, jobs and schedules in MongoDB.
 
 A job or schedule document's `_id` is `project/id`; its `project` and `id` fields serve the
-sorted listings. Deleting a project deletes its jobs and schedules; runs stay readable.
+sorted listings. Deleting a project deletes its jobs, schedules and secrets; runs stay readable.
 """
 
 from __future__ import annotations
@@ -86,12 +86,13 @@ class CatalogStore(MongoBase):
             return [convert.project(d) async for d in self._db.projects.find().sort("_id", 1)]
 
     async def delete_project(self, id: str) -> bool:
-        """Delete a project with its jobs, schedules and grants (runs stay readable); False if unknown."""
+        """Delete a project with its jobs, schedules, grants and secrets (runs stay readable); False if unknown."""
         with translate_errors():
             result = await self._db.projects.delete_one({"_id": id})
             await self._db.jobs.delete_many({"project": id})
             await self._db.schedules.delete_many({"project": id})
             await self._db.grants.delete_many({"project": id})
+            await self._db.secrets.delete_many({"project": id})
         return result.deleted_count > 0
 
     # Jobs -------------------------------------------------------------------------------------

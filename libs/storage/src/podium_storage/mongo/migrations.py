@@ -54,6 +54,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("action", ASCENDING)], name="action"),
         IndexModel([("target", ASCENDING)], name="target"),
     ],
+    # Project secrets, listed by project and name (migration 4).
+    "secrets": [IndexModel([("project", ASCENDING), ("name", ASCENDING)], name="project_name")],
 }
 
 VERSION_COLLECTION = "schema_version"
@@ -83,7 +85,12 @@ async def _0003_audit(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
-MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access, _0003_audit]
+async def _0004_secrets(db: AsyncDatabase[Document]) -> None:
+    """Project secrets (SQL migration 0005): the index of their collection."""
+    await ensure_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access, _0003_audit, _0004_secrets]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -12,13 +12,14 @@ from podium_storage.mongo.base import connect, translate_errors
 from podium_storage.mongo.catalog import CatalogStore
 from podium_storage.mongo.migrations import ensure_indexes
 from podium_storage.mongo.runs import RunStore
+from podium_storage.mongo.secrets import SecretStore
 from podium_storage.mongo.users import UserStore
 from podium_storage.mongo.workers import WorkerStore
 
 logger = logging.getLogger(__name__)
 
 
-class MongoStorage(CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, AuditStore, BackupStore, Storage):
+class MongoStorage(CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, AuditStore, SecretStore, BackupStore, Storage):
     """Everything Podium persists, in one MongoDB database (named by the URL path, default `podium`).
 
     Build it with `await MongoStorage.open(url)`; `close()` releases the connections.

@@ -84,7 +84,7 @@ class CatalogStore(SqlBase):
         return [convert.project(row) for row in rows]
 
     async def delete_project(self, id: str) -> bool:
-        """Delete a project with its jobs, schedules and grants (runs stay readable); False if unknown."""
+        """Delete a project with its jobs, schedules, grants and secrets (runs stay readable); False if unknown."""
         async with self._session() as session:
             result = await session.execute(delete(_projects).where(_projects.c.id == id))
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -233,3 +233,15 @@ class AuditRow(Base, table=True):
     action: str = Field(sa_type=String(64))
     target: str = Field(sa_type=String(300))
     details: dict[str, Any] = _json()
+
+
+class SecretRow(Base, table=True):
+    """A project's secret, sealed (`podium_storage.sealing`); removed with its project."""
+
+    __tablename__ = "secrets"
+
+    project: str = Field(sa_column=Column(String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True))
+    name: str = Field(sa_type=String(64), primary_key=True)
+    sealed: str = Field(sa_type=Text)
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
