@@ -50,8 +50,12 @@ async def test_set_list_delete_never_answers_the_value(api: Api, caplog: pytest.
     assert (await api.client.get("/api/v1/projects/demo/secrets", headers=api.auth("viewer"))).json() == {"items": []}
     for answer in answers:
         assert VALUE not in answer.text, answer.request.url
-    assert VALUE not in caplog.text
-    assert "secret DEPLOY_KEY of project demo set by operator" in caplog.text
+    audit = await api.client.get("/api/v1/audit", headers=api.auth("admin"))
+    assert VALUE not in audit.text and VALUE not in caplog.text
+    entries = [(e["actor"], e["action"], e["target"]) for e in audit.json()["items"]]
+    assert ("operator", "secret.set", "project/demo/secret/DEPLOY_KEY") in entries
+    assert ("admin", "secret.set", "project/demo/secret/DEPLOY_KEY") in entries
+    assert ("operator", "secret.delete", "project/demo/secret/DEPLOY_KEY") in entries
 
 
 @pytest.mark.parametrize(

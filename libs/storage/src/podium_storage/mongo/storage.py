@@ -19,7 +19,9 @@ from podium_storage.mongo.workers import WorkerStore
 logger = logging.getLogger(__name__)
 
 
-class MongoStorage(CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, AuditStore, SecretStore, BackupStore, Storage):
+class MongoStorage(
+    CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, AuditStore, SecretStore, BackupStore, Storage
+):
     """Everything Podium persists, in one MongoDB database (named by the URL path, default `podium`).
 
     Build it with `await MongoStorage.open(url)`; `close()` releases the connections.

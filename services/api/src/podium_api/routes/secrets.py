@@ -1,12 +1,12 @@
 """`/projects/{project}/secrets`: set, list and delete a project's secrets; values never answered.
 
-A value is sealed (`podium_storage.sealing`) before it reaches storage, and no answer, problem or
-log line of this module carries it: listings show names and dates only.
+A value is sealed (`podium_storage.sealing`) before it reaches storage, and no answer, problem,
+audit entry or log line carries it: listings show names and dates only. Setting and deleting
+are audit entries (`secret.set`, `secret.delete`).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -17,8 +17,6 @@ from podium_api.lookups import project_or_404
 from podium_api.permissions import operation
 from podium_model.secrets import SECRET_NAME_PATTERN, SecretInfo, SecretList, SecretValue
 from podium_storage.sealing import SecretsKeys
-
-logger = logging.getLogger(__name__)
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -51,7 +49,7 @@ async def put_secret(
         raise Conflict("this api has no secrets key (--secrets-key-file or PODIUM_SECRETS_KEY): secrets cannot be set")
     await project_or_404(storage, project)
     info = await storage.put_secret(project, name, keys.seal(project, name, body.value))
-    logger.info("secret %s of project %s set by %s", name, project, principal.id)
+    await storage.record_audit(principal.id, "secret.set", f"project/{project}/secret/{name}")
     return info
 
 
@@ -61,5 +59,5 @@ async def delete_secret(project: str, name: Name, principal: UserDep, storage: S
     await project_or_404(storage, project)
     if not await storage.delete_secret(project, name):
         raise NotFound(f"secret {name!r} does not exist in project {project!r}")
-    logger.info("secret %s of project %s deleted by %s", name, project, principal.id)
+    await storage.record_audit(principal.id, "secret.delete", f"project/{project}/secret/{name}")
     return Response(status_code=204)
