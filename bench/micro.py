@@ -1,7 +1,8 @@
 """`python -m bench.micro`: CPU costs of the pieces a run goes through, each in isolation.
 
 The throughput burst says how much CPU a run costs in each process; these say where in a piece:
-one storage read, the three run writes of a run, one executor launch. Each is measured as CPU
+one storage read, the three run writes of a run, one executor launch, the log masker's pass over
+100 MB. Each is measured as CPU
 time of this process (or of the launcher's children), so that a busy neighbour on the machine
 inflates it less than wall time. Like `python -m bench`, nothing here is asserted anywhere.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -23,6 +25,7 @@ from podium_model.config import JobConfig
 from podium_storage import migrate, open_storage
 from podium_storage.interface import RunWrite
 from podium_worker.launch import Launcher
+from podium_worker.masking import Masker
 
 REQUEST = {
     "project": "bench",
@@ -91,15 +94,34 @@ def launch_costs(launches: int) -> dict[str, float]:
 def _launch(launcher: Launcher, run_dir: Path, errors: int) -> None:
     """Start one executor and wait until it exits (its notification pipe closes)."""
     read_end, write_end = os.pipe()
+    nothing = os.open(os.devnull, os.O_RDONLY)  # the hand-over: no secrets
     try:
-        launcher.launch(str(run_dir), write_end, errors)
+        launcher.launch(str(run_dir), write_end, errors, nothing)
     finally:
         os.close(write_end)
+        os.close(nothing)
     try:
         while os.read(read_end, 4096):
             pass
     finally:
         os.close(read_end)
+
+
+def mask_costs(megabytes: int) -> dict[str, float]:
+    """MB/s of CPU of the log masker over base64 text (the `log` job's output) in 64 KiB reads,
+    with the run token alone and with one secret and the token; the executor's share of the log path."""
+    chunk = base64.b64encode(os.urandom(3 << 14))  # 64 KiB, as the executor reads its pipe
+    token = "podium-run.01a23744-fb0b-70ed-b022-52aee334c5d5.uNA8pYzSPkYQRuOrCH_HeGb3Gs-SuV7iAOqWfdsxUx8"
+    results = {}
+    for name, values in (("mask_token_mb_s", [token]), ("mask_secret_mb_s", [token, "correct horse battery staple"])):
+        masker = Masker(values)
+        count = megabytes * 1_000_000 // len(chunk)
+        start = time.process_time()
+        for _ in range(count):
+            masker.feed(chunk)
+        masker.flush()
+        results[name] = round(count * len(chunk) / 1e6 / (time.process_time() - start), 1)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=3000, help="get_job calls")
     parser.add_argument("--runs", type=int, default=1000, help="runs written (three writes each)")
     parser.add_argument("--launches", type=int, default=300, help="executors launched one after another")
+    parser.add_argument("--mask-mb", type=int, default=100, help="MB of log through the masker")
     args = parser.parse_args(argv)
     results: dict[str, float] = {"cpu_probe_s": _probe()}
     results |= asyncio.run(storage_costs(args.reads, args.runs))
     results |= launch_costs(args.launches)
+    results |= mask_costs(args.mask_mb)
     sys.stdout.write(json.dumps(results) + "\n")
     return 0
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from podium_storage.auth import mint_run_token
 from tests.databases import sqlite_url
 from tests.stack import ADMIN_PASSWORD, Stack
 from tests.support import Service
+from tests.worker.test_secrets import LEAKY_TEMPLATE, assert_masked
 
 # `sh -c` so that no Python start is paid per run; the job walks up its parents through /proc
 # (braces doubled: the command is a template).
@@ -19,12 +24,15 @@ WALK = (
     " echo \"== $pid\"; tr '\\0' '\\n' < /proc/$pid/environ; tr '\\0' ' ' < /proc/$pid/cmdline; echo;"
     " pid=$(awk '/^PPid:/ {{print $2}}' /proc/$pid/status); done"
 )
+LEAK = [sys.executable, "-c", LEAKY_TEMPLATE, "PODIUM_TOKEN"]
 CONFIG = f"""
 projects:
   - id: iso
     jobs:
       - id: environ
         definition: {{type: job, commands: [["sh", "-c", {json.dumps(WALK)}]]}}
+      - id: leak
+        definition: {{type: job, commands: [{json.dumps(LEAK)}, ["{{results.program}}"]]}}
 """
 
 
@@ -89,3 +97,25 @@ def test_a_job_sees_none_of_the_workers_environment(stack: Stack) -> None:
     for name in ("PODIUM_WORKER_TOKEN", "PODIUM_ADMIN_PASSWORD", "PODIUM_CONTROL_SECRET", "SOME_OPERATOR_VARIABLE"):
         assert name.encode() not in job_env, job_env
     assert b"PODIUM_TOKEN=" in job_env  # the run's own token, for controller jobs
+
+
+def test_the_run_token_is_masked_in_log_stream_archive_results_and_reason(stack: Stack) -> None:
+    """A job printing its run token whole, byte by byte, base64-encoded at three alignments,
+    URL-encoded and JSON-escaped, then failing on it as a program name, shows only [masked] in
+    the stored log, the live stream, the archive, the results and the failure reason."""
+    start_worker(stack, "w1", env={"PODIUM_WORKER_TOKEN": stack.worker_token})
+    run = stack.trigger("iso", "leak")
+    path = f"/projects/iso/runs/{run['id']}"
+    with stack.client.stream("GET", f"{path}/log/stream", timeout=60) as response:
+        live = b"".join(response.iter_bytes())  # until the `end` event: the run is final
+    done = stack.wait_run("iso", run["id"], timeout=60)
+    token = mint_run_token(stack.secret, run["id"])  # what the master gave the run
+    log = stack.log("iso", run["id"])
+    archive = stack.client.get(f"{path}/archive").content
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    assert done["status"] == "exception" and done["reason"] == "command 2: cannot start '[masked]': not found on PATH"
+    assert done["results"] == {"copy": "[masked]", "[masked]": "as a key", "program": "[masked]"}
+    assert log.count(b"[masked]") >= 10 and b"whole: [masked]\n" in log, log
+    for data in (log, live, archive, *members.values(), json.dumps(done).encode()):
+        assert_masked(data, token)

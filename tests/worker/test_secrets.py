@@ -108,3 +108,62 @@ async def test_a_run_whose_executor_never_started_ends_exception_after_a_restart
     assert update.state.status == "exception"
     assert update.state.reason == "the worker restarted before the executor started (secrets are never kept on disk)"
     runs.detach_all()
+
+
+LEAKY = r"""
+import base64, json, os, sys, time, urllib.parse
+secret = os.environ[sys.argv[1]]
+print("whole:", secret, flush=True)
+for char in secret.encode():
+    sys.stdout.buffer.write(bytes([char]))
+    sys.stdout.flush()
+    time.sleep(0.01)  # the executor reads each byte on its own
+print(flush=True)
+for prefix in ("", "a", "ab"):
+    print("base64:", base64.b64encode((prefix + secret + "!").encode()).decode(), flush=True)
+print("url:", urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret), flush=True)
+print("json:", json.dumps({"key": secret}), json.dumps(secret, ensure_ascii=False), flush=True)
+print("token:", os.environ.get("PODIUM_TOKEN"), file=sys.stderr, flush=True)
+with open(os.environ["PODIUM_RESULTS"], "w") as file:
+    json.dump({"copy": secret, secret: "as a key", "program": secret}, file)
+"""
+"""A job that prints the variable named by its argument in every form the masker knows."""
+LEAKY_TEMPLATE = LEAKY.replace("{", "{{").replace("}", "}}")
+"""`LEAKY` as a command's argument (a template: braces doubled)."""
+HOSTILE = 'it is "quoted"/with+plus & é\\ 42'
+
+
+def assert_masked(data: bytes, *values: str) -> None:
+    """No value (nor any form of it) is in `data`."""
+    from podium_worker.masking import forms
+
+    for value in values:
+        leaked = [form for form in forms(value) if form in data]
+        assert not leaked, (leaked, data)
+
+
+async def test_every_form_of_a_secret_is_masked_in_log_results_and_reason(tmp_path: Path) -> None:
+    """A job printing a secret whole, byte by byte, in base64 at three alignments, URL-encoded and
+    JSON-escaped, and the run token, leaves only [masked] in the log; its results and the failure
+    reason (the secret used as a program name) are masked too."""
+    import sys
+
+    runs = RunSet(tmp_path / "home", 65536, 0.2)
+    try:
+        req = request("run-1", "true")
+        req.secrets = {"DEPLOY_KEY": HOSTILE}
+        req.definition.commands = [[sys.executable, "-c", LEAKY_TEMPLATE, "DEPLOY_KEY"], ["{results.program}"]]
+        run = runs.create(req)
+        final = await finished(run)
+    finally:
+        runs.close()
+    log = (run.dir.path / "log").read_bytes()
+    assert_masked(log, HOSTILE, TOKEN)
+    assert log.count(b"[masked]") >= 10, log
+    assert b"whole: [masked]\n" in log and b"token: [masked]\n" in log
+    assert final["status"] == "exception"
+    assert final["reason"] == "command 2: cannot start '[masked]': No such file or directory", final
+    assert final["results"] == {"copy": "[masked]", "[masked]": "as a key", "program": "[masked]"}
+    for path in run.dir.path.iterdir():  # but results.json: the job's own file, as it wrote it
+        if path.is_file() and path.name != "results.json":
+            assert_masked(path.read_bytes(), HOSTILE, TOKEN)

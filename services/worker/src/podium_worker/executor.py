@@ -24,6 +24,7 @@ import time
 
 from podium_worker import _runfiles as files
 from podium_worker import environment
+from podium_worker.masking import Masker
 from podium_worker.templates import TemplateError, check, render
 
 TYPE_CHECKING = False  # typing costs milliseconds on every run's start
@@ -105,6 +106,7 @@ class Executor:
         self.secrets: dict[str, str] = {}
         self.held_environment: dict[str, str] = {}  # the request's variables kept off the disk
         self.handover_error: str | None = None
+        self.masker: Masker | None = None  # None: the run has neither secrets nor a token
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -128,6 +130,8 @@ class Executor:
 
             _note("internal error:\n" + traceback.format_exc())
             status, reason = "exception", f"internal executor error: {exc!r}"
+        if reason and self.masker is not None:
+            reason = self.masker.text(reason)
         if reason and status == "exception":
             _note(f"run ended {status}: {reason}")
         try:
@@ -189,7 +193,7 @@ class Executor:
             "run_id": self.run_id,
             "status": status,
             "log_size": os.fstat(self.log_fd).st_size if self.log_fd >= 0 else 0,
-            "results": self.results,
+            "results": self.results if self.masker is None else self.masker.json(self.results),
             "reason": reason,
             "started_at": self.started_at,
             "completed_at": _now() if final else None,
@@ -198,6 +202,8 @@ class Executor:
         self._notify()
 
     def _append_log(self, data: bytes) -> None:
+        if not data:
+            return
         view = memoryview(data)
         while view:
             view = view[os.write(self.log_fd, view) :]
@@ -212,6 +218,10 @@ class Executor:
         self.run_id = request["run_id"]
         if self.handover_error is not None:
             raise Ended("exception", self.handover_error)
+        token = self.held_environment.get("PODIUM_TOKEN") or request["environment"].get("PODIUM_TOKEN")
+        masked = [*self.secrets.values(), *([token] if token else [])]
+        if masked:
+            self.masker = Masker(masked)  # before any byte of the log is written
         abort = files.read_abort(self.run_dir)
         if abort is not None:
             return "aborted", abort[0]
@@ -305,6 +315,7 @@ class Executor:
         poller.register(read_fd, select.POLLIN)
         poller.register(self.wakeup, select.POLLIN)
         code: int | None = None
+        masker = self.masker
         open_pipe = True
         kill_at: float | None = None  # SIGKILL the group then (grace after SIGTERM)
         linger_until: float | None = None  # give up on the pipe then
@@ -319,7 +330,7 @@ class Executor:
                         continue
                     data = os.read(read_fd, CHUNK)
                     if data:
-                        self._append_log(data)
+                        self._append_log(data if masker is None else masker.feed(data))
                     else:
                         open_pipe = False
                         poller.unregister(read_fd)
@@ -347,6 +358,8 @@ class Executor:
         finally:
             os.close(read_fd)
             _killpg(pid, signal.SIGKILL)  # nothing of a finished command outlives it
+            if masker is not None:
+                self._append_log(masker.flush())  # the output ended: what was held goes out
         assert code is not None
         return code
 
