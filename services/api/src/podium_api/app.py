@@ -25,6 +25,7 @@ from podium_api.permissions import OPERATIONS
 from podium_api.routes import ROUTERS
 from podium_api.settings import ApiSettings
 from podium_api.throttle import LoginThrottle, Policy
+from podium_model.security_headers import API_POLICY, DOCS_POLICY, SecurityHeaders
 from podium_storage import open_storage
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
@@ -106,6 +107,8 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
         openapi_tags=TAGS,
     )
     app.add_middleware(RequestGuard)
+    doc_pages = {f"{API_PREFIX}/docs": DOCS_POLICY, f"{API_PREFIX}/redoc": DOCS_POLICY}
+    app.add_middleware(SecurityHeaders, policy=API_POLICY, policies=doc_pages)
     app.state.metrics = ApiMetrics()
     templates = {
         route.operation_id: API_PREFIX + route.path

@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from podium_model import transport
+from podium_model.security_headers import UI_POLICY, SecurityHeaders
 from podium_web.proxy import ApiProxy, refusing_cookie_jar
 from podium_web.settings import WebSettings
 
@@ -55,6 +57,7 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
         Mount("/api", app=ApiProxy(settings.api_url, client, trusted=trusted)),
         Mount("/static", app=StaticFiles(directory=settings.static_dir), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # The api's answers pass with its own headers; the pages and files served here get the UI's.
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders, policy=UI_POLICY)])
     app.state.settings = settings
     return app
