@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, UserUpdate, WorkerUpdate, utcnow
+from podium_model.access import ProjectPermission, ProjectRole
 from podium_model.config import JobConfig, ScheduleConfig
 from podium_model.users import Role
 from podium_storage import LogStore, Storage, migrate, open_storage
@@ -46,7 +47,13 @@ async def fill(storage: Storage, logs: LogStore) -> None:
     await storage.update_user("bob", UserUpdate(is_enabled=False))
     await storage.add_credential("alice", "password", hash_password("secret"), "password")
     await storage.add_credential("alice", "token", hash_token("t1"), "ci", utcnow() + timedelta(days=3))
-    await storage.add_credential("bob", "token", hash_token("t2"))
+    await storage.add_credential(
+        "bob", "token", hash_token("t2"), projects=["web"], operations=[ProjectPermission.trigger]
+    )
+    await storage.put_group("team", "Team", ["alice", "bob"])
+    await storage.put_grant("web", "group", "team", ProjectRole.viewer)
+    await storage.put_grant("web", "user", "bob", ProjectRole.maintainer)
+    await storage.put_grant("empty", "user", "carol", ProjectRole.operator)  # a user to come
     await storage.put_worker("w1", "alice", WorkerUpdate(version="1.0", properties={"os": "linux"}, is_active=True))
     await storage.put_worker("w2", "bob", WorkerUpdate(executor_limit=4, last_seen=utcnow(), is_enabled=False))
     for number in range(7):
@@ -76,6 +83,10 @@ async def snapshot(storage: Storage) -> dict[str, Any]:
     answers["workers"] = await storage.list_workers()
     answers["credentials"] = await storage.export_credentials()
     answers["secrets"] = await storage.export_secrets()
+    answers["groups"] = await storage.list_groups()
+    answers["grants"] = await storage.list_grants()
+    for user in ("alice", "bob", "carol"):
+        answers[f"grants of {user}"] = await storage.grants_of(user)
     for project in answers["projects"]:
         answers[f"secrets {project.id}"] = await storage.list_secrets(project.id)
         answers[f"project {project.id}"] = await storage.get_project(project.id)
@@ -133,6 +144,7 @@ async def test_export_import_round_trip(
         expected = await snapshot(source)
     assert counts["run"] == 9 and counts["credential"] == 3 and counts["log"] == 3 and counts["secret"] == 2
     assert SECRET_VALUE not in out.getvalue()  # secrets travel sealed
+    assert counts["group"] == 1 and counts["grant"] == 3
     target_logs = LogStore(tmp_path / "imported")
     imported = await import_database(storage, out.getvalue().splitlines(), target_logs)
     assert imported["run"] == 9 and imported["log bytes"] == backup_module.LOG_CHUNK + 10 + len(FIRST_LOG)

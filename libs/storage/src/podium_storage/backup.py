@@ -3,7 +3,8 @@
 Each line is one object `{"kind": ..., "data": ...}`, in this order::
 
     header       {"format": "podium-export", "version": 1, "exported_at": ..., "logs": bool}
-    project, job, schedule, secret (sealed, as stored), user, credential (with its secret hash), worker
+    project, job, schedule, secret (sealed, as stored), user, credential (with its secret hash), group, grant,
+    worker
     run          each run with every field, followed by its `log` lines when logs are exported
     log          {"project", "run", "offset", "data": base64} — a chunk of at most 1 MiB
     end          {"counts": {kind: number}}: a file without it was cut short
@@ -28,6 +29,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from podium_model import Job, Project, Run, RunFilter, Schedule, User, Worker, utcnow
+from podium_model.access import Grant, Group
 from podium_storage.interface import AlreadyExists, CredentialRecord, SecretRecord, Storage, StorageError
 from podium_storage.logs import LogOffsetMismatch, LogStore
 
@@ -47,6 +49,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "secret": SecretRecord,
     "user": User,
     "credential": CredentialRecord,
+    "group": Group,
+    "grant": Grant,
     "worker": Worker,
     "run": Run,
 }
@@ -94,6 +98,10 @@ async def export_database(storage: Storage, out: IO[str], logs: LogStore | None 
         write("user", _model_line("user", user))
     for credential in await storage.export_credentials():
         write("credential", _model_line("credential", credential))
+    for group in await storage.list_groups():
+        write("group", _model_line("group", group))
+    for grant in await storage.list_grants():
+        write("grant", _model_line("grant", grant))
     for worker in await storage.list_workers():
         write("worker", _model_line("worker", worker))
     cursor: str | None = None

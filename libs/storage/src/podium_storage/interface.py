@@ -471,6 +471,24 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def import_group(self, group: Group) -> None:
+        """Store a group as is, members included.
+
+        Raises:
+            AlreadyExists: the id is taken.
+            StorageError: a member is not a user.
+        """
+
+    @abc.abstractmethod
+    async def import_grant(self, grant: Grant) -> None:
+        """Store a grant as is.
+
+        Raises:
+            AlreadyExists: that project already grants that user or group a role.
+            StorageError: the project is unknown.
+        """
+
+    @abc.abstractmethod
     async def import_worker(self, worker: Worker) -> None:
         """Store a worker as is.
 

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pymongo.asynchronous.collection import AsyncCollection
 
 from podium_model import FINAL_STATUSES, Job, Project, Run, Schedule, User, Worker
+from podium_model.access import Grant, Group
 from podium_model.users import role_names
 from podium_storage.interface import CredentialRecord, StorageError
 from podium_storage.mongo.base import Document, MongoBase, dump, key, ms, translate_errors
@@ -67,6 +68,18 @@ class BackupStore(MongoBase):
         document = user.model_dump(exclude={"id"})
         document["roles"] = role_names(user.roles)
         await self._insert(self._db.users, {"_id": user.id, **document})
+
+    async def import_group(self, group: Group) -> None:
+        """Store a group as is, members included."""
+        for member in group.members:
+            await self._require(self._db.users, member, "user")
+        await self._insert(self._db.groups, {"_id": group.id, **group.model_dump(exclude={"id"})})
+
+    async def import_grant(self, grant: Grant) -> None:
+        """Store a grant as is."""
+        await self._require(self._db.projects, grant.project, "project")
+        document = {**grant.model_dump(), "role": grant.role.value}
+        await self._insert(self._db.grants, {"_id": f"{grant.project}/{grant.kind}/{grant.name}", **document})
 
     async def import_worker(self, worker: Worker) -> None:
         """Store a worker as is."""

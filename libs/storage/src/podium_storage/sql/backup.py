@@ -9,15 +9,29 @@ from typing import Any
 from sqlalchemy import Table, delete, select
 
 from podium_model import FINAL_STATUSES, Job, Project, Run, Schedule, User, Worker
+from podium_model.access import Grant, Group
 from podium_model.users import role_names
 from podium_storage.interface import CredentialRecord
 from podium_storage.sql.session import SqlBase, table
-from podium_storage.sql.tables import CredentialRow, JobRow, ProjectRow, RunRow, ScheduleRow, UserRow, WorkerRow
+from podium_storage.sql.tables import (
+    CredentialRow,
+    GrantRow,
+    GroupMemberRow,
+    GroupRow,
+    JobRow,
+    ProjectRow,
+    RunRow,
+    ScheduleRow,
+    UserRow,
+    WorkerRow,
+)
 
 _credentials = table(CredentialRow)
 _runs = table(RunRow)
 
 DELETE_CHUNK = 500
+
+
 """The most run ids one `DELETE` statement names."""
 
 
@@ -49,6 +63,19 @@ class BackupStore(SqlBase):
         values = user.model_dump()
         values["roles"] = role_names(user.roles)
         await self._insert(table(UserRow), values)
+
+    async def import_group(self, group: Group) -> None:
+        """Store a group as is, members included (in one transaction)."""
+        values = group.model_dump(exclude={"members"})
+        async with self._session() as session:
+            await session.execute(table(GroupRow).insert().values(**values))
+            if group.members:
+                rows = [{"group_id": group.id, "user_id": member} for member in group.members]
+                await session.execute(table(GroupMemberRow).insert(), rows)
+
+    async def import_grant(self, grant: Grant) -> None:
+        """Store a grant as is."""
+        await self._insert(table(GrantRow), {**grant.model_dump(), "role": grant.role.value})
 
     async def import_worker(self, worker: Worker) -> None:
         """Store a worker as is."""
