@@ -110,11 +110,13 @@ class _Events:
 
 
 def test_each_team_lists_and_reads_only_its_project(teams: tuple[Stack, dict[str, httpx.Client]]) -> None:
-    """A team's viewer lists only its project; the other project's run, log and archive answer 404."""
+    """A team's viewer lists only its project; the other project's run, log, archive and secrets answer 404."""
     stack, clients = teams
     beta_run = stack.trigger("beta", "hello")
     stack.wait_run("beta", beta_run["id"])
     ann, bob = clients["ann"], clients["bob"]
+    secret = {"value": "beta-deploy-key-value"}
+    assert clients["admin"].put("/projects/beta/secrets/DEPLOY_KEY", json=secret).status_code == 200
     assert [p["id"] for p in ann.get("/projects").json()] == ["alpha"]
     assert [p["id"] for p in bob.get("/projects").json()] == ["beta"]
     for path in (
@@ -129,12 +131,16 @@ def test_each_team_lists_and_reads_only_its_project(teams: tuple[Stack, dict[str
         f"/projects/beta/runs/{beta_run['id']}/log/stream",
         "/projects/beta/schedules",
         "/projects/beta/access",
+        "/projects/beta/secrets",
         "/projects/nowhere",
     ):
         answer = ann.get(path)
         assert answer.status_code == 404, (path, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
     assert bob.get(f"/projects/beta/runs/{beta_run['id']}/log").content == b"hello beta\n"
+    assert [item["name"] for item in bob.get("/projects/beta/secrets").json()["items"]] == ["DEPLOY_KEY"]
+    assert ann.put("/projects/beta/secrets/DEPLOY_KEY", json=secret).status_code == 404
+    assert bob.put("/projects/beta/secrets/DEPLOY_KEY", json=secret).status_code == 403  # a viewer: names only
     # Seen but not allowed: 403, not 404.
     assert ann.post("/projects/alpha/jobs/hello/runs", json={}).status_code == 403
     assert ann.get("/users").status_code == 403
@@ -221,6 +227,8 @@ def test_maintainer_applies_only_their_projects(teams: tuple[Stack, dict[str, ht
     with _client(stack, _token(stack, "maya")) as maya:
         alpha = {"id": "alpha", "jobs": [{"id": "hello", "definition": {"type": "job", "commands": [["echo", "a"]]}}]}
         beta = {"id": "beta", "jobs": [{"id": "hello", "definition": {"type": "job", "commands": [["echo", "b"]]}}]}
+        assert maya.put("/projects/alpha/secrets/TOKEN", json={"value": "alpha-token-value"}).status_code == 200
+        assert maya.put("/projects/beta/secrets/TOKEN", json={"value": "alpha-token-value"}).status_code == 404
         applied = maya.put("/admin/configuration", json={"projects": [alpha]})
         assert applied.status_code == 200, applied.text
         assert [(c["kind"], c["id"]) for c in applied.json()["changes"]] == [("job", "hello")]

@@ -104,10 +104,10 @@ OPERATIONS: dict[str, Permission] = {
     "getSchedule": Permission.read,
     "enableSchedule": Permission.operate,
     "disableSchedule": Permission.operate,
-    # secrets: anyone who reads a project sees the names, operators set and delete values
+    # secrets: anyone who reads a project sees the names; its maintainers set and delete values
     "listSecrets": Permission.read,
-    "putSecret": Permission.operate,
-    "deleteSecret": Permission.operate,
+    "putSecret": Permission.maintain,
+    "deleteSecret": Permission.maintain,
     # workers
     "listWorkers": Permission.read,
     "getWorker": Permission.read,
