@@ -1,6 +1,7 @@
 """Run the whole Podium stack on this machine: `make run` (DESIGN section 10).
 
-Migrates the database, creates the user `admin` and a worker user with a fresh token, then
+Migrates the database, creates the user `admin` and a worker user, reuses the worker's token
+kept in PODIUM_HOME (or makes one when the api no longer accepts it), then
 starts podium-master (with the example configuration), podium-api, podium-web and one
 podium-worker on loopback, waits until each answers its health endpoint, and prints the web
 URL and the admin credentials. SIGINT (Ctrl-C) or SIGTERM stops everything, workers first,
@@ -33,6 +34,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPOSITORY / "deploy" / "examples" / "podium.yaml"
 WORKER_USER = "worker"
 WORKER_ID = "local"
+WORKER_TOKEN_FILE = "worker.token"
+"""In PODIUM_HOME: the worker's token, reused at each start instead of minting one more."""
 START_TIMEOUT = float(os.environ.get("PODIUM_START_TIMEOUT", "60"))
 STOP_TIMEOUT = 15.0
 VARIABLES = """environment:
@@ -189,10 +192,13 @@ class Process:
         return True
 
 
-def http_status(url: str, method: str = "GET", body: dict[str, str] | None = None) -> tuple[int, bytes]:
-    """Status and body of one HTTP request; 0 when nothing answers."""
+def http_status(
+    url: str, method: str = "GET", body: dict[str, str] | None = None, token: str | None = None
+) -> tuple[int, bytes]:
+    """Status and body of one HTTP request (with a bearer `token` if given); 0 when nothing answers."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
     try:
         with opener.open(request, timeout=5) as response:
@@ -223,15 +229,34 @@ class Launcher:
             raise RuntimeError(f"podium_storage.admin {args[0]} failed:\n{result.stdout}{result.stderr}")
         return result.stdout.strip()
 
-    def prepare(self) -> str:
-        """Migrate, create or update `admin` and the worker user; return a new worker token."""
+    def prepare(self) -> None:
+        """Migrate, create or update `admin` and the worker user."""
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.output_dir.mkdir(exist_ok=True)
         self.admin("migrate")
         password = self.settings.admin_password
         self.admin("create-user", "admin", "--role", "administrator", "--password", password)
         self.admin("create-user", WORKER_USER, "--role", "worker")
-        return self.admin("create-token", WORKER_USER).splitlines()[-1].strip()
+
+    def worker_token(self) -> str:
+        """The token kept in PODIUM_HOME while the api accepts it; else a new one, kept there (mode 0600).
+
+        The worker role may call nothing of the public API, so a kept token that is still valid
+        answers 403 at /api/v1/me, and one that is unknown, revoked or expired 401.
+        """
+        path = self.settings.home / WORKER_TOKEN_FILE
+        try:
+            kept = path.read_text().strip()
+        except FileNotFoundError:
+            kept = ""
+        if kept and http_status(f"{self.api_url}/api/v1/me", token=kept)[0] not in (0, 401):
+            return kept
+        token = self.admin("create-token", WORKER_USER, "--description", "make run worker").splitlines()[-1].strip()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(token + "\n")
+        logger.info("new worker token kept in %s", path)
+        return token
 
     def spawn(self, name: str, argv: Sequence[str]) -> Process:
         """Start one service and remember it for the shutdown."""
@@ -269,7 +294,7 @@ class Launcher:
     def start(self) -> None:
         """Start master, api, web and the worker, each once the one before is healthy."""
         s = self.settings
-        token = self.prepare()
+        self.prepare()
         log_dir = str(s.home / "logs")
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(s.master_port),
                               "--database-url", s.database_url, "--log-dir", log_dir, "--config", str(s.config),
@@ -279,6 +304,7 @@ class Launcher:
                            "--database-url", s.database_url, "--log-dir", log_dir, "--master-url", self.master_url,
                            "--control-secret", s.control_secret])  # fmt: skip
         self.wait_for("api", self.healthy(f"{self.api_url}/api/v1/health"))
+        token = self.worker_token()
         self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
                            "--api-url", self.api_url])  # fmt: skip
         self.wait_for("web", self.healthy(f"{self.web_url}/api/v1/health"))
