@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import tarfile
 import threading
@@ -39,6 +40,7 @@ class Cli:
         token = stack.client.headers["Authorization"].removeprefix("Bearer ")
         self.env = {
             **os.environ,
+            "TZ": "UTC",
             "PODIUM_API_URL": stack.api_url,
             "PODIUM_TOKEN": token,
             "PODIUM_CONFIG_DIR": str(config_dir),
@@ -133,8 +135,12 @@ def test_runs_list_show_log_and_download(cli: Cli, tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert run_id in [run["id"] for run in json.loads(listed.stdout)["items"]]
     table = cli("runs", "list", "examples", "--status", "succeeded")
-    assert table.stdout.splitlines()[0].split() == ["RUN", "JOB", "STATUS", "WORKER", "CREATED"]
-    assert run_id in table.stdout
+    header = ["RUN", "PROJECT", "JOB", "STATUS", "TRIGGER", "WORKER", "CREATED", "DURATION"]
+    assert table.stdout.splitlines()[0].split() == header
+    row = next(line for line in table.stdout.splitlines() if line.startswith(run_id)).split()
+    assert row[1:5] == ["examples", "hello", "succeeded", "admin"]
+    assert re.fullmatch(r"\d+\.\ds", row[-1]), row  # the duration
+    assert row[-2] == "UTC"  # local time, its zone named (TZ=UTC in this environment)
 
     shown = cli("runs", "show", "examples", run_id)
     assert shown.returncode == 0, shown.stderr
@@ -189,7 +195,9 @@ def test_apply_dry_run_prints_changes_and_changes_nothing(cli: Cli, stack: Stack
 
     applied = cli("apply", str(config), "--json")
     assert applied.returncode == 0, applied.stderr
-    assert {"action": "create", "kind": "job", "project": "examples", "id": "extra"} in json.loads(applied.stdout)
+    assert {"action": "create", "kind": "job", "project": "examples", "id": "extra"} in json.loads(applied.stdout)[
+        "items"
+    ]
     assert stack.client.get("/projects/examples/jobs/extra").status_code == 200
 
     again = cli("apply", str(config))
@@ -252,7 +260,7 @@ def test_secrets_set_list_delete(cli: Cli, stack: Stack, tmp_path: Path) -> None
     assert cli("secrets", "set", "examples", "FROM_FILE", "--from-file", str(source)).returncode == 0
     listed = cli("secrets", "list", "examples", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [item["name"] for item in json.loads(listed.stdout)] == ["FROM_FILE", "FROM_STDIN"]
+    assert [item["name"] for item in json.loads(listed.stdout)["items"]] == ["FROM_FILE", "FROM_STDIN"]
     assert value not in listed.stdout and value not in cli("secrets", "list", "examples").stdout
     short = subprocess.run(
         ["podium", "secrets", "set", "examples", "SHORT"], input="tiny", capture_output=True, text=True, env=cli.env
@@ -262,5 +270,73 @@ def test_secrets_set_list_delete(cli: Cli, stack: Stack, tmp_path: Path) -> None
     assert cli("secrets", "delete", "examples", "FROM_FILE").returncode == 0
     missing = cli("secrets", "delete", "examples", "FROM_FILE")
     assert missing.returncode == 3 and "FROM_FILE" in missing.stderr
-    assert json.loads(cli("secrets", "list", "examples", "--json").stdout) == []
+    assert json.loads(cli("secrets", "list", "examples", "--json").stdout) == {"items": []}
     assert value not in stack.outputs()
+
+
+def test_a_unique_prefix_or_the_short_id_selects_a_run(cli: Cli) -> None:
+    """`runs show` takes a unique prefix of a run id, or its last 8 characters as lists show it."""
+    first = json.loads(cli("--json", "trigger", "examples", "hello", "-p", "name=prefix", "--wait").stdout)
+    second = json.loads(cli("--json", "trigger", "examples", "hello", "--wait").stdout)
+    for given in (first["id"][:-6], first["id"][-8:]):
+        shown = cli("--json", "runs", "show", "examples", given)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["id"] == first["id"]
+    common = os.path.commonprefix([first["id"], second["id"]])
+    if len(common) >= 4:  # both created in the same second or so: their shared prefix is ambiguous
+        ambiguous = cli("runs", "show", "examples", common)
+        assert ambiguous.returncode == 2 and "ambiguous" in ambiguous.stderr
+    unknown = cli("runs", "show", "examples", "ffffffff")
+    assert unknown.returncode == 3 and "no run of examples matches" in unknown.stderr
+
+
+def test_json_shapes_follow_one_rule(cli: Cli) -> None:
+    """Every listing prints {"items": [...]}, a single thing its object."""
+    for args in (["workers", "list"], ["runs", "list"], ["runs", "list", "examples"], ["projects", "list"],
+                 ["jobs", "list"], ["jobs", "list", "examples"]):  # fmt: skip
+        result = cli("--json", *args)
+        assert result.returncode == 0, (args, result.stderr)
+        answer = json.loads(result.stdout)
+        assert isinstance(answer, dict) and isinstance(answer["items"], list), args
+    run = json.loads(cli("--json", "trigger", "examples", "hello").stdout)
+    assert run["job"] == "hello"
+
+
+def test_projects_jobs_and_runs_across_projects(cli: Cli) -> None:
+    """`projects list`, `jobs list` (all projects) and `runs list` without a project."""
+    projects = cli("projects", "list")
+    assert projects.returncode == 0 and "examples" in projects.stdout
+    jobs = [line.split()[:3] for line in cli("jobs", "list").stdout.splitlines()]
+    assert ["examples", "build-and-test", "pipeline"] in jobs
+    done = json.loads(cli("--json", "trigger", "examples", "hello", "--wait").stdout)
+    everywhere = json.loads(cli("--json", "runs", "list").stdout)["items"]
+    assert done["id"] in [run["id"] for run in everywhere]
+
+
+def test_follow_prints_the_waiting_reason_and_a_pipelines_children(cli: Cli, stack: Stack) -> None:
+    """With the worker disabled `trigger --follow` says why the run waits; a pipeline shows its children."""
+    assert stack.client.post("/workers/w1/disable").status_code == 200
+    try:
+        follower = cli.start("trigger", "examples", "hello", "--follow")
+        assert follower.stderr is not None
+        first = follower.stderr.readline()
+        assert " is pending" in first, first
+        waiting = follower.stderr.readline()
+        assert waiting.startswith("waiting: "), waiting
+    finally:
+        assert stack.client.post("/workers/w1/enable").status_code == 200
+    out, rest = follower.communicate(timeout=60)
+    assert follower.returncode == 0, rest
+    assert "hello world" in out
+    pipeline = cli("trigger", "examples", "build-and-test", "--follow")
+    assert pipeline.returncode == 0, pipeline.stderr
+    assert re.search(r"^build: hello #[0-9a-f]{8} succeeded$", pipeline.stderr, re.M), pipeline.stderr
+    assert re.search(r"^test: hello #[0-9a-f]{8} succeeded$", pipeline.stderr, re.M), pipeline.stderr
+
+
+def test_runs_log_follow_of_a_failed_run_exits_1(cli: Cli) -> None:
+    """`runs log --follow` ends with the run's exit code, as `trigger --follow` does."""
+    failed = json.loads(cli("--json", "trigger", "examples", "fail", "--wait").stdout)
+    followed = cli("runs", "log", "examples", failed["id"], "--follow")
+    assert followed.returncode == 1, followed.stderr
+    assert "about to fail" in followed.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import httpx
@@ -31,6 +31,10 @@ class PodiumError(Exception):
 
 class PodiumUnreachable(Exception):
     """The api could not be reached at all (its TLS certificate refused included)."""
+
+
+class NotPodium(PodiumUnreachable):
+    """Something answered at the URL, but not a Podium api (an HTML page, another service)."""
 
 
 class LogEvent(BaseModel):
@@ -93,8 +97,22 @@ class PodiumClient:
         except httpx.TransportError as exc:
             raise PodiumUnreachable(f"cannot reach {self._http.base_url}: {self._reason(exc)}") from None
         if response.status_code >= 400:
-            raise PodiumError(_problem(response))
+            raise PodiumError(self._problem(response))
         return response
+
+    def _problem(self, response: httpx.Response) -> Problem:
+        """The problem an error answer carries; an answer that is not JSON is not from Podium."""
+        try:
+            return Problem.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise self._not_podium(response) from None
+
+    def _not_podium(self, response: httpx.Response) -> NotPodium:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return NotPodium(
+            f"{self._http.base_url} does not look like a Podium api: {response.request.url.path} answered "
+            f"HTTP {response.status_code} with {kind} (is --url the api's or the web's address?)"
+        )
 
     def _reason(self, error: httpx.TransportError) -> str:
         """Why the api could not be reached; a refused certificate says so and what was trusted."""
@@ -104,7 +122,11 @@ class PodiumClient:
         return f"{_tls.describe_tls_failure(tls, 'the api')} (trusting {self._trusted})"
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise self._not_podium(response) from None
 
     # Me -------------------------------------------------------------------------------------
 
@@ -129,6 +151,10 @@ class PodiumClient:
     def jobs(self, project: str) -> list[Job]:
         """The jobs of a project."""
         return [Job.model_validate(j) for j in _items(self._json("GET", f"/projects/{project}/jobs"))]
+
+    def job(self, project: str, job: str) -> Job:
+        """One job."""
+        return Job.model_validate(self._json("GET", f"/projects/{project}/jobs/{job}"))
 
     def set_job_enabled(self, project: str, job: str, enabled: bool) -> Job:
         """Enable or disable a job."""
@@ -176,10 +202,30 @@ class PodiumClient:
             with self._http.stream("GET", path, params={"offset": offset}, timeout=httpx.Timeout(30, read=None)) as r:
                 if r.status_code >= 400:
                     r.read()
-                    raise PodiumError(_problem(r))
+                    raise PodiumError(self._problem(r))
                 yield from _log_events(r.iter_lines())
         except httpx.TransportError as exc:
             raise PodiumUnreachable(f"lost the log stream: {self._reason(exc)}") from None
+
+    def run_changes(self) -> Generator[Run, None, None]:
+        """Every run as it changes (`/events`: first the current state, then pushed changes), endless."""
+        try:
+            with self._http.stream("GET", "/events", timeout=httpx.Timeout(30, read=None)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise PodiumError(self._problem(r))
+                event, data = "message", list[str]()
+                for line in r.iter_lines():
+                    if line == "":
+                        if event == "run" and data:
+                            yield Run.model_validate_json("\n".join(data))
+                        event, data = "message", list[str]()
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].removeprefix(" "))
+        except httpx.TransportError as exc:
+            raise PodiumUnreachable(f"lost the event stream: {self._reason(exc)}") from None
 
     def wait(self, project: str, run_id: str) -> Run:
         """Block until the run ends (following its log stream, so without polling); answer it."""
@@ -253,13 +299,6 @@ class PodiumClient:
 def _items(answer: Any) -> list[Any]:
     items: list[Any] = answer["items"] if isinstance(answer, dict) else answer
     return items
-
-
-def _problem(response: httpx.Response) -> Problem:
-    try:
-        return Problem.model_validate(response.json())
-    except (ValueError, ValidationError):
-        return Problem(title=response.reason_phrase or "Error", status=response.status_code, detail=response.text[:500])
 
 
 def _log_events(lines: Iterator[str]) -> Iterator[LogEvent]:

@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -29,12 +30,63 @@ def err(text: str) -> None:
 
 
 def to_json(value: Any) -> str:
-    """`value` (models, lists of models, plain data) as indented JSON."""
-    if isinstance(value, BaseModel):
-        return value.model_dump_json(indent=2)
+    """`value` as indented JSON, by the one rule of `--json`.
+
+    A single thing prints as its object; a list of things prints as `{"items": [...]}` (with
+    `next_cursor` when the list is one page of more), never as a bare list: scripts read
+    `.items` from every listing.
+    """
     if isinstance(value, list):
-        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-    return json.dumps(value, indent=2)
+        value = {"items": value}
+    return json.dumps(_plain(value), indent=2)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def local_time(moment: datetime | None) -> str:
+    """A time in the local time zone, the zone named (`2026-12-02 16:03:11 CET`); `-` for none."""
+    if moment is None:
+        return "-"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def duration(run: Run) -> str:
+    """How long the run ran (`4.2s`, `3m05s`, `1h02m`); `-` before it started."""
+    if run.started_at is None:
+        return "-"
+    end = run.completed_at or datetime.now(run.started_at.tzinfo)
+    seconds = max(0.0, (end - run.started_at).total_seconds())
+    if seconds < 60:
+        text = f"{seconds:.1f}s"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    else:
+        text = f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return text if run.completed_at else f"{text}+"
+
+
+def trigger(run: Run) -> str:
+    """Who or what started the run: a user, `schedule NAME`, `pipeline ELEMENT` or the source type."""
+    if run.source.user:
+        return run.source.user
+    if run.source.schedule:
+        return f"schedule {run.source.schedule}"
+    if run.source.element:
+        return f"pipeline {run.source.element}"
+    return run.source.type
+
+
+def short_id(run_id: str) -> str:
+    """The run id as the web UI shows it: the last 8 characters (the random tail of the UUIDv7)."""
+    return run_id[-8:]
 
 
 def table(rows: list[list[str]]) -> str:
@@ -45,9 +97,15 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
+RUN_HEADER = ["RUN", "PROJECT", "JOB", "STATUS", "TRIGGER", "WORKER", "CREATED", "DURATION"]
+
+
 def run_row(run: Run) -> list[str]:
-    """The columns of a run in `runs list`."""
-    return [run.id, run.job, run.status.value, run.worker or "-", run.created_at.strftime("%Y-%m-%d %H:%M:%S")]
+    """The columns of a run in `runs list` (RUN_HEADER)."""
+    return [
+        run.id, run.project, run.job, run.status.value, trigger(run), run.worker or "-", local_time(run.created_at),
+        duration(run),
+    ]  # fmt: skip
 
 
 def run_details(run: Run) -> str:
@@ -57,11 +115,14 @@ def run_details(run: Run) -> str:
         f"job:        {run.project}/{run.job}",
         f"status:     {run.status.value}" + (f" ({run.reason})" if run.reason else ""),
         f"worker:     {run.worker or '-'}",
-        f"source:     {run.source.type}",
-        f"created:    {run.created_at.isoformat()}",
-        f"started:    {run.started_at.isoformat() if run.started_at else '-'}",
-        f"completed:  {run.completed_at.isoformat() if run.completed_at else '-'}",
+        f"trigger:    {trigger(run)}",
+        f"created:    {local_time(run.created_at)}",
+        f"started:    {local_time(run.started_at)}",
+        f"completed:  {local_time(run.completed_at)}",
+        f"duration:   {duration(run)}",
     ]
+    if run.waiting_reason and not run.status.is_final:
+        lines.append(f"waiting:    {run.waiting_reason}")
     lines += [f"parameter:  {key}={value}" for key, value in sorted(run.parameters.items())]
     if run.results:
         lines.append(f"results:    {json.dumps(run.results, sort_keys=True)}")

@@ -48,8 +48,11 @@ class UsageError(Exception):
     """Bad input: reported on stderr with exit code 2."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m podium_storage.admin", description=__doc__.split("\n\n")[0])
+PROG = "python -m podium_storage.admin"
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--database-url",
         default=os.environ.get("PODIUM_DATABASE_URL"),
@@ -306,10 +309,15 @@ async def _run(args: argparse.Namespace) -> str:
     return await _apply(url, args)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return the exit code."""
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run one command; return the exit code.
+
+    Args:
+        argv: the arguments (default: the process's).
+        prog: how the caller names this tool in messages (`podium admin` runs it too).
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     try:
         output = asyncio.run(_run(args))
     except (UsageError, UnsupportedDatabaseUrl, BackupError) as exc:
@@ -319,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: invalid configuration:\n{exc}\n")
         return 2
     except StorageUnavailable as exc:
-        sys.stderr.write(f"error: {exc} (is the database up, and migrated? run `migrate` first)\n")
+        sys.stderr.write(f"error: {exc} (is the database up, and migrated? run `{prog} migrate` first)\n")
         return 1
     except StorageError as exc:
         sys.stderr.write(f"error: {exc}\n")
