@@ -34,6 +34,8 @@ async def fill(storage: Storage, logs: LogStore) -> None:
     """Store one of every kind of entity, in several states, with logs."""
     await storage.put_project("web", "Web", {"git": {"url": "https://example.com/x.git", "$odd.key": 1}})
     await storage.put_project("empty")
+    for n in range(4):  # several pages of audit entries too
+        await storage.record_audit("admin", "user.disable", f"user/u{n}", {"n": n, "key.with$odd": [n]})
     parameters = [{"key": "name", "default": "world", "required": True}]
     await storage.put_job("web", JobConfig.model_validate({"id": "build", **JOB, "parameters": parameters}))
     await storage.put_job("web", JobConfig.model_validate({"id": "flow", **PIPELINE, "properties": {"os": "linux"}}))
@@ -119,6 +121,7 @@ async def snapshot(storage: Storage) -> dict[str, Any]:
     answers["active w1"] = await storage.list_active_runs("w1")
     answers["by source"] = await storage.list_runs(RunFilter(source="schedule"))
     answers["by status"] = await storage.list_runs(RunFilter(status=[RunStatus.failed], worker="w2"))
+    answers["audit"] = await storage.list_audit()
     return answers
 
 

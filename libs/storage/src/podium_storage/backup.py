@@ -7,6 +7,7 @@ Each line is one object `{"kind": ..., "data": ...}`, in this order::
     worker
     run          each run with every field, followed by its `log` lines when logs are exported
     log          {"project", "run", "offset", "data": base64} — a chunk of at most 1 MiB
+    audit        each audit entry, newest first (paged like the runs)
     end          {"counts": {kind: number}}: a file without it was cut short
 
 Runs are paged through `Storage.list_runs`, and an import reads one line at a time, so neither
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from podium_model import Job, Project, Run, RunFilter, Schedule, User, Worker, utcnow
 from podium_model.access import Grant, Group
+from podium_model.audit import AuditEntry
 from podium_storage.interface import AlreadyExists, CredentialRecord, SecretRecord, Storage, StorageError
 from podium_storage.logs import LogOffsetMismatch, LogStore
 
@@ -53,6 +55,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "grant": Grant,
     "worker": Worker,
     "run": Run,
+    "audit": AuditEntry,
 }
 
 
@@ -114,6 +117,14 @@ async def export_database(storage: Storage, out: IO[str], logs: LogStore | None 
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
+    cursor = None
+    while True:
+        entries = await storage.list_audit(limit=RUN_PAGE, cursor=cursor)
+        for entry in entries.items:
+            write("audit", _model_line("audit", entry))
+        if entries.next_cursor is None:
+            break
+        cursor = entries.next_cursor
     out.write(_line("end", {"counts": dict(counts)}))
     logger.info("exported %s", dict(counts))
     return dict(counts)

@@ -320,7 +320,7 @@ class Storage(abc.ABC):
     ) -> AuditEntry:
         """Record one administrative change: a stored entry, then one structured log line.
 
-        Concrete on purpose: every backend stores through `store_audit`, and the log line is
+        Concrete on purpose: every backend stores through `import_audit`, and the log line is
         written here once, so no caller can make one without the other.
 
         Args:
@@ -332,13 +332,17 @@ class Storage(abc.ABC):
         entry = AuditEntry(
             id=new_id(), at=utcnow(), actor=actor[:64], action=action, target=target[:300], details=dict(details or {})
         )
-        await self.store_audit(entry)
+        await self.import_audit(entry)
         audit_logger.info("audit %s", entry.model_dump_json())
         return entry
 
     @abc.abstractmethod
-    async def store_audit(self, entry: AuditEntry) -> None:
-        """Store an audit entry as it is (`record_audit` makes them; imports replay them)."""
+    async def import_audit(self, entry: AuditEntry) -> None:
+        """Store an audit entry as it is: `record_audit` makes them, a backup import replays them.
+
+        Raises:
+            AlreadyExists: an entry with that id exists.
+        """
 
     @abc.abstractmethod
     async def list_audit(

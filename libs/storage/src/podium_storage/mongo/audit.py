@@ -22,7 +22,7 @@ def _entry(document: Document) -> AuditEntry:
 class AuditStore(MongoBase):
     """The audit methods of `MongoStorage`."""
 
-    async def store_audit(self, entry: AuditEntry) -> None:
+    async def import_audit(self, entry: AuditEntry) -> None:
         """Store an audit entry as it is."""
         document: Document = {
             "_id": entry.id,

@@ -22,7 +22,7 @@ def _entry(row: Any) -> AuditEntry:
 class AuditStore(SqlBase):
     """The audit methods of `SqlStorage`."""
 
-    async def store_audit(self, entry: AuditEntry) -> None:
+    async def import_audit(self, entry: AuditEntry) -> None:
         """Store an audit entry as it is."""
         values = entry.model_dump()
         await self._writing(lambda connection: connection.execute(insert(_audit).values(**values)))
