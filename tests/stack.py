@@ -85,6 +85,7 @@ class Stack:
             "--database-url", self.database_url,
             "--log-dir", str(self.log_dir),
             "--control-secret", self.secret,
+            "--secrets-key-file", str(self.secrets_key_file),
             "--api-url", self.api_url,
         ]  # fmt: skip
         if self.config is not None:

@@ -340,3 +340,15 @@ def test_runs_log_follow_of_a_failed_run_exits_1(cli: Cli) -> None:
     followed = cli("runs", "log", "examples", failed["id"], "--follow")
     assert followed.returncode == 1, followed.stderr
     assert "about to fail" in followed.stdout
+
+
+def test_apply_naming_a_missing_secret_exits_non_zero(cli: Cli, tmp_path: Path) -> None:
+    """`podium apply` of a job naming a secret the project lacks exits 3 and names the secret."""
+    config = tmp_path / "podium.yaml"
+    config.write_text(
+        "projects:\n  - id: needy\n    jobs:\n      - id: needs\n"
+        '        definition: {type: job, secrets: [NOT_SET_ANYWHERE], commands: [["true"]]}\n'
+    )
+    result = cli("apply", str(config))
+    assert result.returncode == 3, result.stderr
+    assert "NOT_SET_ANYWHERE" in result.stderr and "Traceback" not in result.stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from podium_model import RunSource
-from podium_model.config import Change, parse_configuration
+import pytest
+
+from podium_model import CommandsDefinition, RunSource
+from podium_model.config import Change, ConfigurationError, parse_configuration
 from podium_storage import Storage
 from podium_storage.configuration import apply_configuration
 
@@ -131,3 +133,37 @@ async def test_access_makes_the_grants_exactly_those_named(storage: Storage) -> 
     ]
     assert await apply_configuration(storage, parse_configuration("projects: [{id: team}]")) == []
     assert len(await storage.list_grants("team")) == 2
+
+
+WITH_SECRETS = """
+projects:
+  - id: vault
+    jobs:
+      - id: deploy
+        definition: {type: job, secrets: [DEPLOY_KEY, REGISTRY_TOKEN], commands: [["true"]]}
+      - id: plain
+        definition: {type: job, commands: [["true"]]}
+"""
+
+
+async def test_a_job_naming_a_missing_secret_refuses_the_whole_file(storage: Storage) -> None:
+    """Each missing secret is named, nothing is written (dry run too); once set, the file applies."""
+    configuration = parse_configuration(WITH_SECRETS, "test")
+    for dry_run in (True, False):
+        with pytest.raises(ConfigurationError) as refused:
+            await apply_configuration(storage, configuration, dry_run=dry_run)
+        assert len(refused.value.problems) == 2
+        assert "'DEPLOY_KEY' does not exist in project 'vault'" in refused.value.problems[0]
+        assert "vault/deploy" in refused.value.problems[0] and "REGISTRY_TOKEN" in refused.value.problems[1]
+        assert await storage.list_projects() == []
+    await storage.put_project("vault")
+    await storage.put_secret("vault", "DEPLOY_KEY", "sealed")
+    with pytest.raises(ConfigurationError, match="REGISTRY_TOKEN") as still:
+        await apply_configuration(storage, configuration)
+    assert len(still.value.problems) == 1
+    await storage.put_secret("vault", "REGISTRY_TOKEN", "sealed")
+    changes = await apply_configuration(storage, configuration)
+    assert described(changes) == ["create job vault/deploy", "create job vault/plain"]
+    job = await storage.get_job("vault", "deploy")
+    assert job is not None and isinstance(job.definition, CommandsDefinition)
+    assert job.definition.secrets == ["DEPLOY_KEY", "REGISTRY_TOKEN"]

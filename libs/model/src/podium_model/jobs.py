@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from podium_model._base import Model, Slug, UtcDatetime
+from podium_model.limits import JOB_SECRETS
 from podium_model.runs import RunStatus
+from podium_model.secrets import SecretName
 
 
 class JobParameter(Model):
@@ -30,6 +32,12 @@ class CommandsDefinition(Model):
     commands: list[Command] = Field(min_length=1, max_length=1000)
     timeout: int | None = Field(default=None, gt=0, description="Seconds the whole run may take before it is aborted")
     environment: dict[str, str] = Field(default_factory=dict, description="Extra environment variables (templates)")
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        max_length=JOB_SECRETS,
+        description="Project secrets given to the commands as environment variables of the same name, masked "
+        "in the log; applying a configuration naming a secret the project lacks is refused",
+    )
 
 
 class AfterCondition(Model):

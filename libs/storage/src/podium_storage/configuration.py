@@ -3,7 +3,8 @@
 `apply_configuration` creates or updates what the file names and removes the jobs and
 schedules of the named projects that the file no longer names (their runs stay readable).
 A project carrying `access` gets exactly those grants; one without keeps its grants.
-Projects the file does not name are left alone. Each write is its own transaction: a failure
+Projects the file does not name are left alone. A job naming a secret its project lacks
+(`definition.secrets`) refuses the whole file before anything is written. Each write is its own transaction: a failure
 half-way leaves what was applied so far, and applying again completes it.
 """
 
@@ -12,9 +13,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from podium_model import Job, Project, Schedule
+from podium_model import CommandsDefinition, Job, Project, Schedule
 from podium_model.access import GranteeKind, ProjectAccess, ProjectRole
-from podium_model.config import Change, Configuration, JobConfig, ProjectConfig, ScheduleConfig
+from podium_model.config import Change, Configuration, ConfigurationError, JobConfig, ProjectConfig, ScheduleConfig
 from podium_storage.interface import Storage
 
 logger = logging.getLogger(__name__)
@@ -43,13 +44,38 @@ async def apply_configuration(storage: Storage, configuration: Configuration, dr
         storage: where to write.
         configuration: the validated configuration file.
         dry_run: compute the same changes without writing anything.
+
+    Raises:
+        ConfigurationError: a job names a secret its project does not hold (nothing is written).
     """
+    await _check_secrets(storage, configuration)
     changes: list[Change] = []
     for project in configuration.projects:
         changes.extend(await _apply_project(storage, project, dry_run))
     if changes and not dry_run:
         logger.info("configuration applied: %d changes", len(changes))
     return changes
+
+
+async def _check_secrets(storage: Storage, configuration: Configuration) -> None:
+    """Refuse a configuration whose jobs name secrets their projects lack, naming each one."""
+    problems = []
+    for project in configuration.projects:
+        wanted = {
+            job.id: job.definition.secrets for job in project.jobs if isinstance(job.definition, CommandsDefinition)
+        }
+        if not any(wanted.values()):
+            continue  # most projects name no secret: no read
+        held = {secret.name for secret in await storage.list_secrets(project.id)}
+        for job, names in wanted.items():
+            for name in names:
+                if name not in held:
+                    problems.append(
+                        f"job {project.id}/{job}: secret {name!r} does not exist in project {project.id!r} "
+                        f"(set it first: podium secrets set {project.id} {name})"
+                    )
+    if problems:
+        raise ConfigurationError("configuration", problems)
 
 
 async def _apply_project(storage: Storage, wanted: ProjectConfig, dry_run: bool) -> list[Change]:

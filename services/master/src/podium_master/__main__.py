@@ -19,6 +19,7 @@ from pydantic import SecretStr, ValidationError
 from podium_master.settings import DEFAULT_DATABASE_URL, DEFAULT_LOG_DIR, MasterSettings
 from podium_model import transport
 from podium_model.logformat import configure as configure_logging
+from podium_storage.secretfiles import read_secret_file, scrub_environment, secrets_keys
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration file applied at start [PODIUM_MASTER_CONFIG]",
     )
     add("--control-secret", default=_env("PODIUM_CONTROL_SECRET"), help="control API secret [PODIUM_CONTROL_SECRET]")
+    add("--control-secret-file", default=_env("PODIUM_CONTROL_SECRET_FILE"),
+        help="file holding the control API secret [PODIUM_CONTROL_SECRET_FILE]")  # fmt: skip
+    add("--database-url-file", default=_env("PODIUM_DATABASE_URL_FILE"),
+        help="file holding the database URL, with its password [PODIUM_DATABASE_URL_FILE]")  # fmt: skip
+    add("--secrets-key-file", default=_env("PODIUM_SECRETS_KEY_FILE"),
+        help="file holding the keys opening project secrets [PODIUM_SECRETS_KEY_FILE, or the keys in "
+        "PODIUM_SECRETS_KEY]")  # fmt: skip
     add(
         "--api-url",
         default=_env("PODIUM_MASTER_API_URL"),
@@ -103,15 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _secret(value: str | None, file: str | None, option: str) -> str | None:
+    """A secret from its file when one is given, else the plain value (flag or variable)."""
+    return read_secret_file(Path(file), option) if file else value or None
+
+
 def settings_from(args: argparse.Namespace) -> MasterSettings:
-    """Settings from parsed arguments."""
+    """Settings from parsed arguments; secrets from their files when given.
+
+    Raises:
+        ValueError: a secret file cannot be read, or the secrets key is malformed.
+    """
+    control_secret = _secret(args.control_secret, args.control_secret_file, "--control-secret-file")
+    secrets_key = _secret(_env("PODIUM_SECRETS_KEY"), args.secrets_key_file, "--secrets-key-file")
+    secrets_keys(secrets_key or "")  # a malformed key refuses to start, not at the first dispatch
     return MasterSettings(
         host=args.host,
         port=args.port,
-        database_url=args.database_url,
+        database_url=_secret(args.database_url, args.database_url_file, "--database-url-file") or DEFAULT_DATABASE_URL,
         log_dir=Path(args.log_dir),
         config=Path(args.config) if args.config else None,
-        control_secret=SecretStr(args.control_secret) if args.control_secret else None,
+        control_secret=SecretStr(control_secret) if control_secret else None,
+        secrets_key=SecretStr(secrets_key) if secrets_key else None,
         api_url=args.api_url or None,
         migrate=not args.no_migrate,
         selector=args.selector,
@@ -144,8 +165,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.exit(2, f"podium-master: {exc}\n")
     try:
         settings = settings_from(args)
-    except (ValidationError, argparse.ArgumentTypeError) as exc:
-        sys.exit(f"podium-master: invalid settings: {exc}")
+    except ValidationError as exc:  # its messages only: its input holds the secrets given
+        errors = (f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        sys.exit(f"podium-master: invalid settings: {'; '.join(errors)}")
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        sys.exit(f"podium-master: {exc}")
+    scrub_environment()  # the settings hold their copies; a selector's or migration's children inherit none
     try:
         transport.check_server_files(args.tls_cert or None, args.tls_key or None)
     except ValueError as exc:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from podium_master.lifecycle import PENDING
 from podium_master.poison import MessageTooLarge
+from podium_master.secrets import SecretsUnavailable
 from podium_master.selector import BUSY, Selector, WorkerSlot, waiting_reason
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
@@ -222,6 +223,13 @@ class Dispatcher:
 
     async def _start(self, run: Run, job: Job, slot: WorkerSlot, session: WorkerSession) -> bool:
         assert isinstance(job.definition, CommandsDefinition)
+        secrets: dict[str, str] = {}
+        if job.definition.secrets:  # jobs naming none pay no read
+            try:
+                secrets = await self.master.secrets.values(run.project, job.definition.secrets)
+            except SecretsUnavailable as exc:
+                await self.master.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=str(exc)))
+                return False
         claimed = await self.master.lifecycle.claim(run.id, slot.id)
         if claimed is None:
             return False  # someone else moved it (cancelled meanwhile)
@@ -235,6 +243,7 @@ class Dispatcher:
             definition=job.definition,
             worker={**slot.properties, "id": slot.id},
             environment=self._run_environment(run.id),
+            secrets=secrets,
         )
         try:
             future = session.execute(request, 0)  # a claimed run's log starts empty

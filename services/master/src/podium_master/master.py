@@ -16,6 +16,7 @@ from podium_master.pipelines import PipelineRunner
 from podium_master.poison import Bounces
 from podium_master.retention import retain_forever
 from podium_master.schedules import Clock, Scheduler
+from podium_master.secrets import RunSecrets
 from podium_master.selector import load_selector
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
@@ -23,6 +24,7 @@ from podium_model import Job, Run, RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
 from podium_storage.interface import Storage, StorageError
 from podium_storage.logs import LogStore
+from podium_storage.secretfiles import secrets_keys
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class Master:
         self.scheduler = Scheduler(self, clock)
         self.lost = LostWorkers(self)
         self.bounces = Bounces(self)
+        key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""
+        self.secrets = RunSecrets(storage, secrets_keys(key))
         self.seen: set[str] = set()
         """Workers heard from since `last_seen` was last written (by `record_seen`)."""
         self._tasks: list[asyncio.Task[None]] = []

@@ -19,6 +19,11 @@ class MasterSettings(BaseModel):
     log_dir: Path = Field(default=Path(DEFAULT_LOG_DIR), description="Directory of the run logs (shared with the api)")
     config: Path | None = Field(default=None, description="Configuration file applied at start-up")
     control_secret: SecretStr | None = Field(default=None, description="Shared secret of the control API")
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Keys opening project secrets (whitespace-separated, the first seals; see docs/security.md); "
+        "without one, runs of jobs naming secrets end `exception`",
+    )
     api_url: str | None = Field(
         default=None, description="Public api URL given to run commands as PODIUM_API_URL (with PODIUM_TOKEN)"
     )

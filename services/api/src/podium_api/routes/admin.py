@@ -115,19 +115,27 @@ async def apply_configuration_file(
     except ConfigurationTooLarge as exc:
         raise PayloadTooLarge(exc.problems[0], limit="configuration", limit_bytes=CONFIGURATION_BYTES) from None
     except ConfigurationError as exc:
-        errors = [{"loc": ["body"], "msg": problem, "type": "configuration"} for problem in exc.problems]
-        raise InvalidInput("; ".join(exc.problems[:5]), errors=errors) from None
+        raise _invalid(exc) from None
     maintained = {project.id: ProjectPermission.maintain in access.on(project.id) for project in configuration.projects}
     refused = [project for project, may in maintained.items() if not may]
     if refused:
         # The same answer for a project that exists unseen and one that does not: nothing leaks.
         raise Forbidden(f"you may not change the projects {refused[:20]!r} (only those you maintain)")
-    changes = await apply_configuration(storage, configuration, dry_run=dry_run)
+    try:
+        changes = await apply_configuration(storage, configuration, dry_run=dry_run)
+    except ConfigurationError as exc:  # a job names a secret its project lacks: nothing written
+        raise _invalid(exc) from None
     if not dry_run and changes:
         details = {"count": len(changes), "changes": [change.describe() for change in changes[:MAX_AUDITED_CHANGES]]}
         await storage.record_audit(principal.id, "configuration.apply", "configuration", details)
         master.dispatch()
     return ConfigurationResult(dry_run=dry_run, changes=changes)
+
+
+def _invalid(exc: ConfigurationError) -> InvalidInput:
+    """A configuration's problems as a 422, each one an `errors` member."""
+    errors = [{"loc": ["body"], "msg": problem, "type": "configuration"} for problem in exc.problems]
+    return InvalidInput("; ".join(exc.problems[:5]), errors=errors)
 
 
 @router.get("/info", response_model=ServiceInfo, **operation("getServiceInfo", summary="Service information"))
