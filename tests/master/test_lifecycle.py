@@ -29,6 +29,9 @@ projects:
       - id: nowhere
         properties: {os: plan9}
         definition: {type: job, commands: [["true"]]}
+      - id: talkative
+        properties: {os: beos}
+        definition: {type: job, commands: [["true"]]}
 """
 EXPIRY = 2.0
 
@@ -150,10 +153,11 @@ async def test_requeued_run_drops_the_log_of_its_lost_attempt(stack: Stack, stor
 
 
 async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack: Stack, storage: Storage) -> None:
-    """A final status whose results are over `RESULTS_BYTES`: the run ends exception saying so, the worker stays."""
-    run = await storage.create_run("demo", "nowhere", {}, RunSource(type="api"))
+    """A final status whose results are over `RESULTS_BYTES`: the run ends exception saying so, the worker stays
+    (and the status sent again before its `clean` was answered is ignored)."""
+    run = await storage.create_run("demo", "talkative", {}, RunSource(type="api"))
     async with open_worker(stack, "verbose") as ws:
-        await answer_setup(ws, {"os": "plan9"})
+        await answer_setup(ws, {"os": "beos"})  # only this test's job: no other test's run comes here
         await _dispatch(stack)
         while (execute := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "execute":
             pass  # a heartbeat-free rogue gets nothing else, but be tolerant
@@ -164,6 +168,8 @@ async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack:
         await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
         clean = json.loads(await asyncio.wait_for(ws.recv(), 30))
         assert clean["type"] == "clean" and clean["run_id"] == run.id, clean
+        # Sent again before the worker saw the acknowledgement: ignored, not a protocol error.
+        await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
         await ws.send(json.dumps({"type": "response", "v": 1, "id": clean["id"]}))
         await ws.ping()
         assert ws.close_code is None

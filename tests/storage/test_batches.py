@@ -19,12 +19,16 @@ class Recorder:
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
         self.unavailable = False
+        self.broken = False
 
     async def __call__(self, items: Sequence[str]) -> list[str]:
         self.batches.append(list(items))
         await asyncio.sleep(0)  # a real transaction yields to the loop: others queue meanwhile
         if self.unavailable:
             raise StorageUnavailable("database unavailable")
+        if self.broken:
+            self.broken = False
+            raise RuntimeError("a driver error nobody classified")
         if "bad" in items:
             raise StorageError("constraint violated")
         return [item.upper() for item in items]
@@ -55,6 +59,19 @@ async def test_an_outage_fails_every_caller_of_the_batch() -> None:
     results = await asyncio.gather(*(commit.submit(item) for item in ["a", "b", "c"]), return_exceptions=True)
     assert all(isinstance(result, StorageUnavailable) for result in results)
     assert recorder.batches == [["a", "b", "c"]]  # no one-by-one retry against a database that is away
+
+
+async def test_an_unexpected_error_reaches_its_callers_and_the_queue_goes_on() -> None:
+    """Not a cancellation (a waiting final status was taken for cancelled, and dropped): the error itself."""
+    recorder = Recorder()
+    recorder.broken = True
+    commit = GroupCommit(recorder)
+    first = [asyncio.ensure_future(commit.submit(item)) for item in ["a", "b"]]
+    await asyncio.sleep(0)  # the writer took them: the next ones queue behind
+    later = [asyncio.ensure_future(commit.submit(item)) for item in ["c", "d"]]
+    results = await asyncio.gather(*first, *later, return_exceptions=True)
+    assert all(isinstance(result, RuntimeError) for result in results[:2]), results
+    assert results[2:] == ["C", "D"]
 
 
 async def test_concurrent_creates_with_a_taken_id(storage: Storage) -> None:

@@ -52,10 +52,18 @@ class GroupCommit(Generic[Item, Result]):
             del self._queue[:MAX_BATCH]
             try:
                 await self._write(batch)
-            except BaseException:
-                for _, future in batch:
+            except asyncio.CancelledError:  # the writer itself is cancelled (the loop is closing)
+                for _, future in batch + self._queue:
                     future.cancel()
+                self._queue.clear()
                 raise
+            except Exception as exc:
+                # Not a storage error (a driver error nobody classified, a bug): each caller gets
+                # it, never a cancellation it would take for its own (a final status waiting on it
+                # was dropped silently so), and the writes queued behind it are still applied.
+                logger.error("a batch of %d writes failed", len(batch), exc_info=exc)
+                for _, future in batch:
+                    _fail(future, exc)
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:

@@ -159,13 +159,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(problem, exc.headers)
 
 
+RETRY_AFTER = "5"
+"""Seconds a client is asked to wait after a 503 (the database is away): the master retries its
+own writes from 0.1 s up to 5 s, so the database is usually back in use by then."""
+
+
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
     problem = Problem.of(
         "service-unavailable", "Service unavailable", 503, "the database cannot be reached; retry later",
         instance=_instance(request),
     )  # fmt: skip
-    return problem_response(problem, {"Retry-After": "5"})
+    return problem_response(problem, {"Retry-After": RETRY_AFTER})
 
 
 async def _already_exists(request: Request, exc: Exception) -> Response:

@@ -19,11 +19,15 @@ from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
 from podium_model.messages import CLOSE_UNAUTHORIZED
 from podium_model.problems import PROBLEM_MEDIA_TYPE, Problem
-from podium_storage import LogStore, migrate, open_storage
+from podium_storage import LogStore, StorageUnavailable, migrate, open_storage
 
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Podium-Control-Secret"
+
+
+RETRY_AFTER = "5"
+"""Seconds a client is asked to wait after a 503 (the database is away): the api says the same."""
 
 
 class ControlRefused(Exception):
@@ -81,6 +85,15 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
     async def refused(request: Request, exc: ControlRefused) -> JSONResponse:
         return _problem(401, "control-unauthorized", "Control secret missing or wrong")
 
+    @app.exception_handler(StorageUnavailable)
+    async def unavailable(request: Request, exc: StorageUnavailable) -> JSONResponse:
+        master: Master = request.state.master
+        master.metrics.storage_errors.inc()
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        response = _problem(503, "service-unavailable", "Service unavailable", "the database cannot be reached")
+        response.headers["Retry-After"] = RETRY_AFTER
+        return response
+
     def check_secret(request: Request) -> None:
         expected = settings.control_secret.get_secret_value() if settings.control_secret else ""
         given = request.headers.get(SECRET_HEADER, "")
@@ -95,7 +108,8 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
             await master.storage.ping()
         except Exception as exc:
             logger.warning("health: database unavailable: %s", exc)
-            return JSONResponse({"status": "unhealthy", "database": "unavailable"}, status_code=503)
+            body = {"status": "unhealthy", "database": "unavailable"}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER})
         return JSONResponse({"status": "ok", "database": "ok", "workers": len(master.sessions)})
 
     @app.get("/metrics")
@@ -145,6 +159,11 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
         except Refused as exc:
             logger.warning("worker connection refused from %s: %s", websocket.client, exc)
             await websocket.close(CLOSE_UNAUTHORIZED)
+            return
+        except StorageUnavailable as exc:  # the worker tries again with its backoff
+            master.metrics.storage_errors.inc()
+            logger.warning("worker from %s not authenticated (database unavailable): %s", websocket.client, exc)
+            await websocket.close(1013)
             return
         except Exception:
             logger.exception("worker authentication failed")

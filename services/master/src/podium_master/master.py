@@ -98,6 +98,7 @@ class Master:
                 await self.storage.touch_workers(seen, utcnow())
             except StorageError as exc:
                 self.seen |= seen
+                self.metrics.storage_errors.inc()
                 logger.warning("last_seen of %d workers not written (retried): %s", len(seen), exc)
 
     async def serve_worker(self, session: WorkerSession) -> None:

@@ -26,7 +26,7 @@ from podium_master.events import Overflow, Subscription
 from podium_master.lifecycle import PENDING, RUNNING
 from podium_model import Job, PipelineDefinition, PipelineElement, Run, RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.pipelines import build_graph, element_run_id, outcome
-from podium_storage.interface import AlreadyExists
+from podium_storage.interface import AlreadyExists, StorageError
 from podium_storage.pipelines import load_children
 
 if TYPE_CHECKING:
@@ -70,6 +70,10 @@ class PipelineRunner:
                 raise
             except Overflow:
                 logger.warning("pipeline engine fell behind the event hub: resubscribing and resuming")
+            except StorageError as exc:
+                self.master.metrics.storage_errors.inc()
+                logger.warning("pipeline engine paused (database error), resuming after %.1fs: %s", interval, exc)
+                await asyncio.sleep(interval)
             except Exception:
                 logger.exception("pipeline engine failed; resuming after a sweep interval")
                 await asyncio.sleep(interval)

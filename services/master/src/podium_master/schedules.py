@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from croniter import CroniterError, croniter
 
 from podium_model import Run, RunFilter, RunSource, RunStatus, Schedule, utcnow
+from podium_storage.interface import StorageError
 
 if TYPE_CHECKING:
     from podium_master.master import Master
@@ -93,6 +94,10 @@ class Scheduler:
                 upcoming = await self.fire_due()
             except asyncio.CancelledError:
                 raise
+            except StorageError as exc:
+                self.master.metrics.storage_errors.inc()
+                logger.warning("schedule pass paused (database error), retrying soon: %s", exc)
+                upcoming = self.clock.now() + _RETRY
             except Exception:
                 logger.exception("schedule pass failed; retrying soon")
                 upcoming = self.clock.now() + _RETRY

@@ -77,6 +77,8 @@ class WorkerSession:
         self.worker_id = worker_id
         self.owner = owner
         self.runs: dict[str, RunSync] = {}
+        self._cleaning: set[str] = set()
+        """Runs whose final status is stored and whose `clean` is not answered yet."""
         self._ready = False
         self.worker: Worker | None = None
         self.health: Heartbeat | None = None
@@ -342,6 +344,8 @@ class WorkerSession:
         return sync
 
     async def _on_status(self, state: WorkerRunState) -> None:
+        if state.run_id in self._cleaning:
+            return  # sent again before the worker saw the `clean` on its way
         sync = self._sync(state.run_id)
         lifecycle = self.master.lifecycle
         if sync.finishing:
@@ -382,7 +386,10 @@ class WorkerSession:
             logger.info("run %s %s on worker %s", state.run_id, state.status, self.worker_id, extra=ids)
         self.runs.pop(state.run_id, None)
         self.master.dispatcher.wake()
-        self.send_request(Clean(id=0, run_id=state.run_id))
+        # The acknowledgement of the final status: the worker sends it again until it comes.
+        self._cleaning.add(state.run_id)
+        cleaned = self.send_request(Clean(id=0, run_id=state.run_id))
+        cleaned.add_done_callback(lambda _: self._cleaning.discard(state.run_id))
 
     async def _watchdog(self) -> None:
         timeout = self.master.settings.heartbeat_timeout

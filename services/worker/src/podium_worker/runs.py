@@ -34,6 +34,12 @@ interpreter each; ``PODIUM_WORKER_LAUNCHER=off`` turns it off (for comparisons a
 INLINE_READ = 65536
 """Log bytes read on the event loop; more go through a thread (a slow disk must not stall it)."""
 
+FINAL_RESEND_FIRST = 10.0
+FINAL_RESEND_MAX = 120.0
+"""A final status the master has not acknowledged (with `clean`) is sent again after 10 s, then
+after doubling delays up to 120 s: the master retries storing it itself; this covers a master
+that lost it."""
+
 SendBytes = Callable[[bytes], Awaitable[None]]
 SendText = Callable[[str], Awaitable[None]]
 
@@ -216,6 +222,7 @@ class LocalRun:
         generation = self._generation
         sent_running = False
         sent_final_at: int | None = None
+        resend = FINAL_RESEND_FIRST
         try:
             while True:
                 self.changed.clear()
@@ -244,7 +251,14 @@ class LocalRun:
                         sent_final_at = self.offset
                         await link.send_text(StatusUpdate(state=state).model_dump_json())
                         logger.debug("run %s: final status %s sent", self.run_id, state.status)
-                    await self.changed.wait()  # only a resync or a clean changes anything now
+                    # Only a resync or a clean (the master's acknowledgement, sent once the final
+                    # status is stored) changes anything now; until the clean, it goes again.
+                    try:
+                        await asyncio.wait_for(self.changed.wait(), resend)
+                    except TimeoutError:
+                        logger.info("run %s: final status not acknowledged in %.0f s: sent again", self.run_id, resend)
+                        sent_final_at = None
+                        resend = min(resend * 2, FINAL_RESEND_MAX)
                 elif not self.watched:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.changed.wait(), self._watch_interval)

@@ -19,10 +19,11 @@ from typing import Any
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, InvalidURI, PyMongoError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, PyMongoError
 
 from podium_model import utcnow
 from podium_storage.interface import AlreadyExists, StorageError, StorageUnavailable
+from podium_storage.refusals import refusal
 from podium_storage.urls import UnsupportedDatabaseUrl
 
 logger = logging.getLogger(__name__)
@@ -54,17 +55,17 @@ def translate_errors() -> Iterator[None]:
 
     Raises:
         AlreadyExists: a unique index refused a write.
-        StorageUnavailable: the server cannot be reached.
+        StorageUnavailable: the server refuses service now (`podium_storage.refusals`).
         StorageError: any other driver error.
     """
     try:
         yield
     except DuplicateKeyError as exc:
         raise AlreadyExists(str(exc.details.get("errmsg") if exc.details else exc)) from None
-    except ConnectionFailure as exc:
-        logger.warning("MongoDB unavailable: %s", exc)
-        raise StorageUnavailable(f"MongoDB unavailable: {exc}") from exc
     except PyMongoError as exc:
+        if refusal(exc):  # server selection, not primary, shutdown... (`podium_storage.refusals`)
+            logger.warning("MongoDB unavailable: %s", exc)
+            raise StorageUnavailable(f"MongoDB unavailable: {exc}") from exc
         raise StorageError(f"MongoDB error: {exc}") from exc
 
 

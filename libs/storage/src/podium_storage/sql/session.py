@@ -11,11 +11,12 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import greenlet_spawn
 
 from podium_storage.interface import AlreadyExists, StorageError, StorageUnavailable
+from podium_storage.refusals import refusal
 from podium_storage.sql.engine import create_engine
 from podium_storage.sql.writeturn import WriteTurn
 from podium_storage.urls import is_sqlite
@@ -134,7 +135,7 @@ async def _storage_errors() -> AsyncIterator[None]:
     Raises:
         AlreadyExists: a unique constraint was violated.
         StorageError: another constraint was violated (e.g. an unknown project).
-        StorageUnavailable: the database could not be reached or is busy.
+        StorageUnavailable: the database refuses service now (`podium_storage.refusals`).
     """
     try:
         yield
@@ -142,13 +143,9 @@ async def _storage_errors() -> AsyncIterator[None]:
         if _is_unique_violation(exc):
             raise AlreadyExists(str(exc.orig)) from None
         raise StorageError(f"constraint violated: {exc.orig}") from None
-    except (OperationalError, InterfaceError) as exc:
-        logger.warning("database unavailable: %s", exc.orig)
-        raise StorageUnavailable(f"database unavailable: {exc.orig}") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise StorageUnavailable(f"database connection lost: {exc.orig}") from exc
-        raise
-    except (OSError, TimeoutError) as exc:
-        logger.warning("database unreachable: %s", exc)
-        raise StorageUnavailable(f"database unreachable: {exc}") from exc
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        if not refusal(exc):
+            raise
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
+        logger.warning("database unavailable: %s", detail)
+        raise StorageUnavailable(f"database unavailable: {detail}") from exc

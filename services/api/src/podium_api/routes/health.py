@@ -11,6 +11,7 @@ from pydantic import Field
 
 from podium_api import __version__
 from podium_api.deps import MasterDep, StorageDep
+from podium_api.errors import RETRY_AFTER
 from podium_api.permissions import operation
 from podium_model._base import Model
 from podium_storage.interface import StorageUnavailable
@@ -39,7 +40,12 @@ class Health(Model):
     **operation("getHealth", summary="Liveness and readiness"),
 )
 async def get_health(storage: StorageDep, master: MasterDep) -> JSONResponse:
-    """200 when the database answers (`degraded` if the master does not), 503 when it does not."""
+    """200 when the database answers (`degraded` if the master does not), 503 with `Retry-After` when it does not.
+
+    The 503 means "this api cannot serve now": every other route answers 503 problem+json too
+    until the database is back. The body is this `Health` document, not a problem, so that a
+    probe reads the same fields either way.
+    """
     try:
         await storage.ping()
         database: Literal["ok", "unavailable"] = "ok"
@@ -59,4 +65,6 @@ async def get_health(storage: StorageDep, master: MasterDep) -> JSONResponse:
         master="ok" if master_ok else "unreachable",
         master_reason=reason,
     )
-    return JSONResponse(health.model_dump(), status_code=503 if database != "ok" else 200)
+    if database != "ok":  # not ready: a load balancer takes this api out, a client retries later
+        return JSONResponse(health.model_dump(), status_code=503, headers={"Retry-After": RETRY_AFTER})
+    return JSONResponse(health.model_dump())
