@@ -6,6 +6,7 @@ offset it already holds, so a replayed or out-of-order chunk can never write a b
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,13 @@ class LogOffsetMismatch(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(f"log holds {size} bytes")
         self.size = size
+
+
+class LogStoreFull(Exception):
+    """The log store's disk (or quota) is full: the chunk was not stored, nothing of it was kept."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class LogStore:
@@ -49,13 +57,20 @@ class LogStore:
 
         Raises:
             LogOffsetMismatch: `offset` is not the current size (a gap or an overlap).
+            LogStoreFull: the disk is full; the log is as it was (a chunk is stored whole or not at all).
         """
         path = self.path(project, run_id)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise LogStoreFull(exc.strerror or str(exc)) from exc
+            raise
+        size = -1
         try:
             size = os.fstat(fd).st_size
             if offset != size:
@@ -65,6 +80,12 @@ class LogStore:
                 written = os.write(fd, view)
                 view = view[written:]
             return size + len(data)
+        except OSError as exc:
+            if exc.errno not in _FULL:
+                raise
+            if size >= 0:
+                os.ftruncate(fd, size)  # drop the part written: shrinking needs no space
+            raise LogStoreFull(exc.strerror or str(exc)) from exc
         finally:
             os.close(fd)
 

@@ -110,7 +110,9 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
             logger.warning("health: database unavailable: %s", exc)
             body = {"status": "unhealthy", "database": "unavailable"}
             return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER})
-        return JSONResponse({"status": "ok", "database": "ok", "workers": len(master.sessions)})
+        # Degraded, still serving: log bytes wait on the workers until the log store has room.
+        status, disk = ("degraded", "full") if master.log_space.full else ("ok", "ok")
+        return JSONResponse({"status": status, "database": "ok", "log_disk": disk, "workers": len(master.sessions)})
 
     @app.get("/metrics")
     async def metrics(master: MasterDep) -> Response:

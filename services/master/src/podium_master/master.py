@@ -10,6 +10,7 @@ from typing import Protocol
 from podium_master.dispatcher import Dispatcher
 from podium_master.events import EventHub
 from podium_master.lifecycle import PENDING, Lifecycle
+from podium_master.logspace import LogSpace
 from podium_master.lost import LostWorkers
 from podium_master.metrics import MasterMetrics
 from podium_master.pipelines import PipelineRunner
@@ -55,6 +56,7 @@ class Master:
         self.bounces = Bounces(self)
         key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""
         self.secrets = RunSecrets(storage, secrets_keys(key))
+        self.log_space = LogSpace(self)
         self.seen: set[str] = set()
         """Workers heard from since `last_seen` was last written (by `record_seen`)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -74,6 +76,7 @@ class Master:
         """Stop dispatching, pipelines and schedules, and close every worker connection."""
         await self.pipeline_runner.close()
         self.lost.close()
+        self.log_space.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -72,6 +72,12 @@ class MasterMetrics:
             "Runs ended because their execute could not be delivered (too large, or bounced too often)",
             registry=r,
         )
+        self.log_disk_full = Gauge(
+            "podium_master_log_disk_full", "1 while the log store refuses bytes (its disk is full)", registry=r
+        )
+        self.log_chunks_refused = Counter(
+            "podium_master_log_chunks_refused_total", "Log chunks not stored because the log store was full", registry=r
+        )
         self.workers_connected = Gauge("podium_master_workers_connected", "Open worker connections", registry=r)
         self.workers_active = Gauge("podium_master_workers_active", "Workers ready to take runs", registry=r)
         self.slots_busy = Gauge("podium_master_worker_slots_busy", "Runs held by connected workers", registry=r)

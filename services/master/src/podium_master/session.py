@@ -47,7 +47,7 @@ from podium_model.messages import (
 )
 from podium_model.workers import Worker
 from podium_storage.interface import StorageError
-from podium_storage.logs import LogOffsetMismatch
+from podium_storage.logs import LogOffsetMismatch, LogStoreFull
 
 if TYPE_CHECKING:
     from podium_master.master import Master
@@ -66,6 +66,8 @@ class RunSync:
     held: int
     resync_at: int | None = None
     finishing: bool = False
+    paused: bool = False
+    """The log store is full: this run's bytes wait on the worker (`logspace`)."""
 
 
 class WorkerSession:
@@ -319,9 +321,12 @@ class WorkerSession:
         except (ValueError, ValidationError) as exc:
             raise ProtocolViolation("malformed", f"bad log frame: {exc}") from None
         sync = self._sync(header.run_id)
+        if sync.paused:
+            return  # the log store is full: the worker keeps these bytes and sends them again
         if header.offset != sync.held:
             self.resync(header.run_id, sync)
             return
+        space = self.master.log_space
         try:
             append = (sync.project, header.run_id, header.offset, data)
             if len(data) <= INLINE_APPEND:  # a thread hop costs more than appending a few bytes
@@ -332,10 +337,25 @@ class WorkerSession:
             sync.held = exc.size
             self.resync(header.run_id, sync)
             return
+        except LogStoreFull as exc:
+            sync.paused = True
+            space.refused(self, header.run_id, str(exc))
+            return
+        if space.full:
+            space.accepted()
         self.master.metrics.log_bytes.inc(size - header.offset)
         sync.held = size
         sync.resync_at = None
         self.master.events.log_grew(sync.project, header.run_id, size)
+
+    def send_log_again(self, run_id: str) -> None:
+        """The log store may take bytes again: ask the worker to send `run_id` from the offset held."""
+        sync = self.runs.get(run_id)
+        if sync is None or self._closing or self.master.sessions.get(self.worker_id) is not self:
+            return  # ended, or its connection is gone (the next one resyncs it anyway)
+        sync.paused = False
+        sync.resync_at = None  # a new request, even for the offset asked before
+        self.resync(run_id, sync)
 
     def _sync(self, run_id: str) -> RunSync:
         sync = self.runs.get(run_id)
@@ -357,7 +377,8 @@ class WorkerSession:
         if not state.status.is_final or state.status == RunStatus.cancelled:
             raise ProtocolViolation("bad-status", f"a worker cannot report status {state.status}")
         if sync.held < state.log_size:
-            self.resync(state.run_id, sync)
+            if not sync.paused:  # else the log store's next retry asks for the rest
+                self.resync(state.run_id, sync)
             return
         if sync.held > state.log_size:
             raise ProtocolViolation("bad-status", f"log_size {state.log_size} is below the {sync.held} bytes sent")

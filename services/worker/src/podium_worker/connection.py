@@ -45,7 +45,7 @@ from podium_model.messages import (
     master_message_adapter,
 )
 from podium_model.workers import WorkerDescription
-from podium_worker.health import measure
+from podium_worker.health import disk_full, measure
 from podium_worker.runs import Link, LocalRun, RunSet
 from podium_worker.security import client_context, describe_tls_failure
 from podium_worker.settings import WorkerSettings
@@ -75,6 +75,7 @@ class MasterConnection:
         self._ws: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self.draining = False
+        self._disk_full = False
 
     @property
     def connected(self) -> bool:
@@ -82,9 +83,18 @@ class MasterConnection:
         return self._ws is not None
 
     def heartbeat(self) -> Heartbeat:
-        """The heartbeat the worker would send now (its health)."""
+        """The heartbeat the worker would send now (its health); a disk that fills or frees is logged once."""
         settings = self.settings
-        return measure(self.runs, settings.executor_limit, self.draining, settings.home)
+        heartbeat = measure(self.runs, settings.executor_limit, self.draining, settings.home)
+        full = disk_full(heartbeat)
+        if full != self._disk_full:
+            self._disk_full = full
+            free = heartbeat.disk_free_bytes
+            if full:
+                logger.warning("disk under %s full (%s bytes free): run logs wait for space", settings.home, free)
+            else:
+                logger.info("disk under %s has space again (%s bytes free)", settings.home, free)
+        return heartbeat
 
     async def start_draining(self) -> None:
         """Take no new run from now on, and tell the master at once (when connected)."""

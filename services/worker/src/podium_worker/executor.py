@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 CHUNK = 65536
 LINGER = 5.0
 """Seconds to wait for a command's pipe to close once the command is over and its group killed."""
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+FULL_RETRY_FIRST = 0.1
+FULL_RETRY_MAX = 5.0
+"""While the disk is full, the log write is retried after 0.1 s, doubling up to 5 s."""
 MAX_RESULTS = 1 << 20
 """A run's results document at most, in bytes: `podium_model.limits.RESULTS_BYTES` (not imported:
 this module stays stdlib only), each command's file and the merged document alike."""
@@ -134,12 +138,19 @@ class Executor:
             reason = self.masker.text(reason)
         if reason and status == "exception":
             _note(f"run ended {status}: {reason}")
-        try:
-            self._write_state(status, reason, final=True)
-        except OSError as exc:
-            _note(f"cannot write the final state: {exc}")
-            return 1
-        return 0
+        delay = FULL_RETRY_FIRST
+        while True:
+            try:
+                self._write_state(status, reason, final=True)
+                return 0
+            except OSError as exc:
+                if exc.errno not in DISK_FULL:
+                    _note(f"cannot write the final state: {exc}")
+                    return 1
+                if delay == FULL_RETRY_FIRST:
+                    _note("disk full: the final state waits for space")
+            time.sleep(delay)  # nothing else to do: the run is over, only its state is to be written
+            delay = min(delay * 2, FULL_RETRY_MAX)
 
     def _install_signals(self) -> None:
         read_fd, write_fd = os.pipe()
@@ -198,16 +209,27 @@ class Executor:
             "started_at": self.started_at,
             "completed_at": _now() if final else None,
         }
-        files.write_json_atomic(self.path(files.STATE), state)
+        try:
+            files.write_json_atomic(self.path(files.STATE), state)
+        except OSError as exc:
+            if final or exc.errno not in DISK_FULL:
+                raise
+            return  # a running state is news, not a record: the final one is retried until written
         self._notify()
 
-    def _append_log(self, data: bytes) -> None:
+    def _append_log(self, data: bytes) -> bytes:
+        """Write `data` to the log; what the disk did not take (it is full), b"" when all went."""
         if not data:
-            return
+            return b""
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.log_fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self.log_fd, view) :]
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
         self._notify()
+        return bytes(view)
 
     def _run(self) -> tuple[str, str | None]:
         self.log_fd = os.open(self.path(files.LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -320,21 +342,43 @@ class Executor:
         kill_at: float | None = None  # SIGKILL the group then (grace after SIGTERM)
         linger_until: float | None = None  # give up on the pipe then
         stopping = False
+        # A full disk pauses the log: the bytes it refused wait here, the pipe is not read
+        # meanwhile (the command blocks on its output once the pipe is full), and the write is
+        # retried with backoff; nothing is lost and the run resumes when space returns.
+        unwritten = b""
+        retry_at: float | None = None
+        retry_delay = FULL_RETRY_FIRST
         try:
             while open_pipe or code is None:
-                deadlines = [t for t in (kill_at, linger_until, None if stopping else self.deadline) if t is not None]
+                timers = (kill_at, linger_until, retry_at, None if stopping else self.deadline)
+                deadlines = [t for t in timers if t is not None]
                 wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
                 for fd, _ in poller.poll(None if wait is None else wait * 1000 + 1):
                     if fd == self.wakeup:
                         self._drain_signals()
                         continue
                     data = os.read(read_fd, CHUNK)
-                    if data:
-                        self._append_log(data if masker is None else masker.feed(data))
-                    else:
+                    if not data:
                         open_pipe = False
                         poller.unregister(read_fd)
+                    elif unwritten := self._append_log(data if masker is None else masker.feed(data)):
+                        _note(f"disk full: the log of command {index} waits for space (its output is not read)")
+                        poller.unregister(read_fd)
+                        retry_at = time.monotonic() + retry_delay
                 now = time.monotonic()
+                if retry_at is not None and now >= retry_at:
+                    unwritten = self._append_log(unwritten)
+                    if unwritten:
+                        retry_delay = min(retry_delay * 2, FULL_RETRY_MAX)
+                        retry_at = now + retry_delay
+                    else:
+                        _note(f"disk has space again: the log of command {index} resumes")
+                        poller.register(read_fd, select.POLLIN)
+                        retry_at, retry_delay = None, FULL_RETRY_FIRST
+                        if linger_until is not None:
+                            linger_until = now + LINGER  # the output waiting in the pipe is read now
+                if unwritten and linger_until is not None and not stopping:
+                    linger_until = now + LINGER  # a pause is not a pipe left open
                 if not stopping and (reason := self._stop_reason()) is not None:
                     stopping = True
                     self.stopped = reason
@@ -355,6 +399,9 @@ class Executor:
                 if linger_until is not None and now >= linger_until and open_pipe:
                     _note(f"command {index}: its output pipe stayed open after the command ended; closing it")
                     open_pipe = False
+                    if unwritten:  # stopped while the disk was full: what it refused is given up
+                        _note(f"command {index}: {len(unwritten)} log bytes dropped, the disk stayed full")
+                        unwritten, retry_at = b"", None
         finally:
             os.close(read_fd)
             _killpg(pid, signal.SIGKILL)  # nothing of a finished command outlives it

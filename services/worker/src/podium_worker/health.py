@@ -36,6 +36,14 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 
 Report = Callable[[], dict[str, Any]]
 
+DISK_FULL_BELOW = 64 * 1024
+"""Free bytes under the home below which the worker's disk counts as full (less than a log chunk)."""
+
+
+def disk_full(heartbeat: Heartbeat) -> bool:
+    """True when the heartbeat says the disk under the worker's home is full."""
+    return heartbeat.disk_free_bytes is not None and heartbeat.disk_free_bytes < DISK_FULL_BELOW
+
 
 def measure(runs: RunSet, executor_limit: int, draining: bool, home: Path) -> Heartbeat:
     """A heartbeat carrying the worker's health now."""
@@ -67,8 +75,11 @@ def _load_average() -> list[float] | None:
 
 def document(heartbeat: Heartbeat, connected: bool, master: str, worker_id: str) -> dict[str, Any]:
     """The JSON body of `GET /health`."""
+    full = disk_full(heartbeat)
     if heartbeat.draining:
         status = "draining"
+    elif connected and full:
+        status = "degraded"  # serving, but the runs' logs wait for space (the executors retry)
     elif connected:
         status = "ok"
     else:
@@ -82,6 +93,7 @@ def document(heartbeat: Heartbeat, connected: bool, master: str, worker_id: str)
         "running": len(heartbeat.running),
         "executor_limit": heartbeat.executor_limit,
         "disk_free_bytes": heartbeat.disk_free_bytes,
+        "disk": "full" if full else "ok",
         "load_average": heartbeat.load_average,
         "log_bytes": heartbeat.log_sizes,
     }
