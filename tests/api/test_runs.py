@@ -157,3 +157,18 @@ async def test_list_pages_cut_long_parameters_and_name_them(api: Api) -> None:
     assert listed[short.id]["parameters"] == {"name": "x"} and listed[short.id]["truncated_parameters"] is None
     whole = (await api.client.get(f"{RUNS}/{run.id}", headers=api.auth("viewer"))).json()
     assert whole["parameters"]["name"] == value and whole["truncated_parameters"] is None
+
+
+async def test_a_long_log_read_streams_exactly_the_bytes_asked(api: Api) -> None:
+    """A read longer than a chunk streams: the bytes from `offset`, at most `limit`, and the next offset."""
+    run = await api.storage.create_run("demo", "hello", {}, RunSource())
+    data = bytes(range(256)) * (3 * 4096 + 7)  # a little over 3 MiB, every byte value
+    api.logs.append("demo", run.id, 0, data)
+    url, viewer = f"{RUNS}/{run.id}/log", api.auth("viewer")
+    whole = await api.client.get(url, params={"offset": 100}, headers=viewer)
+    assert whole.content == data[100:] and whole.headers["x-podium-log-offset"] == str(len(data))
+    part = await api.client.get(url, params={"offset": 5, "limit": 2 * 1024 * 1024 + 3}, headers=viewer)
+    assert part.content == data[5 : 5 + 2 * 1024 * 1024 + 3]
+    assert part.headers["x-podium-log-offset"] == str(5 + 2 * 1024 * 1024 + 3)
+    past = await api.client.get(url, params={"offset": len(data) + 10}, headers=viewer)
+    assert past.content == b"" and past.headers["x-podium-log-offset"] == str(len(data) + 10)
