@@ -6,6 +6,11 @@ starts podium-master (with the example configuration), podium-api, podium-web an
 podium-worker on loopback, waits until each answers its health endpoint, and prints the web
 URL and the admin credentials. SIGINT (Ctrl-C) or SIGTERM stops everything, workers first,
 and exits 0. Standard library only: run it with the workspace's Python (`uv run`).
+
+No secret is ever an argument of a process (arguments are readable by every user of the host):
+master and api read the control secret, the database URL and the secrets key from files in
+PODIUM_HOME (mode 0600), the worker its token from its environment, the admin command the
+password from stdin. No service inherits the launcher's own secret variables.
 """
 
 from __future__ import annotations
@@ -36,6 +41,18 @@ WORKER_USER = "worker"
 WORKER_ID = "local"
 WORKER_TOKEN_FILE = "worker.token"
 """In PODIUM_HOME: the worker's token, reused at each start instead of minting one more."""
+SECRETS_KEY_FILE = "secrets.key"
+"""In PODIUM_HOME: the key sealing project secrets, made once and kept (a new one would lose them)."""
+CONTROL_SECRET_FILE = "control.secret"
+DATABASE_URL_FILE = "database.url"
+SECRET_VARIABLES = (
+    "PODIUM_ADMIN_PASSWORD",
+    "PODIUM_DATABASE_URL",
+    "PODIUM_CONTROL_SECRET",
+    "PODIUM_SECRETS_KEY",
+    "PODIUM_WORKER_TOKEN",
+)
+"""Variables of the launcher's environment that no service inherits: each gets what it needs, by file."""
 START_TIMEOUT = float(os.environ.get("PODIUM_START_TIMEOUT", "60"))
 STOP_TIMEOUT = 15.0
 VARIABLES = """environment:
@@ -94,6 +111,21 @@ def free_port() -> int:
         return port
 
 
+def write_secret(path: Path, value: str) -> Path:
+    """Write `value` to `path`, readable by this user only (mode 0600 from its creation)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w") as file:
+        file.write(value + "\n")
+    return path
+
+
+def service_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The launcher's environment without its secrets, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if name not in SECRET_VARIABLES}
+    return {**env, "PYTHONUNBUFFERED": "1", **(extra or {})}
+
+
 def command(name: str) -> list[str]:
     """argv prefix of a workspace console script, next to this Python."""
     script = Path(sys.executable).parent / name
@@ -138,9 +170,12 @@ class Wakeup:
 class Process:
     """A service process in its own session (so Ctrl-C reaches only the launcher), output to a file."""
 
-    def __init__(self, name: str, argv: Sequence[str], output_dir: Path, wakeup: Wakeup) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], output_dir: Path, wakeup: Wakeup, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.env = service_environment(env)
         self.output_path = output_dir / f"{name}.log"
         self.wakeup = wakeup
         self.popen: subprocess.Popen[bytes] | None = None
@@ -154,7 +189,7 @@ class Process:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=self.env,
             )
         threading.Thread(target=self._watch, name=f"watch-{self.name}", daemon=True).start()
         logger.info("started %s (pid %s), output in %s", self.name, self.popen.pid, self.output_path)
@@ -221,22 +256,38 @@ class Launcher:
         self.api_url = f"http://127.0.0.1:{settings.api_port}"
         self.web_url = f"http://127.0.0.1:{settings.web_port}"
 
-    def admin(self, *args: str) -> str:
-        """Run `python -m podium_storage.admin` and return what it printed."""
-        argv = [sys.executable, "-m", "podium_storage.admin", "--database-url", self.settings.database_url, *args]
-        result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    def admin(self, *args: str, stdin: str = "") -> str:
+        """Run `python -m podium_storage.admin` (database URL in its environment) and return what it printed."""
+        argv = [sys.executable, "-m", "podium_storage.admin", *args]
+        env = service_environment({"PODIUM_DATABASE_URL": self.settings.database_url})
+        result = subprocess.run(argv, capture_output=True, text=True, input=stdin, env=env)
         if result.returncode != 0:
             raise RuntimeError(f"podium_storage.admin {args[0]} failed:\n{result.stdout}{result.stderr}")
         return result.stdout.strip()
 
     def prepare(self) -> None:
-        """Migrate, create or update `admin` and the worker user."""
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        """Migrate, create or update `admin` and the worker user, write the secret files of master and api."""
+        home = self.settings.home
+        home.mkdir(parents=True, exist_ok=True)
         self.output_dir.mkdir(exist_ok=True)
         self.admin("migrate")
         password = self.settings.admin_password
-        self.admin("create-user", "admin", "--role", "administrator", "--password", password)
+        self.admin("create-user", "admin", "--role", "administrator", "--password-stdin", stdin=password + "\n")
         self.admin("create-user", WORKER_USER, "--role", "worker")
+        write_secret(home / CONTROL_SECRET_FILE, self.settings.control_secret)
+        write_secret(home / DATABASE_URL_FILE, self.settings.database_url)  # it may carry a password
+        if not (home / SECRETS_KEY_FILE).exists():
+            write_secret(home / SECRETS_KEY_FILE, self.admin("generate-secrets-key"))
+            logger.info("new secrets key kept in %s (losing it loses the project secrets)", home / SECRETS_KEY_FILE)
+
+    def secret_flags(self) -> list[str]:
+        """The flags of master and api naming their secret files."""
+        home = self.settings.home
+        return [
+            "--control-secret-file", str(home / CONTROL_SECRET_FILE),
+            "--database-url-file", str(home / DATABASE_URL_FILE),
+            "--secrets-key-file", str(home / SECRETS_KEY_FILE),
+        ]  # fmt: skip
 
     def worker_token(self) -> str:
         """The token kept in PODIUM_HOME while the api accepts it; else a new one, kept there (mode 0600).
@@ -252,15 +303,13 @@ class Launcher:
         if kept and http_status(f"{self.api_url}/api/v1/me", token=kept)[0] not in (0, 401):
             return kept
         token = self.admin("create-token", WORKER_USER, "--description", "make run worker").splitlines()[-1].strip()
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(token + "\n")
+        write_secret(path, token)
         logger.info("new worker token kept in %s", path)
         return token
 
-    def spawn(self, name: str, argv: Sequence[str]) -> Process:
-        """Start one service and remember it for the shutdown."""
-        process = Process(name, argv, self.output_dir, self.wakeup).start()
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Process:
+        """Start one service (with `env` added to its environment) and remember it for the shutdown."""
+        process = Process(name, argv, self.output_dir, self.wakeup, env).start()
         self.processes.append(process)
         return process
 
@@ -297,20 +346,19 @@ class Launcher:
         self.prepare()
         log_dir = str(s.home / "logs")
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(s.master_port),
-                              "--database-url", s.database_url, "--log-dir", log_dir, "--config", str(s.config),
-                              "--control-secret", s.control_secret, "--api-url", self.web_url])  # fmt: skip
+                              *self.secret_flags(), "--log-dir", log_dir, "--config", str(s.config),
+                              "--api-url", self.web_url])  # fmt: skip
         self.wait_for("master", self.healthy(f"{self.master_url}/health"))
         self.spawn("api", [*command("podium-api"), "--host", "127.0.0.1", "--port", str(s.api_port),
-                           "--database-url", s.database_url, "--log-dir", log_dir, "--master-url", self.master_url,
-                           "--control-secret", s.control_secret])  # fmt: skip
+                           *self.secret_flags(), "--log-dir", log_dir, "--master-url", self.master_url])  # fmt: skip
         self.wait_for("api", self.healthy(f"{self.api_url}/api/v1/health"))
         token = self.worker_token()
         self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
                            "--api-url", self.api_url])  # fmt: skip
         self.wait_for("web", self.healthy(f"{self.web_url}/api/v1/health"))
         self.spawn("worker", [*command("podium-worker"), "--master", f"ws://127.0.0.1:{s.master_port}/ws/worker",
-                              "--id", WORKER_ID, "--user", WORKER_USER, "--token", token,
-                              "--executor-limit", str(s.executor_limit), "--home", str(s.home / "worker")])  # fmt: skip
+                              "--id", WORKER_ID, "--user", WORKER_USER, "--executor-limit", str(s.executor_limit),
+                              "--home", str(s.home / "worker")], env={"PODIUM_WORKER_TOKEN": token})  # fmt: skip
         self.wait_for_worker()
 
     def wait_for_worker(self) -> None:

@@ -29,6 +29,24 @@ def missing_services() -> list[str]:
     return missing
 
 
+def start_launcher(env: dict[str, str], output_dir: Path, timeout: float = 90) -> Service:
+    """Start the launcher with `env` and wait for its banner (an early exit fails with its output)."""
+    launcher = Service("launcher", [sys.executable, str(LAUNCHER)], env=env, output_dir=output_dir, cwd=REPOSITORY)
+    launcher.start()
+
+    def running() -> bool:
+        if not launcher.alive():
+            raise AssertionError(f"the launcher exited early:\n{launcher.output}")
+        return "Podium is running." in launcher.output
+
+    try:
+        wait_until(running, timeout, "the launcher's banner")
+    except BaseException:
+        launcher.kill()
+        raise
+    return launcher
+
+
 def test_launcher_help_lists_the_variables() -> None:
     """`run.py --help` documents every variable `make run` honours."""
     result = subprocess.run([sys.executable, str(LAUNCHER), "--help"], capture_output=True, text=True, timeout=30)
@@ -51,17 +69,9 @@ def test_make_run_serves_hello_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         "PODIUM_ADMIN_PASSWORD": "secret",
         "PODIUM_WORKER_EXECUTOR_LIMIT": "2",
     }
-    launcher = Service("launcher", [sys.executable, str(LAUNCHER)], env=env, output_dir=tmp_path, cwd=REPOSITORY)
-    launcher.start()
+    launcher = start_launcher(env, tmp_path)
     assert launcher.process is not None
     try:
-
-        def running() -> bool:
-            if not launcher.alive():
-                raise AssertionError(f"the launcher exited early:\n{launcher.output}")
-            return "Podium is running." in launcher.output
-
-        wait_until(running, 90, "the launcher's banner")
         assert "Password:  secret" in launcher.output
         web = f"http://127.0.0.1:{port}/api/v1"
         login = httpx.post(f"{web}/me/login", json={"user": "admin", "password": "secret"}, timeout=10)

@@ -1,7 +1,7 @@
 """Administration commands run straight against the database.
 
     python -m podium_storage.admin --database-url URL migrate
-    python -m podium_storage.admin create-user ID [--role R]... [--password P] [--display-name N]
+    python -m podium_storage.admin create-user ID [--role R]... [--password P | --password-stdin] [--display-name N]
     python -m podium_storage.admin create-token USER [--description D]     # prints only the token
         [--project P]... [--operation read|trigger|operate|maintain]...     # narrowed to those
     python -m podium_storage.admin apply FILE [--dry-run]                  # prints the changes
@@ -63,7 +63,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     user = commands.add_parser("create-user", help="create a user, or update the roles and password of an existing one")
     user.add_argument("id")
     user.add_argument("--role", action="append", default=[], choices=[r.value for r in Role], help="repeatable")
-    user.add_argument("--password")
+    user.add_argument("--password", help="visible to every user of the host while it runs: prefer --password-stdin")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from stdin (one line)")
     user.add_argument("--display-name")
     token = commands.add_parser("create-token", help="create a token for a user and print it")
     token.add_argument("user")
@@ -178,6 +179,10 @@ ACTOR = "podium-admin"
 
 
 async def _create_user(url: str, args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        if args.password is not None:
+            raise UsageError("--password and --password-stdin exclude each other")
+        args.password = sys.stdin.readline().rstrip("\r\n")
     if args.password is not None and not args.password:
         raise UsageError("--password must not be empty")
     async with open_storage(url) as storage:
