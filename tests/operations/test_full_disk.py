@@ -43,6 +43,8 @@ projects:
                 head -c {HALF} /dev/zero | tr '\\0' b; echo
               - _
               - "{{parameters.gate}}"
+      - id: hello
+        definition: {{type: job, commands: [["echo", "hello"]]}}
 """
 EXPECTED = b"a" * HALF + b"\n" + b"b" * HALF + b"\n"
 
@@ -138,7 +140,7 @@ def test_a_full_log_disk_pauses_the_log_and_resumes_when_space_returns(tmp_path:
 def test_a_full_worker_disk_pauses_the_run_and_resumes_when_space_returns(tmp_path: Path) -> None:
     """The worker's own disk fills mid-run: its log waits (the command's output is not read), the
     worker says degraded, logs once per change and stays connected; space freed → the run completes."""
-    with _halves_stack(tmp_path, "worker-w1", "4m") as (stack, _, worker, run, gate, health_port):
+    with _halves_stack(tmp_path, "worker-w1", "4m") as (stack, master, worker, run, gate, health_port):
         log = stack.log_dir / "ops" / f"{run.id}.log"
         filler = tmp_path / "worker-w1" / "filler"
         _fill(filler)
@@ -147,11 +149,16 @@ def test_a_full_worker_disk_pauses_the_run_and_resumes_when_space_returns(tmp_pa
         assert _worker_health(health_port)["disk"] == "full"
         assert get_run(stack, run.id).status == RunStatus.running
         assert log.stat().st_size < len(EXPECTED)  # what fitted in the disk's last page went on
+        # A run sent meanwhile is refused (`disk-full`) and waits: not counted as a poison bounce.
+        later = create_run(stack, "hello")
+        wait_until(lambda: master.output.count("(not counted: the worker's state") >= 5, 60, "five refusals")
+        assert get_run(stack, later.id).status == RunStatus.pending  # past the bounce limit, still waiting
 
         filler.unlink()
         final = wait_final(stack, run.id, timeout=60)
         assert final.status == RunStatus.succeeded, stack.outputs()
         assert log.read_bytes() == EXPECTED
+        assert wait_final(stack, later.id, timeout=60).status == RunStatus.succeeded, stack.outputs()
         wait_until(lambda: _worker_health(health_port)["status"] == "ok", 30, "the worker ok again")
         assert worker.output.count("full (") == 1, worker.output
         assert worker.output.count("has space again") == 1, worker.output

@@ -266,6 +266,8 @@ class Dispatcher:
             self.master.bounces.delivered(run_id)
             return
         detail = response.error.message if response.error else "refused"
+        code = response.error.code if response.error else None
         session.runs.pop(run_id, None)
-        await self.master.bounces.bounce(run_id, session.worker_id, f"worker {session.worker_id} refused it: {detail}")
+        refused = f"worker {session.worker_id} refused it: {detail}"
+        await self.master.bounces.bounce(run_id, session.worker_id, refused, code)
         self.wake()

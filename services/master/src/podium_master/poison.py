@@ -11,7 +11,8 @@ the slot of a run behind it: one trigger could keep a fleet busy refusing it. So
   `MAX_HOLD` seconds), so the next round gives the slot to the runs behind it; a timer wakes
   the dispatcher when the hold ends;
 - the `bounce_limit`-th bounce within `bounce_window` seconds ends the run `exception`, with
-  the last refusal as its reason;
+  the last refusal as its reason; a refusal that speaks of the worker's state (draining, full,
+  its disk full) holds the run back without counting;
 - a final status whose results are over `RESULTS_BYTES` ends the run `exception` instead of
   storing them (a worker of this version never sends them: its executor keeps to the limit).
 
@@ -39,6 +40,11 @@ MAX_HOLD = 30.0
 """Seconds a bounced run is held back at most."""
 MAX_TRACKED = 10_000
 """Bounced runs remembered at once; beyond, the oldest are forgotten (they start counting again)."""
+
+
+WORKER_STATE_REFUSALS = frozenset({"draining", "full", "disk-full"})
+"""Refusal codes that say something of the worker now (it drains, it is full, its disk is full),
+not of the run: such a bounce holds the run back but does not count towards `bounce_limit`."""
 
 
 class MessageTooLarge(Exception):
@@ -83,6 +89,9 @@ class Bounces:
     def __init__(self, master: Master) -> None:
         self.master = master
         self._times: dict[str, list[float]] = {}
+        """The counted bounces of each run, within the window."""
+        self._streaks: dict[str, int] = {}
+        """Bounces of each run since it was last delivered, counted or not: the hold doubles with each."""
         self._holds: dict[str, asyncio.TimerHandle] = {}
 
     def held(self, run_id: str) -> bool:
@@ -92,10 +101,14 @@ class Bounces:
     def delivered(self, run_id: str) -> None:
         """A worker took the run: it is no longer bouncing."""
         self._times.pop(run_id, None)
+        self._streaks.pop(run_id, None)
         self._release(run_id, wake=False)
 
-    async def bounce(self, run_id: str, worker_id: str, detail: str) -> Run | None:
+    async def bounce(self, run_id: str, worker_id: str, detail: str, code: str | None = None) -> Run | None:
         """`run_id` came back from `worker_id` without starting (`detail`): requeue it held back, or end it.
+
+        A refusal whose `code` says the worker cannot take runs now (`WORKER_STATE_REFUSALS`) holds
+        the run back like any bounce but does not count towards its end: the run did nothing wrong.
 
         Returns:
             The run as written, or None when it was no longer running on that worker.
@@ -103,10 +116,13 @@ class Bounces:
         settings = self.master.settings
         now = time.monotonic()
         times = [at for at in self._times.pop(run_id, ()) if now - at < settings.bounce_window]
-        times.append(now)
+        counted = code not in WORKER_STATE_REFUSALS
+        if counted:
+            times.append(now)
+        streak = self._streaks.pop(run_id, 0) + 1
         lifecycle = self.master.lifecycle
         ids = {"run_id": run_id, "worker_id": worker_id}
-        if len(times) >= settings.bounce_limit:
+        if counted and len(times) >= settings.bounce_limit:
             self._release(run_id, wake=False)
             reason = (
                 f"not delivered: bounced {len(times)} times within {settings.bounce_window:g} s, "
@@ -117,13 +133,17 @@ class Bounces:
                 self.master.metrics.runs_undeliverable.inc()
                 logger.warning("run %s ended exception: %s", run_id, reason, extra=ids)
             return run
-        if len(self._times) >= MAX_TRACKED:
-            del self._times[next(iter(self._times))]
+        if len(self._streaks) >= MAX_TRACKED:
+            oldest = next(iter(self._streaks))
+            del self._streaks[oldest]
+            self._times.pop(oldest, None)
         self._times[run_id] = times
-        delay = min(MAX_HOLD, settings.bounce_delay * 2 ** (len(times) - 1))
+        self._streaks[run_id] = streak
+        delay = min(MAX_HOLD, settings.bounce_delay * 2 ** min(streak - 1, 16))
         self._release(run_id, wake=False)
         self._holds[run_id] = asyncio.get_running_loop().call_later(delay, self._release, run_id)
-        reason = f"{detail} (bounce {len(times)} of {settings.bounce_limit}; retried in {delay:g} s)"
+        count = f"bounce {len(times)} of {settings.bounce_limit}" if counted else "not counted: the worker's state"
+        reason = f"{detail} ({count}; retried in {delay:g} s)"
         logger.warning("run %s back to pending: %s", run_id, reason, extra=ids)
         return await lifecycle.requeue(run_id, reason)
 

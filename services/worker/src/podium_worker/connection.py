@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import logging
 import random
 import ssl
@@ -240,7 +241,11 @@ class MasterConnection:
             request.worker = {**self.settings.properties, "id": self.settings.id}
             try:
                 started = runs.create(request)
-            except (OSError, ValueError) as exc:
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the master holds the run back, uncounted
+                    raise _Refusal("disk-full", f"the disk of worker {self.settings.id} is full: {exc}") from exc
+                raise _Refusal("start-failed", f"could not start the executor: {exc}") from exc
+            except ValueError as exc:
                 raise _Refusal("start-failed", f"could not start the executor: {exc}") from exc
             started.attach(link, 0)
             return {"run_id": request.run_id, "started": True}
