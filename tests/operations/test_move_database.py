@@ -85,6 +85,9 @@ def test_sqlite_to_postgresql_keeps_every_answer(tmp_path: Path) -> None:
     with fresh_postgres() as target_url:
         target = Stack(tmp_path / "postgresql", target_url)
         target.directory.mkdir()
+        # Secrets move sealed: the installation keeps its key when it changes databases.
+        target.secrets_key = source.secrets_key
+        target.secrets_key_file.write_text(source.secrets_key_file.read_text())
         admin(target_url, "migrate")
         imported = podium("admin", "import", str(backup), "--database-url", target_url, "--logs", str(target.log_dir))
         assert imported.returncode == 0, imported.stderr
