@@ -1,10 +1,13 @@
-"""Run the whole Podium stack on this machine: `make run` (DESIGN section 10).
+"""Run the whole Podium stack on this machine: `make run` (see docs/operations.md).
 
 Migrates the database, creates the user `admin` and a worker user, reuses the worker's token
 kept in PODIUM_HOME (or makes one when the api no longer accepts it), then
 starts podium-master (with the example configuration), podium-api, podium-web and one
 podium-worker on loopback, waits until each answers its health endpoint, and prints the web
-URL and the admin credentials. SIGINT (Ctrl-C) or SIGTERM stops everything, workers first,
+URL and the admin credentials. Each step is printed as it begins (a first start migrates a new
+database, which takes a while). A port already in use is named and the launcher exits 1 before
+starting anything; a service is ready only when the process answering is the one it started
+(its health answer names its pid). SIGINT (Ctrl-C) or SIGTERM stops everything, workers first,
 and exits 0. Standard library only: run it with the workspace's Python (`uv run`).
 
 No secret is ever an argument of a process (arguments are readable by every user of the host):
@@ -67,6 +70,23 @@ VARIABLES = """environment:
 
 class Stop(Exception):
     """A stop signal arrived, or a service died, while the stack was starting."""
+
+
+class PortTaken(Exception):
+    """A port the stack needs is already in use."""
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Raise PortTaken naming the first of `ports` (what → port) that something listens on."""
+    for what, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise PortTaken(
+                    f"port {port} ({what}) is taken: {exc.strerror}. Is another `make run` running? "
+                    f"Stop it, or choose another port (PODIUM_WEB_PORT=8081 make run)"
+                ) from None
 
 
 @dataclass
@@ -270,8 +290,10 @@ class Launcher:
         home = self.settings.home
         home.mkdir(parents=True, exist_ok=True)
         self.output_dir.mkdir(exist_ok=True)
+        logger.info("migrating the database %s (a new one takes a while)", _shown(self.settings.database_url))
         self.admin("migrate")
         password = self.settings.admin_password
+        logger.info("creating or updating the users admin and %s", WORKER_USER)
         self.admin("create-user", "admin", "--role", "administrator", "--password-stdin", stdin=password + "\n")
         self.admin("create-user", WORKER_USER, "--role", "worker")
         write_secret(home / CONTROL_SECRET_FILE, self.settings.control_secret)
@@ -336,13 +358,27 @@ class Launcher:
             self.wakeup.wait(pause)  # bounded poll pause; a signal or an exit ends it at once
             pause = min(pause * 2, 0.2)
 
-    def healthy(self, url: str) -> Callable[[], bool]:
-        """A readiness check: `url` answers 200."""
-        return lambda: http_status(url)[0] == 200
+    def healthy(self, url: str, process: Process | None = None) -> Callable[[], bool]:
+        """A readiness check: `url` answers 200 (and, given `process`, the answer names its pid).
+
+        Without the pid, another stack on the same port would pass for this one.
+        """
+
+        def ready() -> bool:
+            status, body = http_status(url)
+            if status != 200 or process is None or process.popen is None:
+                return status == 200
+            try:
+                return bool(json.loads(body).get("pid") == process.popen.pid)
+            except (ValueError, AttributeError):
+                return False
+
+        return ready
 
     def start(self) -> None:
         """Start master, api, web and the worker, each once the one before is healthy."""
         s = self.settings
+        check_ports({"web, PODIUM_WEB_PORT": s.web_port, "master": s.master_port, "api": s.api_port})
         self.prepare()
         log_dir = str(s.home / "logs")
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(s.master_port),
@@ -353,9 +389,10 @@ class Launcher:
                            *self.secret_flags(), "--log-dir", log_dir, "--master-url", self.master_url])  # fmt: skip
         self.wait_for("api", self.healthy(f"{self.api_url}/api/v1/health"))
         token = self.worker_token()
-        self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
-                           "--api-url", self.api_url])  # fmt: skip
-        self.wait_for("web", self.healthy(f"{self.web_url}/api/v1/health"))
+        web = self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
+                                 "--api-url", self.api_url])  # fmt: skip
+        self.wait_for("web", self.healthy(f"{self.web_url}/health", web))
+        self.wait_for("api through the web", self.healthy(f"{self.web_url}/api/v1/health"))
         self.spawn("worker", [*command("podium-worker"), "--master", f"ws://127.0.0.1:{s.master_port}/ws/worker",
                               "--id", WORKER_ID, "--user", WORKER_USER, "--executor-limit", str(s.executor_limit),
                               "--home", str(s.home / "worker")], env={"PODIUM_WORKER_TOKEN": token})  # fmt: skip
@@ -425,10 +462,21 @@ class Launcher:
         except Stop as stop:
             requested = bool(self.wakeup.signals)
             logger.log(logging.INFO if requested else logging.ERROR, "stopping: %s", stop)
+        except PortTaken as taken:
+            logger.error("cannot start Podium: %s", taken)
         except Exception:
             logger.exception("could not start Podium")
         clean = self.stop()
         return 0 if requested and clean else 1
+
+
+def _shown(url: str) -> str:
+    """A database URL without its password, to print."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -58,7 +59,9 @@ def test_launcher_help_lists_the_variables() -> None:
 
 @pytest.mark.slow
 def test_make_run_serves_hello_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    """The launcher starts the stack; hello triggered through the web port succeeds; SIGINT exits 0."""
+    """The launcher starts the stack (printing each step); a second one on the same port says the port
+    is taken and exits non-zero without a banner; hello triggered through the web port succeeds;
+    SIGINT exits 0."""
     missing = missing_services()
     if missing:
         pytest.skip(f"the services are not built yet: cannot import {', '.join(missing)}")
@@ -73,6 +76,15 @@ def test_make_run_serves_hello_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert launcher.process is not None
     try:
         assert "Password:  secret" in launcher.output
+        assert "migrating the database" in launcher.output  # each step of a first start is printed
+        second = subprocess.run(
+            [sys.executable, str(LAUNCHER)],
+            env={**os.environ, **env, "PODIUM_HOME": str(tmp_path / "second")},
+            capture_output=True, text=True, timeout=60, cwd=REPOSITORY,
+        )  # fmt: skip
+        assert second.returncode != 0, second.stdout
+        assert f"port {port} (web, PODIUM_WEB_PORT) is taken" in second.stdout, second.stdout
+        assert "Podium is running" not in second.stdout + second.stderr
         web = f"http://127.0.0.1:{port}/api/v1"
         login = httpx.post(f"{web}/me/login", json={"user": "admin", "password": "secret"}, timeout=10)
         assert login.status_code == 200, login.text

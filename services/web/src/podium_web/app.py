@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,7 +45,9 @@ def create_app(settings: WebSettings | None = None) -> Starlette:
         return FileResponse(index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        # The pid tells a launcher that the answer comes from the process it started, not from
+        # another one already on the port.
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
