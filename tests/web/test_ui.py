@@ -544,6 +544,7 @@ def every_page(stack: UiStack) -> list[tuple[str, str, str]]:
         ("run", f"/#/projects/{PROJECT}/runs/{run['id']}", logged),
         ("pipeline-run", f"/#/projects/{PROJECT}/runs/{pipeline['id']}", children_done),
         ("log", f"/#/projects/{PROJECT}/runs/{run['id']}/log", logged),
+        ("secrets", f"/#/projects/{PROJECT}/secrets", 'form[aria-label="Set a secret"]'),
         ("workers", "/#/workers", '[data-worker="w1"]'),
         ("users", "/#/users", 'tr[data-user="admin"]'),
         ("profile", "/#/me", 'button:has-text("Create token")'),
@@ -577,3 +578,25 @@ def test_every_page_on_a_desktop_and_a_phone(browser: Any, stack: UiStack) -> No
                     assert box and card and box["x"] + box["width"] <= card["x"] + card["width"] + 1, (box, card)
             screenshot(page, f"{name}-{device}", full_page=device == "phone")
         context.close()
+
+
+def test_a_projects_secrets_page_sets_lists_names_and_deletes(page: Page, stack: UiStack) -> None:
+    """From the project page to its secrets: set one (the value never shown again), see its name, delete it."""
+    value = "browser-secret-value"
+    page.goto(f"/#/projects/{PROJECT}")
+    page.get_by_role("link", name="Secrets").click()
+    expect(page.get_by_role("heading", name="Secrets")).to_be_visible()
+    form = page.get_by_role("form", name="Set a secret")
+    form.get_by_label("Name").fill("BROWSER_SECRET")
+    form.get_by_label("Value").fill(value)
+    form.get_by_role("button", name="Set secret").click()
+    row = page.locator('tr[data-secret="BROWSER_SECRET"]')
+    expect(row).to_be_visible()
+    expect(form.get_by_label("Value")).to_have_value("")
+    assert value not in page.content()
+    names = [item["name"] for item in stack.client.get(f"/projects/{PROJECT}/secrets").json()["items"]]
+    assert "BROWSER_SECRET" in names
+    row.get_by_role("button", name="Delete").click()
+    row.get_by_role("button", name="Delete BROWSER_SECRET?").click()
+    expect(row).to_have_count(0)
+    assert stack.client.get(f"/projects/{PROJECT}/secrets").json()["items"] == []

@@ -10,6 +10,7 @@ import { Profile } from "./pages/Profile";
 import { ProjectPage } from "./pages/Project";
 import { RunLogPage, RunPage } from "./pages/RunPage";
 import { Runs } from "./pages/Runs";
+import { Secrets } from "./pages/Secrets";
 import { Users } from "./pages/Users";
 import { Workers } from "./pages/Workers";
 import "./style.css";
@@ -28,6 +29,7 @@ function Page({ user }: { user: User }) {
     }
     if (section === "runs" && id) return <RunPage project={project} run={id} key={`${project}/${id}`} />;
     if (section === "runs") return <Runs project={project} params={params} key={project} />;
+    if (section === "secrets") return <Secrets project={project} key={project} />;
     return <ProjectPage project={project} key={project} />;
   }
   if (head === "workers") return <Workers user={user} />;

@@ -79,7 +79,8 @@ export function ProjectPage({ project }: { project: string }) {
     <>
       <h1>{info.data?.display_name || project}</h1>
       <p>
-        <a href={href(["projects", project, "runs"])}>Runs of this project</a>
+        <a href={href(["projects", project, "runs"])}>Runs of this project</a> ·{" "}
+        <a href={href(["projects", project, "secrets"])}>Secrets</a>
       </p>
       <ErrorNote error={info.error || jobs.error} />
       <section class="card" aria-labelledby="jobs">
