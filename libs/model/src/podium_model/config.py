@@ -1,4 +1,4 @@
-"""The configuration file: projects, jobs and schedules as code (DESIGN section 5).
+"""The configuration file: projects, jobs and schedules as code (docs/concepts.md, Configuration as code).
 
 `parse_configuration` reads YAML or JSON text and validates it, `read_configuration` a file;
 the api, the master's `--config` and `podium-admin apply` all go through them. Errors name the

@@ -1,4 +1,4 @@
-"""Jobs and their definitions (DESIGN section 5)."""
+"""Jobs and their definitions (docs/concepts.md, Configuration as code)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Master ⇄ worker protocol messages (DESIGN section 4).
+"""Master ⇄ worker protocol messages (docs/concepts.md, Master ⇄ worker protocol).
 
 Every control message is a JSON text frame: an object with a `type` discriminator and the
 protocol version `v`. Requests carry an `id` and get exactly one `response` with the same id.

@@ -1,4 +1,4 @@
-"""Pipeline runs as a pure function of their definition and child runs (DESIGN section 5).
+"""Pipeline runs as a pure function of their definition and child runs (docs/concepts.md, Configuration as code).
 
 Everything here derives from storage alone, so the master's pipeline engine can be killed and
 restarted at any point: `element_run_id` gives each element's child run a deterministic id (a

@@ -12,7 +12,7 @@ from podium_model.limits import check_parameters
 
 
 class RunStatus(StrEnum):
-    """Where a run is in its lifecycle (DESIGN section 3)."""
+    """Where a run is in its lifecycle (docs/concepts.md, Run lifecycle)."""
 
     pending = "pending"
     running = "running"

@@ -1,4 +1,4 @@
-"""Users, roles, credentials and login bodies (DESIGN section 7)."""
+"""Users, roles, credentials and login bodies (docs/access.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Event-driven dispatch of pending runs onto connected workers (DESIGN section 3).
+"""Event-driven dispatch of pending runs onto connected workers (docs/concepts.md, Run lifecycle).
 
 `wake()` is called when something may have become runnable (the api's `/control/dispatch`, a
 worker ready, a slot freed, a job enabled); the loop then dispatches at once. A slow safety

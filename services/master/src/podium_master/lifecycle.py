@@ -1,4 +1,4 @@
-"""The one place where runs change (DESIGN section 3): compare-and-set, then publish.
+"""The one place where runs change (docs/concepts.md, Run lifecycle): compare-and-set, then publish.
 
 Every status change of a run, and every other change worth showing (`started_at`,
 `waiting_reason`...), goes through `Lifecycle`: it writes storage (through a `GroupCommit`,

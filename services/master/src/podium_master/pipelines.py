@@ -1,4 +1,4 @@
-"""The pipeline engine: runs a pipeline job's elements as child runs (DESIGN section 5).
+"""The pipeline engine: runs a pipeline job's elements as child runs (docs/concepts.md, Configuration as code).
 
 A pipeline run takes no executor slot: the dispatcher hands it to `PipelineRunner.start`,
 which claims it (pending → running, no worker) and creates the child runs of the elements

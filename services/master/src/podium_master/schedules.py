@@ -1,4 +1,4 @@
-"""Cron schedules: standard 5-field expressions evaluated in UTC (DESIGN section 2).
+"""Cron schedules: standard 5-field expressions evaluated in UTC (docs/concepts.md, Data model).
 
 A schedule fires at each tick of its expression, at most once for any number of missed
 ticks (a master that was down does not burst), never while the run it last started is still

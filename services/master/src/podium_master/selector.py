@@ -1,4 +1,4 @@
-"""Choosing a worker for a pending run (DESIGN section 3), and saying why none fits.
+"""Choosing a worker for a pending run (docs/concepts.md, Run lifecycle), and saying why none fits.
 
 A selector is any callable `(job, run, workers) -> WorkerSlot | None`; `--selector
 module:callable` replaces the default, which takes the least-loaded enabled worker whose

@@ -1,4 +1,4 @@
-"""One worker's websocket connection, seen from the master (DESIGN section 4).
+"""One worker's websocket connection, seen from the master (docs/concepts.md, Master ⇄ worker protocol).
 
 A `WorkerSession` asks the worker to describe itself and list its runs, reconciles that with
 the database, then keeps the runs the worker holds in sync: log chunks are appended only at

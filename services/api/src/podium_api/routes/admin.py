@@ -68,7 +68,7 @@ class ServiceInfo(Model):
     log_dir: str
 
 
-_BODY_SCHEMA: dict[str, Any] = {"type": "object", "description": "The configuration file (DESIGN section 5)"}
+_BODY_SCHEMA: dict[str, Any] = {"type": "object", "description": "The configuration file (docs/concepts.md)"}
 
 
 @router.put(
