@@ -17,7 +17,7 @@ from tests.databases import fresh_database
 from tests.integration.proxy import CuttingProxy
 from tests.master.conftest import start_master
 from tests.stack import Stack, admin
-from tests.support import Service
+from tests.support import Service, wait_until
 from tests.worker.conftest import trigger, wait_run
 
 CONFIG = """
@@ -157,6 +157,8 @@ async def test_worker_sigterm_exits_0_and_leaves_its_executor(stack: Stack, stor
     run = await trigger(stack, storage, "gated", gate=str(gate))
     await wait_run(stack, storage, run.id, {"running"})
     pid_file = stack.directory / "worker-term" / "runs" / run.id / "spawned.pid"
+    # The run is `running` from its claim; the worker notes the executor's pid once it is forked.
+    wait_until(pid_file.exists, what="the executor's pid file")
     assert stack.workers["term"].stop() == 0, stack.workers["term"].output
     executor = int(pid_file.read_text().strip())
     os.kill(executor, 0)  # still alive: raises if not
