@@ -195,6 +195,7 @@ class Stack:
         self.processes: dict[str, Process] = {}
         self.worker_user = "workers"
         self.worker_token = ""
+        self.worker_token_file = directory / "worker-token"
 
     def start(self, workers: int = 0, executor_limit: int = 8) -> Stack:
         """Migrate, seed users, start master and api, then `workers` workers (waits for each)."""
@@ -205,6 +206,8 @@ class Stack:
         admin(self.database_url, "create-user", "admin", "--role", "administrator", "--password", ADMIN_PASSWORD)
         admin(self.database_url, "create-user", self.worker_user, "--role", "worker")
         self.worker_token = admin(self.database_url, "create-token", self.worker_user).splitlines()[-1].strip()
+        self.worker_token_file.write_text(self.worker_token + "\n")
+        self.worker_token_file.chmod(0o600)
         common = ["--database-url", self.database_url, "--log-dir", str(self.log_dir), "--control-secret", self.secret]
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(self.master_port),
                               *common, "--config", str(config)])  # fmt: skip
@@ -227,7 +230,7 @@ class Stack:
     def start_worker(self, worker_id: str, executor_limit: int) -> Process:
         """Start a real worker."""
         return self.spawn(f"worker-{worker_id}", [*command("podium-worker"), "--master", self.worker_url,
-                          "--id", worker_id, "--user", self.worker_user, "--token", self.worker_token,
+                          "--id", worker_id, "--user", self.worker_user, "--token-file", str(self.worker_token_file),
                           "--executor-limit", str(executor_limit),
                           "--home", str(self.directory / f"worker-{worker_id}")])  # fmt: skip
 

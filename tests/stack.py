@@ -63,6 +63,7 @@ class Stack:
         self.api: Service | None = None
         self.workers: dict[str, Service] = {}
         self.worker_token = ""
+        self.worker_token_file = directory / "worker-token"
         self._client: httpx.Client | None = None
 
     # Processes ------------------------------------------------------------------------------
@@ -76,6 +77,8 @@ class Stack:
         admin(self.database_url, "create-user", "admin", "--role", "administrator", "--password", ADMIN_PASSWORD)
         admin(self.database_url, "create-user", "workers", "--role", "worker")
         self.worker_token = admin(self.database_url, "create-token", "workers")
+        self.worker_token_file.write_text(self.worker_token + "\n")
+        self.worker_token_file.chmod(0o600)
 
     def start_master(self, *extra: str) -> Service:
         """Start (or restart) the master and wait for its health endpoint."""
@@ -116,7 +119,7 @@ class Stack:
             "--master", f"ws://127.0.0.1:{self.master_port}/ws/worker",
             "--id", worker_id,
             "--user", "workers",
-            "--token", self.worker_token,
+            "--token-file", str(self.worker_token_file),
             "--executor-limit", str(executor_limit),
             "--home", str(self.directory / f"worker-{worker_id}"),
         ]  # fmt: skip

@@ -90,7 +90,7 @@ def start_worker(stack: Stack, worker_id: str, *extra: str, master: str | None =
         "--master", master or f"ws://127.0.0.1:{stack.master_port}/ws/worker",
         "--id", worker_id,
         "--user", "workers",
-        "--token", stack.worker_token,
+        "--token-file", str(stack.worker_token_file),
         "--executor-limit", "2",
         "--home", str(stack.directory / f"worker-{worker_id}"),
         *extra,

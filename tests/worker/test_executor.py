@@ -14,7 +14,9 @@ import pytest
 from podium_model.limits import RESULTS_BYTES
 from podium_model.messages import RunRequest, WorkerRunState
 from podium_model.runs import RunStatus
+from podium_worker._runfiles import encode_handover
 from podium_worker.executor import MAX_RESULTS
+from podium_worker.rundir import RunDirectory
 
 EXECUTOR = [sys.executable, "-m", "podium_worker.executor"]
 
@@ -46,23 +48,30 @@ def make_run(
             "worker": {"id": "w1", "os": "linux"},
         }
     )
-    (run_dir / "request.json").write_text(request.model_dump_json())
+    RunDirectory(run_dir).write_request(request)  # as the worker writes it (mode 0600)
     return run_dir
 
 
 def start(
-    run_dir: Path, stdout: int | IO[bytes] = subprocess.DEVNULL, env: dict[str, str] | None = None
+    run_dir: Path,
+    stdout: int | IO[bytes] = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    handover: bytes | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start the executor exactly as the worker does."""
+    """Start the executor exactly as the worker does (`handover`: what the worker keeps off disk)."""
     with (run_dir / "executor.err").open("ab") as err:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [*EXECUTOR, str(run_dir)],
             start_new_session=True,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if handover is None else subprocess.PIPE,
             stdout=stdout,
             stderr=err,
             env={**os.environ, **(env or {})},
         )
+    if process.stdin is not None:
+        process.stdin.write(handover or b"")
+        process.stdin.close()
+    return process
 
 
 def state(run_dir: Path) -> dict[str, Any]:
@@ -72,9 +81,11 @@ def state(run_dir: Path) -> dict[str, Any]:
     return value
 
 
-def execute(run_dir: Path, timeout: float = 30, env: dict[str, str] | None = None) -> dict[str, Any]:
+def execute(
+    run_dir: Path, timeout: float = 30, env: dict[str, str] | None = None, handover: bytes | None = None
+) -> dict[str, Any]:
     """Run the executor to its end and return its final state."""
-    process = start(run_dir, env=env)
+    process = start(run_dir, env=env, handover=handover)
     assert process.wait(timeout=timeout) == 0, (run_dir / "executor.err").read_text()
     final = state(run_dir)
     assert RunStatus(final["status"]).is_final
@@ -223,12 +234,14 @@ def test_environment(tmp_path: Path) -> None:
         parameters={"name": "bob", "Odd_key": "x", "PODIUM_RUN_ID": "not the run's"},
     )
     worker_env = {"FROM_WORKER": "no", "PODIUM_WORKER_TOKEN": "worker-token", "LC_TIME": "C", "TZ": "UTC"}
-    assert execute(run_dir, env=worker_env)["status"] == "succeeded"
+    handover = encode_handover({"A_SECRET": "hidden value"}, {"PODIUM_TOKEN": "secret"})
+    assert execute(run_dir, env=worker_env, handover=handover)["status"] == "succeeded"
     seen = json.loads((run_dir / "workspace" / "env.json").read_text())
     env = seen["env"]
     assert env.pop("GREETING") == "hi bob run-1"
     assert env.pop("PODIUM_API_URL") == "http://api"
     assert env.pop("PODIUM_TOKEN") == "secret"
+    assert env.pop("A_SECRET") == "hidden value"
     assert [env.pop(f"PODIUM_{name}") for name in ("RUN_ID", "PROJECT", "JOB")] == ["run-1", "examples", "hello"]
     assert env.pop("PODIUM_RESULTS") == str(run_dir / "results.json")
     assert env.pop("PODIUM_WORKSPACE") == str(run_dir / "workspace") == seen["cwd"]

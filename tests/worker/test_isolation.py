@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pwd
+import shutil
 import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +36,14 @@ projects:
     jobs:
       - id: environ
         definition: {{type: job, commands: [["sh", "-c", {json.dumps(WALK)}]]}}
+      - id: probe
+        parameters: [{{key: path}}]
+        definition:
+          type: job
+          commands:
+            - ["sh", "-c", "id -u; cat \\"$PODIUM_PARAM_PATH\\" || echo denied"]
+            - ["sh", "-c", "echo '{{{{\\"ok\\": true}}}}' > \\"$PODIUM_RESULTS\\""]
+            - ["sh", "-c", {json.dumps(WALK)}]
       - id: leak
         definition: {{type: job, commands: [{json.dumps(LEAK)}, ["{{results.program}}"]]}}
 """
@@ -57,14 +70,16 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         stack.stop()
 
 
-def start_worker(stack: Stack, worker_id: str, *extra: str, env: dict[str, str] | None = None) -> Service:
+def start_worker(
+    stack: Stack, worker_id: str, *extra: str, env: dict[str, str] | None = None, home: Path | None = None
+) -> Service:
     """A worker with extra flags and environment; it is stopped with the stack."""
     argv = [
         "podium-worker",
         "--master", f"ws://127.0.0.1:{stack.master_port}/ws/worker",
         "--id", worker_id,
         "--user", "workers",
-        "--home", str(stack.directory / f"worker-{worker_id}"),
+        "--home", str(home or stack.directory / f"worker-{worker_id}"),
         *extra,
     ]  # fmt: skip
     service = Service(f"worker-{worker_id}", argv, env=env, output_dir=stack.directory).start()
@@ -72,12 +87,17 @@ def start_worker(stack: Stack, worker_id: str, *extra: str, env: dict[str, str] 
     return service
 
 
-def run_log(stack: Stack, job: str) -> bytes:
+def run_log(stack: Stack, job: str, **parameters: str) -> bytes:
     """Trigger `job` of project iso, wait for it to succeed and return its stored log."""
-    run = stack.trigger("iso", job)
+    return finished_run(stack, job, **parameters)[1]
+
+
+def finished_run(stack: Stack, job: str, **parameters: str) -> tuple[dict[str, Any], bytes]:
+    """Trigger `job` of project iso, wait for it to succeed; return the run and its stored log."""
+    run = stack.trigger("iso", job, **parameters)
     done = stack.wait_run("iso", run["id"], timeout=60)
     assert done["status"] == "succeeded", (done, stack.outputs())
-    return stack.log("iso", run["id"])
+    return done, stack.log("iso", run["id"])
 
 
 def test_a_job_sees_none_of_the_workers_environment(stack: Stack) -> None:
@@ -119,3 +139,53 @@ def test_the_run_token_is_masked_in_log_stream_archive_results_and_reason(stack:
     assert log.count(b"[masked]") >= 10 and b"whole: [masked]\n" in log, log
     for data in (log, live, archive, *members.values(), json.dumps(done).encode()):
         assert_masked(data, token)
+
+
+def test_no_parent_of_a_job_shows_a_secret_in_its_command_line_or_environment(stack: Stack) -> None:
+    """A worker given its token on the command line and secrets in its environment starts itself
+    again without them: a job walking /proc up its parents (executor, launcher, worker) reads no
+    token, password or control secret, and neither does `ps` (the worker's own /proc entries)."""
+    env = {"PODIUM_ADMIN_PASSWORD": ADMIN_PASSWORD, "PODIUM_CONTROL_SECRET": stack.secret}
+    worker = start_worker(stack, "w1", "--token", stack.worker_token, env=env)
+    log = run_log(stack, "environ")
+    assert log.count(b"\n== ") >= 3, log  # the command, its executor, the launcher, the worker...
+    assert worker.process is not None
+    proc = Path(f"/proc/{worker.process.pid}")
+    own = proc.joinpath("cmdline").read_bytes() + proc.joinpath("environ").read_bytes()
+    assert b"--token-file\0/proc/self/fd/" in own
+    for data in (log, own):
+        for secret in (stack.worker_token, ADMIN_PASSWORD, stack.secret):
+            assert secret.encode() not in data
+    assert "restarting without secrets in the command line or environment" in worker.output
+
+
+def test_a_token_file_readable_by_others_is_warned_about(stack: Stack) -> None:
+    """--token-file works, and a file other users may read gets a warning naming the fix."""
+    path = stack.directory / "open-token"
+    path.write_text(stack.worker_token + "\n")
+    path.chmod(0o644)
+    worker = start_worker(stack, "w1", "--token-file", str(path))
+    assert run_log(stack, "environ")
+    assert f"the token file {path} may be read by other users: make it mode 0600" in worker.output
+    assert "restarting" not in worker.output
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--run-as needs a worker started as root")
+def test_under_run_as_a_job_reads_nothing_of_its_worker(stack: Stack) -> None:
+    """A root worker with --run-as nobody and its token in a 0600 file in its home: the job runs as
+    nobody, cannot read the token file nor its parents' environments, and its log and results
+    still reach the master."""
+    home = Path(tempfile.mkdtemp(prefix="podium-runas-"))
+    try:
+        home.chmod(0o711)
+        token = home / "token"
+        token.write_text(stack.worker_token)
+        token.chmod(0o600)
+        start_worker(stack, "w1", "--run-as", "nobody", "--token-file", str(token), home=home)
+        done, log = finished_run(stack, "probe", path=str(token))
+    finally:
+        shutil.rmtree(home)
+    assert log.startswith(f"{pwd.getpwnam('nobody').pw_uid}\n".encode()), log
+    assert b"Permission denied" in log and b"\ndenied\n" in log
+    assert stack.worker_token.encode() not in log
+    assert done["results"] == {"ok": True}

@@ -1,6 +1,10 @@
 """`podium-worker`: connect to the master and execute runs.
 
 Every flag has a `PODIUM_WORKER_*` variable (architecture page); flags win over variables.
+
+The worker keeps no secret where its jobs could find one (docs/jobs.md): a token on its command
+line or a secret-looking ``PODIUM_*`` variable in its environment makes it start itself again
+at once without them (`restart_without_secrets`), the token handed over in a memory file.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from pydantic import SecretStr, ValidationError
 
 from podium_model.logformat import configure as configure_logging
 from podium_worker.environment import PASS_ENV, pass_list
+from podium_worker.runas import RUN_AS, User, lookup
 from podium_worker.security import check_master_url
 from podium_worker.settings import DEFAULT_MASTER, WorkerSettings
 
 logger = logging.getLogger(__name__)
+
+TOKEN = "PODIUM_WORKER_TOKEN"
+TOKEN_FILE = "PODIUM_WORKER_TOKEN_FILE"
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -53,12 +61,19 @@ def _property(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `podium-worker`."""
-    parser = argparse.ArgumentParser(prog="podium-worker", description="Podium worker: executes runs for the master.")
+    parser = argparse.ArgumentParser(
+        prog="podium-worker",
+        description="Podium worker: executes runs for the master.",
+        allow_abbrev=False,  # `--tok X` must not be a token that `restart_without_secrets` misses
+    )
     add = parser.add_argument
     add("--master", default=_env("PODIUM_WORKER_MASTER", DEFAULT_MASTER), help="[PODIUM_WORKER_MASTER]")
     add("--id", default=_env("PODIUM_WORKER_ID"), help="this worker's id [PODIUM_WORKER_ID]")
     add("--user", default=_env("PODIUM_WORKER_USER"), help="user of the token (default: the id) [PODIUM_WORKER_USER]")
-    add("--token", default=_env("PODIUM_WORKER_TOKEN"), help="the user's token [PODIUM_WORKER_TOKEN]")
+    add("--token", help="the user's token; deprecated: every process sees command lines [PODIUM_WORKER_TOKEN]")
+    add("--token-file", help="a file holding the user's token (mode 0600) [PODIUM_WORKER_TOKEN_FILE]")
+    add("--run-as", default=_env(RUN_AS),
+        help="run every command as this unprivileged user; the worker must be root [PODIUM_WORKER_RUN_AS]")  # fmt: skip
     add("--executor-limit", type=int, default=int(_env("PODIUM_WORKER_EXECUTOR_LIMIT", str(os.cpu_count() or 1)) or 1),
         help="runs at once at most (default: CPUs) [PODIUM_WORKER_EXECUTOR_LIMIT]")  # fmt: skip
     add("--property", action="append", type=_property, default=[], metavar="KEY=VALUE",
@@ -96,13 +111,14 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
     pass_env = list(dict.fromkeys([*pass_list(_env(PASS_ENV)), *args.pass_env]))
     if not args.id:
         raise ValueError("--id (or PODIUM_WORKER_ID) is required")
-    if not args.token:
-        raise ValueError("--token (or PODIUM_WORKER_TOKEN) is required")
+    token = _token(args)
+    if args.run_as:
+        check_run_as(args.run_as)
     return WorkerSettings(
         master=args.master,
         id=args.id,
         user=args.user or args.id,
-        token=SecretStr(args.token),
+        token=SecretStr(token),
         executor_limit=args.executor_limit,
         properties=properties,
         home=Path(args.home),
@@ -113,7 +129,102 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         health_host=args.health_host,
         health_port=args.health_port if args.health_port is not None else _env_port("PODIUM_WORKER_HEALTH_PORT"),
         pass_env=pass_env,
+        run_as=args.run_as or None,
     )
+
+
+def _token(args: argparse.Namespace) -> str:
+    """The token from --token-file, --token, PODIUM_WORKER_TOKEN_FILE or PODIUM_WORKER_TOKEN, in that order."""
+    if args.token and args.token_file:
+        raise ValueError("give --token or --token-file, not both")
+    path = args.token_file or (None if args.token else _env(TOKEN_FILE))
+    if path is None:
+        token = args.token or _env(TOKEN)
+        if not token:
+            raise ValueError("--token-file (or PODIUM_WORKER_TOKEN_FILE, or PODIUM_WORKER_TOKEN) is required")
+        return token
+    handed_over = _handed_over_fd(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            if handed_over is None and os.fstat(file.fileno()).st_mode & 0o077:
+                logger.warning("the token file %s may be read by other users: make it mode 0600", path)
+            token = file.read().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc.strerror}") from None
+    finally:
+        if handed_over is not None:
+            os.close(handed_over)  # the memory file of a restart: read once, gone
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token
+
+
+def _handed_over_fd(path: str) -> int | None:
+    """The fd of a ``/proc/self/fd/N`` token path (a restart's memory file), else None."""
+    head, _, number = path.rpartition("/")
+    return int(number) if head == "/proc/self/fd" and number.isdecimal() else None
+
+
+def check_run_as(name: str) -> User:
+    """The user of ``--run-as``, refused unless the worker runs as root.
+
+    Raises:
+        ValueError: the worker is not root, the user does not exist or is root.
+    """
+    if os.geteuid() != 0:
+        raise ValueError(
+            f"--run-as {name} needs a worker started as root (this one runs as uid {os.geteuid()}); "
+            "without --run-as, jobs run as the worker's own user"
+        )
+    return lookup(name)
+
+
+def is_secret_name(name: str) -> bool:
+    """A ``PODIUM_*`` variable that holds a secret: its name says token, secret, password, key or
+    database URL (a ``*_FILE`` variable names a file, which is no secret)."""
+    if not name.startswith("PODIUM_") or name.endswith("_FILE"):
+        return False
+    return any(word in name for word in ("TOKEN", "SECRET", "PASSWORD", "_KEY", "DATABASE_URL"))
+
+
+def restart_without_secrets(argv: Sequence[str], token: str) -> None:
+    """Replace this process by one whose command line and environment hold no secret.
+
+    `/proc/<pid>/cmdline` is readable by every user of the host and `/proc/<pid>/environ` by
+    every process of the worker's user, jobs included, and both show what the process was
+    started with, whatever it removes later. So a worker given its token on the command line or
+    secrets in its environment executes itself again without them (same pid), the token in an
+    anonymous memory file named by ``--token-file /proc/self/fd/N``. Returns only if it needs
+    not (or cannot: then it carries on with the secrets removed from what its children inherit).
+    """
+    secrets = [name for name in os.environ if is_secret_name(name)]
+    on_command_line = any(arg == "--token" or arg.startswith("--token=") for arg in argv)
+    for name in secrets:
+        del os.environ[name]  # children never inherit them, even if the restart fails
+    os.environ.pop(TOKEN_FILE, None)
+    if not secrets and not on_command_line:
+        return
+    if on_command_line:
+        logger.warning("--token is deprecated: every process sees command lines; use --token-file")
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--token", "--token-file"):
+            skip = True
+        elif not arg.startswith(("--token=", "--token-file=")):
+            kept.append(arg)
+    try:
+        fd = os.memfd_create("podium-worker-token", 0)
+        os.write(fd, token.encode())
+        os.set_inheritable(fd, True)
+        logger.info(
+            "restarting without secrets in the command line or environment (%s)", ", ".join(secrets) or "--token"
+        )
+        os.execv(sys.executable, [sys.executable, "-m", "podium_worker", *kept, "--token-file", f"/proc/self/fd/{fd}"])
+    except OSError as exc:
+        logger.error("cannot restart without secrets, carrying on: %s", exc)
 
 
 async def serve(settings: WorkerSettings) -> None:
@@ -129,6 +240,9 @@ async def serve(settings: WorkerSettings) -> None:
     from podium_worker.runs import RunSet
 
     os.environ[PASS_ENV] = ",".join(settings.pass_env)  # what the executors read (they inherit it)
+    os.environ[RUN_AS] = settings.run_as or ""
+    if settings.run_as is not None:
+        prepare_home(settings.home, lookup(settings.run_as))
     runs = RunSet(settings.home, settings.chunk_size, settings.watch_interval)
     runs.recover()
     connection = MasterConnection(settings, runs)
@@ -160,6 +274,28 @@ async def serve(settings: WorkerSettings) -> None:
     logger.info("worker %s stopped", settings.id)
 
 
+def prepare_home(home: Path, user: User) -> None:
+    """Make the worker's home fit for ``--run-as``: mode 0711 (the user passes through to its
+    workspaces but lists nothing), reachable from the root directory by `user`.
+
+    Raises:
+        SystemExit: a directory on the way is closed to the user.
+    """
+    runs = home / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for directory in (home, runs):
+        directory.chmod(0o711)
+    for directory in [home.resolve(), *home.resolve().parents]:
+        info = directory.stat()
+        bit = 0o100 if info.st_uid == user.uid else 0o010 if info.st_gid in user.groups else 0o001
+        if not info.st_mode & bit:
+            logger.error(
+                "--run-as %s: the user cannot reach %s (mode %o), so not its workspaces under %s either",
+                user.name, directory, info.st_mode & 0o777, home,
+            )  # fmt: skip
+            raise SystemExit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line and run the worker."""
     parser = build_parser()
@@ -170,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_master_url(settings)
     except (ValueError, ValidationError) as exc:
         parser.exit(2, f"podium-worker: {exc}\n")
+    restart_without_secrets(sys.argv[1:] if argv is None else list(argv), settings.token.get_secret_value())
     asyncio.run(serve(settings))
     sys.exit(0)
 

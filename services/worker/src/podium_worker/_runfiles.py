@@ -52,7 +52,8 @@ def write_json_atomic(path: str | os.PathLike[str], value: Any) -> None:
     """Replace `path` with the JSON of `value` so that readers never see a partial file."""
     head, name = os.path.split(path)
     tmp = os.path.join(head, f".{name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
+    # Mode 0600: under --run-as the job's user must not read another run's request or state.
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as file:
         json.dump(value, file, ensure_ascii=False)
     os.replace(tmp, path)
 

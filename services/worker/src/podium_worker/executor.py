@@ -23,7 +23,7 @@ import sys
 import time
 
 from podium_worker import _runfiles as files
-from podium_worker import environment
+from podium_worker import environment, runas
 from podium_worker.masking import Masker
 from podium_worker.templates import TemplateError, check, render
 
@@ -111,6 +111,7 @@ class Executor:
         self.held_environment: dict[str, str] = {}  # the request's variables kept off the disk
         self.handover_error: str | None = None
         self.masker: Masker | None = None  # None: the run has neither secrets nor a token
+        self.user: runas.User | None = None  # the --run-as user commands run as, if any
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -136,6 +137,8 @@ class Executor:
             status, reason = "exception", f"internal executor error: {exc!r}"
         if reason and self.masker is not None:
             reason = self.masker.text(reason)
+        if self.user is not None and os.path.isdir(self.path(files.WORKSPACE)):
+            self._give_back_workspace()
         if reason and status == "exception":
             _note(f"run ended {status}: {reason}")
         delay = FULL_RETRY_FIRST
@@ -165,6 +168,21 @@ class Executor:
                 os.set_blocking(1, False)  # a stalled worker must never block the run
         except OSError:
             self.notify_fd = None
+
+    def _give_back_workspace(self) -> None:
+        """The run is over: its workspace is root's again, closed to the next runs of the user."""
+        try:
+            os.chown(self.path(files.WORKSPACE), 0, 0)
+            os.chmod(self.path(files.WORKSPACE), 0o700)
+        except OSError as exc:
+            _note(f"cannot give the workspace back to root: {exc}")
+
+    def _results_file(self, value: dict[str, Any]) -> None:
+        """Write ``PODIUM_RESULTS`` (the run-as user's to write, when there is one)."""
+        path = self.path(files.RESULTS)
+        files.write_json_atomic(path, value)
+        if self.user is not None:
+            os.chown(path, self.user.uid, self.user.gid)
 
     def _take_handover(self) -> None:
         """Read the secrets the worker handed over on stdin, then leave /dev/null there."""
@@ -232,7 +250,7 @@ class Executor:
         return bytes(view)
 
     def _run(self) -> tuple[str, str | None]:
-        self.log_fd = os.open(self.path(files.LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.log_fd = os.open(self.path(files.LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             request = files.load_request(self.run_dir)
         except ValueError as exc:
@@ -251,10 +269,21 @@ class Executor:
         if definition.get("timeout"):
             self.timeout = definition["timeout"]
             self.deadline = self.started + definition["timeout"]
+        run_as = os.environ.get(runas.RUN_AS)
+        if run_as:
+            if os.geteuid() != 0:
+                raise Ended("exception", f"--run-as {run_as} needs the worker (and its executors) to run as root")
+            try:
+                self.user = runas.lookup(run_as)
+            except ValueError as exc:
+                raise Ended("exception", str(exc)) from exc
         workspace = self.path(files.WORKSPACE)
         os.makedirs(workspace, exist_ok=True)
+        if self.user is not None:
+            os.chown(workspace, self.user.uid, self.user.gid)
+            os.chmod(workspace, 0o700)
         os.chdir(workspace)  # posix_spawn has no cwd argument; every path here is absolute
-        files.write_json_atomic(self.path(files.RESULTS), {})
+        self._results_file({})
         self._write_state("running")
         context: dict[str, dict[str, Any]] = {
             "parameters": request["parameters"],
@@ -270,7 +299,9 @@ class Executor:
                 check(template, context)
             except TemplateError as exc:
                 raise Ended("exception", f"template error in {where}: {exc}") from exc
-        env = environment.base(os.environ)  # never the worker's whole environment: it may hold its token
+        user = self.user
+        # Never the worker's whole environment: it may hold its token.
+        env = environment.base(os.environ, user.home, user.name) if user else environment.base(os.environ)
         for index, command in enumerate(commands, 1):
             self._drain_signals()
             if (reason := self._stop_reason()) is not None:
@@ -310,6 +341,8 @@ class Executor:
 
     def _spawn(self, index: int, argv: list[str], env: dict[str, str], out: int) -> int:
         try:
+            if self.user is not None:
+                return runas.spawn(_which(argv[0], env), argv, env, out, self.user)
             return os.posix_spawn(
                 _which(argv[0], env),
                 argv,

@@ -34,6 +34,7 @@ class RunDirectory:
         """Create the directory and store the request the executor reads, without what is handed
         over in memory: its secrets and the run token (`podium_worker._runfiles`)."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self.path.chmod(0o711)  # --run-as: the job's user passes through to its workspace, lists nothing
         stored = request.model_dump(mode="json", exclude={"secrets"})
         for name in _runfiles.HELD_BACK:
             stored["environment"].pop(name, None)

@@ -99,7 +99,9 @@ class LocalRun:
         handover = self._handover if self._handover is not None else os.open(os.devnull, os.O_RDONLY)
         os.lseek(handover, 0, os.SEEK_SET)  # a retry reads it again from the start
         try:
-            with self.dir.file(_runfiles.ERR).open("ab") as err:
+            with open(
+                os.open(self.dir.file(_runfiles.ERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+            ) as err:
                 if launcher is not None:
                     self._retry = True
                     try:

@@ -32,3 +32,4 @@ class WorkerSettings(BaseModel):
     pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]] = Field(
         default_factory=list, max_length=1000, description="Variables of the worker's environment commands also see"
     )
+    run_as: str | None = Field(default=None, description="The unprivileged user commands run as (the worker is root)")
