@@ -22,10 +22,11 @@ def test_latency_bench_runs_five_runs(tmp_path: Path) -> None:
 
 
 def test_micro_bench_measures_each_piece(capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m bench.micro` reads, writes and launches for real and prints one JSON object."""
+    """`python -m bench.micro` reads, writes, launches and masks for real and prints one JSON object."""
     from bench.micro import main as micro
 
-    assert micro(["--reads", "20", "--runs", "20", "--launches", "10"]) == 0
+    assert micro(["--reads", "20", "--runs", "20", "--launches", "10", "--mask-mb", "2"]) == 0
     measured = json.loads(capsys.readouterr().out)
-    assert set(measured) == {"cpu_probe_s", "get_job_us", "run_writes_ms", "launch_ms"}
+    pieces = {"cpu_probe_s", "get_job_us", "run_writes_ms", "launch_ms", "mask_token_mb_s", "mask_secret_mb_s"}
+    assert set(measured) == pieces
     assert all(value > 0 for value in measured.values())
