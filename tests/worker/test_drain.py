@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import serve
 
-from podium_model import CommandsDefinition, Run, RunStatus
+from podium_model import Run, RunStatus
 from podium_model.messages import (
     Clean,
     Execute,
     Heartbeat,
     Response,
-    RunRequest,
     StatusUpdate,
-    worker_message_adapter,
 )
 from podium_storage import LogStore, Storage
 from tests.databases import sqlite_url
@@ -32,8 +27,7 @@ from tests.operations.helpers import start_worker
 from tests.stack import Stack
 from tests.support import Service, free_port, wait_until
 from tests.worker.conftest import control, trigger, wait_run
-
-T = TypeVar("T")
+from tests.worker.fake_master import FakeMaster, request
 
 
 @pytest.fixture
@@ -147,44 +141,6 @@ async def test_second_signal_stops_at_once_and_leaves_the_executor(stack: Stack,
     assert done.status == RunStatus.aborted, done
 
 
-class FakeMaster:
-    """A websocket server playing the master's side of the protocol, one worker connection at a time."""
-
-    def __init__(self) -> None:
-        self.frames: asyncio.Queue[str | bytes] = asyncio.Queue()
-        self.connection: ServerConnection | None = None
-        self.connected = asyncio.Event()
-
-    async def handler(self, connection: ServerConnection) -> None:
-        """Keep the connection and queue every frame the worker sends."""
-        self.connection = connection
-        self.connected.set()
-        with contextlib.suppress(ConnectionClosed):
-            async for frame in connection:
-                await self.frames.put(frame)
-
-    async def send(self, message: Any) -> None:
-        """Send a protocol message to the worker."""
-        assert self.connection is not None
-        await self.connection.send(message.model_dump_json())
-
-    async def next_message(self, kind: type[T], timeout: float = 30.0) -> T:
-        """The next text message of type `kind` (log chunks and other messages are skipped)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.frames.get()
-                if isinstance(frame, str):
-                    message = worker_message_adapter.validate_json(frame)
-                    if isinstance(message, kind):
-                        return message
-
-
-def _request(run_id: str, command: str) -> RunRequest:
-    return RunRequest(
-        run_id=run_id, project="p", job="j", definition=CommandsDefinition(commands=[["sh", "-c", command]])
-    )
-
-
 async def test_execute_reaching_a_draining_worker_is_refused(tmp_path: Path) -> None:
     """Protocol level, against a fake master: once draining, the worker says so in a heartbeat and
     refuses `execute` with the protocol error `draining`; it exits 0 once its run is cleaned."""
@@ -200,7 +156,7 @@ async def test_execute_reaching_a_draining_worker_is_refused(tmp_path: Path) -> 
         try:
             first = await fake.next_message(Heartbeat, 60)  # sent as soon as the connection opens
             assert first.draining is False and first.executor_limit == 2 and first.disk_free_bytes, first
-            await fake.send(Execute(id=1, run=_request("r1", f"echo one; while [ ! -e {gate} ]; do sleep 0.05; done")))
+            await fake.send(Execute(id=1, run=request("r1", f"echo one; while [ ! -e {gate} ]; do sleep 0.05; done")))
             started = await fake.next_message(Response)
             assert started.ok and started.result == {"run_id": "r1", "started": True}, started
 
@@ -208,7 +164,7 @@ async def test_execute_reaching_a_draining_worker_is_refused(tmp_path: Path) -> 
             worker.process.send_signal(signal.SIGTERM)
             draining = await fake.next_message(Heartbeat)
             assert draining.draining is True and draining.running == ["r1"], draining
-            await fake.send(Execute(id=2, run=_request("r2", "echo two")))
+            await fake.send(Execute(id=2, run=request("r2", "echo two")))
             refused = await fake.next_message(Response)
             assert refused.id == 2 and not refused.ok and refused.error is not None, refused
             assert refused.error.code == "draining", refused
