@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from podium_storage.auth import mint_run_token
 from tests.databases import sqlite_url
@@ -30,6 +31,7 @@ WALK = (
     " pid=$(awk '/^PPid:/ {{print $2}}' /proc/$pid/status); done"
 )
 LEAK = [sys.executable, "-c", LEAKY_TEMPLATE, "PODIUM_TOKEN"]
+LEAK_SECRET = [[sys.executable, "-c", LEAKY_TEMPLATE, "DEPLOY_KEY"], ["{results.program}"]]
 CONFIG = f"""
 projects:
   - id: iso
@@ -123,22 +125,49 @@ def test_the_run_token_is_masked_in_log_stream_archive_results_and_reason(stack:
     """A job printing its run token whole, byte by byte, base64-encoded at three alignments,
     URL-encoded and JSON-escaped, then failing on it as a program name, shows only [masked] in
     the stored log, the live stream, the archive, the results and the failure reason."""
-    start_worker(stack, "w1", env={"PODIUM_WORKER_TOKEN": stack.worker_token})
+    start_worker(stack, "w1", "--token-file", str(stack.worker_token_file))
     run = stack.trigger("iso", "leak")
-    path = f"/projects/iso/runs/{run['id']}"
+    leaked_only_as_masks(stack, run["id"], mint_run_token(stack.secret, run["id"]))
+
+
+def test_a_project_secret_is_masked_in_log_stream_archive_results_and_reason(stack: Stack) -> None:
+    """The same for a project secret the master puts into the execute message (one that needs
+    URL, JSON and repr escaping), and none of its forms is in any file of the worker's home."""
+    from tests.worker.test_secrets import HOSTILE
+
+    answer = stack.client.put("/projects/iso/secrets/DEPLOY_KEY", json={"value": HOSTILE})
+    assert answer.status_code == 200, answer.text
+    configuration = yaml.safe_load(CONFIG)
+    leak = {"id": "leak-secret", "definition": {"type": "job", "secrets": ["DEPLOY_KEY"], "commands": LEAK_SECRET}}
+    configuration["projects"][0]["jobs"].append(leak)
+    answer = stack.client.put("/admin/configuration", json=configuration)
+    assert answer.status_code == 200, answer.text
+    home = stack.directory / "worker-w1"
+    start_worker(stack, "w1", "--token-file", str(stack.worker_token_file), home=home)
+    run = stack.trigger("iso", "leak-secret")
+    leaked_only_as_masks(stack, run["id"], HOSTILE)
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert_masked(path.read_bytes(), HOSTILE)
+
+
+def leaked_only_as_masks(stack: Stack, run_id: str, value: str) -> None:
+    """The `leak` job's run shows `value` only as [masked], wherever the run can be read."""
+    path = f"/projects/iso/runs/{run_id}"
     with stack.client.stream("GET", f"{path}/log/stream", timeout=60) as response:
         live = b"".join(response.iter_bytes())  # until the `end` event: the run is final
-    done = stack.wait_run("iso", run["id"], timeout=60)
-    token = mint_run_token(stack.secret, run["id"])  # what the master gave the run
-    log = stack.log("iso", run["id"])
+    done = stack.wait_run("iso", run_id, timeout=60)
+    log = stack.log("iso", run_id)
     archive = stack.client.get(f"{path}/archive").content
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
-    assert done["status"] == "exception" and done["reason"] == "command 2: cannot start '[masked]': not found on PATH"
+    assert done["status"] == "exception", (done, stack.outputs())
+    assert done["reason"].startswith("command 2: cannot start '[masked]': "), done
     assert done["results"] == {"copy": "[masked]", "[masked]": "as a key", "program": "[masked]"}
     assert log.count(b"[masked]") >= 10 and b"whole: [masked]\n" in log, log
+    assert b"[masked]" in live and any(name.endswith("log.txt") for name in members), members
     for data in (log, live, archive, *members.values(), json.dumps(done).encode()):
-        assert_masked(data, token)
+        assert_masked(data, value)
 
 
 def test_no_parent_of_a_job_shows_a_secret_in_its_command_line_or_environment(stack: Stack) -> None:
