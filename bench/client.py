@@ -44,6 +44,12 @@ class Api:
         """Close the connections."""
         await self.http.close()
 
+    async def put(self, path: str, body: Any) -> None:
+        """PUT `body` as JSON to `path` (under /api/v1), which must answer 200."""
+        status, answer = await self._call("PUT", f"{self.base}{path}", json=body)
+        if status != 200:
+            raise RuntimeError(f"PUT {path} answered {status}: {answer[:500]!r}")
+
     async def trigger(self, project: str, job: str, **parameters: str) -> dict[str, Any]:
         """Trigger a run; the created run."""
         url = f"{self.base}/projects/{project}/jobs/{job}/runs"

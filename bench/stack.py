@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 
 from podium_storage.admin import main as admin_main
+from podium_storage.sealing import generate_key
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ class Stack:
         self.worker_user = "workers"
         self.worker_token = ""
         self.worker_token_file = directory / "worker-token"
+        self.secrets_key_file = directory / "secrets.key"
 
     def start(self, workers: int = 0, executor_limit: int = 8) -> Stack:
         """Migrate, seed users, start master and api, then `workers` workers (waits for each)."""
@@ -208,7 +210,10 @@ class Stack:
         self.worker_token = admin(self.database_url, "create-token", self.worker_user).splitlines()[-1].strip()
         self.worker_token_file.write_text(self.worker_token + "\n")
         self.worker_token_file.chmod(0o600)
-        common = ["--database-url", self.database_url, "--log-dir", str(self.log_dir), "--control-secret", self.secret]
+        self.secrets_key_file.write_text(generate_key() + "\n")
+        self.secrets_key_file.chmod(0o600)
+        common = ["--database-url", self.database_url, "--log-dir", str(self.log_dir), "--control-secret", self.secret,
+                  "--secrets-key-file", str(self.secrets_key_file)]  # fmt: skip
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(self.master_port),
                               *common, "--config", str(config)])  # fmt: skip
         self.wait_http("master", f"{self.master_url}/health")
