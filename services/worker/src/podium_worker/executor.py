@@ -438,8 +438,8 @@ class Executor:
         finally:
             os.close(read_fd)
             _killpg(pid, signal.SIGKILL)  # nothing of a finished command outlives it
-            if masker is not None:
-                self._append_log(masker.flush())  # the output ended: what was held goes out
+            if masker is not None and (rest := self._append_log(masker.flush())):  # what was held goes out
+                _note(f"command {index}: {len(rest)} log bytes dropped, the disk was full at the end")
         assert code is not None
         return code
 
