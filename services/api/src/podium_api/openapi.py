@@ -4,6 +4,10 @@ FastAPI documents validation errors as `application/json` with its own schema; t
 every error as `application/problem+json` (`errors.py`). This rewrites the generated document
 once: a `Problem` schema, every 4xx/5xx response of an operation as `application/problem+json`,
 and a `default` response for the errors an operation does not list (401, 403, 404, 503, ...).
+
+It also puts the configuration file's JSON schema (the one `podium schema` prints) into the
+components, as `Configuration`, so that the body of `applyConfiguration` is declared with it and
+client generators (openapi-python-client, ...) get typed models instead of a bare object.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from podium_model.config import configuration_schema
 from podium_model.problems import PROBLEM_MEDIA_TYPE, Problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -27,9 +32,46 @@ def problem_schema() -> dict[str, Any]:
     return schema
 
 
+CONFIGURATION_REF = {"$ref": "#/components/schemas/Configuration"}
+
+
+def _add_configuration_schema(schemas: dict[str, Any]) -> None:
+    """Add the configuration's schema and its `$defs` to `schemas`, refs rewritten to components.
+
+    A definition whose name the api's own models already use with another shape gets the
+    `Configuration` prefix, so that neither changes.
+    """
+    schema = configuration_schema()
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+    schema.pop("$schema", None)
+    names = {
+        name: name if schemas.get(name, definition) == definition else f"Configuration{name}"
+        for name, definition in definitions.items()
+    }
+
+    def relink(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return {**node, "$ref": f"#/components/schemas/{names[ref.removeprefix('#/$defs/')]}"}
+            return {key: relink(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [relink(item) for item in node]
+        return node
+
+    for name, definition in definitions.items():
+        renamed = relink(definition)
+        if names[name] != name:
+            renamed["title"] = names[name]  # generators name models after titles
+        schemas[names[name]] = renamed
+    schemas["Configuration"] = relink(schema)
+
+
 def rewrite(document: dict[str, Any]) -> dict[str, Any]:
     """`document` with every error response as `application/problem+json` and a `default` error."""
-    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem_schema()
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = problem_schema()
+    _add_configuration_schema(schemas)
     for item in document.get("paths", {}).values():
         for method, spec in item.items():
             if method not in METHODS:

@@ -68,7 +68,8 @@ class ServiceInfo(Model):
     log_dir: str
 
 
-_BODY_SCHEMA: dict[str, Any] = {"type": "object", "description": "The configuration file (docs/concepts.md)"}
+# The configuration's own JSON schema, put into the components by `podium_api.openapi`.
+_BODY_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Configuration"}
 
 
 @router.put(

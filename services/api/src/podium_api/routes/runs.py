@@ -130,7 +130,12 @@ async def get_run_results(project: str, run: str, storage: StorageDep) -> dict[s
 @router.get(
     "/{run}/archive",
     response_class=Response,
-    responses={200: {"content": {"application/gzip": {}}, "description": "run.json, log.txt, results.json"}},
+    responses={
+        200: {
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "run.json, log.txt, results.json",
+        }
+    },
     **operation("getRunArchive", summary="Download a run's archive"),
 )
 async def get_run_archive(project: str, run: str, storage: StorageDep, logs: LogsDep) -> Response:
