@@ -19,7 +19,10 @@ def test_help_lists_the_flags() -> None:
 
 
 def test_process_serves_login_trigger_and_notifies_the_master(api_process: ApiProcess, master: RecordingMaster) -> None:
-    """Login, trigger and cancel over HTTP; the master hears dispatch and cancel with the secret."""
+    """Login, trigger and cancel over HTTP; the master hears dispatch and cancel with the secret.
+
+    The recording master answers no cancellation, so the api records the request (202).
+    """
     with httpx.Client(base_url=api_process.url, timeout=10) as client:
         health = client.get("/health").json()
         assert health == {**health, "status": "ok", "database": "ok", "master": "ok"}
@@ -30,7 +33,7 @@ def test_process_serves_login_trigger_and_notifies_the_master(api_process: ApiPr
         assert run.status_code == 201, run.text
         assert master.wait_call("/control/dispatch").secret == SECRET
         run_id = run.json()["id"]
-        assert client.post(f"/projects/demo/runs/{run_id}/cancel").status_code == 200
+        assert client.post(f"/projects/demo/runs/{run_id}/cancel").status_code == 202
         assert master.wait_call(f"/control/runs/{run_id}/cancel").secret == SECRET
         assert client.get("/openapi.json").json()["paths"]
         assert client.get("/docs").status_code == 200

@@ -120,13 +120,16 @@ async def test_results_and_archive(api: Api) -> None:
 
 
 async def test_cancel_only_pending_runs(api: Api) -> None:
-    """Cancel moves a pending run to cancelled; a second cancel and a running run answer 409."""
+    """Cancel flags a pending run for the master (away here: 202); a run not pending answers 409."""
     run = await api.storage.create_run("demo", "hello", {}, RunSource())
     url = f"{RUNS}/{run.id}/cancel"
     assert (await api.client.post(url, headers=api.auth("viewer"))).status_code == 403
     first = await api.client.post(url, headers=api.auth("operator"))
-    assert first.status_code == 200, first.text
-    assert first.json()["status"] == "cancelled"
+    assert first.status_code == 202, first.text
+    assert first.json()["status"] == "pending"
+    assert first.json()["should_cancel"] is True
+    assert first.json()["reason"] == "cancelled by operator"
+    await api.storage.transition_run(run.id, [RunStatus.pending], RunStatus.cancelled)
     again = await api.client.post(url, headers=api.auth("operator"))
     assert again.status_code == 409
     assert again.json()["type"].endswith("/invalid-transition")

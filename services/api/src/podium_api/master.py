@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from podium_model import transport
+from podium_model.control import ControlAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +94,23 @@ class MasterClient:
         return document
 
     async def _post(self, path: str) -> bool:
+        return await self._call(path) is not None
+
+    async def _call(self, path: str) -> ControlAnswer | None:
+        """POST `path`; the master's answer, or None when it did not answer one (logged)."""
         try:
             response = await self._client.post(path)
         except (httpx.HTTPError, OSError) as exc:
             logger.warning("master did not take %s (%s); it will act at its next sweep", path, self._reason(exc))
-            return False
+            return None
         if response.status_code >= 300:
             logger.warning("master answered %s to %s; it will act at its next sweep", response.status_code, path)
-            return False
-        return True
+            return None
+        try:
+            return ControlAnswer.model_validate_json(response.content)
+        except ValueError as exc:
+            logger.warning("master answered %s with an unreadable body: %s", path, exc)
+            return None
 
     def notify(self, path: str) -> None:
         """POST `path` to the master in the background; failures are logged only."""
@@ -129,9 +138,15 @@ class MasterClient:
             self._dispatch_wanted = False
             await self._post("/control/dispatch")
 
-    def cancel(self, run_id: str) -> None:
-        """A run's `should_cancel` was set."""
-        self.notify(f"/control/runs/{run_id}/cancel")
+    async def cancel(self, run_id: str) -> ControlAnswer | None:
+        """Have the master cancel a pending run (awaited: the api answers what the master did).
+
+        Returns:
+            The master's answer, or None when it did not answer (logged): the run's
+            `should_cancel`, set before the call, then has the master cancel it at its next
+            dispatch pass (its start-up, or a safety sweep).
+        """
+        return await self._call(f"/control/runs/{run_id}/cancel")
 
     def abort(self, run_id: str) -> None:
         """A run's `should_abort` was set."""

@@ -17,6 +17,7 @@ from podium_master.control_events import stream_events
 from podium_master.master import Master
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
+from podium_model.control import ControlAnswer, ControlResult
 from podium_model.messages import CLOSE_UNAUTHORIZED
 from podium_model.problems import PROBLEM_MEDIA_TYPE, Problem
 from podium_storage import LogStore, StorageUnavailable, migrate, open_storage
@@ -119,28 +120,28 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
         return Response(await master.metrics.render(master), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/control/dispatch", dependencies=control)
-    async def dispatch(master: MasterDep) -> dict[str, str]:
+    async def dispatch(master: MasterDep) -> ControlAnswer:
         master.dispatcher.wake()
         master.scheduler.wake()  # schedules may have changed too (configuration applied, enabled)
-        return {"result": "dispatching"}
+        return ControlAnswer(result=ControlResult.dispatching)
 
     @app.post("/control/runs/{run_id}/cancel", dependencies=control)
-    async def cancel(run_id: str, master: MasterDep) -> dict[str, str]:
-        return {"result": await master.cancel(run_id)}
+    async def cancel(run_id: str, master: MasterDep) -> ControlAnswer:
+        return await master.cancel(run_id)
 
     @app.post("/control/runs/{run_id}/abort", dependencies=control)
-    async def abort(run_id: str, master: MasterDep) -> dict[str, str]:
-        return {"result": await master.abort(run_id)}
+    async def abort(run_id: str, master: MasterDep) -> ControlAnswer:
+        return await master.abort(run_id)
 
     @app.post("/control/workers/{worker_id}/refresh", dependencies=control)
-    async def refresh(worker_id: str, master: MasterDep) -> dict[str, str]:
+    async def refresh(worker_id: str, master: MasterDep) -> ControlAnswer:
         await master.dispatcher.refresh_workers(worker_id)
         master.dispatcher.wake()
-        return {"result": "refreshed"}
+        return ControlAnswer(result=ControlResult.refreshed)
 
     @app.post("/control/workers/{worker_id}/disconnect", dependencies=control)
-    async def disconnect(worker_id: str, master: MasterDep) -> dict[str, str]:
-        return {"result": await master.disconnect(worker_id)}
+    async def disconnect(worker_id: str, master: MasterDep) -> ControlAnswer:
+        return await master.disconnect(worker_id)
 
     @app.websocket("/control/events")
     async def events_socket(websocket: WebSocket) -> None:

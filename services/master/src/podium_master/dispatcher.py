@@ -110,8 +110,9 @@ class Dispatcher:
         now = utcnow()
         while True:
             for run in runs:
-                if run.should_cancel:
-                    await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled"))
+                if run.should_cancel:  # asked while this master was unreachable: cancelled now
+                    changes = RunUpdate(reason=run.reason or "cancelled on request")
+                    await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, changes)
                     continue
                 if (now - run.created_at).total_seconds() >= expiry:
                     reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"

@@ -22,6 +22,7 @@ from podium_master.selector import load_selector
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
 from podium_model import Job, Run, RunStatus, RunUpdate, WorkerUpdate, utcnow
+from podium_model.control import ControlAnswer, ControlResult
 from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
 from podium_storage.interface import Storage, StorageError
 from podium_storage.logs import LogStore
@@ -132,40 +133,50 @@ class Master:
 
     # Control ---------------------------------------------------------------------------------
 
-    async def cancel(self, run_id: str) -> str:
-        """Cancel a pending run; answer what happened."""
+    async def cancel(self, run_id: str) -> ControlAnswer:
+        """Cancel a pending run through the lifecycle (published, counted); answer what happened.
+
+        The api sets the run's `should_cancel` (with its reason) before it calls: that reason
+        is kept. A run flagged while this master was unreachable is cancelled by the next
+        dispatch pass instead, through the same lifecycle.
+        """
         run = await self.storage.get_run(run_id)
         if run is None:
-            return "unknown"
+            return ControlAnswer(result=ControlResult.unknown)
         if run.status != RunStatus.pending:
-            return run.status.value
-        moved = await self.lifecycle.transition(
-            run_id, PENDING, RunStatus.cancelled, RunUpdate(reason="cancelled on request")
-        )
-        return "cancelled" if moved is not None else "unchanged"
+            return ControlAnswer(result=ControlResult.unchanged, status=run.status)
+        changes = RunUpdate(should_cancel=True, reason=run.reason if run.should_cancel else None)
+        if changes.reason is None:
+            changes.reason = "cancelled on request"
+        moved = await self.lifecycle.transition(run_id, PENDING, RunStatus.cancelled, changes)
+        if moved is None:  # it moved meanwhile (a worker took it)
+            current = await self.storage.get_run(run_id)
+            return ControlAnswer(result=ControlResult.unchanged, status=current.status if current else None)
+        return ControlAnswer(result=ControlResult.cancelled, status=moved.status, run=moved)
 
-    async def abort(self, run_id: str) -> str:
+    async def abort(self, run_id: str) -> ControlAnswer:
         """Abort a running run; the flag stays for a worker that is not connected now."""
         run = await self.storage.get_run(run_id)
         if run is None:
-            return "unknown"
+            return ControlAnswer(result=ControlResult.unknown)
         if run.status == RunStatus.pending:
             return await self.cancel(run_id)
         if run.status != RunStatus.running:
-            return run.status.value
+            return ControlAnswer(result=ControlResult.unchanged, status=run.status)
         if run.worker is None:  # only pipeline runs run without a worker
-            return await self.pipeline_runner.abort(run)
+            await self.pipeline_runner.abort(run)
+            return ControlAnswer(result=ControlResult.aborting, status=run.status)
         session = self.sessions.get(run.worker or "")
         if session is None or run_id not in session.runs:
-            return "deferred"
+            return ControlAnswer(result=ControlResult.deferred, status=run.status)
         session.abort(run_id, "aborted on request")
-        return "sent"
+        return ControlAnswer(result=ControlResult.sent, status=run.status)
 
-    async def disconnect(self, worker_id: str) -> str:
+    async def disconnect(self, worker_id: str) -> ControlAnswer:
         """Close a worker's connection and clear its `should_disconnect` flag."""
         await self.lifecycle.update_worker(worker_id, WorkerUpdate(should_disconnect=False))
         session = self.sessions.get(worker_id)
         if session is None:
-            return "not-connected"
+            return ControlAnswer(result=ControlResult.not_connected)
         await session.close(CLOSE_DISCONNECT_REQUESTED, "disconnect requested")
-        return "disconnected"
+        return ControlAnswer(result=ControlResult.disconnected)

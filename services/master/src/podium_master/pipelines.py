@@ -112,12 +112,11 @@ class PipelineRunner:
         logger.info("pipeline run %s of %s/%s started", run.id, run.project, run.job)
         await self.advance(run.id)
 
-    async def abort(self, run: Run) -> str:
+    async def abort(self, run: Run) -> None:
         """Abort a running pipeline: abort its running children, cancel its pending ones."""
         if not run.should_abort:
             await self.master.lifecycle.update(run.id, RunUpdate(should_abort=True, reason="aborted on request"))
         await self.advance(run.id)
-        return "aborting"
 
     # Evaluation -------------------------------------------------------------------------------
 
@@ -194,7 +193,7 @@ class PipelineRunner:
                 await lifecycle.update(child.id, RunUpdate(should_abort=True, reason=ABORTED_REASON))
                 result = await self.master.abort(child.id)
                 logger.info(
-                    "pipeline %s: abort of element %s (run %s): %s", child.source.run, element, child.id, result
+                    "pipeline %s: abort of element %s (run %s): %s", child.source.run, element, child.id, result.result
                 )
         return moved
 

@@ -9,14 +9,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from podium_api.archive import CHUNK, archive_chunks
 from podium_api.deps import LogsDep, MasterDep, StorageDep, UserDep
 from podium_api.errors import InvalidTransition
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
-from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate, utcnow
+from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate
 from podium_model.limits import cut_parameters
 from podium_storage.logs import LogStore
 from podium_storage.pipelines import run_detail
@@ -151,22 +151,46 @@ async def get_run_archive(project: str, run: str, storage: StorageDep, logs: Log
 @router.post(
     "/{run}/cancel",
     response_model=Run,
-    responses={**_NOT_FOUND, **_CONFLICT},
+    responses={
+        202: {
+            "model": Run,
+            "description": "The master did not answer: the run stays pending, `should_cancel` "
+            "set, and the master cancels it at its next dispatch pass",
+        },
+        **_NOT_FOUND,
+        **_CONFLICT,
+    },
     **operation("cancelRun", summary="Cancel a pending run"),
 )
-async def cancel_run(project: str, run: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Run:
-    """Cancel a run no worker has started yet; 409 once it runs or has ended."""
+async def cancel_run(
+    project: str, run: str, principal: UserDep, storage: StorageDep, master: MasterDep
+) -> Run | JSONResponse:
+    """Cancel a run no worker has started yet; 409 once it runs or has ended.
+
+    One path for every cancellation: the run's `should_cancel` is written first (so the intent
+    survives a master that is away), then the master moves it to `cancelled` through its
+    lifecycle, which publishes the change and counts it like any other final status.
+    """
     found = await run_or_404(storage, project, run)
-    changes = RunUpdate(should_cancel=True, reason=f"cancelled by {principal.id}", completed_at=utcnow())
-    updated = await storage.transition_run(found.id, [RunStatus.pending], RunStatus.cancelled, changes)
-    if updated is None:
+    flag = RunUpdate(should_cancel=True, reason=f"cancelled by {principal.id}")
+    flagged = await storage.transition_run(found.id, [RunStatus.pending], RunStatus.pending, flag)
+    if flagged is None:
         current = await run_or_404(storage, project, run)
-        raise InvalidTransition(
-            f"run {run} is {current.status}; only a pending run can be cancelled", run_status=current.status.value
-        )
+        raise _not_pending(current)
+    answer = await master.cancel(found.id)
+    if answer is None:
+        logger.info("run %s: cancel by %s recorded, the master acts on it later", run, principal.id)
+        return JSONResponse(flagged.model_dump(mode="json"), status_code=202)
+    if answer.run is None:  # a worker took it meanwhile
+        raise _not_pending(await run_or_404(storage, project, run))
     logger.info("run %s cancelled by %s", run, principal.id)
-    master.cancel(found.id)
-    return updated
+    return answer.run
+
+
+def _not_pending(current: Run) -> InvalidTransition:
+    return InvalidTransition(
+        f"run {current.id} is {current.status}; only a pending run can be cancelled", run_status=current.status.value
+    )
 
 
 @router.post(
