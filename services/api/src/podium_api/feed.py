@@ -1,8 +1,9 @@
 """The master's change feed, held once per api process and fanned out to the live streams.
 
 One task keeps a websocket to the master's `GET /control/events` (with the control secret),
-reconnecting with a capped exponential backoff. Every event the master sends (`run`, `worker`,
-`log`; see docs/architecture.md "Live streams") is offered to each subscriber whose filter
+reconnecting with a capped exponential backoff. Every event the master sends
+(`podium_model.control.MasterEvent`: `run`, `worker`, `log`; see docs/architecture.md "Live
+streams"), validated once per frame as it arrives, is offered to each subscriber whose filter
 accepts it. Subscribers are the SSE streams: they never poll storage while the feed is up.
 
 Events can be missed (before a connection, during an outage, or when a subscriber's queue
@@ -25,19 +26,23 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
+from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from podium_api.master import SECRET_HEADER
 from podium_model import transport
+from podium_model.control import MasterEvent, event_adapter, events_adapter
 
 logger = logging.getLogger(__name__)
 
-Event = dict[str, Any]
+Event = MasterEvent
 T = TypeVar("T")
 
 
-class _Marker:
+class Marker:
+    """A signal a subscription answers instead of an event (`RESYNC`, `TIMEOUT`)."""
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -45,9 +50,9 @@ class _Marker:
         return self.name
 
 
-RESYNC: Final = _Marker("RESYNC")
+RESYNC: Final = Marker("RESYNC")
 """Events may have been missed: re-read state from storage."""
-TIMEOUT: Final = _Marker("TIMEOUT")
+TIMEOUT: Final = Marker("TIMEOUT")
 """Nothing arrived within the wait."""
 
 QUEUE_SIZE = 1000
@@ -74,7 +79,7 @@ class Subscription:
     def _flag_resync(self) -> None:
         self._resync.set()
 
-    async def next(self, timeout: float) -> Event | _Marker:
+    async def next(self, timeout: float) -> Event | Marker:
         """The next event, `RESYNC`, or `TIMEOUT` after `timeout` seconds of silence."""
         if self._resync.is_set():
             self._resync.clear()
@@ -215,15 +220,27 @@ class MasterFeed:
     def _receive(self, message: str | bytes) -> None:
         """Publish the events of one frame: a JSON array of events (an older master: one object)."""
         try:
-            events = json.loads(message)
-        except ValueError:
-            logger.warning("ignoring a malformed event from the master")
-            return
-        for event in events if isinstance(events, list) else [events]:
-            if isinstance(event, dict) and isinstance(event.get("kind"), str):
-                self.publish(event)
-            else:
-                logger.warning("ignoring a malformed event from the master")
+            events = events_adapter.validate_json(message)
+        except ValidationError:
+            events = _salvage(message)
+        for event in events:
+            self.publish(event)
+
+
+def _salvage(message: str | bytes) -> list[Event]:
+    """The valid events of a frame that did not validate whole; each malformed one is logged."""
+    try:
+        items = json.loads(message)
+    except ValueError:
+        logger.warning("ignoring a malformed event frame from the master")
+        return []
+    events = []
+    for item in items if isinstance(items, list) else [items]:
+        try:
+            events.append(event_adapter.validate_python(item))
+        except ValidationError as exc:
+            logger.warning("ignoring a malformed event from the master: %s", exc.errors()[0]["msg"])
+    return events
 
 
 async def shielded(operation: Awaitable[T]) -> T:

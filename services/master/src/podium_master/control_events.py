@@ -1,5 +1,7 @@
 """The `/control/events` websocket: the master's events, as JSON arrays in text frames.
 
+A frame is a list of `podium_model.control.MasterEvent`, dumped in one call.
+
 Each frame carries every event queued when it is sent (one or more, in publication order): a
 burst of run changes costs one frame and one write, not one per event.
 
@@ -12,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from podium_master.events import EventHub, Overflow, Subscription
+from podium_model.control import events_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ async def _forward(subscription: Subscription, websocket: WebSocket) -> None:
             # their events first, and the frame carries them all.
             await asyncio.sleep(0)
             events += subscription.pending()
-            await websocket.send_text(json.dumps(events, separators=(",", ":")))
+            await websocket.send_text(events_adapter.dump_json(events).decode())
     except Overflow:
         logger.warning("events subscriber %s fell behind: closing with %d", websocket.client, CLOSE_TRY_AGAIN)
         with contextlib.suppress(RuntimeError, OSError):

@@ -6,11 +6,10 @@ that falls that far behind is dropped (it sees `Overflow` and must resubscribe a
 what it needs from storage). Subscribers are the api's `/control/events` websockets and,
 inside the master, the pipeline engine.
 
-Event shapes (JSON objects, as sent on `/control/events`; see docs/architecture.md):
-
-- `{"kind": "run", "run": <Run as JSON>}`
-- `{"kind": "worker", "worker": <Worker as JSON>}`
-- `{"kind": "log", "project": str, "run_id": str, "size": int}`
+Events are the models of `podium_model.control` (`RunChanged`, `WorkerChanged`, `LogGrew`),
+the contract the api reads on `/control/events` (see docs/architecture.md). They are built
+with `model_construct` from the models the master holds: a run change validates nothing
+again, and is serialized once per subscriber socket, in one call for a whole frame.
 """
 
 from __future__ import annotations
@@ -18,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from podium_model import Run, Worker
+from podium_model.control import LogGrew, MasterEvent, RunChanged, WorkerChanged
 
 logger = logging.getLogger(__name__)
 
-Event = dict[str, Any]
+Event = MasterEvent
 
 
 class Overflow(Exception):
@@ -117,12 +116,12 @@ class EventHub:
 
     def run_changed(self, run: Run) -> None:
         """Publish a run's new state."""
-        self.publish({"kind": "run", "run": run.model_dump(mode="json")})
+        self.publish(RunChanged.model_construct(kind="run", run=run))
 
     def worker_changed(self, worker: Worker) -> None:
         """Publish a worker's new state."""
-        self.publish({"kind": "worker", "worker": worker.model_dump(mode="json")})
+        self.publish(WorkerChanged.model_construct(kind="worker", worker=worker))
 
     def log_grew(self, project: str, run_id: str, size: int) -> None:
         """Publish that the log store holds `size` bytes of a run's log."""
-        self.publish({"kind": "log", "project": project, "run_id": run_id, "size": size})
+        self.publish(LogGrew.model_construct(kind="log", project=project, run_id=run_id, size=size))

@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from podium_master.events import Overflow, Subscription
 from podium_master.lifecycle import PENDING, RUNNING
 from podium_model import Job, PipelineDefinition, PipelineElement, Run, RunSource, RunStatus, RunUpdate, utcnow
+from podium_model.control import MasterEvent, RunChanged
 from podium_model.pipelines import build_graph, element_run_id, outcome
 from podium_storage.interface import AlreadyExists, StorageError
 from podium_storage.pipelines import load_children
@@ -198,16 +199,11 @@ class PipelineRunner:
         return moved
 
 
-def _finished_child_parent(event: dict[str, Any]) -> str | None:
+def _finished_child_parent(event: MasterEvent) -> str | None:
     """The parent pipeline run of a child run that reached a final status, if the event says so."""
-    if event.get("kind") != "run":
+    if not isinstance(event, RunChanged):
         return None
-    run = event.get("run") or {}
-    source = run.get("source") or {}
-    if source.get("type") != "pipeline" or not source.get("run"):
+    run = event.run
+    if run.source.type != "pipeline" or not run.source.run or not run.status.is_final:
         return None
-    try:
-        final = RunStatus(str(run.get("status"))).is_final
-    except ValueError:
-        return None
-    return str(source["run"]) if final else None
+    return run.source.run

@@ -15,6 +15,7 @@ import codecs
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -22,10 +23,11 @@ from fastapi.responses import StreamingResponse
 
 from podium_api.access import Access
 from podium_api.deps import FeedDep, LogsDep, StorageDep, VisibilityDep
-from podium_api.feed import RESYNC, TIMEOUT, Event, MasterFeed, shielded
+from podium_api.feed import RESYNC, TIMEOUT, Event, Marker, MasterFeed, shielded
 from podium_api.lookups import run_or_404
 from podium_api.permissions import operation
-from podium_model import Run, RunFilter
+from podium_model import Run, RunFilter, RunStatus, Worker
+from podium_model.control import LogGrew, RunChanged, WorkerChanged
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
@@ -84,23 +86,16 @@ async def log_events(
             elif item is TIMEOUT:
                 check = not feed.connected
                 yield b": keepalive\n\n"
-            elif isinstance(item, dict) and item.get("kind") == "run" and _final_status(item["run"]):
-                final = _final_status(item["run"])
+            elif isinstance(item, RunChanged) and item.run.status.is_final:
+                final = item.run.status.value
     finally:
         subscription.close()
 
 
-def _run_id_of(event: Event) -> Any:
-    run = event.get("run")
-    return run.get("id") if isinstance(run, dict) else event.get("run_id")
-
-
-def _final_status(run: dict[str, Any]) -> str | None:
-    try:
-        parsed = Run.model_validate(run)
-    except ValueError:
-        return None
-    return parsed.status.value if parsed.status.is_final else None
+def _run_id_of(event: Event) -> str | None:
+    if isinstance(event, RunChanged):
+        return event.run.id
+    return event.run_id if isinstance(event, LogGrew) else None
 
 
 @router.get(
@@ -136,29 +131,30 @@ EVENT_RUNS = 100
 
 
 class _Changes:
-    """What an events stream has sent: entity id → its version, to send each change once.
-
-    Entities come as the JSON the stream sends (the master's events carry that JSON already;
-    storage reads are dumped once), so a pushed run is neither validated nor dumped again.
-    """
+    """What an events stream has sent: entity id → its version, to send each change once."""
 
     def __init__(self) -> None:
-        self.runs: dict[str, Any] = {}
-        self.workers: dict[str, Any] = {}
+        self.runs: dict[str, tuple[datetime, RunStatus]] = {}
+        self.workers: dict[str, tuple[datetime, bool, bool]] = {}
 
-    def run(self, run: dict[str, Any]) -> bytes | None:
-        version = (run["updated_at"], run["status"])
-        if self.runs.get(run["id"]) == version:
+    def run(self, run: Run) -> bytes | None:
+        version = (run.updated_at, run.status)
+        if self.runs.get(run.id) == version:
             return None
-        self.runs[run["id"]] = version
-        return sse("run", run)
+        self.runs[run.id] = version
+        return _sse_json("run", run.model_dump_json())
 
-    def worker(self, worker: dict[str, Any]) -> bytes | None:
-        version = (worker["updated_at"], worker["is_active"], worker["is_enabled"])
-        if self.workers.get(worker["id"]) == version:
+    def worker(self, worker: Worker) -> bytes | None:
+        version = (worker.updated_at, worker.is_active, worker.is_enabled)
+        if self.workers.get(worker.id) == version:
             return None
-        self.workers[worker["id"]] = version
-        return sse("worker", worker)
+        self.workers[worker.id] = version
+        return _sse_json("worker", worker.model_dump_json())
+
+
+def _sse_json(event: str, data: str) -> bytes:
+    """One server-sent event whose payload is JSON text already."""
+    return f"event: {event}\ndata: {data}\n\n".encode()
 
 
 async def _newest_runs(storage: Storage, access: Access) -> list[Run]:
@@ -179,28 +175,19 @@ async def _snapshot(storage: Storage, changes: _Changes, access: Access) -> list
         current = await storage.get_run(run_id)  # fell off the page: report its change once
         if current is not None:
             runs[run_id] = current
-    out = [changes.run(run.model_dump(mode="json")) for run in sorted(runs.values(), key=lambda r: r.id)]
-    out += [changes.worker(worker.model_dump(mode="json")) for worker in await storage.list_workers()]
+    out = [changes.run(run) for run in sorted(runs.values(), key=lambda r: r.id)]
+    out += [changes.worker(worker) for worker in await storage.list_workers()]
     # Forget finished runs that fell off the page: they cannot change any more.
     keep = {run.id for run in newest} | {run.id for run in runs.values() if not run.status.is_final}
     changes.runs = {k: v for k, v in changes.runs.items() if k in keep}
     return [event for event in out if event is not None]
 
 
-_KEYS = {"run": ("id", "updated_at", "status"), "worker": ("id", "updated_at", "is_active", "is_enabled")}
-"""The fields of a pushed entity that `_Changes` reads."""
-
-
 def _pushed(changes: _Changes, event: Event) -> bytes | None:
-    """The SSE event for a `run` or `worker` event of the feed (None: nothing new or malformed)."""
-    kind = event.get("kind")
-    if kind not in _KEYS:
-        return None
-    entity = event.get(kind)
-    if not isinstance(entity, dict) or not all(key in entity for key in _KEYS[kind]):
-        logger.warning("ignoring a malformed %s event from the master", kind)
-        return None
-    return changes.run(entity) if kind == "run" else changes.worker(entity)
+    """The SSE event for a `run` or `worker` event of the feed (None: nothing new)."""
+    if isinstance(event, RunChanged):
+        return changes.run(event.run)
+    return changes.worker(event.worker) if isinstance(event, WorkerChanged) else None
 
 
 def _accepts(access: Access) -> Callable[[Event], bool]:
@@ -208,16 +195,11 @@ def _accepts(access: Access) -> Callable[[Event], bool]:
     everything = access.visible_projects() is None
 
     def accepts(event: Event) -> bool:
-        kind = event.get("kind")
-        if kind == "worker":
+        if isinstance(event, WorkerChanged):
             return True
-        if kind != "run":
+        if not isinstance(event, RunChanged):
             return False
-        if everything:
-            return True
-        run = event.get("run")
-        project = run.get("project") if isinstance(run, dict) else None
-        return isinstance(project, str) and access.sees(project)
+        return everything or access.sees(event.run.project)
 
     return accepts
 
@@ -245,7 +227,7 @@ async def change_events(feed: MasterFeed, storage: Storage, access: Access) -> A
             elif item is TIMEOUT:
                 check = not feed.connected
                 yield b": keepalive\n\n"
-            elif isinstance(item, dict):
+            elif not isinstance(item, Marker):
                 # What else is queued goes out in the same write: a burst costs one, not one per event
                 # (one turn of the loop first, no timer, lets the feed's current frame arrive whole).
                 await asyncio.sleep(0)
