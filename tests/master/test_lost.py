@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from podium_master.master import Master
-from podium_master.settings import MasterSettings
+from podium_master.events import EventHub
+from podium_master.lifecycle import Lifecycle
+from podium_master.lost import LostWorkers
+from podium_master.metrics import MasterMetrics
 from podium_model import RunSource, RunStatus, RunUpdate
 from podium_model.config import parse_configuration
 from podium_storage import LogStore, Storage, migrate, open_storage
@@ -42,21 +44,30 @@ async def _running_on(storage: Storage, worker: str) -> str:
 async def test_the_start_timer_spares_workers_that_came_since_and_each_own_timer_ends_its_runs(
     storage: Storage, tmp_path: Path
 ) -> None:
-    """Away since the start: ended by the start's timer. Came and went since: only by its own."""
-    master = Master(MasterSettings(log_dir=tmp_path, worker_lost_timeout=60), storage, LogStore(tmp_path))
+    """Away since the start: ended by the start's timer. Came and went since: only by its own.
+
+    The timers are built alone: storage, a lifecycle and the ids of the workers connected now.
+    """
+    metrics = MasterMetrics()
+    lifecycle = Lifecycle(storage, LogStore(tmp_path), EventHub(), metrics)
+    connected = {"here"}
+    lost = LostWorkers(storage, lifecycle, connected, 60, metrics)
+    here = await _running_on(storage, "here")
     never_back = await _running_on(storage, "gone")
     came_and_went = await _running_on(storage, "flaky")
-    master.lost.back("flaky")  # connected after the start (and is away again: not in the sessions)
+    lost.back("flaky")  # connected after the start (and is away again: not in the sessions)
 
-    assert await master.lost.end_runs() == 1
+    assert await lost.end_runs() == 1
     gone = await storage.get_run(never_back)
     assert gone is not None and gone.status == RunStatus.exception
     assert gone.reason == "worker gone lost: away for more than 60 s" and gone.completed_at is not None
     flaky = await storage.get_run(came_and_went)
     assert flaky is not None and flaky.status == RunStatus.running
 
-    assert await master.lost.end_runs("flaky") == 1
+    assert await lost.end_runs("flaky") == 1
     flaky = await storage.get_run(came_and_went)
     assert flaky is not None and flaky.status == RunStatus.exception
-    assert master.metrics.registry.get_sample_value("podium_master_runs_lost_total") == 2
-    master.lost.close()
+    assert metrics.registry.get_sample_value("podium_master_runs_lost_total") == 2
+    connected_run = await storage.get_run(here)
+    assert connected_run is not None and connected_run.status == RunStatus.running
+    lost.close()

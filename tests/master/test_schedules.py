@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from podium_master.master import Master
-from podium_master.schedules import latest_tick, next_tick
-from podium_master.settings import MasterSettings
+from podium_master.events import EventHub
+from podium_master.lifecycle import Lifecycle
+from podium_master.metrics import MasterMetrics
+from podium_master.schedules import Scheduler, latest_tick, next_tick
 from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.config import parse_configuration
 from podium_storage import LogStore, Storage, migrate, open_storage
@@ -64,8 +66,18 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
         yield storage
 
 
-def _master(storage: Storage, tmp_path: Path, clock: FakeClock) -> Master:
-    return Master(MasterSettings(log_dir=tmp_path), storage, LogStore(tmp_path), clock)
+@dataclass
+class _Alone:
+    """The scheduler built alone, with what it is given: storage, a lifecycle, a wake callable."""
+
+    scheduler: Scheduler
+    wakes: list[None]
+
+
+def _master(storage: Storage, tmp_path: Path, clock: FakeClock) -> _Alone:
+    wakes: list[None] = []
+    lifecycle = Lifecycle(storage, LogStore(tmp_path), EventHub())
+    return _Alone(Scheduler(storage, lifecycle, lambda: wakes.append(None), MasterMetrics(), clock), wakes)
 
 
 async def _runs(storage: Storage, job: str = "tick") -> list[str]:
@@ -92,6 +104,7 @@ async def test_fires_at_next_minute_never_overlaps_never_bursts(storage: Storage
     await clock.move_to(boundary - timedelta(seconds=1))
     assert await master.scheduler.fire_due() == boundary
     assert await _runs(storage) == []
+    assert master.wakes == []
 
     await clock.move_to(boundary)
     assert await master.scheduler.fire_due() == boundary + timedelta(minutes=1)
@@ -99,6 +112,7 @@ async def test_fires_at_next_minute_never_overlaps_never_bursts(storage: Storage
     run = await storage.get_run(first)
     assert run is not None and run.source.type == "schedule" and run.source.schedule == "every-minute"
     assert run.parameters == {"who": "cron"}
+    assert len(master.wakes) == 1  # the dispatcher was told
 
     await clock.move_to(boundary + timedelta(minutes=1))  # the first run is still pending: skipped
     await master.scheduler.fire_due()

@@ -117,7 +117,9 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics(master: MasterDep) -> Response:
-        return Response(await master.metrics.render(master), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            await master.metrics.render(master.sessions.values(), master.storage), media_type=CONTENT_TYPE_LATEST
+        )
 
     @app.post("/control/dispatch", dependencies=control)
     async def dispatch(master: MasterDep) -> ControlAnswer:
@@ -173,6 +175,6 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
             await websocket.close(1011)
             return
         await websocket.accept()
-        await master.serve_worker(WorkerSession(master, websocket, identity.worker_id, identity.user))
+        await master.serve_worker(WorkerSession(master.session_services, websocket, identity.worker_id, identity.user))
 
     return app

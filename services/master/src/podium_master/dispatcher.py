@@ -11,20 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
-from podium_master.lifecycle import PENDING
-from podium_master.poison import MessageTooLarge
-from podium_master.secrets import SecretsUnavailable
+from podium_master.lifecycle import PENDING, Lifecycle
+from podium_master.metrics import MasterMetrics
+from podium_master.poison import Bounces, MessageTooLarge
+from podium_master.secrets import RunSecrets, SecretsUnavailable
 from podium_master.selector import BUSY, Selector, WorkerSlot, waiting_reason
+from podium_master.session import WorkerSession
+from podium_master.settings import MasterSettings
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
 from podium_storage.auth import mint_run_token
-from podium_storage.interface import StorageError
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
-    from podium_master.session import WorkerSession
+from podium_storage.interface import Storage, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +41,73 @@ WORKER_REFRESH_INTERVAL = 60.0
 asks for a refresh of the worker it changes; this only catches a lost request)."""
 
 
-class Dispatcher:
-    """Places pending runs; one loop per master."""
+class PipelineEngine(Protocol):
+    """What the dispatcher needs of the pipeline engine."""
 
-    def __init__(self, master: Master, selector: Selector) -> None:
-        self.master = master
+    async def start(self, run: Run, job: Job) -> None:
+        """Take charge of a pending run of a pipeline job."""
+
+
+Placement = tuple[Run, Job, WorkerSlot, WorkerSession]
+"""A run, its job, the worker chosen for it and that worker's session."""
+
+
+@dataclass
+class _Round:
+    """One dispatch pass: the workers as the selector sees them, and what the pass decided."""
+
+    sweep: bool
+    now: datetime
+    views: list[WorkerSlot]
+    """The ready workers: what the selector chooses from."""
+    every: list[WorkerSlot]
+    """Draining workers too, to say so in a waiting reason."""
+    sessions: dict[str, WorkerSession]
+    """The ready workers' sessions by id."""
+    room: int
+    """Free slots of the ready, enabled workers, less the runs placed so far."""
+    jobs: dict[tuple[str, str], Job | None] = field(default_factory=dict)
+    reasons: dict[str, str | None] = field(default_factory=dict)
+    """Waiting reasons to write, by run id."""
+    placed: list[Placement] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Places pending runs; one loop per master.
+
+    Args:
+        settings: the master's settings (sweep interval, pending expiry, run environment).
+        storage: where pending runs and jobs are read.
+        lifecycle: where runs change (claims, cancellations, waiting reasons).
+        sessions: the connected workers' sessions by worker id (the master's live registry).
+        pipelines: the engine that takes the runs of pipeline jobs.
+        selector: chooses a worker for a run.
+        metrics: the master's metrics (storage errors).
+        bounces: the runs held back after a bounce, and where a refused run goes (`poison`).
+        secrets: opens the project secrets a job names, for its execute message.
+    """
+
+    def __init__(
+        self,
+        settings: MasterSettings,
+        storage: Storage,
+        lifecycle: Lifecycle,
+        sessions: Mapping[str, WorkerSession],
+        pipelines: PipelineEngine,
+        selector: Selector,
+        metrics: MasterMetrics,
+        bounces: Bounces,
+        secrets: RunSecrets,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.lifecycle = lifecycle
+        self.sessions = sessions
+        self.pipelines = pipelines
         self.selector = selector
+        self.metrics = metrics
+        self.bounces = bounces
+        self.secrets = secrets
         self._event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_refresh = 0.0
@@ -55,7 +118,7 @@ class Dispatcher:
 
     async def run_forever(self) -> None:
         """Dispatch on every signal, and sweep every pending run at least every `sweep_interval` seconds."""
-        interval = self.master.settings.sweep_interval
+        interval = self.settings.sweep_interval
         next_sweep = 0.0
         while True:
             try:
@@ -71,7 +134,7 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except StorageError as exc:
-                self.master.metrics.storage_errors.inc()
+                self.metrics.storage_errors.inc()
                 logger.warning("dispatch paused (database error), retrying at the next signal or sweep: %s", exc)
             except Exception:
                 logger.exception("dispatch failed; retrying at the next signal or sweep")
@@ -85,81 +148,99 @@ class Dispatcher:
         runs behind get their waiting reason from the next sweep, which reads up to
         `SWEEP_LIMIT` runs, `PAGE` at a time.
         """
-        storage = self.master.storage
         if sweep and time.monotonic() >= self._next_refresh:
             self._next_refresh = time.monotonic() + WORKER_REFRESH_INTERVAL
             await self.refresh_workers()
-        slots, sessions = self._slots()
-        views = [slot for slot, _ in slots if not slot.draining]  # what the selector chooses from
-        room = sum(max(0, slot.executor_limit - slot.load) for slot in views if slot.is_enabled)
-        every = [slot for slot, _ in slots]  # draining workers too, to say so in a waiting reason
+        state = self._round(sweep)
         # A signalled round reads just past the free slots (each row read is a run to convert);
         # it reads on, a page at a time, while runs it cannot place leave slots free.
-        page = PAGE if sweep else min(PAGE, room + 2)
-        runs = await storage.list_pending_runs(limit=page)
-        if not runs:
-            return 0
+        page = PAGE if sweep else min(PAGE, state.room + 2)
         limit = SWEEP_LIMIT if sweep else ROUND_LIMIT
-        jobs: dict[tuple[str, str], Job | None] = {}
-        reasons: dict[str, str | None] = {}
-        placed: list[tuple[Run, Job, WorkerSlot, WorkerSession]] = []
         started = examined = 0
-        lifecycle = self.master.lifecycle
-        bounces = self.master.bounces
-        expiry = self.master.settings.pending_expiry
-        now = utcnow()
-        while True:
+        runs = await self.storage.list_pending_runs(limit=page)
+        while runs:
             for run in runs:
-                if run.should_cancel:  # asked while this master was unreachable: cancelled now
-                    changes = RunUpdate(reason=run.reason or "cancelled on request")
-                    await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, changes)
-                    continue
-                if (now - run.created_at).total_seconds() >= expiry:
-                    reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"
-                    if await lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
-                        logger.info("run %s %s", run.id, reason)
-                    continue
-                if bounces.held(run.id):
-                    continue  # it bounced: the runs behind it go first (`poison`)
-                key = (run.project, run.job)
-                if key not in jobs:
-                    jobs[key] = await storage.get_job(run.project, run.job)
-                job = jobs[key]
-                if job is None:
-                    reason = "its job no longer exists"
-                elif not job.is_enabled:
-                    reason = "its job is disabled"
-                elif not isinstance(job.definition, CommandsDefinition):
-                    await self._start_other(run, job)
-                    continue
-                else:
-                    chosen = self.selector(job, run, views) if room > 0 else None
-                    if chosen is not None and chosen.id in sessions:
-                        chosen.load += 1  # counted now, so the selector sees it for the next run
-                        room -= 1
-                        placed.append((run, job, chosen, sessions[chosen.id]))
-                        continue
-                    reason = waiting_reason(job, every)
-                # A run queued behind busy workers is what pending means: a signalled round leaves
-                # it unexplained (a burst would otherwise write and publish each run once more),
-                # and the next sweep writes it. A reason that changed is written at once.
-                quiet = not sweep and reason == BUSY and run.waiting_reason is None
-                if reason != run.waiting_reason and not quiet:
-                    reasons[run.id] = reason
-            started += await self._start_all(placed)
-            placed.clear()
+                await self._examine(run, state)
+            started += await self._start_all(state.placed)
+            state.placed.clear()
             examined += len(runs)
-            if len(runs) < page or examined >= limit or (room <= 0 and not sweep):
+            if len(runs) < page or examined >= limit or (state.room <= 0 and not sweep):
                 break
-            runs = await storage.list_pending_runs(limit=page, after=runs[-1].id)
-        # Together, so that they share a transaction; written only while the run is still pending.
+            runs = await self.storage.list_pending_runs(limit=page, after=runs[-1].id)
+        await self._record_reasons(state.reasons)
+        return started
+
+    def _round(self, sweep: bool) -> _Round:
+        """A new pass over the workers connected now."""
+        slots, sessions = self._slots()
+        views = [slot for slot, _ in slots if not slot.draining]
+        room = sum(max(0, slot.executor_limit - slot.load) for slot in views if slot.is_enabled)
+        return _Round(sweep, utcnow(), views, [slot for slot, _ in slots], sessions, room)
+
+    async def _examine(self, run: Run, state: _Round) -> None:
+        """Decide one pending run: cancel, expire, hand to the pipeline engine, place, or say why it waits."""
+        if run.should_cancel:  # asked while this master was unreachable: cancelled now
+            await self.lifecycle.transition(
+                run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=run.reason or "cancelled on request")
+            )
+            return
+        if await self._expire(run, state.now):
+            return
+        if self.bounces.held(run.id):
+            return  # it bounced: the runs behind it go first (`poison`)
+        job = await self._job(run, state)
+        if job is not None and job.is_enabled and not isinstance(job.definition, CommandsDefinition):
+            await self.pipelines.start(run, job)
+            return
+        reason = self._place(run, job, state)
+        if reason is None:
+            return
+        # A run queued behind busy workers is what pending means: a signalled round leaves
+        # it unexplained (a burst would otherwise write and publish each run once more),
+        # and the next sweep writes it. A reason that changed is written at once.
+        quiet = not state.sweep and reason == BUSY and run.waiting_reason is None
+        if reason != run.waiting_reason and not quiet:
+            state.reasons[run.id] = reason
+
+    async def _expire(self, run: Run, now: datetime) -> bool:
+        """Cancel `run` if it waited `pending_expiry` seconds; True when it is past its expiry."""
+        expiry = self.settings.pending_expiry
+        if (now - run.created_at).total_seconds() < expiry:
+            return False
+        reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"
+        if await self.lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
+            logger.info("run %s %s", run.id, reason)
+        return True
+
+    async def _job(self, run: Run, state: _Round) -> Job | None:
+        """The run's job, read once per pass."""
+        key = (run.project, run.job)
+        if key not in state.jobs:
+            state.jobs[key] = await self.storage.get_job(run.project, run.job)
+        return state.jobs[key]
+
+    def _place(self, run: Run, job: Job | None, state: _Round) -> str | None:
+        """Choose a worker for a run of a list of commands; None when placed, else why it waits."""
+        if job is None:
+            return "its job no longer exists"
+        if not job.is_enabled:
+            return "its job is disabled"
+        chosen = self.selector(job, run, state.views) if state.room > 0 else None
+        if chosen is None or chosen.id not in state.sessions:
+            return waiting_reason(job, state.every)
+        chosen.load += 1  # counted now, so the selector sees it for the next run
+        state.room -= 1
+        state.placed.append((run, job, chosen, state.sessions[chosen.id]))
+        return None
+
+    async def _record_reasons(self, reasons: dict[str, str | None]) -> None:
+        """Write the waiting reasons together (they share a transaction), only while each run is still pending."""
         await asyncio.gather(
             *(
-                lifecycle.transition(run_id, PENDING, RunStatus.pending, RunUpdate(waiting_reason=reason))
+                self.lifecycle.transition(run_id, PENDING, RunStatus.pending, RunUpdate(waiting_reason=reason))
                 for run_id, reason in reasons.items()
             )
         )
-        return started
 
     async def refresh_workers(self, worker_id: str | None = None) -> None:
         """Read the stored settings (enabled, properties, limit) of one connected worker, or of all.
@@ -169,18 +250,18 @@ class Dispatcher:
         minute.
         """
         if worker_id is None:
-            stored = {worker.id: worker for worker in await self.master.storage.list_workers()}
+            stored = {worker.id: worker for worker in await self.storage.list_workers()}
         else:
-            one = await self.master.storage.get_worker(worker_id)
+            one = await self.storage.get_worker(worker_id)
             stored = {} if one is None else {one.id: one}
-        for session in self.master.sessions.values():
+        for session in self.sessions.values():
             if session.worker is not None and session.worker_id in stored:
                 session.worker = stored[session.worker_id]
 
     def _slots(self) -> tuple[list[tuple[WorkerSlot, WorkerSession]], dict[str, WorkerSession]]:
         """The ready and the draining workers as the selector sees them, and the ready ones' sessions by id."""
         slots: list[tuple[WorkerSlot, WorkerSession]] = []
-        for session in self.master.sessions.values():
+        for session in self.sessions.values():
             if not (session.ready or session.draining):
                 continue
             worker = session.worker
@@ -197,24 +278,15 @@ class Dispatcher:
             slots.append((slot, session))
         return slots, {slot.id: session for slot, session in slots if not slot.draining}
 
-    async def _start_other(self, run: Run, job: Job) -> None:
-        """A run of a job that is not a list of commands: the pipeline engine's, if any."""
-        engine = self.master.pipelines
-        if engine is None:
-            reason = f"{job.definition.type} jobs are not supported by this master"
-            await self.master.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=reason))
-            return
-        await engine.start(run, job)
-
     def _run_environment(self, run_id: str) -> dict[str, str]:
         """`PODIUM_API_URL` and a run token for the run's commands, when the master knows both."""
-        settings = self.master.settings
+        settings = self.settings
         secret = settings.control_secret.get_secret_value() if settings.control_secret is not None else ""
         if not secret or not settings.api_url:
             return {}
         return {"PODIUM_API_URL": settings.api_url, "PODIUM_TOKEN": mint_run_token(secret, run_id)}
 
-    async def _start_all(self, placed: list[tuple[Run, Job, WorkerSlot, WorkerSession]]) -> int:
+    async def _start_all(self, placed: list[Placement]) -> int:
         """Claim and send the placed runs together (their claims share one commit); how many started."""
         outcomes = await asyncio.gather(*(self._start(*placement) for placement in placed))
         for (_, _, slot, _), started in zip(placed, outcomes, strict=True):
@@ -227,11 +299,11 @@ class Dispatcher:
         secrets: dict[str, str] = {}
         if job.definition.secrets:  # jobs naming none pay no read
             try:
-                secrets = await self.master.secrets.values(run.project, job.definition.secrets)
+                secrets = await self.secrets.values(run.project, job.definition.secrets)
             except SecretsUnavailable as exc:
-                await self.master.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=str(exc)))
+                await self.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=str(exc)))
                 return False
-        claimed = await self.master.lifecycle.claim(run.id, slot.id)
+        claimed = await self.lifecycle.claim(run.id, slot.id)
         if claimed is None:
             return False  # someone else moved it (cancelled meanwhile)
         parameters = {p.key: p.default for p in job.parameters if p.default is not None}
@@ -249,7 +321,7 @@ class Dispatcher:
         try:
             future = session.execute(request, 0)  # a claimed run's log starts empty
         except MessageTooLarge as exc:
-            await self.master.bounces.undeliverable(run.id, slot.id, str(exc))
+            await self.bounces.undeliverable(run.id, slot.id, str(exc))
             return False
         task = asyncio.create_task(self._confirm(run.id, session, future), name=f"execute {run.id}")
         self._tasks.add(task)
@@ -264,11 +336,11 @@ class Dispatcher:
         except asyncio.CancelledError:
             return  # the connection went away: its next `list` reconciles the run
         if response.ok:
-            self.master.bounces.delivered(run_id)
+            self.bounces.delivered(run_id)
             return
         detail = response.error.message if response.error else "refused"
-        code = response.error.code if response.error else None
         session.runs.pop(run_id, None)
+        code = response.error.code if response.error else None
         refused = f"worker {session.worker_id} refused it: {detail}"
-        await self.master.bounces.bounce(run_id, session.worker_id, refused, code)
+        await self.bounces.bounce(run_id, session.worker_id, refused, code)
         self.wake()

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from typing import Any
 
 from podium_master.events import EventHub
 from podium_master.metrics import MasterMetrics
-from podium_model import Run, RunStatus, RunUpdate, Worker, WorkerUpdate, utcnow
+from podium_model import Run, RunSource, RunStatus, RunUpdate, Worker, WorkerUpdate, utcnow
 from podium_storage.batches import GroupCommit
 from podium_storage.interface import RunWrite, Storage
 from podium_storage.logs import LogStore
@@ -62,6 +63,18 @@ class Lifecycle:
             logger.debug("run %s: %s", run_id, to, extra={"run_id": run_id})
             self._measure(run)
             self.events.run_changed(run)
+        return run
+
+    async def create(
+        self, project: str, job: str, parameters: dict[str, Any], source: RunSource, run_id: str | None = None
+    ) -> Run:
+        """Store a new pending run and publish it (schedules and pipelines start runs here).
+
+        Raises:
+            AlreadyExists: `run_id` is taken (a replayed start).
+        """
+        run = await self.storage.create_run(project, job, parameters, source, run_id=run_id)
+        self.events.run_changed(run)
         return run
 
     async def update(self, run_id: str, changes: RunUpdate) -> Run | None:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from podium_master.master import Master
-    from podium_master.session import WorkerSession
+from podium_master.metrics import MasterMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,23 +27,34 @@ RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
 
 
-class LogSpace:
-    """Whether the log store takes bytes, and the runs waiting for it to take them again."""
+class Resending(Protocol):
+    """A worker connection that can be asked to send a run's log again (`session.WorkerSession`)."""
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    def send_log_again(self, run_id: str) -> None:
+        """Ask the worker to send `run_id` from the offset the master holds."""
+
+
+class LogSpace:
+    """Whether the log store takes bytes, and the runs waiting for it to take them again.
+
+    Args:
+        metrics: the disk-full gauge and the refused-chunks counter.
+    """
+
+    def __init__(self, metrics: MasterMetrics) -> None:
+        self.metrics = metrics
         self.full = False
-        self._waiting: dict[str, WorkerSession] = {}
+        self._waiting: dict[str, Resending] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._delay = RETRY_FIRST
 
-    def refused(self, session: WorkerSession, run_id: str, reason: str) -> None:
+    def refused(self, session: Resending, run_id: str, reason: str) -> None:
         """The store refused a chunk of `run_id`: wait for space, then ask its worker to send again."""
         if not self.full:
             self.full = True
-            self.master.metrics.log_disk_full.set(1)
+            self.metrics.log_disk_full.set(1)
             logger.warning("log store full (%s): log bytes wait on the workers until space returns", reason)
-        self.master.metrics.log_chunks_refused.inc()
+        self.metrics.log_chunks_refused.inc()
         self._waiting[run_id] = session
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._delay, self._retry)
@@ -55,7 +64,7 @@ class LogSpace:
         """A chunk was stored while the store was full: space is back."""
         self.full = False
         self._delay = RETRY_FIRST
-        self.master.metrics.log_disk_full.set(0)
+        self.metrics.log_disk_full.set(0)
         logger.info("log store takes bytes again: the waiting runs resume")
         self._retry()  # the others need not wait for the timer
 

@@ -15,32 +15,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Container
 
-from podium_master.lifecycle import RUNNING
+from podium_master.lifecycle import RUNNING, Lifecycle
+from podium_master.metrics import MasterMetrics
 from podium_master.retry import until_stored
 from podium_model import RunStatus, RunUpdate, utcnow
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
+from podium_storage.interface import Storage
 
 logger = logging.getLogger(__name__)
 
 
 class LostWorkers:
-    """The timers of the workers away now; each ends the runs its worker still has when it fires."""
+    """The timers of the workers away now; each ends the runs its worker still has when it fires.
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    Args:
+        storage: where the running runs of a worker are read.
+        lifecycle: where they end.
+        connected: the ids of the workers connected now (the master's live sessions).
+        timeout: seconds a worker may be away before its runs end (0: never).
+        metrics: counts the runs ended (`podium_master_runs_lost_total`).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        lifecycle: Lifecycle,
+        connected: Container[str],
+        timeout: float,
+        metrics: MasterMetrics,
+    ) -> None:
+        self.storage = storage
+        self.lifecycle = lifecycle
+        self.connected = connected
+        self.timeout = timeout
+        """Seconds a worker may be away before its runs end (0: never)."""
+        self.metrics = metrics
         self._timers: dict[str | None, asyncio.Task[None]] = {}
         self._returned: set[str] = set()
         """Workers connected since the master started: their own absences are timed, not the start's."""
         self._closed = False
-
-    @property
-    def timeout(self) -> float:
-        """Seconds a worker may be away before its runs end (0: never)."""
-        return self.master.settings.worker_lost_timeout
 
     def start(self) -> None:
         """Arm the timer of the workers away at the master's start (None stands for them all)."""
@@ -83,23 +97,23 @@ class LostWorkers:
     async def _expire(self, key: str | None) -> None:
         await asyncio.sleep(self.timeout)
         try:
-            await until_stored(lambda: self.end_runs(key), "ending the runs of a lost worker", self.master.metrics)
+            await until_stored(lambda: self.end_runs(key), "ending the runs of a lost worker", self.metrics)
         except Exception:
             logger.exception("ending the runs of lost worker %s failed", key or "(away at start)")
 
     async def end_runs(self, worker_id: str | None = None) -> int:
         """End the running runs of `worker_id` if it is away; None: of the workers away since the start."""
         ended = 0
-        for run in await self.master.storage.list_active_runs(worker=worker_id):
-            if run.status != RunStatus.running or run.worker is None or run.worker in self.master.sessions:
+        for run in await self.storage.list_active_runs(worker=worker_id):
+            if run.status != RunStatus.running or run.worker is None or run.worker in self.connected:
                 continue  # pending, a pipeline's own run (no worker), or its worker is connected
             if worker_id is None and run.worker in self._returned:
                 continue  # it came and went since the start: its own timer decides
             reason = f"worker {run.worker} lost: away for more than {self.timeout:g} s"
             changes = RunUpdate(reason=reason, completed_at=utcnow())
-            if await self.master.lifecycle.transition(run.id, RUNNING, RunStatus.exception, changes) is not None:
+            if await self.lifecycle.transition(run.id, RUNNING, RunStatus.exception, changes) is not None:
                 ended += 1
-                self.master.metrics.runs_lost.inc()
+                self.metrics.runs_lost.inc()
                 ids = {"run_id": run.id, "worker_id": run.worker}
                 logger.warning("run %s ended exception: %s", run.id, reason, extra=ids)
         return ended

@@ -1,11 +1,15 @@
-"""The master's state in one place: storage, log store, connected workers and the dispatcher."""
+"""The master: builds its parts, gives each what it uses, and serves the control calls.
+
+This is the one module that knows every part. The parts take what they use (the storage,
+the lifecycle, the event hub, the live sessions, a `wake` callable), never the `Master`, so
+each can be built and tested alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
 
 from podium_master.dispatcher import Dispatcher
 from podium_master.events import EventHub
@@ -19,9 +23,9 @@ from podium_master.retention import retain_forever
 from podium_master.schedules import Clock, Scheduler
 from podium_master.secrets import RunSecrets
 from podium_master.selector import load_selector
-from podium_master.session import WorkerSession
+from podium_master.session import SessionServices, WorkerSession
 from podium_master.settings import MasterSettings
-from podium_model import Job, Run, RunStatus, RunUpdate, WorkerUpdate, utcnow
+from podium_model import RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.control import ControlAnswer, ControlResult
 from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
 from podium_storage.interface import Storage, StorageError
@@ -29,13 +33,6 @@ from podium_storage.logs import LogStore
 from podium_storage.secretfiles import secrets_keys
 
 logger = logging.getLogger(__name__)
-
-
-class PipelineEngine(Protocol):
-    """What the dispatcher needs of the pipeline engine (set as `master.pipelines`)."""
-
-    async def start(self, run: Run, job: Job) -> None:
-        """Take charge of a pending run of a pipeline job."""
 
 
 class Master:
@@ -49,18 +46,51 @@ class Master:
         self.events = EventHub()
         self.metrics = MasterMetrics()
         self.lifecycle = Lifecycle(storage, logs, self.events, self.metrics)
-        self.pipeline_runner = PipelineRunner(self)
-        self.pipelines: PipelineEngine | None = self.pipeline_runner
-        self.dispatcher = Dispatcher(self, load_selector(settings.selector))
-        self.scheduler = Scheduler(self, clock)
-        self.lost = LostWorkers(self)
-        self.bounces = Bounces(self)
         key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""
         self.secrets = RunSecrets(storage, secrets_keys(key))
-        self.log_space = LogSpace(self)
+        self.log_space = LogSpace(self.metrics)
+        self.bounces = Bounces(settings, self.lifecycle, self.metrics, self.wake)
+        self.pipeline_runner = PipelineRunner(
+            storage, self.lifecycle, self.events, self.wake, self.abort, settings.sweep_interval, self.metrics
+        )
+        self.dispatcher = Dispatcher(
+            settings,
+            storage,
+            self.lifecycle,
+            self.sessions,
+            self.pipeline_runner,
+            load_selector(settings.selector),
+            self.metrics,
+            self.bounces,
+            self.secrets,
+        )
+        self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock)
+        self.lost = LostWorkers(storage, self.lifecycle, self.sessions, settings.worker_lost_timeout, self.metrics)
+        self.session_services = SessionServices(
+            settings,
+            storage,
+            logs,
+            self.lifecycle,
+            self.events,
+            self.metrics,
+            self.bounces,
+            self.log_space,
+            self.sessions,
+            self.wake,
+            self.heard,
+        )
+        """What every worker session uses (`WorkerSession(master.session_services, ...)`)."""
         self.seen: set[str] = set()
         """Workers heard from since `last_seen` was last written (by `record_seen`)."""
         self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        """Something may be runnable: the dispatcher looks at once."""
+        self.dispatcher.wake()
+
+    def heard(self, worker_id: str) -> None:
+        """`worker_id` was heard from: its `last_seen` is written with the next batch."""
+        self.seen.add(worker_id)
 
     async def start(self) -> None:
         """Start dispatching, pipelines and schedules (a first pass runs at once: runs may be waiting)."""
@@ -124,12 +154,6 @@ class Master:
                 with contextlib.suppress(Exception):
                     await self.lifecycle.update_worker(session.worker_id, WorkerUpdate(is_active=False))
             logger.info("worker %s disconnected", session.worker_id, extra=ids)
-
-    async def transition(
-        self, run_id: str, expected: tuple[RunStatus, ...], to: RunStatus, changes: RunUpdate | None = None
-    ) -> Run | None:
-        """Compare-and-set a run's status and publish it (see `Lifecycle.transition`)."""
-        return await self.lifecycle.transition(run_id, expected, to, changes)
 
     # Control ---------------------------------------------------------------------------------
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from podium_model import Run, utcnow
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
-    from podium_master.session import WorkerSession
+from podium_model.messages import Heartbeat
+from podium_model.workers import Worker
+from podium_storage.interface import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,41 @@ DURATION_BUCKETS = (0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86
 KNOWN_ERRORS = frozenset(
     {"malformed", "version", "too-big", "unknown-request", "unknown-run", "bad-status", "timeout", "worker"}
 )
+
+
+class WorkerView(Protocol):
+    """What the metrics read of one worker connection (`session.WorkerSession`)."""
+
+    @property
+    def worker_id(self) -> str:
+        """The worker's id."""
+
+    @property
+    def worker(self) -> Worker | None:
+        """Its stored settings, once reconciled."""
+
+    @property
+    def health(self) -> Heartbeat | None:
+        """Its latest heartbeat."""
+
+    @property
+    def health_at(self) -> float | None:
+        """When that heartbeat came (`time.monotonic`)."""
+
+    @property
+    def ready(self) -> bool:
+        """True while it takes runs."""
+
+    @property
+    def draining(self) -> bool:
+        """True once it said it takes no new run."""
+
+    @property
+    def load(self) -> int:
+        """How many runs it holds."""
+
+    def log_sync_lag(self) -> int:
+        """Log bytes it holds that the master does not."""
 
 
 class MasterMetrics:
@@ -153,7 +188,7 @@ class MasterMetrics:
         """A protocol error, sent or received."""
         self.protocol_errors.labels(code if code in KNOWN_ERRORS else OTHER).inc()
 
-    def _worker_health(self, sessions: list[WorkerSession]) -> None:
+    def _worker_health(self, sessions: list[WorkerView]) -> None:
         """Refresh the gauges read from the workers' heartbeats."""
         self.log_sync_lag.set(sum(session.log_sync_lag() for session in sessions))
         self.workers_draining.set(sum(1 for session in sessions if session.draining))
@@ -179,9 +214,9 @@ class MasterMetrics:
             self.worker_lag.labels(worker_id).set(session.log_sync_lag())
             self.worker_heartbeat_age.labels(worker_id).set(round(now - session.health_at, 3))
 
-    async def render(self, master: Master) -> bytes:
-        """Refresh the present-state gauges and return the text exposition."""
-        sessions = list(master.sessions.values())
+    async def render(self, connected: Collection[WorkerView], storage: Storage) -> bytes:
+        """Refresh the present-state gauges from the `connected` workers and `storage`; the text exposition."""
+        sessions = list(connected)
         ready = [session for session in sessions if session.ready]
         self.workers_connected.set(len(sessions))
         self.workers_active.set(len(ready))
@@ -189,7 +224,7 @@ class MasterMetrics:
         self.slots_total.set(sum(session.worker.executor_limit for session in ready if session.worker is not None))
         self._worker_health(sessions)
         try:
-            pending = await master.storage.list_pending_runs()
+            pending = await storage.list_pending_runs()
         except Exception as exc:  # the database is down: keep the last values
             logger.warning("metrics: cannot count pending runs: %s", exc)
         else:

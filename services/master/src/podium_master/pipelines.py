@@ -20,18 +20,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
-from podium_master.events import Overflow, Subscription
-from podium_master.lifecycle import PENDING, RUNNING
+from podium_master.events import EventHub, Overflow, Subscription
+from podium_master.lifecycle import PENDING, RUNNING, Lifecycle
+from podium_master.metrics import MasterMetrics
 from podium_model import Job, PipelineDefinition, PipelineElement, Run, RunSource, RunStatus, RunUpdate, utcnow
-from podium_model.control import MasterEvent, RunChanged
+from podium_model.control import ControlAnswer, MasterEvent, RunChanged
 from podium_model.pipelines import build_graph, element_run_id, outcome
-from podium_storage.interface import AlreadyExists, StorageError
+from podium_storage.interface import AlreadyExists, Storage, StorageError
 from podium_storage.pipelines import load_children
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +37,35 @@ ABORTED_REASON = "the pipeline was aborted"
 
 
 class PipelineRunner:
-    """Starts, follows, aborts and ends pipeline runs; one per master."""
+    """Starts, follows, aborts and ends pipeline runs; one per master.
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    Args:
+        storage: where pipeline runs, their jobs and their children are read.
+        lifecycle: where they change and children are created.
+        events: the master's event hub, followed for the ends of children.
+        wake: tells the dispatcher children are waiting.
+        abort: the master's abort of one run (a running child is on a worker, or a pipeline).
+        sweep_interval: seconds between evaluations of every running pipeline.
+        metrics: counts the evaluations the database refused.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        lifecycle: Lifecycle,
+        events: EventHub,
+        wake: Callable[[], None],
+        abort: Callable[[str], Awaitable[ControlAnswer]],
+        sweep_interval: float,
+        metrics: MasterMetrics,
+    ) -> None:
+        self.storage = storage
+        self.lifecycle = lifecycle
+        self.events = events
+        self._wake_dispatcher = wake
+        self._abort_run = abort
+        self.sweep_interval = sweep_interval
+        self.metrics = metrics
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # lock and its users, per run
         self._task: asyncio.Task[None] | None = None
 
@@ -61,9 +84,9 @@ class PipelineRunner:
 
     async def _follow(self) -> None:
         """Evaluate a pipeline on each end of one of its children; sweep all of them regularly."""
-        interval = self.master.settings.sweep_interval
+        interval = self.sweep_interval
         while True:
-            subscription = self.master.events.subscribe()
+            subscription = self.events.subscribe()
             try:
                 await self.resume_all()
                 await self._consume(subscription, interval)
@@ -72,7 +95,7 @@ class PipelineRunner:
             except Overflow:
                 logger.warning("pipeline engine fell behind the event hub: resubscribing and resuming")
             except StorageError as exc:
-                self.master.metrics.storage_errors.inc()
+                self.metrics.storage_errors.inc()
                 logger.warning("pipeline engine paused (database error), resuming after %.1fs: %s", interval, exc)
                 await asyncio.sleep(interval)
             except Exception:
@@ -97,7 +120,7 @@ class PipelineRunner:
 
     async def resume_all(self) -> None:
         """Evaluate every running pipeline run (start-up, lost events, safety sweep)."""
-        for run in await self.master.storage.list_active_runs():
+        for run in await self.storage.list_active_runs():
             if run.worker is None:
                 await self.advance(run.id)
 
@@ -107,7 +130,7 @@ class PipelineRunner:
         """Take charge of a pending run of a pipeline job (the dispatcher's hook)."""
         now = utcnow()
         changes = RunUpdate(worker=None, assigned_at=now, started_at=now, waiting_reason=None)
-        claimed = await self.master.lifecycle.transition(run.id, PENDING, RunStatus.running, changes)
+        claimed = await self.lifecycle.transition(run.id, PENDING, RunStatus.running, changes)
         if claimed is None:
             return  # cancelled meanwhile, or another master took it
         logger.info("pipeline run %s of %s/%s started", run.id, run.project, run.job)
@@ -116,7 +139,7 @@ class PipelineRunner:
     async def abort(self, run: Run) -> None:
         """Abort a running pipeline: abort its running children, cancel its pending ones."""
         if not run.should_abort:
-            await self.master.lifecycle.update(run.id, RunUpdate(should_abort=True, reason="aborted on request"))
+            await self.lifecycle.update(run.id, RunUpdate(should_abort=True, reason="aborted on request"))
         await self.advance(run.id)
 
     # Evaluation -------------------------------------------------------------------------------
@@ -136,14 +159,14 @@ class PipelineRunner:
                 self._locks[run_id] = (lock, users - 1)
 
     async def _advance(self, run_id: str) -> None:
-        storage = self.master.storage
+        storage = self.storage
         run = await storage.get_run(run_id)
         if run is None or run.status != RunStatus.running or run.worker is not None:
             return
         job = await storage.get_job(run.project, run.job)
         if job is None or not isinstance(job.definition, PipelineDefinition):
             gone = RunUpdate(reason="its pipeline job no longer exists")
-            await self.master.lifecycle.transition(run.id, RUNNING, RunStatus.exception, gone)
+            await self.lifecycle.transition(run.id, RUNNING, RunStatus.exception, gone)
             return
         definition = job.definition
         children = await load_children(storage, run.id, definition)
@@ -155,7 +178,7 @@ class PipelineRunner:
         if due:
             for element in due:
                 await self._create_child(run, job, element)
-            self.master.dispatcher.wake()
+            self._wake_dispatcher()
             return
         ended = outcome(graph, aborted=run.should_abort)
         if ended is None:
@@ -163,7 +186,7 @@ class PipelineRunner:
         status, reason = ended
         if status == RunStatus.aborted and run.reason:
             reason = run.reason
-        moved = await self.master.lifecycle.transition(run.id, RUNNING, status, RunUpdate(reason=reason))
+        moved = await self.lifecycle.transition(run.id, RUNNING, status, RunUpdate(reason=reason))
         if moved is not None:
             logger.info("pipeline run %s ended %s%s", run.id, status, f": {reason}" if reason else "")
 
@@ -174,16 +197,15 @@ class PipelineRunner:
         source = RunSource(type="pipeline", run=run.id, element=element.id, user=run.source.user)
         child_id = element_run_id(run.id, element.id)
         try:
-            child = await self.master.storage.create_run(run.project, element.job, parameters, source, run_id=child_id)
+            await self.lifecycle.create(run.project, element.job, parameters, source, run_id=child_id)
         except AlreadyExists:
             return  # started before (a replay after a restart): never twice
-        self.master.events.run_changed(child)
         logger.info("pipeline run %s: element %s started as run %s", run.id, element.id, child_id)
 
     async def _stop_children(self, children: dict[str, Run]) -> dict[str, Run]:
         """Cancel the pending children and abort the running ones; the children that moved."""
         moved: dict[str, Run] = {}
-        lifecycle = self.master.lifecycle
+        lifecycle = self.lifecycle
         for element, child in children.items():
             if child.status == RunStatus.pending:
                 changes = RunUpdate(should_cancel=True, reason=ABORTED_REASON)
@@ -192,7 +214,7 @@ class PipelineRunner:
                     moved[element] = cancelled
             elif child.status == RunStatus.running and not child.should_abort:
                 await lifecycle.update(child.id, RunUpdate(should_abort=True, reason=ABORTED_REASON))
-                result = await self.master.abort(child.id)
+                result = await self._abort_run(child.id)
                 logger.info(
                     "pipeline %s: abort of element %s (run %s): %s", child.source.run, element, child.id, result.result
                 )

@@ -24,15 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from podium_master.lifecycle import RUNNING
+from podium_master.lifecycle import RUNNING, Lifecycle
+from podium_master.metrics import MasterMetrics
+from podium_master.settings import MasterSettings
 from podium_model import Run, RunStatus, RunUpdate
 from podium_model.limits import EXECUTE_MESSAGE_BYTES, RESULTS_BYTES, json_size
 from podium_model.messages import WorkerRunState
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +83,22 @@ def bounded_results(state: WorkerRunState, message_size: int) -> WorkerRunState:
 
 
 class Bounces:
-    """The runs bounced recently: when, and until when each is held back from dispatch."""
+    """The runs bounced recently: when, and until when each is held back from dispatch.
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
+    Args:
+        settings: the bounce limit, window and delay.
+        lifecycle: where a bounced run is requeued or ended.
+        metrics: counts the runs ended undeliverable.
+        wake: tells the dispatcher a held run may go again.
+    """
+
+    def __init__(
+        self, settings: MasterSettings, lifecycle: Lifecycle, metrics: MasterMetrics, wake: Callable[[], None]
+    ) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.metrics = metrics
+        self._wake_dispatcher = wake
         self._times: dict[str, list[float]] = {}
         """The counted bounces of each run, within the window."""
         self._streaks: dict[str, int] = {}
@@ -113,14 +124,14 @@ class Bounces:
         Returns:
             The run as written, or None when it was no longer running on that worker.
         """
-        settings = self.master.settings
+        settings = self.settings
         now = time.monotonic()
         times = [at for at in self._times.pop(run_id, ()) if now - at < settings.bounce_window]
         counted = code not in WORKER_STATE_REFUSALS
         if counted:
             times.append(now)
         streak = self._streaks.pop(run_id, 0) + 1
-        lifecycle = self.master.lifecycle
+        lifecycle = self.lifecycle
         ids = {"run_id": run_id, "worker_id": worker_id}
         if counted and len(times) >= settings.bounce_limit:
             self._release(run_id, wake=False)
@@ -130,7 +141,7 @@ class Bounces:
             )
             run = await lifecycle.transition(run_id, RUNNING, RunStatus.exception, RunUpdate(reason=reason))
             if run is not None:
-                self.master.metrics.runs_undeliverable.inc()
+                self.metrics.runs_undeliverable.inc()
                 logger.warning("run %s ended exception: %s", run_id, reason, extra=ids)
             return run
         if len(self._streaks) >= MAX_TRACKED:
@@ -152,14 +163,14 @@ class Bounces:
         if handle is not None:
             handle.cancel()
         if wake:
-            self.master.dispatcher.wake()
+            self._wake_dispatcher()
 
     async def undeliverable(self, run_id: str, worker_id: str, reason: str) -> Run | None:
         """End a claimed run whose `execute` could not be sent at all."""
         self.delivered(run_id)
         text = f"not delivered to worker {worker_id}: {reason}"
-        run = await self.master.lifecycle.transition(run_id, RUNNING, RunStatus.exception, RunUpdate(reason=text))
+        run = await self.lifecycle.transition(run_id, RUNNING, RunStatus.exception, RunUpdate(reason=text))
         if run is not None:
-            self.master.metrics.runs_undeliverable.inc()
+            self.metrics.runs_undeliverable.inc()
             logger.warning("run %s ended exception: %s", run_id, text, extra={"run_id": run_id, "worker_id": worker_id})
         return run

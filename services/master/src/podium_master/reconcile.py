@@ -26,9 +26,9 @@ logger = logging.getLogger(__name__)
 
 async def reconcile(session: WorkerSession) -> None:
     """Bring the database and the worker's runs in agreement, then mark the session ready."""
-    master = session.master
+    services = session.services
     description = WorkerDescription.model_validate(result_of(await session.request(Describe(id=0)), "describe"))
-    session.worker = await master.lifecycle.put_worker(
+    session.worker = await services.lifecycle.put_worker(
         session.worker_id,
         session.owner,
         WorkerUpdate(
@@ -44,29 +44,29 @@ async def reconcile(session: WorkerSession) -> None:
     )
     listing = RunList.model_validate(result_of(await session.request(ListRuns(id=0)), "list"))
     held = {state.run_id: state for state in listing.runs}
-    for run in await master.storage.list_active_runs(worker=session.worker_id):
+    for run in await services.storage.list_active_runs(worker=session.worker_id):
         if run.id not in held:
             logger.warning("worker %s no longer holds run %s", session.worker_id, run.id)
-            await master.bounces.bounce(run.id, session.worker_id, f"requeued: worker {session.worker_id} lost it")
+            await services.bounces.bounce(run.id, session.worker_id, f"requeued: worker {session.worker_id} lost it")
     for state in listing.runs:
-        await _adopt(session, state, await master.storage.get_run(state.run_id))
+        await _adopt(session, state, await services.storage.get_run(state.run_id))
     session.ready = True
     logger.info("worker %s ready (%d runs held)", session.worker_id, len(session.runs))
-    master.dispatcher.wake()
+    services.wake()
 
 
 async def _adopt(session: WorkerSession, state: WorkerRunState, run: Run | None) -> None:
-    master = session.master
+    services = session.services
     if run is None:
         session.send_request(Clean(id=0, run_id=state.run_id))
         return
     if run.status == RunStatus.pending:
         # The worker kept a run the database had given up on: this attempt is the run again.
-        if await master.lifecycle.claim(run.id, session.worker_id) is None:
+        if await services.lifecycle.claim(run.id, session.worker_id) is None:
             return
         held = 0  # a claim empties the log
     elif run.status.is_final or run.worker == session.worker_id:
-        held = await asyncio.to_thread(master.logs.size, run.project, run.id)
+        held = await asyncio.to_thread(services.logs.size, run.project, run.id)
     else:
         logger.warning("worker %s holds run %s of worker %s: ignored", session.worker_id, run.id, run.worker)
         return

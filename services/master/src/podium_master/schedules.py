@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from croniter import CroniterError, croniter
 
+from podium_master.lifecycle import Lifecycle
+from podium_master.metrics import MasterMetrics
 from podium_model import Run, RunFilter, RunSource, RunStatus, Schedule, utcnow
-from podium_storage.interface import StorageError
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
+from podium_storage.interface import Storage, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,28 @@ def check_expression(expression: str) -> None:
 
 
 class Scheduler:
-    """Fires the enabled schedules of every project; one loop per master."""
+    """Fires the enabled schedules of every project; one loop per master.
 
-    def __init__(self, master: Master, clock: Clock | None = None) -> None:
-        self.master = master
+    Args:
+        storage: where schedules are read and their ticks recorded.
+        lifecycle: where a tick's run is created (and published).
+        wake: tells the dispatcher a run is waiting.
+        metrics: counts the passes the database refused.
+        clock: where time is read (the system clock unless a test gives one).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        lifecycle: Lifecycle,
+        wake: Callable[[], None],
+        metrics: MasterMetrics,
+        clock: Clock | None = None,
+    ) -> None:
+        self.storage = storage
+        self.lifecycle = lifecycle
+        self._wake_dispatcher = wake
+        self.metrics = metrics
         self.clock: Clock = clock or RealClock()
         self._event = asyncio.Event()
         self._invalid: set[tuple[str, str, str]] = set()
@@ -95,7 +113,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except StorageError as exc:
-                self.master.metrics.storage_errors.inc()
+                self.metrics.storage_errors.inc()
                 logger.warning("schedule pass paused (database error), retrying soon: %s", exc)
                 upcoming = self.clock.now() + _RETRY
             except Exception:
@@ -116,7 +134,7 @@ class Scheduler:
         """Fire every schedule whose tick came; return the earliest next tick (None: none)."""
         now = self.clock.now()
         upcoming: datetime | None = None
-        for schedule in await self.master.storage.list_schedules():
+        for schedule in await self.storage.list_schedules():
             if not schedule.is_enabled:
                 continue
             key = (schedule.project, schedule.id, schedule.expression)
@@ -139,7 +157,7 @@ class Scheduler:
 
     async def _fire(self, schedule: Schedule, tick: datetime, due: datetime) -> None:
         """Start the run of `tick` (covering the ticks since `due`), unless one stands for it already."""
-        storage = self.master.storage
+        storage = self.storage
         where = f"{schedule.project}/{schedule.id}"
         started = await self._started_since(schedule, due)
         if started is not None:
@@ -160,11 +178,10 @@ class Scheduler:
             await storage.set_schedule_fired(schedule.project, schedule.id, None, tick)
             return
         source = RunSource(type="schedule", schedule=schedule.id)
-        run = await storage.create_run(schedule.project, schedule.job, dict(schedule.parameters), source)
+        run = await self.lifecycle.create(schedule.project, schedule.job, dict(schedule.parameters), source)
         await storage.set_schedule_fired(schedule.project, schedule.id, run.id, tick)
         logger.info("schedule %s fired for %s: run %s", where, tick, run.id)
-        self.master.events.run_changed(run)
-        self.master.dispatcher.wake()
+        self._wake_dispatcher()
 
     async def _started_since(self, schedule: Schedule, due: datetime) -> Run | None:
         """The newest run `schedule` started at or after `due` and did not record, if any.
@@ -173,6 +190,6 @@ class Scheduler:
         stand for the next tick too.
         """
         filter = RunFilter(project=schedule.project, job=schedule.job, source="schedule", created_after=due)
-        page = await self.master.storage.list_runs(filter, limit=_STARTED_LOOKUP)
+        page = await self.storage.list_runs(filter, limit=_STARTED_LOOKUP)
         unrecorded = (r for r in page.items if r.source.schedule == schedule.id and r.id != schedule.last_run)
         return next(unrecorded, None)

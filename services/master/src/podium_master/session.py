@@ -16,17 +16,22 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from podium_master.lifecycle import RUNNING
-from podium_master.poison import bounded_results, check_message_size
+from podium_master.events import EventHub
+from podium_master.lifecycle import RUNNING, Lifecycle
+from podium_master.logspace import LogSpace
+from podium_master.metrics import MasterMetrics
+from podium_master.poison import Bounces, bounded_results, check_message_size
 from podium_master.protocol import ProtocolViolation, first_error
 from podium_master.reconcile import reconcile
 from podium_master.retry import until_stored
+from podium_master.settings import MasterSettings
 from podium_model import RunStatus, RunUpdate, utcnow
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
@@ -46,16 +51,35 @@ from podium_model.messages import (
     worker_message_adapter,
 )
 from podium_model.workers import Worker
-from podium_storage.interface import StorageError
-from podium_storage.logs import LogOffsetMismatch, LogStoreFull
-
-if TYPE_CHECKING:
-    from podium_master.master import Master
+from podium_storage.interface import Storage, StorageError
+from podium_storage.logs import LogOffsetMismatch, LogStore, LogStoreFull
 
 logger = logging.getLogger(__name__)
 
 INLINE_APPEND = 65536
 """Log chunks up to this size are appended on the event loop; larger ones in a thread."""
+
+
+@dataclass(frozen=True)
+class SessionServices:
+    """What a worker session uses of the master; one for all its sessions."""
+
+    settings: MasterSettings
+    storage: Storage
+    logs: LogStore
+    lifecycle: Lifecycle
+    events: EventHub
+    metrics: MasterMetrics
+    bounces: Bounces
+    """Where a run this worker lost goes back to pending (held back, or ended when it keeps bouncing)."""
+    log_space: LogSpace
+    """Whether the log store takes bytes (a full disk pauses the runs' logs)."""
+    sessions: Mapping[str, object]
+    """The current connection of each worker (a replaced one is no longer there)."""
+    wake: Callable[[], None]
+    """Tell the dispatcher something may be runnable (a worker ready, a slot freed)."""
+    heard: Callable[[str], None]
+    """Note that a worker was heard from (its `last_seen` is written in batches)."""
 
 
 @dataclass
@@ -73,8 +97,8 @@ class RunSync:
 class WorkerSession:
     """The master's side of one worker connection."""
 
-    def __init__(self, master: Master, websocket: WebSocket, worker_id: str, owner: str) -> None:
-        self.master = master
+    def __init__(self, services: SessionServices, websocket: WebSocket, worker_id: str, owner: str) -> None:
+        self.services = services
         self.websocket = websocket
         self.worker_id = worker_id
         self.owner = owner
@@ -171,7 +195,7 @@ class WorkerSession:
             violation.message,
             extra={"worker_id": self.worker_id},
         )
-        self.master.metrics.protocol_error(violation.code)
+        self.services.metrics.protocol_error(violation.code)
         error = ErrorMessage(error=ProtocolError(code=violation.code, message=violation.message))
         try:
             await self._send_text(error.model_dump_json())
@@ -193,7 +217,7 @@ class WorkerSession:
         """
         future = self.send_request(message)
         try:
-            return await asyncio.wait_for(future, timeout or self.master.settings.request_timeout)
+            return await asyncio.wait_for(future, timeout or self.services.settings.request_timeout)
         except TimeoutError:
             raise ProtocolViolation("timeout", f"no response to {message.type} in time") from None
 
@@ -224,7 +248,7 @@ class WorkerSession:
 
     def abort(self, run_id: str, reason: str) -> None:
         """Ask the worker to abort a run it holds."""
-        self.send_request(Abort(id=0, run_id=run_id, grace=self.master.settings.abort_grace, reason=reason))
+        self.send_request(Abort(id=0, run_id=run_id, grace=self.services.settings.abort_grace, reason=reason))
 
     def hold(self, run_id: str, project: str, held: int) -> RunSync:
         """Track a run this worker holds; the master stores `held` bytes of its log."""
@@ -237,7 +261,7 @@ class WorkerSession:
         if sync.resync_at == sync.held:
             return  # asked already for this gap
         sync.resync_at = sync.held
-        self.master.metrics.log_resyncs.inc()
+        self.services.metrics.log_resyncs.inc()
         logger.info(
             "worker %s: resync run %s from %d",
             self.worker_id,
@@ -250,7 +274,7 @@ class WorkerSession:
     # Receiving -------------------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        settings = self.master.settings
+        settings = self.services.settings
         while True:
             try:
                 message = await self.websocket.receive()
@@ -276,7 +300,7 @@ class WorkerSession:
                 await self._violation(violation)
                 return
             except StorageError as exc:  # the database is away: keep the connection
-                self.master.metrics.storage_errors.inc()
+                self.services.metrics.storage_errors.inc()
                 logger.warning("worker %s: message not stored (database error): %s", self.worker_id, exc)
 
     async def _on_text(self, text: str) -> None:
@@ -298,7 +322,7 @@ class WorkerSession:
             await self._on_heartbeat(message)
         elif isinstance(message, ErrorMessage):
             logger.warning("worker %s reports %s: %s", self.worker_id, message.error.code, message.error.message)
-            self.master.metrics.protocol_error("worker")
+            self.services.metrics.protocol_error("worker")
             await self.close(CLOSE_PROTOCOL_ERROR, message.error.code)
 
     async def _on_heartbeat(self, heartbeat: Heartbeat) -> None:
@@ -311,9 +335,9 @@ class WorkerSession:
                 logger.info("worker %s is draining: no new run goes to it", self.worker_id, extra=ids)
             else:
                 logger.info("worker %s takes runs again", self.worker_id, extra=ids)
-                self.master.dispatcher.wake()
+                self.services.wake()
         if self.worker is not None:  # else not reconciled yet: the reconciliation writes last_seen
-            self.master.seen.add(self.worker_id)
+            self.services.heard(self.worker_id)
 
     async def _on_log_chunk(self, frame: bytes) -> None:
         try:
@@ -326,13 +350,13 @@ class WorkerSession:
         if header.offset != sync.held:
             self.resync(header.run_id, sync)
             return
-        space = self.master.log_space
+        space = self.services.log_space
         try:
             append = (sync.project, header.run_id, header.offset, data)
             if len(data) <= INLINE_APPEND:  # a thread hop costs more than appending a few bytes
-                size = self.master.logs.append(*append)
+                size = self.services.logs.append(*append)
             else:
-                size = await asyncio.to_thread(self.master.logs.append, *append)
+                size = await asyncio.to_thread(self.services.logs.append, *append)
         except LogOffsetMismatch as exc:  # someone else wrote the file: trust the file
             sync.held = exc.size
             self.resync(header.run_id, sync)
@@ -343,15 +367,15 @@ class WorkerSession:
             return
         if space.full:
             space.accepted()
-        self.master.metrics.log_bytes.inc(size - header.offset)
+        self.services.metrics.log_bytes.inc(size - header.offset)
         sync.held = size
         sync.resync_at = None
-        self.master.events.log_grew(sync.project, header.run_id, size)
+        self.services.events.log_grew(sync.project, header.run_id, size)
 
     def send_log_again(self, run_id: str) -> None:
         """The log store may take bytes again: ask the worker to send `run_id` from the offset held."""
         sync = self.runs.get(run_id)
-        if sync is None or self._closing or self.master.sessions.get(self.worker_id) is not self:
+        if sync is None or self._closing or self.services.sessions.get(self.worker_id) is not self:
             return  # ended, or its connection is gone (the next one resyncs it anyway)
         sync.paused = False
         sync.resync_at = None  # a new request, even for the offset asked before
@@ -367,7 +391,7 @@ class WorkerSession:
         if state.run_id in self._cleaning:
             return  # sent again before the worker saw the `clean` on its way
         sync = self._sync(state.run_id)
-        lifecycle = self.master.lifecycle
+        lifecycle = self.services.lifecycle
         if sync.finishing:
             return  # its final status is being recorded
         if state.status == RunStatus.running:
@@ -396,9 +420,9 @@ class WorkerSession:
         ids = {"worker_id": self.worker_id, "run_id": state.run_id}
 
         async def record() -> Any:
-            return await self.master.lifecycle.transition(state.run_id, RUNNING, state.status, changes)
+            return await self.services.lifecycle.transition(state.run_id, RUNNING, state.status, changes)
 
-        run = await until_stored(record, f"final status of run {state.run_id}", self.master.metrics)
+        run = await until_stored(record, f"final status of run {state.run_id}", self.services.metrics)
         if run is None:
             logger.info(
                 "worker %s: final status of run %s was recorded already", self.worker_id, state.run_id, extra=ids
@@ -406,14 +430,14 @@ class WorkerSession:
         else:
             logger.info("run %s %s on worker %s", state.run_id, state.status, self.worker_id, extra=ids)
         self.runs.pop(state.run_id, None)
-        self.master.dispatcher.wake()
+        self.services.wake()
         # The acknowledgement of the final status: the worker sends it again until it comes.
         self._cleaning.add(state.run_id)
         cleaned = self.send_request(Clean(id=0, run_id=state.run_id))
         cleaned.add_done_callback(lambda _: self._cleaning.discard(state.run_id))
 
     async def _watchdog(self) -> None:
-        timeout = self.master.settings.heartbeat_timeout
+        timeout = self.services.settings.heartbeat_timeout
         while True:
             silent = time.monotonic() - self._last_message
             if silent >= timeout:
@@ -426,4 +450,4 @@ class WorkerSession:
         async def attempt() -> None:
             await reconcile(self)
 
-        await until_stored(attempt, f"reconciliation of worker {self.worker_id}", self.master.metrics)
+        await until_stored(attempt, f"reconciliation of worker {self.worker_id}", self.services.metrics)
