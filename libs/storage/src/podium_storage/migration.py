@@ -68,9 +68,7 @@ async def migrate(url: str, revision: str = "head") -> None:
 
     base = SqlBase(sql_url(url))
     try:
-        async with base._session() as session:
-            connection = await session.connection()
-            await connection.run_sync(_upgrade, revision)
+        await base._writing(lambda connection: _upgrade(connection, revision))
     finally:
         await base._dispose()
     logger.info("database schema at %s", revision)

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select
+from sqlalchemy.orm import Session
 
 from podium_model import utcnow
 from podium_model.access import Grant, GranteeKind, Group, ProjectRole, strongest_roles
@@ -51,23 +52,24 @@ class AccessStore(SqlBase):
             StorageError: the project is unknown.
         """
         now = utcnow()
-        async with self._session() as session:
-            if await session.get(ProjectRow, project) is None:
+
+        def put(session: Session) -> Grant:
+            if session.get(ProjectRow, project) is None:
                 raise StorageError(f"unknown project {project!r}")
-            row = await session.get(GrantRow, (project, kind, name))
+            row = session.get(GrantRow, (project, kind, name))
             if row is None:
                 row = GrantRow(project=project, kind=kind, name=name, role=role.value, created_at=now, updated_at=now)
                 session.add(row)
             elif row.role != role.value:
                 row.role, row.updated_at = role.value, now
-        return _grant(row)
+            return _grant(row)
+
+        return await self._orm(put)
 
     async def delete_grant(self, project: str, kind: GranteeKind, name: str) -> bool:
         """Remove a grant; False if there was none."""
         query = delete(_grants).where(_grants.c.project == project, _grants.c.kind == kind, _grants.c.name == name)
-        async with self._session() as session:
-            result = await session.execute(query)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(query)
 
     async def list_grants(self, project: str | None = None) -> list[Grant]:
         """The grants of a project (or all), by project, kind and name."""
@@ -90,24 +92,28 @@ class AccessStore(SqlBase):
         """
         now = utcnow()
         wanted = sorted(set(members))
-        async with self._session() as session:
+
+        def put(session: Session) -> Group:
             if wanted:
-                known = set((await session.execute(select(_users.c.id).where(_users.c.id.in_(wanted)))).scalars())
+                known = set(session.execute(select(_users.c.id).where(_users.c.id.in_(wanted))).scalars())
                 unknown = [member for member in wanted if member not in known]
                 if unknown:
                     raise StorageError(f"unknown users {unknown[:10]!r}")
-            row = await session.get(GroupRow, id)
+            row = session.get(GroupRow, id)
             if row is None:
                 row = GroupRow(id=id, display_name=display_name, created_at=now, updated_at=now)
                 session.add(row)
-                await session.flush()
+                session.flush()
             else:
                 row.display_name, row.updated_at = display_name, now
-                await session.execute(delete(_members).where(_members.c.group_id == id))
+                session.execute(delete(_members).where(_members.c.group_id == id))
             if wanted:
-                await session.execute(_members.insert(), [{"group_id": id, "user_id": user} for user in wanted])
-            created_at, updated_at = row.created_at, row.updated_at
-        return Group(id=id, display_name=display_name, members=wanted, created_at=created_at, updated_at=updated_at)
+                session.execute(_members.insert(), [{"group_id": id, "user_id": user} for user in wanted])
+            return Group(
+                id=id, display_name=display_name, members=wanted, created_at=row.created_at, updated_at=row.updated_at
+            )
+
+        return await self._orm(put)
 
     async def get_group(self, id: str) -> Group | None:
         """One group."""
@@ -144,7 +150,9 @@ class AccessStore(SqlBase):
 
     async def delete_group(self, id: str) -> bool:
         """Delete a group with its grants (its memberships go with it); False if unknown."""
-        async with self._session() as session:
-            await session.execute(delete(_grants).where(_grants.c.kind == "group", _grants.c.name == id))
-            result = await session.execute(delete(_groups).where(_groups.c.id == id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        def remove(connection: Any) -> bool:
+            connection.execute(delete(_grants).where(_grants.c.kind == "group", _grants.c.name == id))
+            return bool(connection.execute(delete(_groups).where(_groups.c.id == id)).rowcount)
+
+        return await self._writing(remove)

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from podium_model import Credential, User, UserUpdate, Worker, WorkerUpdate, new_id, utcnow
 from podium_model.access import ProjectPermission
@@ -59,22 +61,24 @@ class AccountStore(SqlBase):
         """Create a worker or update it with the fields set in `changes`."""
         now = utcnow()
         values = {"owner": owner, **_worker_changes(changes), "updated_at": now}
-        async with self._session() as session:
-            row = await session.get(WorkerRow, id)
+
+        def put(session: Session) -> Worker:
+            row = session.get(WorkerRow, id)
             if row is None:
                 row = WorkerRow(id=id, created_at=now, **values)
                 session.add(row)
             else:
                 for name, value in values.items():
                     setattr(row, name, value)
-        return convert.worker(row)
+            return convert.worker(row)
+
+        return await self._orm(put)
 
     async def update_worker(self, id: str, changes: WorkerUpdate) -> Worker | None:
         """Write the fields set in `changes`; None if unknown."""
         values = {**_worker_changes(changes), "updated_at": utcnow()}
         query = update(_workers).where(_workers.c.id == id).values(**values).returning(*_workers.c)
-        async with self._session() as session:
-            row = (await session.execute(query)).first()
+        row = await self._writing(lambda connection: connection.execute(query).first())
         return None if row is None else convert.worker(row)
 
     async def touch_workers(self, ids: Collection[str], seen: datetime) -> None:
@@ -87,9 +91,7 @@ class AccountStore(SqlBase):
     async def deactivate_workers(self) -> int:
         """Mark every worker inactive (master start-up); the count changed."""
         query = update(_workers).where(_workers.c.is_active.is_(True)).values(is_active=False, updated_at=utcnow())
-        async with self._session() as session:
-            result = await session.execute(query)
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return await self._writing(lambda connection: int(connection.execute(query).rowcount))
 
     # Users ------------------------------------------------------------------------------------
 
@@ -100,12 +102,15 @@ class AccountStore(SqlBase):
             AlreadyExists: the id is taken.
         """
         now = utcnow()
-        async with self._session() as session:
-            if await session.get(UserRow, id) is not None:
+
+        def create(session: Session) -> User:
+            if session.get(UserRow, id) is not None:
                 raise AlreadyExists(f"user {id!r} exists")
             row = UserRow(id=id, display_name=display_name, roles=role_names(roles), created_at=now, updated_at=now)
             session.add(row)
-        return convert.user(row)
+            return convert.user(row)
+
+        return await self._orm(create)
 
     async def get_user(self, id: str) -> User | None:
         """One user."""
@@ -124,16 +129,17 @@ class AccountStore(SqlBase):
             values["roles"] = role_names(values["roles"])
         values["updated_at"] = utcnow()
         query = update(_users).where(_users.c.id == id).values(**values).returning(*_users.c)
-        async with self._session() as session:
-            row = (await session.execute(query)).first()
+        row = await self._writing(lambda connection: connection.execute(query).first())
         return None if row is None else convert.user(row)
 
     async def delete_user(self, id: str) -> bool:
         """Delete a user with their credentials, grants and group memberships; False if unknown."""
-        async with self._session() as session:
-            await session.execute(delete(_grants).where(_grants.c.kind == "user", _grants.c.name == id))
-            result = await session.execute(delete(_users).where(_users.c.id == id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        def remove(connection: Connection) -> bool:
+            connection.execute(delete(_grants).where(_grants.c.kind == "user", _grants.c.name == id))
+            return bool(connection.execute(delete(_users).where(_users.c.id == id)).rowcount)
+
+        return await self._writing(remove)
 
     # Credentials ------------------------------------------------------------------------------
 
@@ -168,15 +174,18 @@ class AccountStore(SqlBase):
             projects=None if projects is None else sorted(set(projects)),
             operations=None if operations is None else sorted({ProjectPermission(o).value for o in operations}),
         )
-        async with self._session() as session:
-            if await session.get(UserRow, user) is None:
+
+        def add(session: Session) -> Credential:
+            if session.get(UserRow, user) is None:
                 raise StorageError(f"unknown user {user!r}")
             if kind == "password":
-                await session.execute(
+                session.execute(
                     delete(_credentials).where(_credentials.c.user_id == user, _credentials.c.kind == "password")
                 )
             session.add(row)
-        return convert.credential(row)
+            return convert.credential(row)
+
+        return await self._orm(add)
 
     async def list_credentials(self, user: str, kind: CredentialKind | None = None) -> list[Credential]:
         """Credentials of a user, newest first."""
@@ -212,9 +221,7 @@ class AccountStore(SqlBase):
     async def delete_credential(self, user: str, id: str) -> bool:
         """Revoke a credential; False if unknown."""
         query = delete(_credentials).where(_credentials.c.user_id == user, _credentials.c.id == id)
-        async with self._session() as session:
-            result = await session.execute(query)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(query)
 
 
 class _Columns:

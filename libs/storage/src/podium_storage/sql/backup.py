@@ -3,10 +3,13 @@ and the deletion of final runs in batches."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Table, delete, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
 
 from podium_model import FINAL_STATUSES, Job, Project, Run, Schedule, User, Worker
 from podium_model.access import Grant, Group
@@ -40,8 +43,8 @@ class BackupStore(SqlBase):
 
     async def _insert(self, target: Table, values: dict[str, Any]) -> None:
         """Insert one row; a taken key raises `AlreadyExists`, a missing parent `StorageError`."""
-        async with self._session() as session:
-            await session.execute(target.insert().values(**values))
+        statement = target.insert().values(**values)
+        await self._writing(lambda connection: connection.execute(statement))
 
     async def import_project(self, project: Project) -> None:
         """Store a project as is."""
@@ -67,11 +70,14 @@ class BackupStore(SqlBase):
     async def import_group(self, group: Group) -> None:
         """Store a group as is, members included (in one transaction)."""
         values = group.model_dump(exclude={"members"})
-        async with self._session() as session:
-            await session.execute(table(GroupRow).insert().values(**values))
-            if group.members:
-                rows = [{"group_id": group.id, "user_id": member} for member in group.members]
-                await session.execute(table(GroupMemberRow).insert(), rows)
+        rows = [{"group_id": group.id, "user_id": member} for member in group.members]
+
+        def insert(connection: Connection) -> None:
+            connection.execute(table(GroupRow).insert().values(**values))
+            if rows:
+                connection.execute(table(GroupMemberRow).insert(), rows)
+
+        await self._writing(insert)
 
     async def import_grant(self, grant: Grant) -> None:
         """Store a grant as is."""
@@ -122,7 +128,10 @@ class BackupStore(SqlBase):
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = ids[start : start + DELETE_CHUNK]
             query = delete(_runs).where(_runs.c.id.in_(chunk), _runs.c.status.in_(final))
-            async with self._session() as session:
-                result = await session.execute(query)
-            deleted += int(result.rowcount)  # type: ignore[attr-defined]
+            deleted += await self._writing(functools.partial(_count, query))
         return deleted
+
+
+def _count(statement: Executable, connection: Connection) -> int:
+    """Run a DELETE; how many rows it removed."""
+    return int(connection.execute(statement).rowcount)

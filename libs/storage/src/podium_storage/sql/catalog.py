@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
 from podium_model import Job, Project, Schedule, utcnow
 from podium_model.config import JobConfig, ScheduleConfig
@@ -62,14 +63,17 @@ class CatalogStore(SqlBase):
         """Create or update a project."""
         now = utcnow()
         values: dict[str, Any] = {"display_name": display_name, "services": dict(services or {})}
-        async with self._session() as session:
-            row = await session.get(ProjectRow, id)
+
+        def put(session: Session) -> Project:
+            row = session.get(ProjectRow, id)
             if row is None:
                 row = ProjectRow(id=id, created_at=now, updated_at=now, **values)
                 session.add(row)
             else:
                 _assign(row, values, now)
-        return convert.project(row)
+            return convert.project(row)
+
+        return await self._orm(put)
 
     async def get_project(self, id: str) -> Project | None:
         """One project."""
@@ -85,9 +89,7 @@ class CatalogStore(SqlBase):
 
     async def delete_project(self, id: str) -> bool:
         """Delete a project with its jobs, schedules, grants and secrets (runs stay readable); False if unknown."""
-        async with self._session() as session:
-            result = await session.execute(delete(_projects).where(_projects.c.id == id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(delete(_projects).where(_projects.c.id == id))
 
     # Jobs -------------------------------------------------------------------------------------
 
@@ -99,14 +101,17 @@ class CatalogStore(SqlBase):
         """
         now = utcnow()
         values = _job_values(job)
-        async with self._session() as session:
-            row = await session.get(JobRow, (project, job.id))
+
+        def put(session: Session) -> Job:
+            row = session.get(JobRow, (project, job.id))
             if row is None:
                 row = JobRow(project=project, id=job.id, is_enabled=True, created_at=now, updated_at=now, **values)
                 session.add(row)
             else:
                 _assign(row, values, now)
-        return convert.job(row)
+            return convert.job(row)
+
+        return await self._orm(put)
 
     async def get_job(self, project: str, id: str) -> Job | None:
         """One job."""
@@ -125,9 +130,7 @@ class CatalogStore(SqlBase):
 
     async def delete_job(self, project: str, id: str) -> bool:
         """Delete a job and its schedules (its runs stay readable); False if unknown."""
-        async with self._session() as session:
-            result = await session.execute(delete(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(delete(_jobs).where(_jobs.c.project == project, _jobs.c.id == id))
 
     async def set_job_enabled(self, project: str, id: str, enabled: bool) -> Job | None:
         """Enable or disable a job; None if unknown."""
@@ -137,8 +140,7 @@ class CatalogStore(SqlBase):
             .values(is_enabled=enabled, updated_at=utcnow())
             .returning(*_jobs.c)
         )
-        async with self._session() as session:
-            row = (await session.execute(query)).first()
+        row = await self._writing(lambda connection: connection.execute(query).first())
         return None if row is None else convert.job(row)
 
     # Schedules --------------------------------------------------------------------------------
@@ -151,8 +153,9 @@ class CatalogStore(SqlBase):
         """
         now = utcnow()
         values = _schedule_values(schedule)
-        async with self._session() as session:
-            row = await session.get(ScheduleRow, (project, schedule.id))
+
+        def put(session: Session) -> Schedule:
+            row = session.get(ScheduleRow, (project, schedule.id))
             if row is None:
                 row = ScheduleRow(
                     project=project,
@@ -165,7 +168,9 @@ class CatalogStore(SqlBase):
                 session.add(row)
             else:
                 _assign(row, values, now)
-        return convert.schedule(row)
+            return convert.schedule(row)
+
+        return await self._orm(put)
 
     async def get_schedule(self, project: str, id: str) -> Schedule | None:
         """One schedule."""
@@ -184,9 +189,7 @@ class CatalogStore(SqlBase):
     async def delete_schedule(self, project: str, id: str) -> bool:
         """Delete a schedule; False if unknown."""
         query = delete(_schedules).where(_schedules.c.project == project, _schedules.c.id == id)
-        async with self._session() as session:
-            result = await session.execute(query)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(query)
 
     async def set_schedule_enabled(self, project: str, id: str, enabled: bool) -> Schedule | None:
         """Enable or disable a schedule; None if unknown."""
@@ -196,8 +199,7 @@ class CatalogStore(SqlBase):
             .values(is_enabled=enabled, updated_at=utcnow())
             .returning(*_schedules.c)
         )
-        async with self._session() as session:
-            row = (await session.execute(query)).first()
+        row = await self._writing(lambda connection: connection.execute(query).first())
         return None if row is None else convert.schedule(row)
 
     async def set_schedule_fired(self, project: str, id: str, run_id: str | None, fired_at: datetime) -> None:
@@ -206,5 +208,4 @@ class CatalogStore(SqlBase):
         if run_id is not None:
             values["last_run"] = run_id
         query = update(_schedules).where(_schedules.c.project == project, _schedules.c.id == id).values(**values)
-        async with self._session() as session:
-            await session.execute(query)
+        await self._writing(lambda connection: connection.execute(query))

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
 from podium_model import utcnow
 from podium_model.secrets import SecretInfo
@@ -31,15 +32,18 @@ class SecretStore(SqlBase):
     async def put_secret(self, project: str, name: str, sealed: str) -> SecretInfo:
         """Create or replace a project's secret."""
         now = utcnow()
-        async with self._session() as session:
-            row = await session.get(SecretRow, (project, name))
+
+        def put(session: Session) -> SecretInfo:
+            row = session.get(SecretRow, (project, name))
             if row is None:
                 row = SecretRow(project=project, name=name, sealed=sealed, created_at=now, updated_at=now)
                 session.add(row)
             else:
                 row.sealed = sealed
                 row.updated_at = now
-        return _info(row)
+            return _info(row)
+
+        return await self._orm(put)
 
     async def list_secrets(self, project: str) -> list[SecretInfo]:
         """The secrets of a project, by name."""
@@ -57,10 +61,7 @@ class SecretStore(SqlBase):
 
     async def delete_secret(self, project: str, name: str) -> bool:
         """Delete a secret; False if unknown."""
-        query = delete(_secrets).where(_secrets.c.project == project, _secrets.c.name == name)
-        async with self._session() as session:
-            result = await session.execute(query)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(delete(_secrets).where(_secrets.c.project == project, _secrets.c.name == name))
 
     async def export_secrets(self) -> list[SecretRecord]:
         """Every secret, sealed, by project and name."""
@@ -75,11 +76,9 @@ class SecretStore(SqlBase):
             .where(_secrets.c.project == project, _secrets.c.name == name, _secrets.c.sealed == old)
             .values(sealed=new)
         )
-        async with self._session() as session:
-            result = await session.execute(query)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self._deleted(query)
 
     async def import_secret(self, secret: SecretRecord) -> None:
         """Store a sealed secret as is."""
-        async with self._session() as session:
-            await session.execute(_secrets.insert().values(**secret.model_dump()))
+        statement = _secrets.insert().values(**secret.model_dump())
+        await self._writing(lambda connection: connection.execute(statement))

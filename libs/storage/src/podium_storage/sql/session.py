@@ -1,4 +1,20 @@
-"""Engines, sessions and the mapping of driver errors to storage errors."""
+"""The one path of every SQL statement, and the mapping of driver errors to storage errors.
+
+Every statement runs in a synchronous function of a connection (`work(connection)`), handed
+to `SqlBase._reading` (a read: one statement, no transaction) or `SqlBase._writing` (a write
+transaction, committed when `work` returns). The cold writes that use the ORM (get a row,
+change it, add one) go through `SqlBase._orm`, a `Session` bound to a `_writing` connection.
+All three end in `SqlBase._run`, the one place that executes:
+
+- PostgreSQL (asyncpg): `AsyncConnection.run_sync(work)`, SQLAlchemy's own async path.
+- SQLite (aiosqlite): the whole call in one greenlet (`greenlet_spawn`), its statements run
+  on the event loop's thread (`inline.InlineConnection`), so a call never suspends midway.
+
+The SQLite path relies on internals: `sqlalchemy.util.greenlet_spawn` and the private parts
+of `aiosqlite.Connection` that `inline.py` replaces. The versions it is tested with are
+pinned in `libs/storage/pyproject.toml` (`sqlalchemy<2.2`, `aiosqlite<0.23`); `tests/storage/
+test_inline.py` checks them on every run.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +28,9 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from podium_storage.interface import AlreadyExists, StorageError, StorageUnavailable
@@ -57,7 +75,6 @@ class SqlBase:
             if is_sqlite(url)
             else self._engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         self._write_turn = WriteTurn(Path(url.database)) if is_sqlite(url) and url.database else None
         self._inline = is_sqlite(url)  # statements run on the event loop (`podium_storage.sql.inline`)
 
@@ -68,18 +85,29 @@ class SqlBase:
         if self._inline:  # PostgreSQL's read engine shares the pool just disposed
             await self._read_engine.dispose()
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed when the block ends without error.
+    async def _orm(self, work: Callable[[Session], T]) -> T:
+        """Run `work` with an ORM session in a write transaction (`_writing`), flushed when it returns.
+
+        For the cold writes that read a row and change it or add one; `work` converts what it
+        returns while the session is open.
 
         Raises:
             AlreadyExists: a unique constraint was violated.
             StorageError: another constraint was violated (e.g. an unknown project).
             StorageUnavailable: the database could not be reached or is busy.
         """
-        turn = self._write_turn.taken() if self._write_turn is not None else contextlib.nullcontext()
-        async with _storage_errors(), turn, self._sessions() as session, session.begin():
-            yield session
+
+        def on(connection: Connection) -> T:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                result = work(session)
+                session.flush()
+                return result
+
+        return await self._writing(on)
+
+    async def _deleted(self, statement: Executable) -> bool:
+        """Run a DELETE (or UPDATE) in a write transaction; True when it touched a row."""
+        return await self._writing(lambda connection: bool(connection.execute(statement).rowcount))
 
     async def _reading(self, work: Callable[[Connection], T]) -> T:
         """Run `work` (Core statements, one for a consistent read) on a connection for reading.
