@@ -1,26 +1,55 @@
-"""Settings of the master, built by `__main__` from flags and `PODIUM_*` variables."""
+"""Settings of the master: `PODIUM_MASTER_*` (and a few shared `PODIUM_*`) variables, under flags.
+
+`__main__` passes the flags given on the command line; pydantic-settings reads the
+environment for the rest (an empty variable counts as unset), as the api does. Tests build
+`MasterSettings(...)` directly.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.podium/podium.db"
 DEFAULT_LOG_DIR = "./.podium/logs"
 
 
-class MasterSettings(BaseModel):
+def _shared(name: str, *variables: str) -> AliasChoices:
+    """Its `PODIUM_MASTER_` variable, then the variables shared with the api (the name itself: `populate_by_name`)."""
+    return AliasChoices(f"PODIUM_MASTER_{name.upper()}", *variables)
+
+
+class MasterSettings(BaseSettings):
     """Everything the master needs to start; tests build it directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PODIUM_MASTER_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     host: str = Field(default="127.0.0.1", description="Interface to listen on")
     port: int = Field(default=8701, ge=0, le=65535, description="Port of the control API and the worker websocket")
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database")
-    log_dir: Path = Field(default=Path(DEFAULT_LOG_DIR), description="Directory of the run logs (shared with the api)")
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=_shared("database_url", "PODIUM_DATABASE_URL"),
+        description="SQLAlchemy URL of the database",
+    )
+    log_dir: Path = Field(
+        default=Path(DEFAULT_LOG_DIR),
+        validation_alias=_shared("log_dir", "PODIUM_LOG_DIR"),
+        description="Directory of the run logs (shared with the api)",
+    )
     config: Path | None = Field(default=None, description="Configuration file applied at start-up")
-    control_secret: SecretStr | None = Field(default=None, description="Shared secret of the control API")
+    control_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=_shared("control_secret", "PODIUM_CONTROL_SECRET"),
+        description="Shared secret of the control API",
+    )
     secrets_key: SecretStr | None = Field(
         default=None,
+        validation_alias=_shared("secrets_key", "PODIUM_SECRETS_KEY"),
         description="Keys opening project secrets (whitespace-separated, the first seals; see docs/security.md); "
         "without one, runs of jobs naming secrets end `exception`",
     )
@@ -52,8 +81,41 @@ class MasterSettings(BaseModel):
     )
     max_chunk_size: int = Field(default=4 << 20, gt=0, description="Largest binary log frame accepted from a worker")
     retention_days: float | None = Field(default=None, ge=0, description="Keep final runs this long (None/0: forever)")
-    retention_projects: dict[str, float] = Field(
-        default_factory=dict, description="Per-project retention in days (0: forever)"
+    retention_projects: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict,
+        description="Per-project retention in days (0: forever); the variable is `PROJECT=DAYS,PROJECT=DAYS`",
     )
     retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between retention passes")
     retention_batch: int = Field(default=100, gt=0, description="Runs deleted per retention step")
+    log_level: str = Field(
+        default="INFO", validation_alias=_shared("log_level", "PODIUM_LOG_LEVEL"), description="Logging level"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias=_shared("log_format", "PODIUM_LOG_FORMAT"), description="Service log format"
+    )
+    tls_cert: Path | None = Field(default=None, description="Serve https/wss with this PEM certificate")
+    tls_key: Path | None = Field(default=None, description="The PEM private key of `tls_cert`")
+
+    @field_validator("retention_projects", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Any:
+        """`PROJECT=DAYS,PROJECT=DAYS` (the variable's form) as a dict; a dict passes as is."""
+        if not isinstance(value, str):
+            return value
+        return dict(parse_retention(item.strip()) for item in value.split(",") if item.strip())
+
+
+def parse_retention(text: str) -> tuple[str, float]:
+    """One `PROJECT=DAYS` retention (DAYS >= 0).
+
+    Raises:
+        ValueError: it is not of that form.
+    """
+    project, sep, days = text.partition("=")
+    try:
+        value = float(days)
+    except ValueError:
+        value = -1.0
+    if not sep or not project or value < 0:
+        raise ValueError(f"retention {text!r} is not PROJECT=DAYS (DAYS >= 0)")
+    return project, value
