@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from podium_model import RunSource, RunStatus, RunUpdate
+from podium_model.control import ControlAnswer, ControlResult
 from podium_model.limits import RESULTS_BYTES
 from podium_storage import LogStore, Storage, open_storage
 from tests.conftest import DATABASES
@@ -97,6 +98,31 @@ async def test_events_socket_refuses_a_wrong_secret(stack: Stack) -> None:
             async with connect(_events_url(stack), additional_headers=headers):
                 pass
         assert caught.value.response.status_code == 403
+
+
+async def test_control_calls_answer_models_and_refuse_a_wrong_secret(stack: Stack, storage: Storage) -> None:
+    """Every control call answers a ControlAnswer; without the secret, 401 as a problem."""
+    async with httpx.AsyncClient(base_url=stack.master_url) as client:
+        for headers in ({}, {"X-Podium-Control-Secret": "wrong"}):
+            refused = await client.post("/control/dispatch", headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["type"].endswith("/control-unauthorized")
+        secret = {"X-Podium-Control-Secret": stack.secret}
+        dispatched = await client.post("/control/dispatch", headers=secret)
+        assert ControlAnswer.model_validate(dispatched.json()).result == ControlResult.dispatching
+        unknown = await client.post("/control/runs/nothing/abort", headers=secret)
+        assert ControlAnswer.model_validate(unknown.json()) == ControlAnswer(result=ControlResult.unknown)
+        run = await storage.create_run("demo", "nowhere", {}, RunSource(type="api"))
+        await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="away"))
+        deferred = ControlAnswer.model_validate(
+            (await client.post(f"/control/runs/{run.id}/abort", headers=secret)).json()
+        )
+        assert (deferred.result, deferred.status) == (ControlResult.deferred, RunStatus.running)
+        unchanged = ControlAnswer.model_validate(
+            (await client.post(f"/control/runs/{run.id}/cancel", headers=secret)).json()
+        )
+        assert (unchanged.result, unchanged.status, unchanged.run) == (ControlResult.unchanged, RunStatus.running, None)
 
 
 async def test_pending_run_expires_cancelled_with_reason_and_is_published(stack: Stack, storage: Storage) -> None:
