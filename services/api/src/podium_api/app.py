@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from podium_api import __version__, docs, openapi
+from podium_api.control import ControlClient
 from podium_api.errors import problem_handlers
 from podium_api.feed import MasterFeed
 from podium_api.limits import RequestGuard
-from podium_api.master import MasterClient
 from podium_api.metrics import ApiMetrics, MetricsMiddleware
 from podium_api.passwords import PasswordPool
 from podium_api.permissions import OPERATIONS
@@ -72,7 +72,7 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
             else:
                 opened = storage
             secret = settings.control_secret.get_secret_value()
-            master = MasterClient(settings.master_url, secret, settings.master_timeout, settings.master_ca_file)
+            master = ControlClient(settings.master_url, secret, settings.master_timeout, settings.master_ca_file)
             stack.push_async_callback(master.close)
             feed = MasterFeed(settings.master_url, secret, settings.events_fallback, ca_file=settings.master_ca_file)
             feed.start()

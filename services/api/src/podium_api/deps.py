@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from podium_api.access import Access
+from podium_api.control import ControlClient
 from podium_api.feed import MasterFeed
-from podium_api.master import MasterClient
 from podium_api.passwords import PasswordPool
 from podium_api.permissions import access_of, visibility_of
 from podium_api.security import Principal, require_user
@@ -34,9 +34,9 @@ async def get_logs(request: Request) -> LogStore:
     return logs
 
 
-async def get_master(request: Request) -> MasterClient:
+async def get_control(request: Request) -> ControlClient:
     """The client of the master's control API."""
-    master: MasterClient = request.state.master
+    master: ControlClient = request.state.master
     return master
 
 
@@ -66,7 +66,7 @@ async def get_throttle(request: Request) -> LoginThrottle:
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
 LogsDep = Annotated[LogStore, Depends(get_logs)]
-MasterDep = Annotated[MasterClient, Depends(get_master)]
+ControlDep = Annotated[ControlClient, Depends(get_control)]
 FeedDep = Annotated[MasterFeed, Depends(get_feed)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PasswordsDep = Annotated[PasswordPool, Depends(get_passwords)]

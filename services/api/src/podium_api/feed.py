@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from podium_api.master import SECRET_HEADER
+from podium_api.control import SECRET_HEADER
 from podium_model import transport
 from podium_model.control import MasterEvent, event_adapter, events_adapter
 

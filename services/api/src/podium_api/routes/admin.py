@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from podium_api import __version__
-from podium_api.deps import AccessDep, MasterDep, SettingsDep, StorageDep, UserDep
+from podium_api.deps import AccessDep, ControlDep, SettingsDep, StorageDep, UserDep
 from podium_api.errors import ApiError, Forbidden, InvalidInput
 from podium_api.permissions import operation
 from podium_model._base import Model
@@ -96,7 +96,7 @@ async def apply_configuration_file(
     principal: UserDep,
     access: AccessDep,
     storage: StorageDep,
-    master: MasterDep,
+    master: ControlDep,
     dry_run: Annotated[bool, Query()] = False,
 ) -> ConfigurationResult:
     """Create or update what the file names and remove the jobs and schedules it no longer names.
@@ -140,7 +140,7 @@ def _invalid(exc: ConfigurationError) -> InvalidInput:
 
 
 @router.get("/info", response_model=ServiceInfo, **operation("getServiceInfo", summary="Service information"))
-async def get_service_info(settings: SettingsDep, master: MasterDep) -> ServiceInfo:
+async def get_service_info(settings: SettingsDep, master: ControlDep) -> ServiceInfo:
     """Version, database kind, master URL and reachability of this api instance."""
     scheme = settings.database_url.split(":", 1)[0]
     reachable = await master.health() is not None

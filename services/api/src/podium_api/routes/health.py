@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from podium_api import __version__
-from podium_api.deps import MasterDep, StorageDep
+from podium_api.deps import ControlDep, StorageDep
 from podium_api.errors import RETRY_AFTER
 from podium_api.permissions import operation
 from podium_model._base import Model
@@ -39,7 +39,7 @@ class Health(Model):
     responses={503: {"model": Health, "description": "The database cannot be reached"}},
     **operation("getHealth", summary="Liveness and readiness"),
 )
-async def get_health(storage: StorageDep, master: MasterDep) -> JSONResponse:
+async def get_health(storage: StorageDep, master: ControlDep) -> JSONResponse:
     """200 when the database answers (`degraded` if the master does not), 503 with `Retry-After` when it does not.
 
     The 503 means "this api cannot serve now": every other route answers 503 problem+json too

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from podium_api.deps import MasterDep, StorageDep, UserDep
+from podium_api.deps import ControlDep, StorageDep, UserDep
 from podium_api.errors import Conflict, InvalidInput
 from podium_api.lookups import job_or_404, project_or_404
 from podium_api.permissions import operation
@@ -47,7 +47,7 @@ async def _set_enabled(storage: StorageDep, project: str, job: str, enabled: boo
 
 
 @router.post("/{job}/enable", response_model=Job, responses=_NOT_FOUND, **operation("enableJob", summary="Enable"))
-async def enable_job(project: str, job: str, storage: StorageDep, master: MasterDep) -> Job:
+async def enable_job(project: str, job: str, storage: StorageDep, master: ControlDep) -> Job:
     """Enable a job: its pending runs become dispatchable again."""
     updated = await _set_enabled(storage, project, job, True)
     master.dispatch()
@@ -110,7 +110,7 @@ def _source(principal: Principal) -> RunSource:
     **operation("triggerRun", summary="Trigger a run"),
 )
 async def trigger_run(
-    project: str, job: str, body: RunTrigger, principal: UserDep, storage: StorageDep, master: MasterDep
+    project: str, job: str, body: RunTrigger, principal: UserDep, storage: StorageDep, master: ControlDep
 ) -> Run:
     """Start a run of the job with `parameters`; it is pending until a worker takes it."""
     found = await job_or_404(storage, project, job)

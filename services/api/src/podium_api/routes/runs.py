@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from podium_api.archive import CHUNK, archive_chunks
-from podium_api.deps import LogsDep, MasterDep, StorageDep, UserDep
+from podium_api.deps import ControlDep, LogsDep, StorageDep, UserDep
 from podium_api.errors import InvalidTransition
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
@@ -163,7 +163,7 @@ async def get_run_archive(project: str, run: str, storage: StorageDep, logs: Log
     **operation("cancelRun", summary="Cancel a pending run"),
 )
 async def cancel_run(
-    project: str, run: str, principal: UserDep, storage: StorageDep, master: MasterDep
+    project: str, run: str, principal: UserDep, storage: StorageDep, master: ControlDep
 ) -> Run | JSONResponse:
     """Cancel a run no worker has started yet; 409 once it runs or has ended.
 
@@ -199,7 +199,7 @@ def _not_pending(current: Run) -> InvalidTransition:
     responses={**_NOT_FOUND, **_CONFLICT},
     **operation("abortRun", summary="Abort a running run"),
 )
-async def abort_run(project: str, run: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Run:
+async def abort_run(project: str, run: str, principal: UserDep, storage: StorageDep, master: ControlDep) -> Run:
     """Ask the worker to stop a running run; it ends `aborted`. 409 unless the run is running."""
     found = await run_or_404(storage, project, run)
     if found.status is not RunStatus.running:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from podium_api.deps import MasterDep, StorageDep, UserDep
+from podium_api.deps import ControlDep, StorageDep, UserDep
 from podium_api.lookups import worker_or_404
 from podium_api.permissions import operation
 from podium_model import Worker, WorkerUpdate
@@ -42,7 +42,7 @@ async def _update(storage: StorageDep, worker: str, changes: WorkerUpdate) -> Wo
 @router.post(
     "/{worker}/enable", response_model=Worker, responses=_NOT_FOUND, **operation("enableWorker", summary="Enable")
 )
-async def enable_worker(worker: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Worker:
+async def enable_worker(worker: str, principal: UserDep, storage: StorageDep, master: ControlDep) -> Worker:
     """Let the master dispatch runs to this worker again."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=True))
     await storage.record_audit(principal.id, "worker.enable", f"worker/{worker}")
@@ -53,7 +53,7 @@ async def enable_worker(worker: str, principal: UserDep, storage: StorageDep, ma
 @router.post(
     "/{worker}/disable", response_model=Worker, responses=_NOT_FOUND, **operation("disableWorker", summary="Disable")
 )
-async def disable_worker(worker: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Worker:
+async def disable_worker(worker: str, principal: UserDep, storage: StorageDep, master: ControlDep) -> Worker:
     """Stop dispatching new runs to this worker (its running runs go on)."""
     updated = await _update(storage, worker, WorkerUpdate(is_enabled=False))
     await storage.record_audit(principal.id, "worker.disable", f"worker/{worker}")
@@ -67,7 +67,7 @@ async def disable_worker(worker: str, principal: UserDep, storage: StorageDep, m
     responses=_NOT_FOUND,
     **operation("disconnectWorker", summary="Disconnect"),
 )
-async def disconnect_worker(worker: str, principal: UserDep, storage: StorageDep, master: MasterDep) -> Worker:
+async def disconnect_worker(worker: str, principal: UserDep, storage: StorageDep, master: ControlDep) -> Worker:
     """Ask the master to close the worker's connection (the worker reconnects later)."""
     updated = await _update(storage, worker, WorkerUpdate(should_disconnect=True))
     logger.info("worker %s disconnect requested by %s", worker, principal.id)

@@ -1,4 +1,4 @@
-"""The api's side of the master's internal control API.
+"""The api's side of the master's internal control API (`ControlClient`); answers are `ControlAnswer`s.
 
 The api writes the database first and then tells the master; a master that is down acts on
 the write at its next start-up or safety sweep, so a failed notification is logged, not raised.
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Podium-Control-Secret"
 
 
-class MasterClient:
+class ControlClient:
     """Calls to the master over one shared `httpx.AsyncClient`.
 
     Args:
