@@ -10,10 +10,11 @@ from collections.abc import Collection
 
 from pymongo import ReturnDocument
 
-from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id
+from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
 from podium_storage.mongo import convert
 from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
+from podium_storage.newrun import new_run_fields
 
 
 def run_query(filter: RunFilter) -> Document:
@@ -63,26 +64,10 @@ class RunStore(MongoBase):
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        now = now_ms()
-        document: Document = {
-            "_id": run_id or new_id(),
-            "project": project,
-            "job": job,
-            "parameters": dump(dict(parameters)),
-            "source": source.model_dump(mode="json", exclude_none=True),
-            "worker": None,
-            "status": RunStatus.pending.value,
-            "reason": None,
-            "waiting_reason": None,
-            "created_at": now,
-            "assigned_at": None,
-            "started_at": None,
-            "completed_at": None,
-            "results": dump({}),
-            "should_cancel": False,
-            "should_abort": False,
-            "updated_at": now,
-        }
+        document: Document = new_run_fields(project, job, parameters, source, run_id, now_ms())
+        document["_id"] = document.pop("id")
+        document["parameters"] = dump(document["parameters"])
+        document["results"] = dump(document["results"])
         with translate_errors():
             await self._db.runs.insert_one(document)
         return convert.run(document)

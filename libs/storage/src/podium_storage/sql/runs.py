@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, select, update
 
-from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, new_id, utcnow
+from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_storage.batches import GroupCommit
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
 from podium_storage.interface import RunWrite
+from podium_storage.newrun import new_run_fields
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
 from podium_storage.sql.tables import RunRow
@@ -114,27 +115,8 @@ class RunStore(SqlBase):
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        now = utcnow()
-        values: dict[str, Any] = {
-            "id": run_id or new_id(),
-            "project": project,
-            "job": job,
-            "parameters": dict(parameters),
-            "source": source.model_dump(mode="json", exclude_none=True),
-            "source_type": source.type,
-            "worker": None,
-            "status": RunStatus.pending.value,
-            "reason": None,
-            "waiting_reason": None,
-            "results": {},
-            "should_cancel": False,
-            "should_abort": False,
-            "created_at": now,
-            "assigned_at": None,
-            "started_at": None,
-            "completed_at": None,
-            "updated_at": now,
-        }
+        values = new_run_fields(project, job, parameters, source, run_id, utcnow())
+        values["source_type"] = source.type
         return await self._creates.submit(values)
 
     @functools.cached_property
