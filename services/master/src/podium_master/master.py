@@ -23,7 +23,8 @@ from podium_master.retention import retain_forever
 from podium_master.schedules import Clock, Scheduler
 from podium_master.secrets import RunSecrets
 from podium_master.selector import load_selector
-from podium_master.session import SessionServices, WorkerSession
+from podium_master.services import SessionServices
+from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
 from podium_model import RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.control import ControlAnswer, ControlResult

@@ -11,20 +11,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from podium_master.protocol import result_of
+from podium_master.services import SessionServices
 from podium_model import Run, RunStatus, WorkerUpdate, utcnow
-from podium_model.messages import Clean, Describe, ListRuns, RunList, WorkerRunState
-from podium_model.workers import WorkerDescription
-
-if TYPE_CHECKING:
-    from podium_master.session import WorkerSession
+from podium_model.messages import Clean, Describe, ListRuns, Response, RunList, WorkerRunState
+from podium_model.workers import Worker, WorkerDescription
 
 logger = logging.getLogger(__name__)
 
 
-async def reconcile(session: WorkerSession) -> None:
+class Reconciled(Protocol):
+    """What the reconciliation uses of a worker connection (`session.WorkerSession`)."""
+
+    services: SessionServices
+    worker_id: str
+    owner: str
+    worker: Worker | None
+    ready: bool
+
+    @property
+    def runs(self) -> Mapping[str, Any]:
+        """The runs the connection tracks, by id."""
+
+    async def request(self, message: Any, timeout: float | None = None) -> Response:
+        """Send a request and wait for its response."""
+
+    def send_request(self, message: Any, text: str | None = None) -> asyncio.Future[Response]:
+        """Send a request in the background."""
+
+    def hold(self, run_id: str, project: str, held: int) -> Any:
+        """Track a run the worker holds."""
+
+    def resync(self, run_id: str, sync: Any) -> None:
+        """Ask the worker to stream a run again from what the master holds."""
+
+    def abort(self, run_id: str, reason: str) -> None:
+        """Ask the worker to abort a run."""
+
+
+async def reconcile(session: Reconciled) -> None:
     """Bring the database and the worker's runs in agreement, then mark the session ready."""
     services = session.services
     description = WorkerDescription.model_validate(result_of(await session.request(Describe(id=0)), "describe"))
@@ -55,7 +83,7 @@ async def reconcile(session: WorkerSession) -> None:
     services.wake()
 
 
-async def _adopt(session: WorkerSession, state: WorkerRunState, run: Run | None) -> None:
+async def _adopt(session: Reconciled, state: WorkerRunState, run: Run | None) -> None:
     services = session.services
     if run is None:
         session.send_request(Clean(id=0, run_id=state.run_id))

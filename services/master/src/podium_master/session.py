@@ -16,22 +16,18 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from podium_master.events import EventHub
-from podium_master.lifecycle import RUNNING, Lifecycle
-from podium_master.logspace import LogSpace
-from podium_master.metrics import MasterMetrics
-from podium_master.poison import Bounces, bounded_results, check_message_size
+from podium_master.lifecycle import RUNNING
+from podium_master.poison import bounded_results, check_message_size
 from podium_master.protocol import ProtocolViolation, first_error
 from podium_master.reconcile import reconcile
 from podium_master.retry import until_stored
-from podium_master.settings import MasterSettings
+from podium_master.services import SessionServices
 from podium_model import RunStatus, RunUpdate, utcnow
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
@@ -51,35 +47,13 @@ from podium_model.messages import (
     worker_message_adapter,
 )
 from podium_model.workers import Worker
-from podium_storage.interface import Storage, StorageError
-from podium_storage.logs import LogOffsetMismatch, LogStore, LogStoreFull
+from podium_storage.interface import StorageError
+from podium_storage.logs import LogOffsetMismatch, LogStoreFull
 
 logger = logging.getLogger(__name__)
 
 INLINE_APPEND = 65536
 """Log chunks up to this size are appended on the event loop; larger ones in a thread."""
-
-
-@dataclass(frozen=True)
-class SessionServices:
-    """What a worker session uses of the master; one for all its sessions."""
-
-    settings: MasterSettings
-    storage: Storage
-    logs: LogStore
-    lifecycle: Lifecycle
-    events: EventHub
-    metrics: MasterMetrics
-    bounces: Bounces
-    """Where a run this worker lost goes back to pending (held back, or ended when it keeps bouncing)."""
-    log_space: LogSpace
-    """Whether the log store takes bytes (a full disk pauses the runs' logs)."""
-    sessions: Mapping[str, object]
-    """The current connection of each worker (a replaced one is no longer there)."""
-    wake: Callable[[], None]
-    """Tell the dispatcher something may be runnable (a worker ready, a slot freed)."""
-    heard: Callable[[str], None]
-    """Note that a worker was heard from (its `last_seen` is written in batches)."""
 
 
 @dataclass
