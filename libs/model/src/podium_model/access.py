@@ -4,7 +4,7 @@ A global role (`podium_model.users.Role`) applies to every project; a grant give
 one project only. The project roles, weakest first:
 
 - `viewer`: read the project, its jobs, runs, logs, artifacts, results and schedules;
-- `operator`: also trigger, cancel, abort, rerun, enable and disable jobs;
+- `operator`: also trigger, cancel, abort, enable and disable jobs and schedules;
 - `maintainer`: also the project's configuration, schedules, secrets and grants.
 """
 
@@ -33,7 +33,7 @@ class ProjectPermission(StrEnum):
     read = "read"
     """Read the project, its jobs, runs, logs, artifacts, results, schedules and secrets' names."""
     trigger = "trigger"
-    """Start runs (trigger, rerun)."""
+    """Start runs."""
     operate = "operate"
     """Cancel, abort, enable and disable jobs and schedules."""
     maintain = "maintain"
