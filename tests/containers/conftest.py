@@ -167,3 +167,5 @@ def stack() -> Iterator[Stack]:
     finally:
         if os.environ.get("PODIUM_KEEP_STACK") != "1":  # keep it to look at a failure
             stack.compose("down", "-v", "--remove-orphans", timeout=600, check=False)
+            # Each rebuild leaves the replaced images untagged: drop those, keep the layer cache.
+            subprocess.run(["docker", "image", "prune", "-f"], capture_output=True, timeout=300, check=False)

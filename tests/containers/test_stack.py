@@ -15,7 +15,7 @@ import pytest
 from tests.containers.conftest import REPOSITORY, Stack, ticks
 from tests.support import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 EXTENSION = REPOSITORY / "tests" / "containers" / "worker-extension"
 USERS_EXAMPLES = """
 projects:
