@@ -12,8 +12,8 @@ and exits 0. Standard library only: run it with the workspace's Python (`uv run`
 
 No secret is ever an argument of a process (arguments are readable by every user of the host):
 master and api read the control secret, the database URL and the secrets key from files in
-PODIUM_HOME (mode 0600), the worker its token from its environment, the admin command the
-password from stdin. No service inherits the launcher's own secret variables.
+PODIUM_HOME (mode 0600), the worker its token from `worker.token` there (`--token-file`), the
+admin command the password from stdin. No service inherits the launcher's own secret variables.
 """
 
 from __future__ import annotations
@@ -388,14 +388,15 @@ class Launcher:
         self.spawn("api", [*command("podium-api"), "--host", "127.0.0.1", "--port", str(s.api_port),
                            *self.secret_flags(), "--log-dir", log_dir, "--master-url", self.master_url])  # fmt: skip
         self.wait_for("api", self.healthy(f"{self.api_url}/api/v1/health"))
-        token = self.worker_token()
+        self.worker_token()  # valid and kept in PODIUM_HOME/worker.token, which the worker reads
         web = self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
                                  "--api-url", self.api_url])  # fmt: skip
         self.wait_for("web", self.healthy(f"{self.web_url}/health", web))
         self.wait_for("api through the web", self.healthy(f"{self.web_url}/api/v1/health"))
         self.spawn("worker", [*command("podium-worker"), "--master", f"ws://127.0.0.1:{s.master_port}/ws/worker",
                               "--id", WORKER_ID, "--user", WORKER_USER, "--executor-limit", str(s.executor_limit),
-                              "--home", str(s.home / "worker")], env={"PODIUM_WORKER_TOKEN": token})  # fmt: skip
+                              "--home", str(s.home / "worker"),
+                              "--token-file", str(s.home / WORKER_TOKEN_FILE)])  # fmt: skip
         self.wait_for_worker()
 
     def wait_for_worker(self) -> None:
