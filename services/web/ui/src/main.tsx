@@ -1,6 +1,7 @@
 // Entry point: authentication, the page frame and the hash routes.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { clearAccess, loadAccess, useAccess } from "./access";
 import { get, onUnauthorized, post } from "./api";
 import { startLive, stopLive, useLiveState } from "./live";
 import { Dashboard } from "./pages/Dashboard";
@@ -32,7 +33,7 @@ function Page({ user }: { user: User }) {
     if (section === "secrets") return <Secrets project={project} key={project} />;
     return <ProjectPage project={project} key={project} />;
   }
-  if (head === "workers") return <Workers user={user} />;
+  if (head === "workers") return <Workers />;
   if (head === "users") return <Users />;
   if (head === "me") return <Profile user={user} />;
   return <Dashboard />;
@@ -42,7 +43,11 @@ function Frame({ user, logout }: { user: User; logout: () => void }) {
   const live = useLiveState();
   const { path } = useRoute();
   const current = (name: string) => (path[0] === name || (name === "" && !path[0]) ? "page" : undefined);
-  const admin = user.roles.includes("administrator");
+  // Asked on login and on every reconnection of the live feed: grants may have changed meanwhile.
+  useEffect(() => {
+    if (live) void loadAccess();
+  }, [live]);
+  const admin = useAccess().permissions.includes("admin");
   return (
     <>
       <header class="top">
@@ -85,6 +90,7 @@ function App() {
   useEffect(() => {
     const off = onUnauthorized(() => {
       stopLive();
+      clearAccess();
       setUser(null);
     });
     // The session cookie, if any, answers for us: logged in from another tab, or not at all.
@@ -104,6 +110,7 @@ function App() {
       // the session may already be gone
     }
     stopLive();
+    clearAccess();
     setUser(null);
   };
   if (checking) return <p class="muted center">Loading…</p>;

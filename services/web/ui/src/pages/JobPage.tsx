@@ -1,5 +1,6 @@
 // A job: its description, the trigger form built from its parameters, its graph, its last runs.
 import { useState } from "preact/hooks";
+import { useCan } from "../access";
 import { ApiError, get, message, post } from "../api";
 import { Graph } from "../Graph";
 import { useRunEvents } from "../live";
@@ -116,6 +117,8 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
     if (updated) job.setData(updated);
   };
   const data = job.data;
+  const mayTrigger = useCan(project, "trigger");
+  const mayOperate = useCan(project, "operate");
   return (
     <>
       <Crumbs project={project}>
@@ -128,10 +131,14 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
         <>
           {data.description ? <p>{data.description}</p> : null}
           <p>
-            <ActionButton action={toggle}>{data.is_enabled ? "Disable job" : "Enable job"}</ActionButton>{" "}
+            {mayOperate ? (
+              <>
+                <ActionButton action={toggle}>{data.is_enabled ? "Disable job" : "Enable job"}</ActionButton>{" "}
+              </>
+            ) : null}
             <a href={href(["projects", project, "runs"], { job: jobId })}>All runs of this job</a>
           </p>
-          <TriggerForm job={data} key={`${data.project}/${data.id}`} />
+          {mayTrigger ? <TriggerForm job={data} key={`${data.project}/${data.id}`} /> : null}
           {data.definition.type === "pipeline" ? (
             <section class="card">
               <h2>Pipeline</h2>

@@ -1,4 +1,5 @@
 // A project: its jobs and its schedules.
+import { useCan } from "../access";
 import { get, post } from "../api";
 import { nextFire } from "../cron";
 import type { Job, Project, Schedule } from "../types";
@@ -19,6 +20,7 @@ function NextFire({ schedule }: { schedule: Schedule }) {
 function Schedules({ project }: { project: string }) {
   const base = `/projects/${encodeURIComponent(project)}/schedules`;
   const schedules = useLoad((signal) => get<Schedule[]>(base, signal), [project]);
+  const mayOperate = useCan(project, "operate");
   const toggle = async (schedule: Schedule) => {
     const updated = await post<Schedule>(`${base}/${encodeURIComponent(schedule.id)}/${schedule.is_enabled ? "disable" : "enable"}`);
     if (updated) schedules.setData((old) => old?.map((item) => (item.id === updated.id ? updated : item)) ?? null);
@@ -61,7 +63,11 @@ function Schedules({ project }: { project: string }) {
                   )}
                 </td>
                 <td>
-                  <ActionButton action={() => toggle(schedule)}>{schedule.is_enabled ? "Disable" : "Enable"}</ActionButton>
+                  {mayOperate ? (
+                    <ActionButton action={() => toggle(schedule)}>{schedule.is_enabled ? "Disable" : "Enable"}</ActionButton>
+                  ) : (
+                    schedule.is_enabled ? "yes" : "no"
+                  )}
                 </td>
               </tr>
             ))}

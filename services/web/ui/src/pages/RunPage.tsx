@@ -1,4 +1,5 @@
 // A run: status, timings, worker, parameters, results, commands, graph (pipelines) and live log.
+import { useCan } from "../access";
 import { download, get, post } from "../api";
 import { Graph } from "../Graph";
 import { LogView } from "../LogView";
@@ -80,6 +81,8 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
     },
     [project, runId],
   );
+  const mayOperate = useCan(project, "operate");
+  const mayTrigger = useCan(project, "trigger");
   const act = async (what: "cancel" | "abort") => {
     const updated = await post<Run>(`${base}/${what}`);
     if (updated) run.setData((shown) => latest(shown, updated));
@@ -110,8 +113,8 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
           ) : null}
           {data.reason ? <p class="note">{data.reason}</p> : null}
           <div class="toolbar">
-            {data.status === "pending" ? <ActionButton action={() => act("cancel")}>Cancel</ActionButton> : null}
-            {data.status === "running" ? (
+            {mayOperate && data.status === "pending" ? <ActionButton action={() => act("cancel")}>Cancel</ActionButton> : null}
+            {mayOperate && data.status === "running" ? (
               <ActionButton action={() => act("abort")} class="danger">
                 Abort
               </ActionButton>
@@ -119,7 +122,7 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
             <ActionButton action={() => download(`${base}/archive`, `${project}-${runId}.tar.gz`)}>
               Download archive
             </ActionButton>
-            <a href={href(["projects", project, "jobs", data.job])}>Run again…</a>
+            {mayTrigger ? <a href={href(["projects", project, "jobs", data.job])}>Run again…</a> : null}
           </div>
           <div class="grid">
             <section class="card">

@@ -1,5 +1,6 @@
 // A project's secrets: names and dates only (values go in, never come back), set and delete.
 import { useState } from "preact/hooks";
+import { useCan } from "../access";
 import { del, get, message, request } from "../api";
 import { ConfirmButton, Crumbs, ErrorNote, formatTime, useLoad } from "../util";
 
@@ -46,6 +47,7 @@ function SetSecret({ base, saved }: { base: string; saved: () => void }) {
 export function Secrets({ project }: { project: string }) {
   const base = `/projects/${encodeURIComponent(project)}/secrets`;
   const secrets = useLoad(async (signal) => (await get<{ items: SecretInfo[] }>(base, signal)).items, [project]);
+  const mayMaintain = useCan(project, "maintain");
   return (
     <>
       <Crumbs project={project}> / secrets</Crumbs>
@@ -75,21 +77,27 @@ export function Secrets({ project }: { project: string }) {
                 <td class="wide">{formatTime(secret.created_at)}</td>
                 <td>{formatTime(secret.updated_at)}</td>
                 <td class="row-actions">
-                  <ConfirmButton class="danger" confirm={`Delete ${secret.name}`}
-                    action={async () => {
-                      await del(`${base}/${encodeURIComponent(secret.name)}`);
-                      secrets.setData((old) => old?.filter((item) => item.name !== secret.name) ?? null);
-                    }}>
-                    Delete
-                  </ConfirmButton>
+                  {mayMaintain ? (
+                    <ConfirmButton class="danger" confirm={`Delete ${secret.name}`}
+                      action={async () => {
+                        await del(`${base}/${encodeURIComponent(secret.name)}`);
+                        secrets.setData((old) => old?.filter((item) => item.name !== secret.name) ?? null);
+                      }}>
+                      Delete
+                    </ConfirmButton>
+                  ) : null}
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
       ) : null}
-      <h2>Set a secret</h2>
-      <SetSecret base={base} saved={secrets.reload} />
+      {mayMaintain ? (
+        <>
+          <h2>Set a secret</h2>
+          <SetSecret base={base} saved={secrets.reload} />
+        </>
+      ) : null}
     </>
   );
 }

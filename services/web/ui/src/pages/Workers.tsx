@@ -1,10 +1,11 @@
 // The fleet: status, properties, current runs; enable, disable, disconnect.
 import { get, post } from "../api";
 import { useRunEvents, useWorkerEvents } from "../live";
-import type { Page, Project, Run, User, Worker } from "../types";
+import { useAccess } from "../access";
+import type { Page, Project, Run, Worker } from "../types";
 import { ActionButton, ErrorNote, StatusBadge, formatTime, runHref, shortId, useLoad } from "../util";
 
-export function Workers({ user }: { user: User }) {
+export function Workers() {
   const workers = useLoad((signal) => get<Worker[]>("/workers", signal), []);
   const running = useLoad(async (signal) => {
     const projects = await get<Project[]>("/projects", signal);
@@ -30,7 +31,7 @@ export function Workers({ user }: { user: User }) {
     const updated = await post<Worker>(`/workers/${encodeURIComponent(worker.id)}/${what}`);
     if (updated) workers.setData((old) => old?.map((item) => (item.id === updated.id ? updated : item)) ?? null);
   };
-  const admin = user.roles.includes("administrator") || user.roles.includes("operator");
+  const admin = useAccess().permissions.includes("operate");
   return (
     <>
       <h1>Workers</h1>
