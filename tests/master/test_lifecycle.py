@@ -180,7 +180,7 @@ async def test_requeued_run_drops_the_log_of_its_lost_attempt(stack: Stack, stor
 
 async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack: Stack, storage: Storage) -> None:
     """A final status whose results are over `RESULTS_BYTES`: the run ends exception saying so, the worker stays
-    (and the status sent again before its `clean` was answered is ignored)."""
+    (a status sent again before its `clean` was answered is ignored, one sent after it is cleaned again)."""
     run = await storage.create_run("demo", "talkative", {}, RunSource(type="api"))
     async with open_worker(stack, "verbose") as ws:
         await answer_setup(ws, {"os": "beos"})  # only this test's job: no other test's run comes here
@@ -197,6 +197,12 @@ async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack:
         # Sent again before the worker saw the acknowledgement: ignored, not a protocol error.
         await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
         await ws.send(json.dumps({"type": "response", "v": 1, "id": clean["id"]}))
+        # Sent again after the clean was answered (the worker's resend timer fired meanwhile):
+        # acknowledged with another clean, the connection stays.
+        await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
+        again = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert again["type"] == "clean" and again["run_id"] == run.id, again
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": again["id"]}))
         await ws.ping()
         assert ws.close_code is None
     stored = await storage.get_run(run.id)

@@ -364,6 +364,11 @@ class WorkerSession:
     async def _on_status(self, state: WorkerRunState) -> None:
         if state.run_id in self._cleaning:
             return  # sent again before the worker saw the `clean` on its way
+        if state.run_id not in self.runs and state.status.is_final:
+            # The worker sends an unacknowledged final status again; this copy may come after the
+            # run was recorded and its `clean` answered: acknowledge it again, never a violation.
+            self._spawn(self._acknowledge_again(state), f"acknowledge {state.run_id}")
+            return
         sync = self._sync(state.run_id)
         lifecycle = self.services.lifecycle
         if sync.finishing:
@@ -406,6 +411,28 @@ class WorkerSession:
         self.runs.pop(state.run_id, None)
         self.services.wake()
         # The acknowledgement of the final status: the worker sends it again until it comes.
+        self._cleaning.add(state.run_id)
+        cleaned = self.send_request(Clean(id=0, run_id=state.run_id))
+        cleaned.add_done_callback(lambda _: self._cleaning.discard(state.run_id))
+
+    async def _acknowledge_again(self, state: WorkerRunState) -> None:
+        """Answer a final status of a run this session no longer holds with `clean`, if storage has it all."""
+        run = await until_stored(
+            lambda: self.services.storage.get_run(state.run_id), f"run {state.run_id}", self.services.metrics
+        )
+        held = (
+            run is not None
+            and run.status.is_final
+            and run.worker == self.worker_id
+            and self.services.logs.size(run.project, run.id) >= state.log_size
+        )
+        if not held:
+            logger.warning(
+                "worker %s: final status of run %s ignored: the master does not hold that run",
+                self.worker_id,
+                state.run_id,
+            )
+            return
         self._cleaning.add(state.run_id)
         cleaned = self.send_request(Clean(id=0, run_id=state.run_id))
         cleaned.add_done_callback(lambda _: self._cleaning.discard(state.run_id))
