@@ -56,6 +56,8 @@ SECRET_VARIABLES = (
     "PODIUM_WORKER_TOKEN",
 )
 """Variables of the launcher's environment that no service inherits: each gets what it needs, by file."""
+JOBS_USER = "podium-jobs"
+"""The unprivileged user a `make run` started as root runs jobs as (created when missing)."""
 START_TIMEOUT = float(os.environ.get("PODIUM_START_TIMEOUT", "60"))
 STOP_TIMEOUT = 15.0
 VARIABLES = """environment:
@@ -64,6 +66,7 @@ VARIABLES = """environment:
   PODIUM_ADMIN_PASSWORD         password of the user admin (default: generated and printed)
   PODIUM_DATABASE_URL           database (default: SQLite file in PODIUM_HOME)
   PODIUM_WORKER_EXECUTOR_LIMIT  runs the worker executes at once (default: number of CPUs)
+  PODIUM_WORKER_RUN_AS          started as root: the user jobs run as (default podium-jobs, created)
   PODIUM_MASTER_CONFIG          configuration file loaded by the master (default deploy/examples/podium.yaml)
   PODIUM_MASTER_PORT, PODIUM_API_PORT  internal loopback ports (default: free ports)"""
 
@@ -152,6 +155,59 @@ def command(name: str) -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", name.replace("-", "_")]
+
+
+def reachable(directory: Path, uid: int, groups: Sequence[int]) -> Path | None:
+    """The first directory from the root to `directory` that `uid` (in `groups`) cannot pass, or None."""
+    for step in [*reversed(directory.resolve().parents), directory.resolve()]:
+        info = step.stat()
+        bit = 0o100 if info.st_uid == uid else 0o010 if info.st_gid in groups else 0o001
+        if not info.st_mode & bit:
+            return step
+    return None
+
+
+def jobs_user(worker_home: Path) -> str | None:
+    """The user the worker runs jobs as: `--run-as` for a launcher started as root, else None.
+
+    Jobs run as root could read every file of the stack (its secret files, the database) and
+    the environment of every process: a root launcher runs them as PODIUM_WORKER_RUN_AS, or as
+    `podium-jobs`, created as a system user when missing. When that user cannot reach the
+    worker's home (a PODIUM_HOME under a private directory), jobs stay root and the launcher
+    says so and why.
+    """
+    if os.geteuid() != 0:
+        return None  # jobs run as this user: isolation is then up to the host (docs/security.md)
+    import grp
+    import pwd
+
+    name = os.environ.get("PODIUM_WORKER_RUN_AS") or JOBS_USER
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        if name != JOBS_USER:
+            raise Stop(f"PODIUM_WORKER_RUN_AS={name}: no such user") from None
+        logger.info("creating the system user %s, whom jobs run as", name)
+        created = subprocess.run(
+            ["useradd", "--system", "--user-group", "--create-home", "--home-dir", f"/var/lib/{name}",
+             "--shell", "/usr/sbin/nologin", name],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if created.returncode != 0:
+            logger.warning("jobs run as root: cannot create the user %s: %s", name, created.stderr.strip())
+            return None
+        entry = pwd.getpwnam(name)
+    groups = [entry.pw_gid, *(group.gr_gid for group in grp.getgrall() if name in group.gr_mem)]
+    worker_home.mkdir(parents=True, exist_ok=True)
+    closed = reachable(worker_home, entry.pw_uid, groups)
+    if closed is not None:
+        logger.warning(
+            "jobs run as root: the user %s cannot reach %s (mode %o); choose a PODIUM_HOME it can reach",
+            name, closed, closed.stat().st_mode & 0o777,
+        )  # fmt: skip
+        return None
+    logger.info("jobs run as the unprivileged user %s (the stack runs as root)", name)
+    return name
 
 
 class Wakeup:
@@ -393,10 +449,12 @@ class Launcher:
                                  "--api-url", self.api_url])  # fmt: skip
         self.wait_for("web", self.healthy(f"{self.web_url}/health", web))
         self.wait_for("api through the web", self.healthy(f"{self.web_url}/api/v1/health"))
+        user = jobs_user(s.home / "worker")
         self.spawn("worker", [*command("podium-worker"), "--master", f"ws://127.0.0.1:{s.master_port}/ws/worker",
                               "--id", WORKER_ID, "--user", WORKER_USER, "--executor-limit", str(s.executor_limit),
                               "--home", str(s.home / "worker"),
-                              "--token-file", str(s.home / WORKER_TOKEN_FILE)])  # fmt: skip
+                              "--token-file", str(s.home / WORKER_TOKEN_FILE),
+                              *(["--run-as", user] if user else [])])  # fmt: skip
         self.wait_for_worker()
 
     def wait_for_worker(self) -> None:
