@@ -1,9 +1,12 @@
 #!/bin/sh
 # Entrypoint of every Podium image (PODIUM_SERVICE says which service the image holds).
 #
-# 1. Secrets as files: for each NAME below (PGPASSWORD: the database's, for asyncpg and libpq), NAME_FILE (a Compose or Kubernetes secret mounted
-#    as a file) gives the value of NAME to the service. A missing or unreadable file stops the
-#    container with a message, never a start without the secret.
+# 1. Secrets as files. The services read their own NAME_FILE variables (PODIUM_CONTROL_SECRET_FILE,
+#    PODIUM_SECRETS_KEY_FILE, PODIUM_WORKER_TOKEN_FILE, ...), so those values never enter an
+#    environment. For the NAMEs below, read by tools that take no file (`podium_storage.admin`,
+#    `podium`, asyncpg's PGPASSWORD), NAME_FILE (a Compose or Kubernetes secret mounted as a
+#    file) gives the value of NAME. A missing or empty file stops the container with a message,
+#    never a start without the secret.
 # 2. Defaults that only make sense in a container: listen on all interfaces, the usual port.
 # 3. Workers without PODIUM_WORKER_ID take a slot under PODIUM_WORKER_SLOTS (a volume): the first
 #    slot no running worker holds (an flock, released when the worker dies). The slot keeps the
@@ -14,8 +17,7 @@ set -eu
 
 say() { echo "podium-entrypoint: $*" >&2; }
 
-for name in PODIUM_CONTROL_SECRET PODIUM_DATABASE_URL PODIUM_SECRETS_KEY PODIUM_WORKER_TOKEN \
-    PODIUM_ADMIN_PASSWORD PODIUM_TOKEN PGPASSWORD; do
+for name in PODIUM_DATABASE_URL PODIUM_ADMIN_PASSWORD PODIUM_TOKEN PGPASSWORD; do
     eval "file=\${${name}_FILE:-}"
     [ -n "$file" ] || continue
     if [ ! -r "$file" ]; then

@@ -21,7 +21,8 @@ def fake_commands(directory: Path) -> Path:
         script.write_text(
             "#!/bin/sh\n"
             f'echo "{name} $* id=${{PODIUM_WORKER_ID:-}} home=${{PODIUM_WORKER_HOME:-}}'
-            ' secret=${PODIUM_CONTROL_SECRET:-} host=${PODIUM_MASTER_HOST:-}" > "$OUT"\n'
+            " url=${PODIUM_DATABASE_URL:-} file=${PODIUM_CONTROL_SECRET_FILE:-}"
+            ' host=${PODIUM_MASTER_HOST:-}" > "$OUT"\n'
             'while [ ! -e "$STOP" ]; do sleep 0.05; done\n'
         )
         script.chmod(0o755)
@@ -80,17 +81,21 @@ def test_a_given_worker_id_takes_no_slot(tmp_path: Path) -> None:
 def test_secret_files_give_the_values_and_a_missing_one_stops_the_start(tmp_path: Path) -> None:
     """NAME_FILE gives NAME; options alone go to the service's command; a missing or empty file exits 64."""
     fake_commands(tmp_path)
-    secret = tmp_path / "control-secret"
-    secret.write_text("s3cret\n")
-    process, out = start(tmp_path, "a", "master", "--config", "x.yaml", PODIUM_CONTROL_SECRET_FILE=str(secret))
-    assert output(out).startswith("podium-master --config x.yaml id= home= secret=s3cret host=0.0.0.0")
+    url = tmp_path / "database-url"
+    url.write_text("sqlite:///db\n")
+    secret = tmp_path / "control-secret"  # the services read this one themselves: left as a file
+    process, out = start(tmp_path, "a", "master", "--config", "x.yaml",
+                         PODIUM_DATABASE_URL_FILE=str(url), PODIUM_CONTROL_SECRET_FILE=str(secret))  # fmt: skip
+    assert output(out).startswith(
+        f"podium-master --config x.yaml id= home= url=sqlite:///db file={secret} host=0.0.0.0"
+    )
     stop(tmp_path, "a", process)
     for bad in (tmp_path / "missing", tmp_path / "empty"):
         if bad.name == "empty":
             bad.write_text("")
-        process, _ = start(tmp_path, "b", "master", PODIUM_CONTROL_SECRET_FILE=str(bad))
+        process, _ = start(tmp_path, "b", "master", PODIUM_DATABASE_URL_FILE=str(bad))
         assert process.wait(timeout=20) == 64
-        assert process.stderr is not None and "PODIUM_CONTROL_SECRET_FILE" in process.stderr.read()
+        assert process.stderr is not None and "PODIUM_DATABASE_URL_FILE" in process.stderr.read()
 
 
 def test_an_unknown_service_is_refused(tmp_path: Path) -> None:

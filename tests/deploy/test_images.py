@@ -71,13 +71,7 @@ def test_entrypoint_and_health_check_name_every_service() -> None:
         assert f"\n    {service}) " in entrypoint, service
     for server in SERVICES - {"client"}:
         assert f'service == "{server}"' in health, server
-    for name in (
-        "PODIUM_CONTROL_SECRET",
-        "PODIUM_DATABASE_URL",
-        "PODIUM_SECRETS_KEY",
-        "PODIUM_WORKER_TOKEN",
-        "PGPASSWORD",
-    ):
+    for name in ("PODIUM_DATABASE_URL", "PODIUM_ADMIN_PASSWORD", "PODIUM_TOKEN", "PGPASSWORD"):
         assert name in entrypoint, name
     assert "/health" in health and "urlopen" in health
     sh = subprocess.run(["sh", "-n", str(IMAGE / "entrypoint.sh")], capture_output=True, text=True, timeout=10)
