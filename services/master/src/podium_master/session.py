@@ -77,7 +77,7 @@ class WorkerSession:
         self.worker_id = worker_id
         self.owner = owner
         self.runs: dict[str, RunSync] = {}
-        self._cleaning: set[str] = set()
+        self._cleaning: dict[str, asyncio.Future[Response]] = {}
         """Runs whose final status is stored and whose `clean` is not answered yet."""
         self._ready = False
         self.worker: Worker | None = None
@@ -362,12 +362,13 @@ class WorkerSession:
         return sync
 
     async def _on_status(self, state: WorkerRunState) -> None:
-        if state.run_id in self._cleaning:
+        cleaning = self._cleaning.get(state.run_id)
+        if cleaning is not None and not cleaning.done():
             return  # sent again before the worker saw the `clean` on its way
-        if state.run_id not in self.runs and state.status.is_final:
+        if state.run_id not in self.runs and state.status.is_final and await self._recorded(state):
             # The worker sends an unacknowledged final status again; this copy may come after the
             # run was recorded and its `clean` answered: acknowledge it again, never a violation.
-            self._spawn(self._acknowledge_again(state), f"acknowledge {state.run_id}")
+            self._clean(state.run_id)
             return
         sync = self._sync(state.run_id)
         lifecycle = self.services.lifecycle
@@ -411,31 +412,32 @@ class WorkerSession:
         self.runs.pop(state.run_id, None)
         self.services.wake()
         # The acknowledgement of the final status: the worker sends it again until it comes.
-        self._cleaning.add(state.run_id)
-        cleaned = self.send_request(Clean(id=0, run_id=state.run_id))
-        cleaned.add_done_callback(lambda _: self._cleaning.discard(state.run_id))
+        self._clean(state.run_id)
 
-    async def _acknowledge_again(self, state: WorkerRunState) -> None:
-        """Answer a final status of a run this session no longer holds with `clean`, if storage has it all."""
+    def _clean(self, run_id: str) -> None:
+        """Send `clean`, the acknowledgement of a stored final status; a copy of that status
+        arriving before the worker answers it is ignored (the answer's callback may run later
+        than the next message: `_on_status` looks at whether the answer came, not at the set)."""
+        cleaned = self.send_request(Clean(id=0, run_id=run_id))
+        self._cleaning[run_id] = cleaned
+        cleaned.add_done_callback(lambda done: self._forget_clean(run_id, done))
+
+    def _forget_clean(self, run_id: str, done: asyncio.Future[Response]) -> None:
+        if self._cleaning.get(run_id) is done:
+            del self._cleaning[run_id]
+
+    async def _recorded(self, state: WorkerRunState) -> bool:
+        """True when storage holds `state`'s run final from this worker with its whole log (read only
+        for a final status of a run this session does not hold: a late copy, or a violation)."""
         run = await until_stored(
             lambda: self.services.storage.get_run(state.run_id), f"run {state.run_id}", self.services.metrics
         )
-        held = (
+        return (
             run is not None
             and run.status.is_final
             and run.worker == self.worker_id
             and self.services.logs.size(run.project, run.id) >= state.log_size
         )
-        if not held:
-            logger.warning(
-                "worker %s: final status of run %s ignored: the master does not hold that run",
-                self.worker_id,
-                state.run_id,
-            )
-            return
-        self._cleaning.add(state.run_id)
-        cleaned = self.send_request(Clean(id=0, run_id=state.run_id))
-        cleaned.add_done_callback(lambda _: self._cleaning.discard(state.run_id))
 
     async def _watchdog(self) -> None:
         timeout = self.services.settings.heartbeat_timeout
