@@ -157,16 +157,6 @@ def command(name: str) -> list[str]:
     return [sys.executable, "-m", name.replace("-", "_")]
 
 
-def reachable(directory: Path, uid: int, groups: Sequence[int]) -> Path | None:
-    """The first directory from the root to `directory` that `uid` (in `groups`) cannot pass, or None."""
-    for step in [*reversed(directory.resolve().parents), directory.resolve()]:
-        info = step.stat()
-        bit = 0o100 if info.st_uid == uid else 0o010 if info.st_gid in groups else 0o001
-        if not info.st_mode & bit:
-            return step
-    return None
-
-
 def jobs_user(worker_home: Path) -> str | None:
     """The user the worker runs jobs as: `--run-as` for a launcher started as root, else None.
 
@@ -180,6 +170,8 @@ def jobs_user(worker_home: Path) -> str | None:
         return None  # jobs run as this user: isolation is then up to the host (docs/security.md)
     import grp
     import pwd
+
+    from podium_worker.runas import closed_on_the_way
 
     name = os.environ.get("PODIUM_WORKER_RUN_AS") or JOBS_USER
     try:
@@ -199,7 +191,7 @@ def jobs_user(worker_home: Path) -> str | None:
         entry = pwd.getpwnam(name)
     groups = [entry.pw_gid, *(group.gr_gid for group in grp.getgrall() if name in group.gr_mem)]
     worker_home.mkdir(parents=True, exist_ok=True)
-    closed = reachable(worker_home, entry.pw_uid, groups)
+    closed = closed_on_the_way(worker_home, entry.pw_uid, groups)
     if closed is not None:
         logger.warning(
             "jobs run as root: the user %s cannot reach %s (mode %o); choose a PODIUM_HOME it can reach",

@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 
 from podium_model.logformat import configure as configure_logging
 from podium_worker.environment import PASS_ENV, pass_list
-from podium_worker.runas import RUN_AS, User, lookup
+from podium_worker.runas import RUN_AS, User, closed_on_the_way, lookup
 from podium_worker.security import check_master_url
 from podium_worker.settings import DEFAULT_MASTER, WorkerSettings
 
@@ -285,15 +285,13 @@ def prepare_home(home: Path, user: User) -> None:
     runs.mkdir(parents=True, exist_ok=True)
     for directory in (home, runs):
         directory.chmod(0o711)
-    for directory in [home.resolve(), *home.resolve().parents]:
-        info = directory.stat()
-        bit = 0o100 if info.st_uid == user.uid else 0o010 if info.st_gid in user.groups else 0o001
-        if not info.st_mode & bit:
-            logger.error(
-                "--run-as %s: the user cannot reach %s (mode %o), so not its workspaces under %s either",
-                user.name, directory, info.st_mode & 0o777, home,
-            )  # fmt: skip
-            raise SystemExit(2)
+    closed = closed_on_the_way(home, user.uid, user.groups)
+    if closed is not None:
+        logger.error(
+            "--run-as %s: the user cannot reach %s (mode %o), so not its workspaces under %s either",
+            user.name, closed, closed.stat().st_mode & 0o777, home,
+        )  # fmt: skip
+        raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

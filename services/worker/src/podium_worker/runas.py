@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the executor imports this module per run: keep its imports to what it runs
+    from collections.abc import Sequence
+    from pathlib import Path
 
 RUN_AS = "PODIUM_WORKER_RUN_AS"
 """The variable naming the user commands run as (empty or absent: the worker's own user)."""
@@ -47,6 +52,18 @@ def lookup(name: str) -> User:
     if entry.pw_uid == 0:
         raise ValueError(f"--run-as {name}: that is root; name an unprivileged user")
     return User(entry.pw_name, entry.pw_uid, entry.pw_gid, os.getgrouplist(entry.pw_name, entry.pw_gid), entry.pw_dir)
+
+
+def closed_on_the_way(directory: Path, uid: int, groups: Sequence[int]) -> Path | None:
+    """The first directory from the root down to `directory` that `uid` (in `groups`) cannot pass
+    (no search permission for it), or None when the whole way is open."""
+    resolved = directory.resolve()
+    for step in [*reversed(resolved.parents), resolved]:
+        info = step.stat()
+        bit = 0o100 if info.st_uid == uid else 0o010 if info.st_gid in groups else 0o001
+        if not info.st_mode & bit:
+            return step
+    return None
 
 
 def spawn(path: str, argv: list[str], env: dict[str, str], out: int, user: User) -> int:
