@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import httpx
 
+from bench.peers.venv import ensure_venv
 from bench.stack import Process, free_port, wait_until
 
 VERSION = "4.3.*"
-CACHE = Path(os.environ.get("PODIUM_BENCH_CACHE") or Path.home() / ".cache" / "podium-bench")
-VENV = CACHE / "buildbot-venv"
 BUILDERS = 8
 SLOTS = 8
 PASSWORD = "bench"
@@ -36,19 +34,6 @@ c["buildbotNetUsageData"] = None
 """
 
 
-def ensure_venv() -> Path:
-    """Create the venv with Buildbot and buildbot-worker from PyPI when missing; its bin directory."""
-    bin_dir = VENV / "bin"
-    marker = VENV / f"installed-{VERSION}"
-    if not marker.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3", "-m", "venv", str(VENV)], check=True)
-        packages = [f"{name}=={VERSION}" for name in ("buildbot", "buildbot-www", "buildbot-worker")]
-        subprocess.run([str(bin_dir / "pip"), "install", "-q", *packages], check=True)
-        marker.write_text("")
-    return bin_dir
-
-
 def version(bin_dir: Path) -> str:
     """The installed Buildbot version."""
     out = subprocess.run([str(bin_dir / "buildbot"), "--version"], capture_output=True, text=True, check=True)
@@ -60,7 +45,9 @@ class BuildbotStack:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.bin = ensure_venv()
+        self.bin = ensure_venv(
+            "buildbot", [f"{name}=={VERSION}" for name in ("buildbot", "buildbot-www", "buildbot-worker")]
+        )
         self.pb_port = free_port()
         self.www_port = free_port()
         self.url = f"http://127.0.0.1:{self.www_port}"
