@@ -49,9 +49,8 @@ bench: install ## Run the benchmarks in bench/ (when they exist)
 	@if [ -f bench/__main__.py ]; then $(UV) run --frozen python -m bench; \
 	else echo "make bench: the benchmarks are not built yet (bench/ has no __main__.py)"; fi
 
-bench-peers: install ## Run Celery 5.7 and Buildbot 4.3 (own venvs under ~/.cache/podium-bench) on the latency and throughput workloads
-	$(UV) run --frozen python -m bench.peers.celery
-	$(UV) run --frozen python -m bench.peers.buildbot
+bench-peers: install ## Celery 5.7, Buildbot 4.3 (own venvs under ~/.cache/podium-bench) and Podium on latency and throughput, one table
+	$(UV) run --frozen python -m bench.peers
 
 up: ## Start the stack in containers (docker compose; needs PODIUM_CONTROL_SECRET, PODIUM_ADMIN_PASSWORD, POSTGRES_PASSWORD)
 	docker compose up -d --build --wait

@@ -18,8 +18,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.peers.buildbot.setup import BuildbotStack, version
+from bench.peers.table import HEADER, row, save
 from bench.procs import CpuMeter, machine, peak_rss_mb
-from bench.report import RESULTS
 from bench.stats import summary_ms
 
 logger = logging.getLogger("bench.peers.buildbot")
@@ -118,34 +118,34 @@ async def throughput(stack: BuildbotStack, runs: int) -> dict[str, Any]:
     }
 
 
+def measure(runs: int, burst: int) -> tuple[dict[str, Any], Path]:
+    """Install (once), start, measure, stop; the results and the outputs' directory."""
+    directory = Path(tempfile.mkdtemp(prefix="podium-bench-buildbot-"))
+    stack = BuildbotStack(directory)
+    results: dict[str, Any] = {"peer": "buildbot", "version": version(stack.bin), "machine": machine()}
+    try:
+        stack.start()
+        logger.info("Buildbot is up; latency with %d builds", runs)
+        results["latency"] = asyncio.run(latency(stack, runs))
+        logger.info("throughput with %d builds", burst)
+        results["throughput"] = asyncio.run(throughput(stack, burst))
+    finally:
+        stack.stop()
+    return results, directory
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Install (once), start, measure, stop; print a table and write the JSON."""
+    """Measure, print a table and write the JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m bench.peers.buildbot", description=__doc__)
     parser.add_argument("--runs", type=int, default=200, help="latency: builds one after another")
     parser.add_argument("--burst", type=int, default=1000, help="throughput: builds forced at once")
     args = parser.parse_args(argv)
-    directory = Path(tempfile.mkdtemp(prefix="podium-bench-buildbot-"))
-    stack = BuildbotStack(directory)
-    results: dict[str, Any] = {"peer": "buildbot", "version": version(stack.bin), "machine": machine()}
-    try:
-        stack.start()
-        logger.info("Buildbot is up; latency with %d builds", args.runs)
-        results["latency"] = asyncio.run(latency(stack, args.runs))
-        logger.info("throughput with %d builds", args.burst)
-        results["throughput"] = asyncio.run(throughput(stack, args.burst))
-    finally:
-        stack.stop()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-buildbot.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    lat, thr = results["latency"]["trigger_to_seen"], results["throughput"]
-    sys.stdout.write(
-        f"| peer | latency p50 / p95 / p99 | throughput |\n| --- | --- | --- |\n"
-        f"| {results['version']} | {lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']} ms | {thr['runs_per_s']} "
-        f"builds/s ({thr['runs']} at once) |\n\nJSON: {path}\noutputs: {directory}\n"
-    )
+    results, directory = measure(args.runs, args.burst)
+    path = save(results, "buildbot")
+    line = row(results["version"], results["latency"], results["throughput"], "builds")
+    sys.stdout.write(f"{HEADER}{line}\nJSON: {path}\noutputs: {directory}\n")
     return 0
 
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.peers.celery.setup import CeleryStack
+from bench.peers.table import HEADER, row, save
 from bench.procs import machine
-from bench.report import RESULTS
 from bench.stats import summary_ms
 
 logger = logging.getLogger("bench.peers.celery")
@@ -45,15 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=1000, help="throughput: tasks sent at once")
     args = parser.parse_args(argv)
     results, directory = measure(args.runs, args.burst)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-celery.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    lat, thr = results["latency"]["trigger_to_seen"], results["throughput"]
-    sys.stdout.write(
-        f"| peer | latency p50 / p95 / p99 | throughput |\n| --- | --- | --- |\n"
-        f"| {results['version']} | {lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']} ms | {thr['runs_per_s']} "
-        f"tasks/s ({thr['runs']} at once) |\n\nJSON: {path}\noutputs: {directory}\n"
-    )
+    path = save(results, "celery")
+    line = row(results["version"], results["latency"], results["throughput"], "tasks")
+    sys.stdout.write(f"{HEADER}{line}\nJSON: {path}\noutputs: {directory}\n")
     return 0
 
 
