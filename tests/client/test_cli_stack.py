@@ -352,3 +352,15 @@ def test_apply_naming_a_missing_secret_exits_non_zero(cli: Cli, tmp_path: Path) 
     result = cli("apply", str(config))
     assert result.returncode == 3, result.stderr
     assert "NOT_SET_ANYWHERE" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("expression", ["61 * * * *", "* * * *"])
+def test_apply_refuses_an_invalid_cron_expression(cli: Cli, stack: Stack, tmp_path: Path, expression: str) -> None:
+    """A schedule that could never fire is refused at apply, naming file, line and field."""
+    config = tmp_path / "cron.yaml"
+    config.write_text(EXAMPLES.replace('expression: "0 3 * * *"', f'expression: "{expression}"', 1))
+    assert expression in config.read_text()
+    result = cli("apply", str(config), "--dry-run")
+    assert result.returncode == 2, result.stdout
+    assert f"{config}:" in result.stderr and "expression" in result.stderr and "cron" in result.stderr
+    assert "Traceback" not in result.stderr

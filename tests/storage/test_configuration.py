@@ -167,3 +167,13 @@ async def test_a_job_naming_a_missing_secret_refuses_the_whole_file(storage: Sto
     job = await storage.get_job("vault", "deploy")
     assert job is not None and isinstance(job.definition, CommandsDefinition)
     assert job.definition.secrets == ["DEPLOY_KEY", "REGISTRY_TOKEN"]
+
+
+@pytest.mark.parametrize("expression", ["61 * * * *", "* * * *", "0 3 * * * *", "every day"])
+def test_an_invalid_cron_expression_is_refused_with_its_place(expression: str) -> None:
+    """The schedule's line and field are named; the master's rule (5 fields croniter accepts) decides."""
+    text = f'projects:\n  - id: p\n    schedules:\n      - id: s\n        job: j\n        expression: "{expression}"\n'
+    with pytest.raises(ConfigurationError) as raised:
+        parse_configuration(text, "podium.yaml")
+    assert "expression" in str(raised.value) and "cron" in str(raised.value)
+    assert "podium.yaml:6" in str(raised.value)

@@ -46,9 +46,8 @@ def chromium_or_skip() -> str:
 
 def write_configuration(path: Path, gate: Path) -> Path:
     """The example project plus test jobs (a gated greeting, a required parameter, colours, a huge
-    log, a second greeting with its own default) and a schedule whose cron expression is broken."""
+    log, a second greeting with its own default)."""
     configuration: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
-    configuration["projects"][0]["schedules"].append({"id": "broken", "job": "hello", "expression": "61 * * * *"})
     jobs = configuration["projects"][0]["jobs"]
     jobs += [
         {

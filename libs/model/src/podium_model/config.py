@@ -24,7 +24,7 @@ from podium_model._base import Model, Slug
 from podium_model.access import ProjectAccess
 from podium_model.jobs import JobBase, PipelineDefinition
 from podium_model.limits import CONFIGURATION_BYTES, JOB_DEFINITION_BYTES, check_parameters, json_size
-from podium_model.schedules import ScheduleBase
+from podium_model.schedules import ScheduleBase, check_expression
 
 ConfigurationFormat = Literal["yaml", "json"]
 
@@ -51,6 +51,12 @@ class ScheduleConfig(ScheduleBase):
     @classmethod
     def _within_limits(cls, value: dict[str, str]) -> dict[str, str]:
         check_parameters(value)
+        return value
+
+    @field_validator("expression")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        check_expression(value)
         return value
 
 

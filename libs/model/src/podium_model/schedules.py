@@ -7,6 +7,19 @@ from pydantic import Field
 from podium_model._base import Model, Slug, UtcDatetime
 
 
+def check_expression(expression: str) -> None:
+    """Raise ValueError unless `expression` is a valid 5-field cron expression.
+
+    The one rule for apply (configuration) and the master (firing), so a schedule that
+    applies is a schedule that fires. croniter is imported here, not at module level: the
+    executor imports the model package on every run and never reads a schedule.
+    """
+    from croniter import croniter
+
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a 5-field cron expression (minute hour day month weekday)")
+
+
 class ScheduleBase(Model):
     """What configuration says of a schedule."""
 

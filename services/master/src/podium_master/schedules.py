@@ -23,6 +23,7 @@ from croniter import CroniterError, croniter
 from podium_master.lifecycle import Lifecycle
 from podium_master.metrics import MasterMetrics
 from podium_model import Run, RunFilter, RunSource, RunStatus, Schedule, utcnow
+from podium_model.schedules import check_expression
 from podium_storage.interface import Storage, StorageError
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,6 @@ def next_tick(expression: str, after: datetime) -> datetime:
     """The first tick of `expression` strictly after `after`."""
     tick: datetime = croniter(expression, after).get_next(datetime)
     return tick
-
-
-def check_expression(expression: str) -> None:
-    """Raise ValueError unless `expression` is a valid 5-field cron expression."""
-    if len(expression.split()) != 5 or not croniter.is_valid(expression):
-        raise ValueError(f"{expression!r} is not a 5-field cron expression")
 
 
 class Scheduler:
