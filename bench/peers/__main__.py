@@ -1,6 +1,6 @@
 """`python -m bench.peers [--runs N] [--burst N] [--only celery|buildbot|podium]...`: the peers and Podium in one table.
 
-Each peer's own module measures it (`bench.peers.celery`, `bench.peers.buildbot`); Podium is
+Each peer's `measure` module measures it (`bench.peers.celery`, `bench.peers.buildbot`); Podium is
 `python -m bench --only latency --only throughput` with the same counts, on SQLite.
 """
 
@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.__main__ import main as podium_bench
-from bench.peers.buildbot.__main__ import measure as buildbot
-from bench.peers.celery.__main__ import measure as celery
+from bench.peers.buildbot.measure import measure as buildbot
+from bench.peers.celery.measure import measure as celery
 from bench.peers.table import HEADER, row, save
 
-NAMES = ("celery", "buildbot", "podium")
+PEERS = {"celery": (celery, "tasks"), "buildbot": (buildbot, "builds")}
+"""Each peer's measure (results and its outputs' directory) and what it calls a run."""
+NAMES = (*PEERS, "podium")
 
 
 def podium(runs: int, burst: int) -> dict[str, Any]:
@@ -50,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             results = podium(args.runs, args.burst)
             label, unit, workloads = "Podium, SQLite", "runs", results["workloads"]
         else:
-            peer = celery if name == "celery" else buildbot
-            results, _ = peer(args.runs, args.burst)
-            label, unit, workloads = results["version"], "tasks" if name == "celery" else "builds", results
+            measure, unit = PEERS[name]
+            results, directory = measure(args.runs, args.burst)
+            logging.info("%s outputs: %s", name, directory)
+            label, workloads = results["version"], results
         paths.append(save(results, f"peers-{name}"))
         lines.append(row(label, workloads["latency"], workloads["throughput"], unit))
     sys.stdout.write(HEADER + "".join(lines) + "\nJSON: " + ", ".join(map(str, paths)) + "\n")

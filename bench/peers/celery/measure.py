@@ -1,16 +1,13 @@
-"""`python -m bench.peers.celery [--runs N] [--burst N]`: Celery on Podium's latency and throughput workloads."""
+"""Celery on Podium's latency and throughput workloads (`python -m bench.peers --only celery`)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.peers.celery.setup import CeleryStack
-from bench.peers.table import HEADER, row, save
 from bench.procs import machine
 from bench.stats import summary_ms
 
@@ -33,21 +30,3 @@ def measure(runs: int, burst: int) -> tuple[dict[str, Any], Path]:
     finally:
         stack.stop()
     return results, directory
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Measure, print a table and write the JSON."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(prog="python -m bench.peers.celery", description=__doc__)
-    parser.add_argument("--runs", type=int, default=200, help="latency: tasks one after another")
-    parser.add_argument("--burst", type=int, default=1000, help="throughput: tasks sent at once")
-    args = parser.parse_args(argv)
-    results, directory = measure(args.runs, args.burst)
-    path = save(results, "celery")
-    line = row(results["version"], results["latency"], results["throughput"], "tasks")
-    sys.stdout.write(f"{HEADER}{line}\nJSON: {path}\noutputs: {directory}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,12 @@
-"""`python -m bench.peers.buildbot [--runs N] [--burst N]`: Buildbot on Podium's latency and throughput workloads."""
+"""Buildbot on Podium's latency and throughput workloads (`python -m bench.peers --only buildbot`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +16,6 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.peers.buildbot.setup import BuildbotStack, version
-from bench.peers.table import HEADER, row, save
 from bench.procs import CpuMeter, machine, peak_rss_mb
 from bench.stats import summary_ms
 
@@ -132,22 +129,3 @@ def measure(runs: int, burst: int) -> tuple[dict[str, Any], Path]:
     finally:
         stack.stop()
     return results, directory
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Measure, print a table and write the JSON."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    parser = argparse.ArgumentParser(prog="python -m bench.peers.buildbot", description=__doc__)
-    parser.add_argument("--runs", type=int, default=200, help="latency: builds one after another")
-    parser.add_argument("--burst", type=int, default=1000, help="throughput: builds forced at once")
-    args = parser.parse_args(argv)
-    results, directory = measure(args.runs, args.burst)
-    path = save(results, "buildbot")
-    line = row(results["version"], results["latency"], results["throughput"], "builds")
-    sys.stdout.write(f"{HEADER}{line}\nJSON: {path}\noutputs: {directory}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
