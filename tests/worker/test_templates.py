@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podium_worker.templates import Field, TemplateError, check, parse, render
+from podium_templates import Field, TemplateError, check, parse, render
 
 CONTEXT: dict[str, dict[str, object]] = {
     "parameters": {"name": "world", "hostile": "{run.__class__}", "empty": ""},

@@ -22,10 +22,10 @@ import stat
 import sys
 import time
 
+from podium_templates import TemplateError, check, render
 from podium_worker import _runfiles as files
 from podium_worker import environment, runas
 from podium_worker.masking import Masker
-from podium_worker.templates import TemplateError, check, render
 
 TYPE_CHECKING = False  # typing costs milliseconds on every run's start
 if TYPE_CHECKING:

@@ -8,7 +8,10 @@ format spec, an unbalanced brace, an unknown key) is a `TemplateError`. `str.for
 deliberately not used: it allows attribute access and indexing on the values.
 A value is inserted literally and never parsed again.
 
-Stdlib only: the executor imports this module on every run's critical path.
+One parser for every place that reads a template: the worker's executor renders commands with it,
+and the configuration checks at apply time use it to refuse a bad template before any run.
+It is a package of its own, beside `podium_model`, because it must stay stdlib only: the executor
+imports it on every run's critical path, and `podium_model` brings pydantic.
 """
 
 from __future__ import annotations
