@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from podium_model import CommandsDefinition, RunSource
 from podium_model.config import Change, ConfigurationError, parse_configuration
 from podium_storage import Storage
 from podium_storage.configuration import apply_configuration
+
+DEFINITION = {"type": "job", "commands": [["true"]]}
 
 FIRST = """
 projects:
@@ -177,3 +181,35 @@ def test_an_invalid_cron_expression_is_refused_with_its_place(expression: str) -
         parse_configuration(text, "podium.yaml")
     assert "expression" in str(raised.value) and "cron" in str(raised.value)
     assert "podium.yaml:6" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        ({"id": "push", "secret": "HOOK", "parameters": {"other": "{payload.ref}"}}, "undeclared parameter 'other'"),
+        ({"id": "push", "secret": "HOOK", "parameters": {"commit": "{run.id}"}}, "unknown namespace 'run'"),
+        ({"id": "push", "secret": "lower", "parameters": {}}, "secret"),
+    ],
+)
+def test_a_bad_trigger_is_refused_naming_it(trigger: dict[str, object], message: str) -> None:
+    """A trigger setting an undeclared parameter, reading another namespace, or naming a bad secret."""
+    job = {"id": "build", "parameters": [{"key": "commit"}], "triggers": [trigger], "definition": DEFINITION}
+    with pytest.raises(ConfigurationError, match=message):
+        parse_configuration(json.dumps({"projects": [{"id": "p", "jobs": [job]}]}), format="json")
+
+
+def test_trigger_ids_are_unique_in_a_project() -> None:
+    """The id is the webhook's URL: two jobs of a project cannot both declare it."""
+    jobs = [
+        {"id": name, "triggers": [{"id": "push", "secret": "HOOK"}], "definition": DEFINITION} for name in ("a", "b")
+    ]
+    with pytest.raises(ConfigurationError, match="trigger 'push' is defined twice"):
+        parse_configuration(json.dumps({"projects": [{"id": "p", "jobs": jobs}]}), format="json")
+
+
+async def test_apply_refuses_a_trigger_whose_secret_is_missing(storage: Storage) -> None:
+    """Like a job's secrets, a trigger's secret must exist before the file is applied."""
+    job = {"id": "build", "triggers": [{"id": "push", "secret": "HOOK"}], "definition": DEFINITION}
+    configuration = parse_configuration(json.dumps({"projects": [{"id": "p", "jobs": [job]}]}), format="json")
+    with pytest.raises(ConfigurationError, match="secret 'HOOK' does not exist"):
+        await apply_configuration(storage, configuration)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podium_templates import Field, TemplateError, check, parse, render
+from podium_templates import Field, MissingField, TemplateError, check, parse, render, render_payload
 
 CONTEXT: dict[str, dict[str, object]] = {
     "parameters": {"name": "world", "hostile": "{run.__class__}", "empty": ""},
@@ -123,3 +123,45 @@ def test_only_the_sh_filter_exists(template: str) -> None:
     """Any other filter, an empty one or a chain is refused like any other template error."""
     with pytest.raises(TemplateError):
         parse(template)
+
+
+PAYLOAD = {"ref": "refs/heads/main", "head_commit": {"id": "5b1e"}, "commits": [{"id": "a"}, {"id": "b"}], "n": 3}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{payload.ref}", "refs/heads/main"),
+        ("{payload.head_commit.id}", "5b1e"),
+        ("{payload.commits.1.id}", "b"),
+        ("{payload.n} commits", "3 commits"),
+        ("{payload.head_commit}", '{"id": "5b1e"}'),
+        ("{payload.ref|sh}", "refs/heads/main"),
+    ],
+)
+def test_payload_fields_are_read_by_path(template: str, expected: str) -> None:
+    """A webhook trigger's template reads the body by dotted path, lists by index."""
+    assert render_payload(template, PAYLOAD) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "missing"),
+    [
+        ("{payload.nope}", "payload.nope"),
+        ("{payload.commits.5.id}", "payload.commits.5.id"),
+        ("{payload.ref.x}", "payload.ref.x"),
+    ],
+)
+def test_a_missing_payload_field_is_named(template: str, missing: str) -> None:
+    """The error names the path the body lacks (the api answers it as a 422)."""
+    with pytest.raises(MissingField) as caught:
+        render_payload(template, PAYLOAD)
+    assert missing in str(caught.value)
+
+
+def test_payload_templates_read_only_the_payload() -> None:
+    """Command namespaces are refused in a trigger, and `payload` in a command."""
+    with pytest.raises(TemplateError, match="unknown namespace 'run'"):
+        render_payload("{run.id}", PAYLOAD)
+    with pytest.raises(TemplateError, match="unknown namespace 'payload'"):
+        parse("{payload.ref}")

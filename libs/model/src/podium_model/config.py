@@ -41,6 +41,11 @@ class JobConfig(JobBase):
                 f"over the job definition limit of {JOB_DEFINITION_BYTES} bytes"
             )
         check_parameters({p.key: p.default for p in self.parameters if p.default is not None}, "parameter defaults")
+        declared = {p.key for p in self.parameters}
+        for trigger in self.triggers:
+            for key in trigger.parameters:
+                if key not in declared:
+                    raise ValueError(f"trigger {trigger.id!r} of job {self.id!r} sets undeclared parameter {key!r}")
         return self
 
 
@@ -78,6 +83,7 @@ class ProjectConfig(Model):
         job_ids = [job.id for job in self.jobs]
         _no_duplicates(job_ids, "job")
         _no_duplicates([s.id for s in self.schedules], "schedule")
+        _no_duplicates([t.id for job in self.jobs for t in job.triggers], "trigger")
         known = set(job_ids)
         for schedule in self.schedules:
             if schedule.job not in known:

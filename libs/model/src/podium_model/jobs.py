@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
-from podium_model.limits import JOB_SECRETS
+from podium_model.limits import JOB_SECRETS, JOB_TRIGGERS
 from podium_model.runs import RunStatus
 from podium_model.secrets import SecretName
+from podium_templates import PAYLOAD_NAMESPACES, TemplateError, parse
 
 
 class JobParameter(Model):
@@ -66,6 +67,34 @@ class PipelineDefinition(Model):
 JobDefinition = Annotated[CommandsDefinition | PipelineDefinition, Field(discriminator="type")]
 
 
+class WebhookTrigger(Model):
+    """`POST /api/v1/hooks/{project}/{id}` starts a run of the job (docs/jobs.md, Webhooks).
+
+    The request is accepted when it is signed with the secret (GitHub's `X-Hub-Signature-256`)
+    or carries it as `Authorization: Bearer`; `parameters` map fields of its JSON body to the
+    run's parameters, and the body is the run's `PODIUM_PAYLOAD` file.
+    """
+
+    type: Literal["webhook"] = "webhook"
+    id: Slug = Field(description="The trigger's id in its URL, unique in the project")
+    secret: SecretName = Field(description="The project secret that signs (or is the bearer token of) a request")
+    parameters: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Parameter key → template reading the body, e.g. `{payload.head_commit.id}`",
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, template in value.items():
+            try:
+                parse(template, PAYLOAD_NAMESPACES)
+            except TemplateError as exc:
+                raise ValueError(f"parameter {key!r}: {exc}") from None
+        return value
+
+
 class JobBase(Model):
     """What configuration says of a job."""
 
@@ -75,6 +104,9 @@ class JobBase(Model):
     definition: JobDefinition
     parameters: list[JobParameter] = Field(default_factory=list, max_length=100)
     properties: dict[str, str] = Field(default_factory=dict, description="Matched against worker properties")
+    triggers: list[WebhookTrigger] = Field(
+        default_factory=list, max_length=JOB_TRIGGERS, description="Webhooks that start runs of the job"
+    )
 
 
 class Job(JobBase):

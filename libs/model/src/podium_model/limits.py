@@ -47,6 +47,12 @@ SECRET_VALUE_BYTES = 64 * KIB
 JOB_SECRETS = 64
 """The most secrets one job's `definition.secrets` names: at most 4 MiB of values in its `execute` message."""
 
+JOB_TRIGGERS = 16
+"""The most webhook triggers one job declares."""
+
+WEBHOOK_BODY_BYTES = 1 * MIB
+"""A request body of `POST /api/v1/hooks/{project}/{id}`: the payload a webhook run gets as a file."""
+
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""
 

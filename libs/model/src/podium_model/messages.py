@@ -58,6 +58,14 @@ class RunRequest(Model):
         description="The run's secrets, name → value: environment variables of its commands, masked in its log. "
         "The worker never writes them to its disk.",
     )
+    payload: str | None = Field(
+        default=None,
+        repr=False,
+        # Left out of the message when None: a worker of the previous release, whose models
+        # forbid unknown fields, still executes every run that is not a webhook's.
+        exclude_if=lambda value: value is None,
+        description="A webhook run's request body: the worker writes it to the run directory (PODIUM_PAYLOAD)",
+    )
 
 
 class WorkerRunState(Model):

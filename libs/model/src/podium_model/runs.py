@@ -36,11 +36,12 @@ FINAL_STATUSES = frozenset(
 class RunSource(Model):
     """What started a run."""
 
-    type: Literal["api", "schedule", "pipeline", "user"] = "api"
+    type: Literal["api", "schedule", "pipeline", "user", "webhook"] = "api"
     user: str | None = Field(default=None, description="The user whose credentials triggered the run")
     schedule: str | None = Field(default=None, description="The schedule that fired (type schedule)")
     run: str | None = Field(default=None, description="The parent or controller run (type pipeline, or a controller)")
     element: str | None = Field(default=None, description="The pipeline element this run executes")
+    trigger: str | None = Field(default=None, description="The webhook trigger that was called (type webhook)")
 
 
 Parameters = dict[str, str]

@@ -8,6 +8,11 @@ format spec, an unbalanced brace, an unknown key) is a `TemplateError`. `str.for
 deliberately not used: it allows attribute access and indexing on the values.
 A value is inserted literally and never parsed again.
 
+Webhook triggers (docs/jobs.md, Webhooks) map fields of a request's JSON body to parameters
+with the same syntax and one namespace of their own, ``{payload.PATH}``: `render_payload`
+walks the dotted PATH through objects and, for a segment of digits, lists; a field the body
+lacks is a `MissingField` naming it.
+
 One parser for every place that reads a template: the worker's executor renders commands with it,
 and the configuration checks at apply time use it to refuse a bad template before any run.
 It is a package of its own, beside `podium_model`, because it must stay stdlib only: the executor
@@ -28,6 +33,9 @@ if TYPE_CHECKING:
 NAMESPACES = ("parameters", "run", "worker", "results")
 """The only names a template may read."""
 
+PAYLOAD_NAMESPACES = ("payload",)
+"""The only name a webhook trigger's parameter template may read."""
+
 FILTERS = ("sh",)
 """The only filters a field may name after ``|``."""
 
@@ -40,6 +48,14 @@ _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 class TemplateError(ValueError):
     """A template that is not allowed, or that names a value that does not exist."""
+
+
+class MissingField(TemplateError):
+    """A ``{payload.PATH}`` the webhook's body does not hold; `path` is ``payload.PATH``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"the payload has no field {path}")
 
 
 class Field:
@@ -71,7 +87,7 @@ class Field:
 Segment = str | Field
 
 
-def _field(template: str, body: str) -> Field:
+def _field(template: str, body: str, namespaces: tuple[str, ...] = NAMESPACES) -> Field:
     """Parse the text between one pair of braces."""
     for char, what in (("[", "indexing"), ("!", "a conversion"), (":", "a format spec"), ("(", "a call")):
         if char in body:
@@ -83,16 +99,16 @@ def _field(template: str, body: str) -> Field:
     namespace, dot, key = body.partition(".")
     if not dot:
         raise TemplateError(f"template {{{body}}} of {template!r} must read NAMESPACE.KEY")
-    if namespace not in NAMESPACES:
-        allowed = ", ".join(NAMESPACES)
+    if namespace not in namespaces:
+        allowed = ", ".join(namespaces)
         raise TemplateError(f"unknown namespace {namespace!r} in {template!r} (allowed: {allowed})")
     if not key or not _KEY_CHARS.issuperset(key):
         raise TemplateError(f"invalid key {key!r} in template {{{body}}} of {template!r}")
     return Field(namespace, key, name if bar else None)
 
 
-def parse(template: str) -> list[Segment]:
-    """Split `template` into literal text and fields.
+def parse(template: str, namespaces: tuple[str, ...] = NAMESPACES) -> list[Segment]:
+    """Split `template` into literal text and fields, which may read only `namespaces`.
 
     Raises:
         TemplateError: the template is malformed or reads something not allowed.
@@ -114,7 +130,7 @@ def parse(template: str) -> list[Segment]:
             if text:
                 segments.append("".join(text))
                 text = []
-            segments.append(_field(template, template[i + 1 : end]))
+            segments.append(_field(template, template[i + 1 : end], namespaces))
             i = end + 1
         elif char == "}":
             if not template.startswith("}}", i):
@@ -174,3 +190,39 @@ def check(template: str, context: Context, deferred: frozenset[str] = frozenset(
         if isinstance(segment, Field) and segment.namespace not in deferred:
             if segment.key not in context.get(segment.namespace, {}):
                 raise TemplateError(f"unknown key {segment.namespace}.{segment.key} in {template!r}")
+
+
+def lookup(document: object, path: str) -> object:
+    """The value at the dotted `path` of a JSON `document` (a digit segment indexes a list).
+
+    Raises:
+        MissingField: a segment names nothing there (``payload.PATH`` in its message).
+    """
+    value = document
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise MissingField(f"payload.{path}")
+    return value
+
+
+def render_payload(template: str, payload: object) -> str:
+    """A webhook trigger's parameter: `template` with each ``{payload.PATH}`` read from `payload`.
+
+    A string is inserted verbatim, any other JSON value (number, object, null...) as JSON.
+
+    Raises:
+        MissingField: a field the payload lacks, named.
+        TemplateError: the template is malformed or reads another namespace.
+    """
+    out: list[str] = []
+    for segment in parse(template, PAYLOAD_NAMESPACES):
+        if isinstance(segment, str):
+            out.append(segment)
+            continue
+        value = _value(lookup(payload, segment.key))
+        out.append(shell_quote(value) if segment.filter == "sh" else value)
+    return "".join(out)

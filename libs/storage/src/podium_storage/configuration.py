@@ -4,8 +4,9 @@
 schedules of the named projects that the file no longer names (their runs stay readable).
 A project carrying `access` gets exactly those grants; one without keeps its grants.
 Projects the file does not name are left alone. A job naming a secret its project lacks
-(`definition.secrets`) refuses the whole file before anything is written. Each write is its own transaction: a failure
-half-way leaves what was applied so far, and applying again completes it.
+(`definition.secrets`, a trigger's `secret`) refuses the whole file before anything is written.
+Each write is its own transaction: a failure half-way leaves what was applied so far, and
+applying again completes it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ async def _check_secrets(storage: Storage, configuration: Configuration) -> None
     problems = []
     for project in configuration.projects:
         wanted = {
-            job.id: job.definition.secrets for job in project.jobs if isinstance(job.definition, CommandsDefinition)
+            job.id: [
+                *(job.definition.secrets if isinstance(job.definition, CommandsDefinition) else []),
+                *(trigger.secret for trigger in job.triggers),
+            ]
+            for job in project.jobs
         }
         if not any(wanted.values()):
             continue  # most projects name no secret: no read

@@ -229,6 +229,18 @@ class Storage(abc.ABC):
                 results.append(await self.transition_run(write.run_id, write.expected, write.to, write.changes))
         return results
 
+    @abc.abstractmethod
+    async def put_run_payload(self, run_id: str, payload: str) -> None:
+        """Store the request body of a webhook run, before the run itself (so no dispatch misses it).
+
+        Raises:
+            AlreadyExists: the run holds a payload already.
+        """
+
+    @abc.abstractmethod
+    async def get_run_payload(self, run_id: str) -> str | None:
+        """The request body of a webhook run; None for any other run."""
+
     # Workers ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -532,4 +544,5 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def delete_runs(self, run_ids: Collection[str]) -> int:
-        """Delete the runs among `run_ids` that are in a final status (others are kept); the count deleted."""
+        """Delete the runs among `run_ids` that are in a final status (others are kept), with their
+        payloads; the count deleted."""

@@ -40,6 +40,7 @@ TAGS = [
     {"name": "me", "description": "Login, logout, my profile and my tokens"},
     {"name": "projects", "description": "Projects: namespaces of jobs, runs and schedules"},
     {"name": "jobs", "description": "Jobs, and triggering their runs"},
+    {"name": "hooks", "description": "Webhooks: signed requests that start runs, without a session"},
     {"name": "runs", "description": "Runs: status, logs, results, cancel and abort"},
     {"name": "schedules", "description": "Cron schedules"},
     {"name": "secrets", "description": "Project secrets: set and delete values, list names (values never answered)"},

@@ -1,7 +1,8 @@
 """Request guards applied before routing.
 
 - Bodies above `REQUEST_BODY_BYTES` (declared or streamed) get a 413 problem naming the limit;
-  a configuration document may be up to `CONFIGURATION_BYTES`.
+  a configuration document may be up to `CONFIGURATION_BYTES`, a webhook's body (`/api/v1/hooks/...`)
+  up to `WEBHOOK_BODY_BYTES`.
 - NUL characters, in the path, the query or a JSON body (raw or as the `\\u0000` escape), get
   a 404 (path) or 422 problem: no identifier or text of Podium may hold one, and PostgreSQL
   refuses them in text columns, which would otherwise surface as a 500.
@@ -12,12 +13,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium_api.errors import problem_response
-from podium_model.limits import CONFIGURATION_BYTES, REQUEST_BODY_BYTES
+from podium_model.limits import CONFIGURATION_BYTES, REQUEST_BODY_BYTES, WEBHOOK_BODY_BYTES
 from podium_model.problems import Problem
 
 _NUL_MARKERS = (b"\x00", b"\\u0000")
 # The routes whose bodies may be larger than REQUEST_BODY_BYTES, with their own limit.
 _LARGER_BODIES = {"/api/v1/admin/configuration": ("configuration", CONFIGURATION_BYTES)}
+# Webhook bodies become a run's payload file: a limit of their own, smaller.
+_WEBHOOKS = "/api/v1/hooks/"
 
 
 class RequestGuard:
@@ -38,6 +41,8 @@ class RequestGuard:
             await self._answer(_nul_problem("the query"), scope, receive, send)
             return
         name, limit = _LARGER_BODIES.get(path, ("request-body", REQUEST_BODY_BYTES))
+        if path.startswith(_WEBHOOKS):
+            name, limit = "webhook", WEBHOOK_BODY_BYTES
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):

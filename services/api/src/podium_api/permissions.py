@@ -90,6 +90,8 @@ OPERATIONS: dict[str, Permission] = {
     "enableJob": Permission.operate,
     "disableJob": Permission.operate,
     "triggerRun": Permission.trigger,
+    # webhooks: no session, the request proves itself with the trigger's secret (routes/hooks.py)
+    "callWebhook": Permission.public,
     # runs
     "listRuns": Permission.read,
     "getRun": Permission.read,

@@ -303,6 +303,8 @@ class Dispatcher:
             except SecretsUnavailable as exc:
                 await self.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=str(exc)))
                 return False
+        # Only webhook runs pay the read of their payload (`routes/hooks.py` stores it first).
+        payload = await self.storage.get_run_payload(run.id) if run.source.type == "webhook" else None
         claimed = await self.lifecycle.claim(run.id, slot.id)
         if claimed is None:
             return False  # someone else moved it (cancelled meanwhile)
@@ -317,6 +319,7 @@ class Dispatcher:
             worker={**slot.properties, "id": slot.id},
             environment=self._run_environment(run.id),
             secrets=secrets,
+            payload=payload,
         )
         try:
             future = session.execute(request, 0)  # a claimed run's log starts empty

@@ -18,6 +18,8 @@ Layout of ``RUN_DIR`` (one per run, on the worker's disk):
   merged results after each command;
 - ``abort.json``: ``{"reason": str, "grace": float}``, written by the worker before it sends
   SIGTERM to the executor;
+- ``payload.json``: a webhook run's request body, as received (``PODIUM_PAYLOAD``); other runs
+  have none;
 - ``workspace/``: the working directory of every command (``PODIUM_WORKSPACE``).
 
 Stdlib only: the executor imports this module on every run's critical path.
@@ -39,6 +41,7 @@ LOG = "log"
 STATE = "state.json"
 RESULTS = "results.json"
 ABORT = "abort.json"
+PAYLOAD = "payload.json"
 WORKSPACE = "workspace"
 
 HELD_BACK = ("PODIUM_TOKEN",)

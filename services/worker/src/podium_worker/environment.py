@@ -12,7 +12,8 @@ winning:
    ``PODIUM_TOKEN``);
 4. the run's secrets, each under its own name;
 5. every parameter as ``PODIUM_PARAM_<KEY>`` (`param_name`);
-6. ``PODIUM_RUN_ID``, ``PODIUM_PROJECT``, ``PODIUM_JOB``, ``PODIUM_RESULTS``, ``PODIUM_WORKSPACE``.
+6. ``PODIUM_RUN_ID``, ``PODIUM_PROJECT``, ``PODIUM_JOB``, ``PODIUM_RESULTS``, ``PODIUM_WORKSPACE``,
+   and ``PODIUM_PAYLOAD`` for a webhook run (the path of its request body).
 
 Stdlib only: the executor imports this module on every run's critical path.
 """

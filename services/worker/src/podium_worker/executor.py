@@ -284,6 +284,10 @@ class Executor:
             os.chmod(workspace, 0o700)
         os.chdir(workspace)  # posix_spawn has no cwd argument; every path here is absolute
         self._results_file({})
+        payload = self.path(files.PAYLOAD)
+        has_payload = os.path.exists(payload)  # a webhook run's body (`podium_worker._runfiles`)
+        if has_payload and self.user is not None:
+            os.chown(payload, self.user.uid, self.user.gid)
         self._write_state("running")
         context: dict[str, dict[str, Any]] = {
             "parameters": request["parameters"],
@@ -322,6 +326,8 @@ class Executor:
                 PODIUM_RESULTS=self.path(files.RESULTS),
                 PODIUM_WORKSPACE=workspace,
             )
+            if has_payload:
+                env["PODIUM_PAYLOAD"] = payload
             code = self._run_command(index, argv, env)
             self._merge_results(index, ok=code == 0 and self.stopped is None)
             if self.stopped is not None:

@@ -35,9 +35,13 @@ class RunDirectory:
         over in memory: its secrets and the run token (`podium_worker._runfiles`)."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.path.chmod(0o711)  # --run-as: the job's user passes through to its workspace, lists nothing
-        stored = request.model_dump(mode="json", exclude={"secrets"})
+        stored = request.model_dump(mode="json", exclude={"secrets", "payload"})
         for name in _runfiles.HELD_BACK:
             stored["environment"].pop(name, None)
+        if request.payload is not None:  # before the request: the executor starts once that exists
+            payload = self.file(_runfiles.PAYLOAD)
+            with open(os.open(payload, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as file:
+                file.write(request.payload)
         _runfiles.write_json_atomic(self.file(_runfiles.REQUEST), stored)
 
     def read_request(self) -> RunRequest | None:

@@ -54,6 +54,7 @@ class BackupStore(MongoBase):
         document["definition"] = dump(job.definition.model_dump(mode="json"))
         document["parameters"] = dump([parameter.model_dump(mode="json") for parameter in job.parameters])
         document["properties"] = dump(job.properties)
+        document["triggers"] = dump([trigger.model_dump(mode="json") for trigger in job.triggers])
         await self._insert(self._db.jobs, {"_id": key(job.project, job.id), **document})
 
     async def import_schedule(self, schedule: Schedule) -> None:
@@ -131,5 +132,8 @@ class BackupStore(MongoBase):
             chunk = ids[start : start + DELETE_CHUNK]
             with translate_errors():
                 result = await self._db.runs.delete_many({"_id": {"$in": chunk}, "status": {"$in": final}})
+                # The payloads of the runs now gone (a run kept, not final, keeps its own).
+                kept = [d["_id"] async for d in self._db.runs.find({"_id": {"$in": chunk}}, {"_id": 1})]
+                await self._db.payloads.delete_many({"_id": {"$in": sorted(set(chunk) - set(kept))}})
             deleted += result.deleted_count
         return deleted

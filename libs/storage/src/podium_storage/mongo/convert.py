@@ -33,6 +33,7 @@ def job(doc: Document) -> Job:
             "definition": load(doc["definition"], None),
             "parameters": load(doc.get("parameters"), []),
             "properties": load(doc.get("properties"), {}),
+            "triggers": load(doc.get("triggers"), []),
             "is_enabled": doc.get("is_enabled", True),
             "created_at": doc["created_at"],
             "updated_at": doc["updated_at"],

@@ -134,3 +134,18 @@ class RunStore(MongoBase):
         """Write the fields set in `changes` (never the status); None if unknown."""
         document = await self._set(self._db.runs, run_id, _changes(changes))
         return None if document is None else convert.run(document)
+
+    async def put_run_payload(self, run_id: str, payload: str) -> None:
+        """Store the request body of a webhook run (collection `payloads`, `_id` the run's id).
+
+        Raises:
+            AlreadyExists: the run holds a payload already.
+        """
+        with translate_errors():
+            await self._db.payloads.insert_one({"_id": run_id, "payload": payload})
+
+    async def get_run_payload(self, run_id: str) -> str | None:
+        """The request body of a webhook run; None for any other run."""
+        with translate_errors():
+            document = await self._db.payloads.find_one({"_id": run_id})
+        return None if document is None else str(document["payload"])

@@ -23,6 +23,7 @@ from podium_storage.sql.tables import (
     GroupRow,
     JobRow,
     ProjectRow,
+    RunPayloadRow,
     RunRow,
     ScheduleRow,
     UserRow,
@@ -31,6 +32,7 @@ from podium_storage.sql.tables import (
 
 _credentials = table(CredentialRow)
 _runs = table(RunRow)
+_payloads = table(RunPayloadRow)
 
 DELETE_CHUNK = 500
 
@@ -55,6 +57,7 @@ class BackupStore(SqlBase):
         values = job.model_dump()
         values["definition"] = job.definition.model_dump(mode="json")
         values["parameters"] = [parameter.model_dump(mode="json") for parameter in job.parameters]
+        values["triggers"] = [trigger.model_dump(mode="json") for trigger in job.triggers]
         await self._insert(table(JobRow), values)
 
     async def import_schedule(self, schedule: Schedule) -> None:
@@ -128,10 +131,14 @@ class BackupStore(SqlBase):
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = ids[start : start + DELETE_CHUNK]
             query = delete(_runs).where(_runs.c.id.in_(chunk), _runs.c.status.in_(final))
-            deleted += await self._writing(functools.partial(_count, query))
+            # Their payloads first, in the same transaction (a run not final keeps its own).
+            ended = select(_runs.c.id).where(_runs.c.id.in_(chunk), _runs.c.status.in_(final))
+            payloads = delete(_payloads).where(_payloads.c.run_id.in_(ended))
+            deleted += await self._writing(functools.partial(_count_second, payloads, query))
         return deleted
 
 
-def _count(statement: Executable, connection: Connection) -> int:
-    """Run a DELETE; how many rows it removed."""
-    return int(connection.execute(statement).rowcount)
+def _count_second(first: Executable, second: Executable, connection: Connection) -> int:
+    """Run two DELETEs in one transaction; how many rows the second removed."""
+    connection.execute(first)
+    return int(connection.execute(second).rowcount)

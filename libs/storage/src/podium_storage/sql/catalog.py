@@ -31,6 +31,7 @@ def _job_values(job: JobConfig) -> dict[str, Any]:
         "definition": job.definition.model_dump(mode="json"),
         "parameters": [parameter.model_dump(mode="json") for parameter in job.parameters],
         "properties": dict(job.properties),
+        "triggers": [trigger.model_dump(mode="json") for trigger in job.triggers],
     }
 
 

@@ -29,6 +29,7 @@ def job(row: Any) -> Job:
             "definition": row.definition,
             "parameters": row.parameters,
             "properties": row.properties,
+            "triggers": row.triggers,
             "is_enabled": row.is_enabled,
             "created_at": row.created_at,
             "updated_at": row.updated_at,

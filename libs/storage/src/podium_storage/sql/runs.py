@@ -16,9 +16,11 @@ from podium_storage.interface import RunWrite
 from podium_storage.newrun import new_run_fields
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
-from podium_storage.sql.tables import RunRow
+from podium_storage.sql.tables import RunPayloadRow, RunRow
 
 _runs = table(RunRow)
+_payloads = table(RunPayloadRow)
+_GET_PAYLOAD = select(_payloads.c.payload).where(_payloads.c.run_id == bindparam("run_id"))
 
 
 _FILTERS: dict[str, tuple[str, Callable[[Any, Any], ColumnElement[bool]]]] = {
@@ -192,3 +194,17 @@ class RunStore(SqlBase):
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""
         return (await self.write_runs([RunWrite(run_id, changes)]))[0]
+
+    async def put_run_payload(self, run_id: str, payload: str) -> None:
+        """Store the request body of a webhook run.
+
+        Raises:
+            AlreadyExists: the run holds a payload already.
+        """
+        values = {"run_id": run_id, "payload": payload}
+        await self._writing(lambda connection: connection.execute(_payloads.insert(), values))
+
+    async def get_run_payload(self, run_id: str) -> str | None:
+        """The request body of a webhook run; None for any other run."""
+        found = await self._reading(lambda connection: connection.execute(_GET_PAYLOAD, {"run_id": run_id}).first())
+        return None if found is None else str(found[0])

@@ -67,6 +67,8 @@ class JobRow(Base, table=True):
         default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False}
     )
     properties: dict[str, str] = _json()
+    # Webhook triggers (migration 0006), a JSON list.
+    triggers: list[dict[str, Any]] = Field(default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False})
     is_enabled: bool = Field(default=True, sa_type=Boolean)
     created_at: datetime = _date()
     updated_at: datetime = _date()
@@ -126,6 +128,19 @@ class RunRow(Base, table=True):
     started_at: datetime | None = _date(nullable=True)
     completed_at: datetime | None = _date(nullable=True)
     updated_at: datetime = _date()
+
+
+class RunPayloadRow(Base, table=True):
+    """The request body of a webhook run (migration 0006); removed with its run by `delete_runs`.
+
+    A table of its own: listings and the writes of the hot path, which read whole run rows,
+    never carry a payload.
+    """
+
+    __tablename__ = "run_payloads"
+
+    run_id: str = Field(sa_type=String(36), primary_key=True)
+    payload: str = Field(sa_type=Text)
 
 
 class WorkerRow(Base, table=True):
