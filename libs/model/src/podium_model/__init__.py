@@ -5,6 +5,7 @@ depend on it, and it depends on no service.
 """
 
 from podium_model._base import Page, Slug, UtcDatetime, new_id, utcnow
+from podium_model.artifacts import Artifact
 from podium_model.jobs import (
     AfterCondition,
     CommandsDefinition,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "FINAL_STATUSES",
     "AfterCondition",
+    "Artifact",
     "CommandsDefinition",
     "Credential",
     "Job",

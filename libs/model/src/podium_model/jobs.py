@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
-from podium_model.limits import JOB_SECRETS, JOB_TRIGGERS
+from podium_model.artifacts import ArtifactPattern
+from podium_model.limits import ARTIFACT_PATTERNS, JOB_SECRETS, JOB_TRIGGERS
 from podium_model.runs import RunStatus
 from podium_model.secrets import SecretName
 from podium_templates import PAYLOAD_NAMESPACES, TemplateError, parse
@@ -38,6 +39,12 @@ class CommandsDefinition(Model):
         max_length=JOB_SECRETS,
         description="Project secrets given to the commands as environment variables of the same name, masked "
         "in the log; applying a configuration naming a secret the project lacks is refused",
+    )
+    artifacts: list[ArtifactPattern] = Field(
+        default_factory=list,
+        max_length=ARTIFACT_PATTERNS,
+        description="Globs relative to the workspace; the files they match after the last command are kept "
+        "with the run (docs/jobs.md, Artifacts)",
     )
 
 

@@ -53,6 +53,18 @@ JOB_TRIGGERS = 16
 WEBHOOK_BODY_BYTES = 1 * MIB
 """A request body of `POST /api/v1/hooks/{project}/{id}`: the payload a webhook run gets as a file."""
 
+ARTIFACT_PATTERNS = 100
+"""The most globs one job's `definition.artifacts` lists."""
+
+ARTIFACT_PATH_BYTES = 1 * KIB
+"""The longest artifact pattern, and the longest path of a collected file (UTF-8, relative to the workspace)."""
+
+ARTIFACT_FILES = 1000
+"""The most files one run keeps as artifacts: the executor collects the first ones, in path order."""
+
+ARTIFACT_BYTES = 1024 * MIB
+"""All the artifacts of one run together: a file that would go over is not collected (the log says so)."""
+
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""
 

@@ -22,7 +22,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter
 
 from podium_model._base import Model, UtcDatetime
+from podium_model.artifacts import Artifact
 from podium_model.jobs import CommandsDefinition
+from podium_model.limits import ARTIFACT_FILES
 from podium_model.runs import RunStatus
 from podium_model.workers import WorkerDescription
 
@@ -78,6 +80,11 @@ class WorkerRunState(Model):
     reason: str | None = None
     started_at: UtcDatetime | None = None
     completed_at: UtcDatetime | None = None
+    artifacts: list[Artifact] = Field(
+        default_factory=list,
+        max_length=ARTIFACT_FILES,
+        description="Final status only: the files the executor kept, in the run directory's `artifacts/N` by index",
+    )
 
 
 # Master → worker requests ------------------------------------------------------------------
@@ -124,6 +131,15 @@ class Resync(_Request):
     type: Literal["resync"] = "resync"
     run_id: str
     offset: int = Field(ge=0)
+
+
+class Upload(_Request):
+    """The master holds `artifacts[path]` bytes of each artifact named: send the rest as binary
+    frames (an `artifact` header), then the final status again."""
+
+    type: Literal["upload"] = "upload"
+    run_id: str
+    artifacts: dict[str, Annotated[int, Field(ge=0)]] = Field(max_length=ARTIFACT_FILES)
 
 
 class Clean(_Request):
@@ -199,7 +215,7 @@ class Heartbeat(_Message):
 
 
 MasterMessage = Annotated[
-    Describe | Execute | Abort | ListRuns | GetRequest | Resync | Clean | Response | ErrorMessage,
+    Describe | Execute | Abort | ListRuns | GetRequest | Resync | Upload | Clean | Response | ErrorMessage,
     Field(discriminator="type"),
 ]
 WorkerMessage = Annotated[StatusUpdate | Heartbeat | Response | ErrorMessage, Field(discriminator="type")]
@@ -212,15 +228,20 @@ DescribeResult = WorkerDescription
 
 
 class LogChunk(Model):
-    """Header of a binary log frame: `data` starts at byte `offset` of the run's log."""
+    """Header of a binary frame: `data` starts at byte `offset` of the run's log, or of the
+    artifact named `artifact` (sent only when the master asked with `upload`)."""
 
     run_id: str
     offset: int = Field(ge=0)
+    artifact: str | None = None
 
 
-def encode_log_chunk(run_id: str, offset: int, data: bytes) -> bytes:
-    """Encode a log chunk as one binary websocket frame: JSON header, newline, raw bytes."""
-    header = json.dumps({"run_id": run_id, "offset": offset}, separators=(",", ":")).encode()
+def encode_log_chunk(run_id: str, offset: int, data: bytes, artifact: str | None = None) -> bytes:
+    """Encode a log (or artifact) chunk as one binary websocket frame: JSON header, newline, raw bytes."""
+    fields: dict[str, Any] = {"run_id": run_id, "offset": offset}
+    if artifact is not None:
+        fields["artifact"] = artifact
+    header = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
     return header + b"\n" + data
 
 

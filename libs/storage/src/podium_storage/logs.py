@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -59,35 +60,7 @@ class LogStore:
             LogOffsetMismatch: `offset` is not the current size (a gap or an overlap).
             LogStoreFull: the disk is full; the log is as it was (a chunk is stored whole or not at all).
         """
-        path = self.path(project, run_id)
-        try:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            except FileNotFoundError:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            if exc.errno in _FULL:
-                raise LogStoreFull(exc.strerror or str(exc)) from exc
-            raise
-        size = -1
-        try:
-            size = os.fstat(fd).st_size
-            if offset != size:
-                raise LogOffsetMismatch(size)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            return size + len(data)
-        except OSError as exc:
-            if exc.errno not in _FULL:
-                raise
-            if size >= 0:
-                os.ftruncate(fd, size)  # drop the part written: shrinking needs no space
-            raise LogStoreFull(exc.strerror or str(exc)) from exc
-        finally:
-            os.close(fd)
+        return append_at(self.path(project, run_id), offset, data)
 
     def read(self, project: str, run_id: str, offset: int = 0, limit: int | None = None) -> bytes:
         """Bytes of the log from `offset`, at most `limit` of them (b"" past the end)."""
@@ -98,10 +71,57 @@ class LogStore:
         except FileNotFoundError:
             return b""
 
+    def artifacts(self, project: str, run_id: str) -> Path:
+        """The directory of one run's artifacts, beside its log (`podium_storage.artifacts`)."""
+        return self.path(project, run_id).with_suffix(".artifacts")
+
     def delete(self, project: str, run_id: str) -> bool:
-        """Remove a run's log, if any; True when there was one."""
+        """Remove a run's log and its artifacts, if any; True when there was a log."""
         try:
             self.path(project, run_id).unlink()
         except FileNotFoundError:
-            return False
-        return True
+            found = False
+        else:
+            found = True
+        try:
+            shutil.rmtree(self.artifacts(project, run_id))
+        except FileNotFoundError:
+            pass  # the usual case, one failed lstat on the claim path
+        return found
+
+
+def append_at(path: Path, offset: int, data: bytes) -> int:
+    """Append `data` to the file at `path` if it starts exactly where the file ends; return the new size.
+
+    Raises:
+        LogOffsetMismatch: `offset` is not the current size (a gap or an overlap).
+        LogStoreFull: the disk is full; the file is as it was (a chunk is stored whole or not at all).
+    """
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise LogStoreFull(exc.strerror or str(exc)) from exc
+        raise
+    size = -1
+    try:
+        size = os.fstat(fd).st_size
+        if offset != size:
+            raise LogOffsetMismatch(size)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        return size + len(data)
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        if size >= 0:
+            os.ftruncate(fd, size)  # drop the part written: shrinking needs no space
+        raise LogStoreFull(exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)

@@ -99,6 +99,8 @@ OPERATIONS: dict[str, Permission] = {
     "streamRunLog": Permission.read,
     "getRunResults": Permission.read,
     "getRunArchive": Permission.read,
+    "listRunArtifacts": Permission.read,
+    "getRunArtifact": Permission.read,
     "cancelRun": Permission.operate,
     "abortRun": Permission.operate,
     # schedules

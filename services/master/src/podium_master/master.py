@@ -29,6 +29,7 @@ from podium_master.settings import MasterSettings
 from podium_model import RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.control import ControlAnswer, ControlResult
 from podium_model.messages import CLOSE_DISCONNECT_REQUESTED, CLOSE_REPLACED
+from podium_storage.artifacts import ArtifactStore
 from podium_storage.interface import Storage, StorageError
 from podium_storage.logs import LogStore
 from podium_storage.secretfiles import secrets_keys
@@ -77,6 +78,7 @@ class Master:
             self.bounces,
             self.log_space,
             self.sessions,
+            ArtifactStore(logs),
             self.wake,
             self.heard,
         )

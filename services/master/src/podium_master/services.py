@@ -15,6 +15,7 @@ from podium_master.logspace import LogSpace
 from podium_master.metrics import MasterMetrics
 from podium_master.poison import Bounces
 from podium_master.settings import MasterSettings
+from podium_storage.artifacts import ArtifactStore
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
@@ -35,6 +36,8 @@ class SessionServices:
     """Whether the log store takes bytes (a full disk pauses the runs' logs)."""
     sessions: Mapping[str, object]
     """The current connection of each worker (a replaced one is no longer there)."""
+    artifacts: ArtifactStore
+    """The runs' artifacts, beside their logs."""
     wake: Callable[[], None]
     """Tell the dispatcher something may be runnable (a worker ready, a slot freed)."""
     heard: Callable[[str], None]

@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,6 +42,7 @@ from podium_model.messages import (
     Resync,
     RunRequest,
     StatusUpdate,
+    Upload,
     WorkerRunState,
     decode_log_chunk,
     worker_message_adapter,
@@ -55,6 +56,10 @@ logger = logging.getLogger(__name__)
 INLINE_APPEND = 65536
 """Log chunks up to this size are appended on the event loop; larger ones in a thread."""
 
+STALLED_UPLOADS = 3
+"""A worker that answers this many `upload` requests in a row without a byte of the artifacts
+asked (its copy is gone) gets its run recorded without them, never held forever."""
+
 
 @dataclass
 class RunSync:
@@ -66,6 +71,14 @@ class RunSync:
     finishing: bool = False
     paused: bool = False
     """The log store is full: this run's bytes wait on the worker (`logspace`)."""
+    uploading: dict[str, int] = field(default_factory=dict)
+    """Artifacts asked with `upload`: path → size; their frames are the only ones accepted."""
+    verified: set[str] = field(default_factory=set)
+    """Artifacts stored whole with the right SHA-256."""
+    checking: bool = False
+    mismatches: int = 0
+    stalled: int = 0
+    """Uploads in a row that brought no byte: at `STALLED_UPLOADS`, the run ends without the missing ones."""
 
 
 class WorkerSession:
@@ -321,6 +334,9 @@ class WorkerSession:
         sync = self._sync(header.run_id)
         if sync.paused:
             return  # the log store is full: the worker keeps these bytes and sends them again
+        if header.artifact is not None:
+            await self._on_artifact_chunk(header.run_id, sync, header.artifact, header.offset, data)
+            return
         if header.offset != sync.held:
             self.resync(header.run_id, sync)
             return
@@ -345,6 +361,60 @@ class WorkerSession:
         sync.held = size
         sync.resync_at = None
         self.services.events.log_grew(sync.project, header.run_id, size)
+
+    async def _on_artifact_chunk(self, run_id: str, sync: RunSync, path: str, offset: int, data: bytes) -> None:
+        """Store a chunk of an artifact the master asked for; a gap is mended by the next `upload`."""
+        size = sync.uploading.get(path)
+        if size is None:
+            raise ProtocolViolation("unknown-artifact", f"artifact {path!r} of run {run_id} was not asked for")
+        if offset + len(data) > size:
+            raise ProtocolViolation("too-big", f"artifact {path!r} of run {run_id} is larger than its {size} bytes")
+        append = (sync.project, run_id, path, offset, data)
+        try:
+            if len(data) <= INLINE_APPEND:
+                self.services.artifacts.append(*append)
+            else:
+                await asyncio.to_thread(self.services.artifacts.append, *append)
+        except LogOffsetMismatch:
+            return  # a copy sent twice; the final status that follows asks for what is missing
+        except LogStoreFull as exc:
+            sync.paused = True
+            self.services.log_space.refused(self, run_id, str(exc))
+            return
+        sync.stalled = 0
+        self.services.metrics.log_bytes.inc(len(data))
+
+    async def _missing_artifacts(self, run_id: str, sync: RunSync, state: WorkerRunState) -> dict[str, int]:
+        """The artifacts not stored whole yet: path → bytes held (a copy with a wrong SHA-256 is dropped)."""
+        store = self.services.artifacts
+
+        def check() -> tuple[dict[str, int], int]:
+            missing: dict[str, int] = {}
+            mismatched = 0
+            for artifact in state.artifacts:
+                if artifact.path in sync.verified:
+                    continue
+                held = store.held(sync.project, run_id, artifact.path)
+                if held == artifact.size and store.sha256(sync.project, run_id, artifact.path) == artifact.sha256:
+                    sync.verified.add(artifact.path)
+                    continue
+                if held >= artifact.size:  # whole but different, or longer: start it again
+                    logger.warning(
+                        "run %s: artifact %s does not match its checksum: uploaded again", run_id, artifact.path
+                    )
+                    store.discard(sync.project, run_id, artifact.path)
+                    held = 0
+                    mismatched += 1
+                missing[artifact.path] = held
+            if not missing:
+                store.write_manifest(sync.project, run_id, state.artifacts)
+            return missing, mismatched
+
+        missing, mismatched = await asyncio.to_thread(check)
+        sync.mismatches += mismatched
+        if sync.mismatches > STALLED_UPLOADS:
+            sync.stalled = STALLED_UPLOADS  # a copy that never matches is not uploaded forever
+        return missing
 
     def send_log_again(self, run_id: str) -> None:
         """The log store may take bytes again: ask the worker to send `run_id` from the offset held."""
@@ -386,6 +456,26 @@ class WorkerSession:
             return
         if sync.held > state.log_size:
             raise ProtocolViolation("bad-status", f"log_size {state.log_size} is below the {sync.held} bytes sent")
+        if state.artifacts:
+            if sync.checking or sync.paused:
+                return  # a copy sent while the artifacts are checked, or the store is full
+            sync.checking = True
+            try:
+                missing = await self._missing_artifacts(state.run_id, sync, state)
+            finally:
+                sync.checking = False
+            if missing and sync.stalled < STALLED_UPLOADS:
+                sync.stalled += 1  # reset by the next artifact byte stored
+                sync.uploading = {artifact.path: artifact.size for artifact in state.artifacts}
+                self.send_request(Upload(id=0, run_id=state.run_id, artifacts=missing))
+                return
+            if missing:
+                names = ", ".join(sorted(missing))
+                logger.warning(
+                    "run %s: artifacts %s never arrived whole: the run ends without them", state.run_id, names
+                )
+                kept = [artifact for artifact in state.artifacts if artifact.path not in missing]
+                await asyncio.to_thread(self.services.artifacts.write_manifest, sync.project, state.run_id, kept)
         sync.finishing = True
         self._spawn(self._finish(state), f"finish {state.run_id}")
 

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--home", default=_env("PODIUM_WORKER_HOME", "./.podium/worker"), help="run directories [PODIUM_WORKER_HOME]")
     add("--heartbeat-interval", type=float, default=float(_env("PODIUM_WORKER_HEARTBEAT_INTERVAL", "10") or 10),
         help="seconds between heartbeats [PODIUM_WORKER_HEARTBEAT_INTERVAL]")  # fmt: skip
+    add("--chunk-size", type=int, default=int(_env("PODIUM_WORKER_CHUNK_SIZE", str(1 << 20)) or 1 << 20),
+        help="largest piece of a log or an artifact sent in one frame, in bytes (at most 4 MiB, the "
+             "master's frame limit) [PODIUM_WORKER_CHUNK_SIZE]")  # fmt: skip
     add("--log-level", default=_env("PODIUM_LOG_LEVEL", "INFO"), help="logging level [PODIUM_LOG_LEVEL]")
     add("--log-format", choices=["text", "json"], default=_env("PODIUM_LOG_FORMAT", "text"),
         help="service log format [PODIUM_LOG_FORMAT]")  # fmt: skip
@@ -123,6 +126,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         properties=properties,
         home=Path(args.home),
         heartbeat_interval=args.heartbeat_interval,
+        chunk_size=args.chunk_size,
         ca_file=Path(args.ca_file) if args.ca_file else None,
         allow_insecure=args.allow_insecure,
         drain=args.drain,

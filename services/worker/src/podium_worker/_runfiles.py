@@ -20,7 +20,9 @@ Layout of ``RUN_DIR`` (one per run, on the worker's disk):
   SIGTERM to the executor;
 - ``payload.json``: a webhook run's request body, as received (``PODIUM_PAYLOAD``); other runs
   have none;
-- ``workspace/``: the working directory of every command (``PODIUM_WORKSPACE``).
+- ``workspace/``: the working directory of every command (``PODIUM_WORKSPACE``);
+- ``artifacts/N``: a copy of each file the job keeps, N its index in the final state's
+  ``artifacts`` (`podium_worker._collect`), uploaded when the master asks (``upload``).
 
 Stdlib only: the executor imports this module on every run's critical path.
 """
@@ -43,6 +45,7 @@ RESULTS = "results.json"
 ABORT = "abort.json"
 PAYLOAD = "payload.json"
 WORKSPACE = "workspace"
+ARTIFACTS = "artifacts"
 
 HELD_BACK = ("PODIUM_TOKEN",)
 """Variables of the request's ``environment`` handed over with the secrets, never stored."""

@@ -43,6 +43,7 @@ from podium_model.messages import (
     Response,
     Resync,
     RunList,
+    Upload,
     master_message_adapter,
 )
 from podium_model.workers import WorkerDescription
@@ -254,6 +255,15 @@ class MasterConnection:
             if run is None:
                 raise _Refusal("unknown-run", f"run {message.run_id} is not on this worker")
             run.attach(link, message.offset)
+            return None
+        if isinstance(message, Upload):
+            run = runs.runs.get(message.run_id)
+            if run is None:
+                raise _Refusal("unknown-run", f"run {message.run_id} is not on this worker")
+            try:
+                run.upload(link, message.artifacts)
+            except ValueError as exc:
+                raise _Refusal("unknown-artifact", str(exc)) from exc
             return None
         if isinstance(message, Abort):
             run = runs.runs.get(message.run_id)

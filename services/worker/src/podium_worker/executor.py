@@ -112,6 +112,8 @@ class Executor:
         self.handover_error: str | None = None
         self.masker: Masker | None = None  # None: the run has neither secrets nor a token
         self.user: runas.User | None = None  # the --run-as user commands run as, if any
+        self.keep: list[str] = []  # the job's artifact globs
+        self.artifacts: list[dict[str, Any]] = []  # what was kept of them
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -137,6 +139,8 @@ class Executor:
             status, reason = "exception", f"internal executor error: {exc!r}"
         if reason and self.masker is not None:
             reason = self.masker.text(reason)
+        if self.keep and status in ("succeeded", "failed"):
+            self._collect()
         if self.user is not None and os.path.isdir(self.path(files.WORKSPACE)):
             self._give_back_workspace()
         if reason and status == "exception":
@@ -227,6 +231,8 @@ class Executor:
             "started_at": self.started_at,
             "completed_at": _now() if final else None,
         }
+        if final and self.artifacts:
+            state["artifacts"] = self.artifacts
         try:
             files.write_json_atomic(self.path(files.STATE), state)
         except OSError as exc:
@@ -266,6 +272,7 @@ class Executor:
         if abort is not None:
             return "aborted", abort[0]
         definition = request["definition"]
+        self.keep = definition.get("artifacts") or []
         if definition.get("timeout"):
             self.timeout = definition["timeout"]
             self.deadline = self.started + definition["timeout"]
@@ -336,6 +343,23 @@ class Executor:
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
                 return "failed", f"command {index} ({argv[0]}) {how}"
         return "succeeded", None
+
+    def _collect(self) -> None:
+        """Keep the files the job's artifact globs match (`podium_worker._collect`), saying so in the log."""
+        from podium_worker import _collect  # only a job that keeps artifacts pays for the import
+
+        def say(line: str) -> None:
+            text = f"[podium] {line}\n"
+            if self.masker is not None:
+                text = self.masker.text(text)
+            self._append_log(text.encode("utf-8", "backslashreplace"))
+
+        try:
+            owner = self.user.uid if self.user is not None else None
+            self.artifacts = _collect.collect(self.run_dir, self.path(files.WORKSPACE), self.keep, owner, say)
+        except OSError as exc:
+            _note(f"cannot collect the artifacts: {exc}")
+            say(f"artifacts not kept: {exc}")
 
     def _stop_reason(self) -> str | None:
         """Why the run must stop now (an abort request or the timeout), if it must."""

@@ -67,6 +67,7 @@ class LocalRun:
         self._generation = 0
         self._pump: asyncio.Task[None] | None = None
         self.cleaned = False
+        self.uploads: dict[str, int] = {}  # artifacts the master asked for: path → offset it holds
         self._chunk_size = chunk_size
         self._watch_interval = watch_interval
 
@@ -214,6 +215,46 @@ class LocalRun:
         self._generation += 1
         self._pump = asyncio.get_running_loop().create_task(self._stream(link), name=f"stream {self.run_id}")
 
+    def upload(self, link: Link, artifacts: dict[str, int]) -> None:
+        """Send the artifacts named from the offsets given (the master holds that much), then the
+        final status again.
+
+        Raises:
+            ValueError: the run is not final, or an artifact named is not one it kept.
+        """
+        state = self.dir.read_state()
+        if state is None or not state.status.is_final:
+            raise ValueError(f"run {self.run_id} has not ended: it has no artifacts yet")
+        sizes = {artifact.path: artifact.size for artifact in state.artifacts}
+        for path, offset in artifacts.items():
+            if path not in sizes:
+                raise ValueError(f"run {self.run_id} kept no artifact {path!r}")
+            if offset > sizes[path]:
+                raise ValueError(f"artifact {path!r} has {sizes[path]} bytes, not {offset}")
+        self.uploads = dict(artifacts)
+        if self._pump is None or self._pump.done():
+            self.attach(link, state.log_size)
+        self.changed.set()
+
+    async def _upload(self, link: Link, state: WorkerRunState, generation: int) -> bool:
+        """Send what `uploads` asks of the run's artifacts; False when a newer stream took over."""
+        index = {artifact.path: (number, artifact.size) for number, artifact in enumerate(state.artifacts)}
+        while self.uploads:
+            path, offset = next(iter(self.uploads.items()))
+            number, size = index[path]
+            file = self.dir.file(_runfiles.ARTIFACTS) / str(number)
+            while offset < size:
+                data = await asyncio.to_thread(_read, file, offset, min(self._chunk_size, size - offset))
+                if not data:
+                    raise OSError(f"artifact {path} of run {self.run_id} is shorter on disk than its {size} bytes")
+                await link.send_bytes(encode_log_chunk(self.run_id, offset, data, artifact=path))
+                if generation != self._generation:
+                    return False
+                offset += len(data)
+            if self.uploads.get(path) is not None:
+                del self.uploads[path]
+        return True
+
     def detach(self) -> None:
         """Stop streaming (the connection is gone, or the run is cleaned)."""
         if self._pump is not None:
@@ -249,6 +290,10 @@ class LocalRun:
                         return
                     self.offset = start + len(data)
                 if state is not None and state.status.is_final:
+                    if self.offset >= state.log_size and self.uploads:
+                        if not await self._upload(link, state, generation):
+                            return
+                        sent_final_at = None  # the master checks the artifacts again on it
                     if self.offset >= state.log_size and sent_final_at != self.offset:
                         sent_final_at = self.offset
                         await link.send_text(StatusUpdate(state=state).model_dump_json())
@@ -345,6 +390,12 @@ class RunSet:
         while self.runs:
             self._cleaned.clear()
             await self._cleaned.wait()
+
+
+def _read(path: Path, offset: int, limit: int) -> bytes:
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read(limit)
 
 
 def _memory_file(data: bytes) -> int:

@@ -23,7 +23,12 @@ class WorkerSettings(BaseModel):
     heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats")
     backoff_max: float = Field(default=10.0, gt=0, description="Longest pause between reconnection attempts")
     watch_interval: float = Field(default=0.2, gt=0, description="Poll period of recovered runs (no pipe)")
-    chunk_size: int = Field(default=1 << 20, gt=0, description="Largest log chunk sent in one frame")
+    chunk_size: int = Field(
+        default=1 << 20,
+        gt=0,
+        le=(4 << 20) - 2048,
+        description="Largest piece of a log or an artifact sent in one frame",
+    )
     ca_file: Path | None = Field(default=None, description="CA bundle verifying the master (None: system store)")
     allow_insecure: bool = Field(default=False, description="Allow plain ws:// to a host other than loopback")
     drain: bool = Field(default=False, description="On SIGTERM/SIGINT finish the running runs before stopping")

@@ -8,16 +8,18 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from podium_api.archive import CHUNK, archive_chunks
 from podium_api.deps import ControlDep, LogsDep, StorageDep, UserDep
-from podium_api.errors import InvalidTransition
+from podium_api.errors import InvalidTransition, NotFound
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
 from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate
-from podium_model.limits import cut_parameters
+from podium_model.artifacts import ArtifactList
+from podium_model.limits import ARTIFACT_PATH_BYTES, cut_parameters
+from podium_storage.artifacts import ArtifactStore
 from podium_storage.logs import LogStore
 from podium_storage.pipelines import run_detail
 
@@ -145,6 +147,54 @@ async def get_run_archive(project: str, run: str, storage: StorageDep, logs: Log
         archive_chunks(found, logs),
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="{found.project}-{found.id}.tar.gz"'},
+    )
+
+
+@router.get(
+    "/{run}/artifacts",
+    response_model=ArtifactList,
+    responses=_NOT_FOUND,
+    **operation("listRunArtifacts", summary="List a run's artifacts"),
+)
+async def list_run_artifacts(project: str, run: str, storage: StorageDep, logs: LogsDep) -> ArtifactList:
+    """The files the run kept (`definition.artifacts`), with size and SHA-256; empty until the run ended."""
+    found = await run_or_404(storage, project, run)
+    return ArtifactList(items=await asyncio.to_thread(ArtifactStore(logs).manifest, found.project, found.id))
+
+
+@router.get(
+    "/{run}/artifacts/{path:path}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The artifact's bytes (ranges accepted); `X-Podium-Artifact-Sha256` is its checksum",
+        },
+        **_NOT_FOUND,
+    },
+    **operation("getRunArtifact", summary="Download one artifact of a run"),
+)
+async def get_run_artifact(
+    project: str,
+    run: str,
+    path: Annotated[str, Path(max_length=ARTIFACT_PATH_BYTES)],
+    storage: StorageDep,
+    logs: LogsDep,
+) -> Response:
+    """One artifact, by its path in the workspace, always as an attachment of type `application/octet-stream`
+    (an HTML artifact is never rendered as a page of the api's origin)."""
+    found = await run_or_404(storage, project, run)
+    store = ArtifactStore(logs)
+    listed = {artifact.path: artifact for artifact in await asyncio.to_thread(store.manifest, found.project, found.id)}
+    artifact = listed.get(path)
+    stored = store.file(found.project, found.id, path) if artifact is not None else None
+    if artifact is None or stored is None or not await asyncio.to_thread(stored.is_file):
+        raise NotFound(f"run {run!r} has no artifact {path!r}")  # or retention removed it just now
+    return FileResponse(
+        stored,
+        media_type="application/octet-stream",
+        filename=artifact.path.rsplit("/", 1)[-1],
+        headers={"X-Podium-Artifact-Sha256": artifact.sha256},
     )
 
 
