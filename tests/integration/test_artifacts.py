@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,26 @@ def test_worker_killed_during_the_upload_still_ends_with_whole_artifacts(stack: 
     big = download(stack, run["id"], "out/b.bin")
     assert hashlib.sha256(big).hexdigest() == items["out/b.bin"]["sha256"]
     assert sorted(p.name for p in stored.parent.iterdir()) == ["a.txt", "b.bin", "deep"]
+
+
+def test_cli_lists_and_downloads_checked_artifacts(stack: Stack, tmp_path: Path) -> None:
+    run = stack.trigger("demo", "build")
+    assert stack.wait_run("demo", run["id"])["status"] == "succeeded", stack.outputs()
+    token = stack.client.headers["Authorization"].removeprefix("Bearer ")
+    env = {**os.environ, "PODIUM_API_URL": stack.api_url, "PODIUM_TOKEN": token, "PODIUM_CONFIG_DIR": str(tmp_path)}
+
+    def podium(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["podium", *args], capture_output=True, text=True, timeout=60, env=env)
+
+    listing = podium("runs", "artifacts", "demo", run["id"], "--list")
+    assert listing.returncode == 0, listing.stderr
+    assert "out/b.bin" in listing.stdout and str(BIG) in listing.stdout
+    saved = podium("runs", "artifacts", "demo", run["id"], "-o", str(tmp_path / "all"))
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "all" / "out" / "a.txt").read_bytes() == b"alpha\n"
+    assert (tmp_path / "all" / "out" / "b.bin").stat().st_size == BIG
+    one = podium("runs", "artifacts", "demo", run["id"], "report-1.txt", "-o", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    assert [p.name for p in (tmp_path / "one").iterdir()] == ["report-1.txt"]
+    unknown = podium("runs", "artifacts", "demo", run["id"], "nope.txt")
+    assert unknown.returncode != 0 and "no artifact nope.txt" in unknown.stderr

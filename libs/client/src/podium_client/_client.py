@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import ssl
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from podium_model import Job, LoginResponse, Page, Problem, Project, Run, RunDetail, User, Worker
 from podium_model import transport as _tls
+from podium_model.artifacts import Artifact, ArtifactList
 from podium_model.config import Change
 from podium_model.secrets import SecretInfo
 from podium_model.users import TokenCreated
@@ -194,6 +197,26 @@ class PodiumClient:
     def archive(self, project: str, run_id: str) -> bytes:
         """The run's archive (run JSON, log and results)."""
         return self._request("GET", f"/projects/{project}/runs/{run_id}/archive").content
+
+    def artifacts(self, project: str, run_id: str) -> list[Artifact]:
+        """The files the run kept, with size and SHA-256 (empty until it ended)."""
+        return ArtifactList.model_validate(self._json("GET", f"/projects/{project}/runs/{run_id}/artifacts")).items
+
+    def download_artifact(self, project: str, artifact: Artifact, run_id: str, target: BinaryIO) -> str:
+        """Write one artifact to `target`, streamed; return the hex SHA-256 of what was written."""
+        path = f"/projects/{project}/runs/{run_id}/artifacts/{quote(artifact.path)}"
+        digest = hashlib.sha256()
+        try:
+            with self._http.stream("GET", path, timeout=httpx.Timeout(30, read=300)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise PodiumError(self._problem(response))
+                for chunk in response.iter_bytes(1 << 20):
+                    digest.update(chunk)
+                    target.write(chunk)
+        except httpx.TransportError as exc:
+            raise PodiumUnreachable(f"lost the download of {artifact.path}: {self._reason(exc)}") from None
+        return digest.hexdigest()
 
     def follow(self, project: str, run_id: str, offset: int = 0) -> Iterator[LogEvent]:
         """Follow a run's live log: chunks as they are written, then one event with the final run."""

@@ -241,6 +241,42 @@ def cmd_runs_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_artifacts(args: argparse.Namespace) -> int:
+    """`podium runs artifacts PROJECT RUN [PATH...]`: list a run's artifacts, or download them checked."""
+    with client(args) as api:
+        run_id = resolve_run(api, args.project, args.run)
+        artifacts = api.artifacts(args.project, run_id)
+        if args.list:
+            rows = [["PATH", "SIZE", "SHA256"], *([a.path, str(a.size), a.sha256] for a in artifacts)]
+            emit(args, artifacts, table(rows) if artifacts else f"Run {run_id} kept no artifact")
+            return 0
+        wanted = set(args.paths)
+        if unknown := wanted - {artifact.path for artifact in artifacts}:
+            raise CliError(f"run {run_id} has no artifact {', '.join(sorted(unknown))}")
+        root = Path(args.output_dir or f"{args.project}-{run_id}-artifacts").resolve()
+        saved: list[str] = []
+        for artifact in artifacts:
+            if wanted and artifact.path not in wanted:
+                continue
+            target = (root / artifact.path).resolve()
+            if not target.is_relative_to(root):  # the api never answers such a path; never write one
+                raise CliError(f"artifact path {artifact.path!r} leaves {root}")
+            partial = target.with_name(f".{target.name}.part")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with partial.open("wb") as file:
+                    digest = api.download_artifact(args.project, artifact, run_id, file)
+                if digest != artifact.sha256:
+                    partial.unlink()
+                    raise CliError(f"{artifact.path}: its SHA-256 is {digest}, the api lists {artifact.sha256}")
+                partial.replace(target)
+            except OSError as exc:
+                raise CliError(f"{target}: {exc.strerror}") from None
+            saved.append(str(target))
+    emit(args, {"files": saved}, f"Saved {len(saved)} artifact{'s' if len(saved) != 1 else ''} in {root}")
+    return 0
+
+
 def cmd_workers_list(args: argparse.Namespace) -> int:
     """`podium workers list`."""
     with client(args) as api:

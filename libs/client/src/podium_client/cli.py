@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", "cancel a pending run", commands.cmd_runs_stop),
         ("abort", "abort a running run", commands.cmd_runs_stop),
         ("download", "save a run's archive (run, log, results)", commands.cmd_runs_download),
+        ("artifacts", "list a run's artifacts, or download them (checksums checked)", commands.cmd_runs_artifacts),
     ):
         p = build.command(runs, name, help, func)
         p.add_argument("project")
@@ -156,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--follow", "-f", action="store_true", help="follow live; exit 0 only if it succeeded")
         if name == "download":
             p.add_argument("--output", "-o", help="the file to write [PROJECT-RUN.tar.gz]")
+        if name == "artifacts":
+            p.add_argument("paths", nargs="*", metavar="PATH", help="only these artifacts (default: all)")
+            p.add_argument("--list", "-l", action="store_true", help="list them, download nothing")
+            p.add_argument("--output-dir", "-o", help="where to write them [PROJECT-RUN-artifacts]")
 
     workers = build.group(sub, "workers", "list, enable, disable or disconnect workers")
     build.command(workers, "list", "list the workers", commands.cmd_workers_list)
