@@ -175,6 +175,21 @@ def test_hello_shows_parameters_results_and_the_dashboard_follows(page: Page, st
     screenshot(page, "dashboard")
 
 
+def test_run_page_lists_artifacts_and_downloads_one(page: Page, stack: UiStack) -> None:
+    """A run that kept files lists them with their sizes; a click downloads one, by its name."""
+    run_id = stack.trigger(PROJECT, "keeps")["id"]
+    assert stack.wait_run(PROJECT, run_id)["status"] == "succeeded"
+    page.goto(f"/#/projects/{PROJECT}/runs/{run_id}")
+    rows = page.locator(".artifacts tr[data-artifact]")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("out/report.txt")
+    expect(rows.first).to_contain_text("7 B")
+    with page.expect_download() as kept:
+        page.get_by_role("button", name="out/report.txt").click()
+    assert kept.value.suggested_filename == "report.txt"
+    assert Path(kept.value.path()).read_bytes() == b"report\n"
+
+
 def test_missing_required_parameter_is_shown_inline(page: Page) -> None:
     """The api's 422 problem for a missing required parameter appears next to its field."""
     page.goto(f"/#/projects/{PROJECT}/jobs/needs")

@@ -102,6 +102,17 @@ def write_configuration(path: Path, gate: Path) -> Path:
                 "timeout": 300,
             },
         },
+        {
+            "id": "keeps",
+            "description": "Keeps two files as artifacts.",
+            "definition": {
+                "type": "job",
+                "artifacts": ["out/"],
+                "commands": [
+                    ["sh", "-c", "mkdir -p out/sub && echo report > out/report.txt && echo x > out/sub/x.csv"]
+                ],
+            },
+        },
     ]
     path.write_text(yaml.safe_dump(configuration, sort_keys=False))
     return path

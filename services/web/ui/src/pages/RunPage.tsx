@@ -35,6 +35,63 @@ function Results({ results }: { results: Record<string, unknown> }) {
   );
 }
 
+type Artifact = { path: string; size: number; sha256: string };
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+// The files the run kept (`definition.artifacts`): listed once the run ended, each downloaded
+// through the api (with the session's credentials), never opened as a page.
+function Artifacts({ base, run }: { base: string; run: Run }) {
+  const ended = FINAL.has(run.status);
+  const artifacts = useLoad(
+    (signal) => (ended ? get<{ items: Artifact[] }>(`${base}/artifacts`, signal) : Promise.resolve({ items: [] })),
+    [base, ended],
+  );
+  const items = artifacts.data?.items ?? [];
+  if (!items.length && !artifacts.error) return null;
+  return (
+    <section class="card artifacts">
+      <h2>Artifacts</h2>
+      <ErrorNote error={artifacts.error} />
+      <table class="kv">
+        <tbody>
+          {items.map((item) => (
+            <tr key={item.path} data-artifact={item.path}>
+              <th scope="row">
+                <ActionButton
+                  class="link"
+                  action={() =>
+                    download(
+                      `${base}/artifacts/${item.path.split("/").map(encodeURIComponent).join("/")}`,
+                      item.path.split("/").pop() ?? item.path,
+                    )
+                  }
+                >
+                  {item.path}
+                </ActionButton>
+              </th>
+              <td>{formatSize(item.size)}</td>
+              <td>
+                <code title={`SHA-256 ${item.sha256}`}>{item.sha256.slice(0, 12)}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 function PipelineGraph({ run, job }: { run: Run; job: Job }) {
   const base = `/projects/${encodeURIComponent(run.project)}/runs`;
   const children = useLoad(async (signal) => {
@@ -161,6 +218,7 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
             </section>
           </div>
           {job.data && pipeline ? <PipelineGraph run={data} job={job.data} /> : null}
+          <Artifacts base={base} run={data} />
           {/* A pipeline runs no commands of its own: its logs are its children's. The log waits
               for the job, so that a pipeline never flashes an empty one. */}
           {(job.data || job.error) && !pipeline ? (
