@@ -28,6 +28,7 @@ def make_run(
     timeout: int | None = None,
     definition_environment: dict[str, str] | None = None,
     environment: dict[str, str] | None = None,
+    artifacts: list[str] | None = None,
 ) -> Path:
     """Write `request.json` (validated by the wire model) into a fresh run directory."""
     run_dir = tmp_path / "run-1"
@@ -43,6 +44,7 @@ def make_run(
                 "commands": commands,
                 "timeout": timeout,
                 "environment": definition_environment or {},
+                "artifacts": artifacts or [],
             },
             "environment": environment or {},
             "worker": {"id": "w1", "os": "linux"},
