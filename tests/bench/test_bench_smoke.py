@@ -30,3 +30,13 @@ def test_micro_bench_measures_each_piece(capsys: pytest.CaptureFixture[str]) -> 
     pieces = {"cpu_probe_s", "get_job_us", "run_writes_ms", "launch_ms", "mask_token_mb_s", "mask_secret_mb_s"}
     assert set(measured) == pieces
     assert all(value > 0 for value in measured.values())
+
+
+def test_floor_bench_measures_each_piece(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bench.floor` measures disk, databases, spawn and loopback for real and prints one JSON object."""
+    from bench.floor import main as floor
+
+    assert floor(["--count", "5"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    for piece in ("fsync_4k_append", "sqlite_commit_normal", "spawn_echo", "websocket_round_trip", "http_round_trip"):
+        assert measured[piece]["p50_ms"] > 0, piece
