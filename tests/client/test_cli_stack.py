@@ -364,3 +364,55 @@ def test_apply_refuses_an_invalid_cron_expression(cli: Cli, stack: Stack, tmp_pa
     assert result.returncode == 2, result.stdout
     assert f"{config}:" in result.stderr and "expression" in result.stderr and "cron" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+_CHECKED = (
+    "projects:\n  - id: checked\n    jobs:\n"
+    "      - id: greet\n        parameters:\n          - {key: name, required: true}\n"
+    '          - {key: times, type: integer, default: "1"}\n'
+    '        definition: {type: job, commands: [["echo", "COMMAND"]], secrets: [SECRETS]}\n'
+    "      - id: flow\n        definition:\n          type: pipeline\n"
+    "          elements:\n            - {id: first, job: greet, parameters: ELEMENT}\n"
+    '    schedules:\n      - {id: nightly, job: greet, expression: "0 3 * * *", parameters: SCHEDULE}\n'
+)
+_VALID = {"COMMAND": "hello {parameters.name}", "SECRETS": "", "ELEMENT": "{name: a}", "SCHEDULE": "{name: b}"}
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "field", "says"),
+    [
+        ({"COMMAND": "hello {parameters.nobody}"}, 8, "commands.0.1", "does not declare"),
+        ({"COMMAND": "hello {parameters.name"}, 8, "commands.0.1", "unbalanced"),
+        ({"COMMAND": "hello }"}, 8, "commands.0.1", "unbalanced"),
+        ({"SCHEDULE": "{}"}, 15, "schedules.0.parameters", "'name' of job 'greet' is required"),
+        ({"SCHEDULE": "{name: b, colour: red}"}, 15, "schedules.0.parameters.colour", "no parameter 'colour'"),
+        ({"SCHEDULE": "{name: b, times: many}"}, 15, "schedules.0.parameters.times", "not an integer"),
+        ({"ELEMENT": "{}"}, 13, "elements.0.parameters", "'name' of job 'greet' is required"),
+        ({"ELEMENT": "{name: a, colour: red}"}, 13, "elements.0.parameters.colour", "no parameter 'colour'"),
+        ({"SECRETS": "PODIUM_TOKEN"}, 8, "secrets.0", "cannot exist"),
+    ],
+)
+def test_apply_dry_run_refuses_what_no_run_could_use(
+    cli: Cli, tmp_path: Path, change: dict[str, str], line: int, field: str, says: str
+) -> None:
+    """Templates, schedules', elements' parameters and secret names are checked at apply: exit 2, file, line, field."""
+    text = _CHECKED
+    for name, value in {**_VALID, **change}.items():
+        text = text.replace(name, value)
+    config = tmp_path / "checked.yaml"
+    config.write_text(text)
+    result = cli("apply", str(config), "--dry-run")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"{config}:{line}: " in result.stderr and field in result.stderr and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_apply_dry_run_accepts_the_valid_variant(cli: Cli, tmp_path: Path) -> None:
+    """The configuration the refusals above alter applies (a dry run changes nothing)."""
+    text = _CHECKED
+    for name, value in _VALID.items():
+        text = text.replace(name, value)
+    config = tmp_path / "checked.yaml"
+    config.write_text(text)
+    result = cli("apply", str(config), "--dry-run")
+    assert result.returncode == 0, result.stderr

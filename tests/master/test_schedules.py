@@ -24,6 +24,7 @@ projects:
   - id: demo
     jobs:
       - id: tick
+        parameters: [{key: who}]
         definition: {type: job, commands: [["true"]]}
       - id: idle
         definition: {type: job, commands: [["true"]]}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from podium_model import CommandsDefinition, RunSource
+from podium_model import CommandsDefinition, PipelineDefinition, RunSource
 from podium_model.config import Change, ConfigurationError, parse_configuration
 from podium_storage import Storage
 from podium_storage.configuration import apply_configuration
@@ -213,3 +213,45 @@ async def test_apply_refuses_a_trigger_whose_secret_is_missing(storage: Storage)
     configuration = parse_configuration(json.dumps({"projects": [{"id": "p", "jobs": [job]}]}), format="json")
     with pytest.raises(ConfigurationError, match="secret 'HOOK' does not exist"):
         await apply_configuration(storage, configuration)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "says"),
+    [
+        ('{key: n, type: integer, default: "abc"}', "not an integer"),
+        ("{key: n, type: choice}", "needs `choices`"),
+        ("{key: n, type: choice, choices: [a, a]}", "listed twice"),
+        ('{key: n, type: integer, pattern: "[0-9]+"}', "only a string parameter"),
+        ('{key: n, pattern: "("}', "not a regular expression"),
+        ("{key: n, secret: true, default: xxxxxxxxxx}", "cannot have a default"),
+        ("{key: n, choices: [a]}", "only a choice parameter"),
+    ],
+)
+def test_a_parameter_declaration_that_cannot_hold_is_refused(parameter: str, says: str) -> None:
+    """Types, choices, patterns and secrets are checked when the job is applied, naming its line."""
+    text = (
+        "projects:\n  - id: p\n    jobs:\n      - id: j\n        parameters:\n"
+        f"          - {parameter}\n"
+        '        definition: {type: job, commands: [["true"]]}\n'
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        parse_configuration(text, "podium.yaml")
+    assert says in str(raised.value) and "podium.yaml:6" in str(raised.value), str(raised.value)
+
+
+def test_given_values_are_stored_in_canonical_form() -> None:
+    """A default, a schedule's and an element's integer lose their leading zeros; a boolean its case."""
+    text = (
+        "projects:\n  - id: p\n    jobs:\n      - id: j\n        parameters:\n"
+        '          - {key: n, type: integer, default: "010"}\n'
+        "          - {key: b, type: boolean, default: 'TRUE'}\n"
+        '        definition: {type: job, commands: [["echo", "{parameters.n} {parameters.b}"]]}\n'
+        "      - id: flow\n        parameters: [{key: b}]\n"
+        '        definition: {type: pipeline, elements: [{id: e, job: j, parameters: {n: "+3"}}]}\n'
+        '    schedules:\n      - {id: s, job: j, expression: "0 3 * * *", parameters: {n: "007"}}\n'
+    )
+    project = parse_configuration(text, "podium.yaml").projects[0]
+    assert [p.default for p in project.jobs[0].parameters] == ["10", "true"]
+    assert project.schedules[0].parameters == {"n": "7"}
+    definition = project.jobs[1].definition
+    assert isinstance(definition, PipelineDefinition) and definition.elements[0].parameters == {"n": "3"}

@@ -205,3 +205,17 @@ async def test_dates_are_utc_whatever_zone_is_given(storage: Storage) -> None:
     stored = await storage.get_run(run.id)
     assert stored is not None and stored.started_at is not None
     assert stored.started_at == local and stored.started_at.tzinfo == UTC
+
+
+async def test_secret_parameter_keys_are_stored_with_the_run(storage: Storage) -> None:
+    """The keys given (of the parameters the run has) read back from every listing; a run without any has []."""
+    source = RunSource(type="api", user="u")
+    run = await storage.create_run("p", "j", {"token": "a-secret-value", "n": "1"}, source, None, ["token", "absent"])
+    plain = await storage.create_run("p", "j", {"n": "2"}, source)
+    assert run.secret_parameters == ["token"] and plain.secret_parameters == []
+    fetched = await storage.get_run(run.id)
+    assert fetched is not None and fetched.secret_parameters == ["token"]
+    assert fetched.parameters["token"] == "a-secret-value"  # stored whole: the worker needs it
+    listed = {r.id: r for r in (await storage.list_runs(RunFilter(project="p"))).items}
+    assert listed[run.id].secret_parameters == ["token"] and listed[plain.id].secret_parameters == []
+    assert [r.secret_parameters for r in await storage.list_pending_runs() if r.id == run.id] == [["token"]]

@@ -199,6 +199,30 @@ def test_missing_required_parameter_is_shown_inline(page: Page) -> None:
     expect(page.locator(".field-error")).to_contain_text("required")
 
 
+def test_typed_parameters_get_their_own_controls(page: Page, stack: UiStack) -> None:
+    """A number field, a checkbox, a select and a password field; a bad integer's 422 shows inline."""
+    page.goto(f"/#/projects/{PROJECT}/jobs/typed")
+    count = page.get_by_label(re.compile("^count"))
+    expect(count).to_have_attribute("type", "number")
+    expect(page.get_by_label(re.compile("^loud"))).to_have_attribute("type", "checkbox")
+    expect(page.get_by_label(re.compile("^colour"))).to_have_value("red")
+    assert page.get_by_label(re.compile("^colour")).evaluate("node => node.tagName") == "SELECT"
+    expect(page.get_by_label(re.compile("^token"))).to_have_attribute("type", "password")
+    count.fill("1.5")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(count).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".field-error")).to_contain_text("not an integer")
+    count.fill("007")
+    page.get_by_label(re.compile("^loud")).check()
+    page.get_by_label(re.compile("^colour")).select_option("green")
+    page.get_by_label(re.compile("^token")).fill("typed-secret-value")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="count=7 loud=true colour=green")).to_be_visible()
+    expect(page.get_by_text("[masked]").first).to_be_visible()
+    expect(page.get_by_text("typed-secret-value")).to_have_count(0)
+
+
 def test_abort_a_running_run(page: Page, stack: UiStack) -> None:
     """The Abort button stops a running `slow` run, which ends aborted."""
     run = stack.trigger(PROJECT, "slow")

@@ -46,7 +46,7 @@ def chromium_or_skip() -> str:
 
 def write_configuration(path: Path, gate: Path) -> Path:
     """The example project plus test jobs (a gated greeting, a required parameter, colours, a huge
-    log, a second greeting with its own default)."""
+    log, a second greeting with its own default, typed and secret parameters)."""
     configuration: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     jobs = configuration["projects"][0]["jobs"]
     jobs += [
@@ -70,6 +70,20 @@ def write_configuration(path: Path, gate: Path) -> Path:
                     ]
                 ],
                 "timeout": 60,
+            },
+        },
+        {
+            "id": "typed",
+            "description": "Typed parameters, one of them secret.",
+            "parameters": [
+                {"key": "count", "type": "integer", "required": True},
+                {"key": "loud", "type": "boolean", "default": "false"},
+                {"key": "colour", "type": "choice", "choices": ["red", "green"], "default": "red"},
+                {"key": "token", "secret": True},
+            ],
+            "definition": {
+                "type": "job",
+                "commands": [["echo", "count={parameters.count} loud={parameters.loud} colour={parameters.colour}"]],
             },
         },
         {

@@ -255,6 +255,30 @@ def test_environment(tmp_path: Path) -> None:
     assert set(env) <= {"HOME", "LANG", "TMPDIR", "USER", "LC_CTYPE"}, env  # the base, if the test has them
 
 
+def test_a_secret_parameter_stays_off_the_disk_and_out_of_the_log(tmp_path: Path) -> None:
+    """The worker stores the request without the value and hands it over; the commands see it, the log masks it."""
+    value = "param-secret-4d2"
+    run_dir = tmp_path / "run-1"
+    request = RunRequest.model_validate(
+        {
+            "run_id": "run-1",
+            "project": "examples",
+            "job": "hello",
+            "parameters": {"password": value, "name": "bob"},
+            "secret_parameters": ["password"],
+            "definition": {
+                "type": "job",
+                "commands": [["sh", "-c", 'echo "{parameters.password} $PODIUM_PARAM_PASSWORD"']],
+            },
+        }
+    )
+    RunDirectory(run_dir).write_request(request)
+    assert value not in (run_dir / "request.json").read_text()
+    handover = encode_handover({}, {}, {"password": value})
+    assert execute(run_dir, handover=handover)["status"] == "succeeded"
+    assert (run_dir / "log").read_bytes() == b"[masked] [masked]\n"
+
+
 def test_pass_env_lets_named_worker_variables_through(tmp_path: Path) -> None:
     """A variable the worker's PODIUM_WORKER_PASS_ENV names reaches the commands; others do not."""
     run_dir = make_run(tmp_path, [["sh", "-c", 'echo "[$SHARED] [$HIDDEN]"']])

@@ -14,6 +14,7 @@ A "billion laughs" document is thus refused before anything grows.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +23,19 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from podium_model._base import Model, Slug
 from podium_model.access import ProjectAccess
-from podium_model.jobs import JobBase, PipelineDefinition
+from podium_model.jobs import CommandsDefinition, JobBase, JobParameter, PipelineDefinition
 from podium_model.limits import CONFIGURATION_BYTES, JOB_DEFINITION_BYTES, check_parameters, json_size
+from podium_model.parameters import resolve
 from podium_model.schedules import ScheduleBase, check_expression
+from podium_templates import Field as TemplateField
+from podium_templates import TemplateError, parse
+
+RESERVED_SECRET_PREFIX = "PODIUM_"
+"""Secret names a job cannot use: the run's own variables (PODIUM_RUN_ID, PODIUM_PARAM_*, ...)
+are set after the secrets, so a secret of such a name would never reach the commands."""
+
+RUN_KEYS = frozenset({"id", "project", "job"})
+"""What ``{run.KEY}`` may read (the executor's context)."""
 
 ConfigurationFormat = Literal["yaml", "json"]
 
@@ -281,7 +292,7 @@ def validate_configuration(data: Any, source: str = "<configuration>", node: Any
         ConfigurationError: as for `parse_configuration`.
     """
     try:
-        return Configuration.model_validate(data)
+        configuration = Configuration.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -293,6 +304,128 @@ def validate_configuration(data: Any, source: str = "<configuration>", node: Any
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{where}{field}: {message}")
         raise ConfigurationError(source, problems) from None
+    mistakes = check_configuration(configuration)
+    if mistakes:
+        problems = []
+        for loc, message in mistakes:
+            line = _line_of(node, loc)
+            where = f"{line}: " if line is not None else ""
+            problems.append(f"{where}{'.'.join(str(part) for part in loc)}: {message}")
+        raise ConfigurationError(source, problems)
+    return configuration
+
+
+Location = list[str | int]
+
+
+def check_configuration(configuration: Configuration) -> list[tuple[Location, str]]:
+    """The mistakes across a configuration's parts that each part alone cannot see, with their place.
+
+    - a template (a command argument, an environment value) that does not parse (an unbalanced
+      brace, a namespace that does not exist) or reads a parameter its job does not declare, or
+      a ``{run.KEY}`` other than id, project and job;
+    - a job secret no run could receive (a ``PODIUM_`` name: the run's own variables win), or one
+      named twice; a parameter declared twice;
+    - a schedule or pipeline element that gives a parameter its job does not declare, lacks a
+      required one, or gives a value not of its type (`podium_model.parameters.resolve`; a
+      pipeline passes its own parameters down, so a child's required parameter may come from
+      the pipeline's declaration). Given values are put in canonical form (``"007"`` → ``"7"``).
+    """
+    mistakes: list[tuple[Location, str]] = []
+    for p, project in enumerate(configuration.projects):
+        jobs = {job.id: job for job in project.jobs}
+        for j, job in enumerate(project.jobs):
+            at: Location = ["projects", p, "jobs", j]
+            mistakes += _check_job(job, at)
+            if isinstance(job.definition, PipelineDefinition):
+                own = {parameter.key for parameter in job.parameters}
+                for e, element in enumerate(job.definition.elements):
+                    target = jobs.get(element.job)
+                    if target is None:
+                        continue  # refused already (unknown job)
+                    where: Location = [*at, "definition", "elements", e, "parameters"]
+                    element.parameters = _check_given(
+                        target.parameters, element.parameters, element.job, where, mistakes, passed=own
+                    )
+        for s, schedule in enumerate(project.schedules):
+            target = jobs.get(schedule.job)
+            if target is not None:
+                where = ["projects", p, "schedules", s, "parameters"]
+                schedule.parameters = _check_given(target.parameters, schedule.parameters, target.id, where, mistakes)
+    return mistakes
+
+
+def _check_given(
+    declared: list[JobParameter],
+    given: dict[str, str],
+    job: str,
+    where: Location,
+    mistakes: list[tuple[Location, str]],
+    passed: Collection[str] = (),
+) -> dict[str, str]:
+    """Check `given` against `declared`, appending the mistakes; `given` in canonical form.
+
+    A required parameter missing from `given` is no mistake when its key is `passed` down (a
+    pipeline's own parameters reach its child runs; their values are checked when triggered).
+    """
+    values, problems = resolve(declared, given, job)
+    bad = set()
+    for problem in problems:
+        if problem.kind == "missing" and problem.key in passed and problem.key not in given:
+            continue
+        bad.add(problem.key)
+        mistakes.append(([*where, problem.key] if problem.key in given else where, problem.message))
+    return {key: value if key in bad else values.get(key, value) for key, value in given.items()}
+
+
+def _check_job(job: JobConfig, at: Location) -> list[tuple[Location, str]]:
+    mistakes: list[tuple[Location, str]] = []
+    keys = [parameter.key for parameter in job.parameters]
+    for index, key in enumerate(keys):
+        if key in keys[:index]:
+            mistakes.append(([*at, "parameters", index, "key"], f"parameter {key!r} is declared twice"))
+    definition = job.definition
+    if not isinstance(definition, CommandsDefinition):
+        return mistakes
+    declared = set(keys)
+    templates: list[tuple[Location, str]] = [
+        ([*at, "definition", "commands", c, a], argument)
+        for c, command in enumerate(definition.commands)
+        for a, argument in enumerate(command)
+    ]
+    templates += [([*at, "definition", "environment", name], value) for name, value in definition.environment.items()]
+    for loc, template in templates:
+        problem = _template_problem(template, declared)
+        if problem is not None:
+            mistakes.append((loc, problem))
+    for index, name in enumerate(definition.secrets):
+        if name.startswith(RESERVED_SECRET_PREFIX):
+            message = (
+                f"secret {name!r} cannot exist: {RESERVED_SECRET_PREFIX}* variables are the run's own "
+                "and would hide it from the commands"
+            )
+            mistakes.append(([*at, "definition", "secrets", index], message))
+        elif name in definition.secrets[:index]:
+            mistakes.append(([*at, "definition", "secrets", index], f"secret {name!r} is named twice"))
+    return mistakes
+
+
+def _template_problem(template: str, declared: set[str]) -> str | None:
+    """Why `template` would fail at run time whatever the trigger gives, or None."""
+    if "{" not in template and "}" not in template:
+        return None  # most arguments: nothing to parse
+    try:
+        segments = parse(template)
+    except TemplateError as exc:
+        return f"template error: {exc}"
+    for segment in segments:
+        if not isinstance(segment, TemplateField):
+            continue
+        if segment.namespace == "parameters" and segment.key not in declared:
+            return f"template {{parameters.{segment.key}}} names a parameter the job does not declare"
+        if segment.namespace == "run" and segment.key not in RUN_KEYS:
+            return f"template {{run.{segment.key}}} reads nothing (run.id, run.project and run.job exist)"
+    return None
 
 
 def _line_of(node: Any, loc: list[str | int]) -> int | None:

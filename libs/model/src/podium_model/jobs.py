@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
 from podium_model.artifacts import ArtifactPattern
 from podium_model.limits import ARTIFACT_PATTERNS, JOB_SECRETS, JOB_TRIGGERS
+from podium_model.parameters import CHOICES, PATTERN_CHARS, ParameterType, check_value
 from podium_model.runs import RunStatus
 from podium_model.secrets import SecretName
 from podium_templates import PAYLOAD_NAMESPACES, TemplateError, parse
@@ -19,8 +21,46 @@ class JobParameter(Model):
 
     key: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
     description: str = Field(default="", max_length=1000)
+    type: ParameterType = Field(default="string", description="What a value must be; values stay strings")
     default: str | None = None
     required: bool = False
+    choices: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=CHOICES, description="The values a `choice` parameter may take"
+    )
+    pattern: str | None = Field(
+        default=None,
+        max_length=PATTERN_CHARS,
+        description="A regular expression (Python syntax) a `string` value must match as a whole",
+    )
+    secret: bool = Field(
+        default=False,
+        description="The value is answered as [masked] once triggered and masked in the log; it has no default",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobParameter:
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"parameter {self.key!r} is a choice: it needs `choices`")
+        if self.choices and self.type != "choice":
+            raise ValueError(f"parameter {self.key!r}: only a choice parameter has `choices`")
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"parameter {self.key!r}: a choice is listed twice")
+        if self.pattern is not None:
+            if self.type != "string":
+                raise ValueError(f"parameter {self.key!r}: only a string parameter has a `pattern`")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"parameter {self.key!r}: `pattern` is not a regular expression: {exc}") from None
+        if self.secret and self.default is not None:
+            # Anyone who may read the project reads a job's declaration, defaults included.
+            raise ValueError(f"secret parameter {self.key!r} cannot have a default (jobs are readable)")
+        if self.default:
+            try:
+                self.default = check_value(self, self.default)
+            except ValueError as exc:
+                raise ValueError(f"the default of parameter {self.key!r} ({self.type}): {exc}") from None
+        return self
 
 
 Command = Annotated[list[Annotated[str, Field(max_length=100_000)]], Field(min_length=1, max_length=1000)]

@@ -68,6 +68,12 @@ class RunRequest(Model):
         exclude_if=lambda value: value is None,
         description="A webhook run's request body: the worker writes it to the run directory (PODIUM_PAYLOAD)",
     )
+    secret_parameters: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda keys: not keys,  # absent when empty: a worker of the previous release reads the message
+        description="The keys of `parameters` whose values are secret: masked in the log like secrets, and "
+        "never written to the worker's disk",
+    )
 
 
 class WorkerRunState(Model):

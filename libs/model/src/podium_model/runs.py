@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
 from podium_model.limits import check_parameters
+from podium_model.parameters import masked
 
 
 class RunStatus(StrEnum):
@@ -85,7 +86,13 @@ class Run(Model):
     project: Slug
     id: str
     job: Slug
-    parameters: Parameters = Field(default_factory=dict)
+    parameters: Parameters = Field(
+        default_factory=dict, description="Values as strings; a secret parameter's as [masked] in every answer"
+    )
+    secret_parameters: list[str] = Field(
+        default_factory=list,
+        description="The keys of `parameters` declared secret when the run was created: answered as [masked]",
+    )
     source: RunSource = Field(default_factory=RunSource)
     worker: str | None = None
     status: RunStatus = RunStatus.pending
@@ -104,6 +111,16 @@ class Run(Model):
         description="In a page of runs only: the parameters whose values are cut there to 1 KiB; "
         "GET .../runs/{run} answers them whole",
     )
+
+
+RunT = TypeVar("RunT", bound=Run)
+
+
+def masked_run(run: RunT) -> RunT:
+    """`run` as the API answers it: the values of its secret parameters replaced by [masked]."""
+    if not run.secret_parameters:
+        return run  # most runs: no copy
+    return run.model_copy(update={"parameters": masked(run.parameters, run.secret_parameters)})
 
 
 class RunDetail(Run):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from podium_model._base import Model, Slug, UtcDatetime
@@ -18,6 +20,19 @@ def check_expression(expression: str) -> None:
 
     if len(expression.split()) != 5 or not croniter.is_valid(expression):
         raise ValueError(f"{expression!r} is not a 5-field cron expression (minute hour day month weekday)")
+
+
+def next_fire(expression: str, after: datetime) -> datetime:
+    """The first tick of `expression` (UTC) strictly after `after`: what the master fires next.
+
+    Raises:
+        ValueError: the expression is not one `check_expression` accepts.
+    """
+    check_expression(expression)
+    from croniter import croniter
+
+    tick: datetime = croniter(expression, after).get_next(datetime)
+    return tick
 
 
 class ScheduleBase(Model):
@@ -39,3 +54,7 @@ class Schedule(ScheduleBase):
     last_fired_at: UtcDatetime | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    next_fire_at: UtcDatetime | None = Field(
+        default=None,
+        description="In answers only: when the master fires the schedule next (UTC); null when it is disabled",
+    )

@@ -175,9 +175,16 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def create_run(
-        self, project: str, job: str, parameters: dict[str, str], source: RunSource, run_id: str | None = None
+        self,
+        project: str,
+        job: str,
+        parameters: dict[str, str],
+        source: RunSource,
+        run_id: str | None = None,
+        secret_parameters: Sequence[str] = (),
     ) -> Run:
-        """Store a new pending run (id: a new UUIDv7 unless given)."""
+        """Store a new pending run (id: a new UUIDv7 unless given); `secret_parameters` are the keys
+        of `parameters` the API answers masked."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> Run | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,13 @@ from podium_model import RunSource, RunStatus, new_id
 
 
 def new_run_fields(
-    project: str, job: str, parameters: dict[str, str], source: RunSource, run_id: str | None, now: datetime
+    project: str,
+    job: str,
+    parameters: dict[str, str],
+    source: RunSource,
+    run_id: str | None,
+    now: datetime,
+    secret_parameters: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Every field of a new pending run (id: a new UUIDv7 unless given), `source` as JSON.
 
@@ -21,6 +28,7 @@ def new_run_fields(
         "project": project,
         "job": job,
         "parameters": dict(parameters),
+        "secret_parameters": [key for key in secret_parameters if key in parameters],
         "source": source.model_dump(mode="json", exclude_none=True),
         "worker": None,
         "status": RunStatus.pending.value,

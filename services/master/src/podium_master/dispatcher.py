@@ -320,6 +320,7 @@ class Dispatcher:
             environment=self._run_environment(run.id),
             secrets=secrets,
             payload=payload,
+            secret_parameters=sorted({*run.secret_parameters, *(p.key for p in job.parameters if p.secret)}),
         )
         try:
             future = session.execute(request, 0)  # a claimed run's log starts empty

@@ -14,7 +14,7 @@ stored log is deleted, so a new attempt always starts at offset 0.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from podium_master.events import EventHub
@@ -66,14 +66,20 @@ class Lifecycle:
         return run
 
     async def create(
-        self, project: str, job: str, parameters: dict[str, Any], source: RunSource, run_id: str | None = None
+        self,
+        project: str,
+        job: str,
+        parameters: dict[str, Any],
+        source: RunSource,
+        run_id: str | None = None,
+        secret_parameters: Sequence[str] = (),
     ) -> Run:
         """Store a new pending run and publish it (schedules and pipelines start runs here).
 
         Raises:
             AlreadyExists: `run_id` is taken (a replayed start).
         """
-        run = await self.storage.create_run(project, job, parameters, source, run_id=run_id)
+        run = await self.storage.create_run(project, job, parameters, source, run_id, secret_parameters)
         self.events.run_changed(run)
         return run
 

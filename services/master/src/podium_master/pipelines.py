@@ -27,6 +27,7 @@ from podium_master.lifecycle import PENDING, RUNNING, Lifecycle
 from podium_master.metrics import MasterMetrics
 from podium_model import Job, PipelineDefinition, PipelineElement, Run, RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.control import ControlAnswer, MasterEvent, RunChanged
+from podium_model.parameters import secret_keys
 from podium_model.pipelines import build_graph, element_run_id, outcome
 from podium_storage.interface import AlreadyExists, Storage, StorageError
 from podium_storage.pipelines import load_children
@@ -196,8 +197,12 @@ class PipelineRunner:
         parameters.update(element.parameters)
         source = RunSource(type="pipeline", run=run.id, element=element.id, user=run.source.user)
         child_id = element_run_id(run.id, element.id)
+        # The parent's secret values passed down stay secret, and so do the child job's own.
+        child = await self.storage.get_job(run.project, element.job)
+        secret = {key for key in run.secret_parameters if key not in element.parameters}
+        secret.update(secret_keys(child.parameters) if child is not None else ())
         try:
-            await self.lifecycle.create(run.project, element.job, parameters, source, run_id=child_id)
+            await self.lifecycle.create(run.project, element.job, parameters, source, child_id, sorted(secret))
         except AlreadyExists:
             return  # started before (a replay after a restart): never twice
         logger.info("pipeline run %s: element %s started as run %s", run.id, element.id, child_id)

@@ -23,6 +23,7 @@ from croniter import CroniterError, croniter
 from podium_master.lifecycle import Lifecycle
 from podium_master.metrics import MasterMetrics
 from podium_model import Run, RunFilter, RunSource, RunStatus, Schedule, utcnow
+from podium_model.parameters import secret_keys
 from podium_model.schedules import check_expression
 from podium_storage.interface import Storage, StorageError
 
@@ -173,7 +174,10 @@ class Scheduler:
             await storage.set_schedule_fired(schedule.project, schedule.id, None, tick)
             return
         source = RunSource(type="schedule", schedule=schedule.id)
-        run = await self.lifecycle.create(schedule.project, schedule.job, dict(schedule.parameters), source)
+        secret = secret_keys(job.parameters)
+        run = await self.lifecycle.create(
+            schedule.project, schedule.job, dict(schedule.parameters), source, None, secret
+        )
         await storage.set_schedule_fired(schedule.project, schedule.id, run.id, tick)
         logger.info("schedule %s fired for %s: run %s", where, tick, run.id)
         self._wake_dispatcher()

@@ -18,11 +18,17 @@ export interface Project {
   description?: string;
 }
 
+export type ParameterType = "string" | "integer" | "number" | "boolean" | "choice";
+
 export interface JobParameter {
   key: string;
   description: string;
+  type?: ParameterType;
   default: string | null;
   required: boolean;
+  choices?: string[];
+  pattern?: string | null;
+  secret?: boolean;
 }
 
 export interface AfterCondition {

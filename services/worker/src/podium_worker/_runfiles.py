@@ -3,10 +3,11 @@
 Layout of ``RUN_DIR`` (one per run, on the worker's disk):
 
 - ``request.json``: the `RunRequest` the master sent (written by the worker before the start),
-  without its ``secrets`` and the ``HELD_BACK`` variables of its ``environment`` (the run
-  token): those never touch the disk. The executor reads them from its stdin at its start, a
-  JSON object ``{"secrets": {...}, "environment": {...}}`` (`encode_handover`) in an anonymous
-  memory file the worker filled; an empty stdin means none;
+  without its ``secrets``, the ``HELD_BACK`` variables of its ``environment`` (the run token)
+  and the values of its ``secret_parameters``: those never touch the disk. The executor reads
+  them from its stdin at its start, a JSON object ``{"secrets": {...}, "environment": {...},
+  "parameters": {...}}`` (`encode_handover`) in an anonymous memory file the worker filled; an
+  empty stdin means none;
 - ``executor.pid``: the executor's pid, written once its signal handlers are installed, so
   the worker may send SIGTERM as soon as this file holds it (it may be empty for an instant:
   the executor reads ``abort.json`` after writing it, so an abort meanwhile is not lost);
@@ -115,14 +116,17 @@ def write_abort(run_dir: str | os.PathLike[str], reason: str, grace: float = DEF
     write_json_atomic(os.path.join(run_dir, ABORT), {"reason": reason, "grace": grace})
 
 
-def encode_handover(secrets: dict[str, str], environment: dict[str, str]) -> bytes:
-    """What the worker writes to the executor's stdin: the values kept off the disk."""
+def encode_handover(
+    secrets: dict[str, str], environment: dict[str, str], parameters: dict[str, str] | None = None
+) -> bytes:
+    """What the worker writes to the executor's stdin: the values kept off the disk (`parameters`:
+    the secret parameters' values)."""
     held = {name: environment[name] for name in HELD_BACK if name in environment}
-    return json.dumps({"secrets": secrets, "environment": held}).encode()
+    return json.dumps({"secrets": secrets, "environment": held, "parameters": parameters or {}}).encode()
 
 
-def read_handover(fd: int) -> tuple[dict[str, str], dict[str, str]]:
-    """Read the (secrets, environment) the worker handed over on `fd` to its end.
+def read_handover(fd: int) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Read the (secrets, environment, secret parameters) the worker handed over on `fd` to its end.
 
     Raises:
         ValueError: the hand-over is not what `encode_handover` writes.
@@ -137,7 +141,7 @@ def read_handover(fd: int) -> tuple[dict[str, str], dict[str, str]]:
             break
         parts.append(data)
     if not parts:
-        return {}, {}
+        return {}, {}, {}
     try:
         value = json.loads(b"".join(parts))
     except ValueError as exc:
@@ -145,8 +149,10 @@ def read_handover(fd: int) -> tuple[dict[str, str], dict[str, str]]:
     if not isinstance(value, dict):
         raise ValueError("the secrets handed over are not a JSON object")
     where = "secrets handed over"
-    return _strings(value.get("secrets", {}), "secrets", where), _strings(
-        value.get("environment", {}), "environment", where
+    return (
+        _strings(value.get("secrets", {}), "secrets", where),
+        _strings(value.get("environment", {}), "environment", where),
+        _strings(value.get("parameters", {}), "parameters", where),
     )
 
 

@@ -109,6 +109,7 @@ class Executor:
         self.wakeup = -1
         self.secrets: dict[str, str] = {}
         self.held_environment: dict[str, str] = {}  # the request's variables kept off the disk
+        self.held_parameters: dict[str, str] = {}  # the secret parameters' values, kept off the disk too
         self.handover_error: str | None = None
         self.masker: Masker | None = None  # None: the run has neither secrets nor a token
         self.user: runas.User | None = None  # the --run-as user commands run as, if any
@@ -191,7 +192,7 @@ class Executor:
     def _take_handover(self) -> None:
         """Read the secrets the worker handed over on stdin, then leave /dev/null there."""
         try:
-            self.secrets, self.held_environment = files.read_handover(0)
+            self.secrets, self.held_environment, self.held_parameters = files.read_handover(0)
         except ValueError as exc:
             self.handover_error = str(exc)
         try:
@@ -265,7 +266,9 @@ class Executor:
         if self.handover_error is not None:
             raise Ended("exception", self.handover_error)
         token = self.held_environment.get("PODIUM_TOKEN") or request["environment"].get("PODIUM_TOKEN")
-        masked = [*self.secrets.values(), *([token] if token else [])]
+        request["parameters"].update(self.held_parameters)
+        hidden = [value for value in self.held_parameters.values() if value]  # "": an optional one not given
+        masked = [*self.secrets.values(), *hidden, *([token] if token else [])]
         if masked:
             self.masker = Masker(masked)  # before any byte of the log is written
         abort = files.read_abort(self.run_dir)

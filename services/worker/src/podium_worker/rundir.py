@@ -32,7 +32,8 @@ class RunDirectory:
 
     def write_request(self, request: RunRequest) -> None:
         """Create the directory and store the request the executor reads, without what is handed
-        over in memory: its secrets and the run token (`podium_worker._runfiles`)."""
+        over in memory: its secrets, the run token and its secret parameters' values
+        (`podium_worker._runfiles`)."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.path.chmod(0o711)  # --run-as: the job's user passes through to its workspace, lists nothing
         stored = request.model_dump(mode="json", exclude={"secrets", "payload"})
@@ -42,6 +43,8 @@ class RunDirectory:
             payload = self.file(_runfiles.PAYLOAD)
             with open(os.open(payload, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as file:
                 file.write(request.payload)
+        for key in request.secret_parameters:
+            stored["parameters"].pop(key, None)
         _runfiles.write_json_atomic(self.file(_runfiles.REQUEST), stored)
 
     def read_request(self) -> RunRequest | None:

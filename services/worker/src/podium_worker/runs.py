@@ -76,12 +76,14 @@ class LocalRun:
     def start(self, request: RunRequest, launcher: Launcher | None = None) -> None:
         """Write the request and start the executor in its own session (through `launcher` if any).
 
-        The secrets and the run token go to the executor's stdin, never to the disk: an anonymous
+        The secrets, the run token and the secret parameters' values go to the executor's stdin,
+        never to the disk: an anonymous
         memory file, kept until the executor took them (its first notification) in case the
         launched executor never starts and a direct start follows.
         """
         self.dir.write_request(request)
-        self._handover = _memory_file(_runfiles.encode_handover(request.secrets, request.environment))
+        held = {key: request.parameters[key] for key in request.secret_parameters if key in request.parameters}
+        self._handover = _memory_file(_runfiles.encode_handover(request.secrets, request.environment, held))
         try:
             self._spawn(launcher)
         except BaseException:

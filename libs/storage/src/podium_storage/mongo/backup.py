@@ -60,7 +60,7 @@ class BackupStore(MongoBase):
     async def import_schedule(self, schedule: Schedule) -> None:
         """Store a schedule as is."""
         await self._require(self._db.jobs, key(schedule.project, schedule.job), "job")
-        document = schedule.model_dump()
+        document = schedule.model_dump(exclude={"next_fire_at"})  # computed, never stored
         document["parameters"] = dump(schedule.parameters)
         await self._insert(self._db.schedules, {"_id": key(schedule.project, schedule.id), **document})
 

@@ -68,6 +68,7 @@ def run(doc: Document) -> Run:
             "id": doc["_id"],
             "job": doc["job"],
             "parameters": load(doc.get("parameters"), {}),
+            "secret_parameters": doc.get("secret_parameters") or [],
             "source": doc.get("source") or {},
             "worker": doc.get("worker"),
             "status": doc["status"],

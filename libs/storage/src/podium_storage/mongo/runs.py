@@ -6,7 +6,7 @@ first" is `_id` descending and the listing cursor is the last `_id` seen.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from pymongo import ReturnDocument
 
@@ -57,14 +57,20 @@ class RunStore(MongoBase):
     """The run methods of `MongoStorage`."""
 
     async def create_run(
-        self, project: str, job: str, parameters: dict[str, str], source: RunSource, run_id: str | None = None
+        self,
+        project: str,
+        job: str,
+        parameters: dict[str, str],
+        source: RunSource,
+        run_id: str | None = None,
+        secret_parameters: Sequence[str] = (),
     ) -> Run:
         """Store a new pending run (id: a new UUIDv7 unless given).
 
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        document: Document = new_run_fields(project, job, parameters, source, run_id, now_ms())
+        document: Document = new_run_fields(project, job, parameters, source, run_id, now_ms(), secret_parameters)
         document["_id"] = document.pop("id")
         document["parameters"] = dump(document["parameters"])
         document["results"] = dump(document["results"])

@@ -62,7 +62,7 @@ class BackupStore(SqlBase):
 
     async def import_schedule(self, schedule: Schedule) -> None:
         """Store a schedule as is."""
-        await self._insert(table(ScheduleRow), schedule.model_dump())
+        await self._insert(table(ScheduleRow), schedule.model_dump(exclude={"next_fire_at"}))  # computed, never stored
 
     async def import_user(self, user: User) -> None:
         """Store a user as is."""

@@ -110,14 +110,20 @@ class RunStore(SqlBase):
     """The run methods of `SqlStorage`."""
 
     async def create_run(
-        self, project: str, job: str, parameters: dict[str, str], source: RunSource, run_id: str | None = None
+        self,
+        project: str,
+        job: str,
+        parameters: dict[str, str],
+        source: RunSource,
+        run_id: str | None = None,
+        secret_parameters: Sequence[str] = (),
     ) -> Run:
         """Store a new pending run (id: a new UUIDv7 unless given).
 
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        values = new_run_fields(project, job, parameters, source, run_id, utcnow())
+        values = new_run_fields(project, job, parameters, source, run_id, utcnow(), secret_parameters)
         values["source_type"] = source.type
         return await self._creates.submit(values)
 

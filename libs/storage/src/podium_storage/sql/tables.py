@@ -114,6 +114,9 @@ class RunRow(Base, table=True):
     project: str = Field(sa_type=String(64))
     job: str = Field(sa_type=String(64))
     parameters: dict[str, str] = _json()
+    secret_parameters: list[str] = Field(
+        default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False}
+    )  # migration 0007
     source: dict[str, Any] = _json()
     source_type: str = Field(sa_type=String(16))
     worker: str | None = Field(default=None, sa_type=String(64), nullable=True)

@@ -29,6 +29,8 @@ from podium_api.routes.jobs import validate_parameters
 from podium_model import Job, Run, RunSource, new_id
 from podium_model.jobs import WebhookTrigger
 from podium_model.limits import WEBHOOK_BODY_BYTES
+from podium_model.parameters import secret_keys
+from podium_model.runs import masked_run
 from podium_storage.interface import Storage
 from podium_storage.sealing import SealingError, SecretsKeys
 from podium_templates import MissingField, TemplateError, render_payload
@@ -134,7 +136,8 @@ async def call_webhook(
     parameters = validate_parameters(job, _parameters(declared, payload))
     run_id = new_id()
     await storage.put_run_payload(run_id, text)
-    run = await storage.create_run(project, job.id, parameters, RunSource(type="webhook", trigger=trigger), run_id)
+    source = RunSource(type="webhook", trigger=trigger)
+    run = await storage.create_run(project, job.id, parameters, source, run_id, secret_keys(job.parameters))
     logger.info("run %s of %s/%s triggered by webhook %s", run.id, project, job.id, trigger)
     master.dispatch()
-    return run
+    return masked_run(run)

@@ -14,6 +14,8 @@ from podium_api.permissions import operation
 from podium_api.security import Principal
 from podium_model import Job, Run, RunSource, RunTrigger
 from podium_model.limits import check_parameters
+from podium_model.parameters import resolve, secret_keys
+from podium_model.runs import masked_run
 
 logger = logging.getLogger(__name__)
 
@@ -61,32 +63,20 @@ async def disable_job(project: str, job: str, storage: StorageDep) -> Job:
 
 
 def validate_parameters(job: Job, given: dict[str, str]) -> dict[str, str]:
-    """The run's parameters: `given` checked against the job's declaration, defaults filled in.
+    """The run's parameters: `given` checked against the job's declaration (types, choices,
+    patterns; `podium_model.parameters`), in canonical form, defaults filled in.
 
-    Optional parameters without a default get the empty string, so templates always resolve.
+    Optional parameters without a value get the empty string, so templates always resolve.
 
     Raises:
-        InvalidInput: an unknown key, or a required parameter missing; `errors` lists each; or
-            the values with the defaults over the parameters limit.
+        InvalidInput: an unknown key, a required parameter missing (or ``""``), a value not of
+            its type; `errors` lists each, `loc` naming the parameter; or the values with the
+            defaults over the parameters limit.
     """
-    declared = {parameter.key: parameter for parameter in job.parameters}
-    errors: list[dict[str, Any]] = [
-        {"loc": ["body", "parameters", key], "msg": f"job {job.id!r} has no parameter {key!r}", "type": "unknown"}
-        for key in given
-        if key not in declared
-    ]
-    values: dict[str, str] = {}
-    for key, parameter in declared.items():
-        if key in given:
-            values[key] = given[key]
-        elif parameter.default is not None:
-            values[key] = parameter.default
-        elif parameter.required:
-            errors.append({"loc": ["body", "parameters", key], "msg": f"{key!r} is required", "type": "missing"})
-        else:
-            values[key] = ""
-    if errors:
-        raise InvalidInput("; ".join(str(error["msg"]) for error in errors), errors=errors)
+    values, problems = resolve(job.parameters, given, job.id)
+    if problems:
+        errors = [{"loc": ["body", "parameters", p.key], "msg": p.message, "type": p.kind} for p in problems]
+        raise InvalidInput("; ".join(p.message for p in problems[:5]), errors=errors)
     try:
         check_parameters(values)  # the defaults count too: together they reach the worker
     except ValueError as exc:
@@ -117,7 +107,7 @@ async def trigger_run(
     if not found.is_enabled:
         raise Conflict(f"job {job!r} of project {project!r} is disabled")
     parameters = validate_parameters(found, body.parameters)
-    run = await storage.create_run(project, job, parameters, _source(principal))
+    run = await storage.create_run(project, job, parameters, _source(principal), None, secret_keys(found.parameters))
     logger.info("run %s of %s/%s triggered by %s", run.id, project, job, principal.id)
     master.dispatch()
-    return run
+    return masked_run(run)

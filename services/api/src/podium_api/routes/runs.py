@@ -19,6 +19,7 @@ from podium_api.permissions import operation
 from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate
 from podium_model.artifacts import ArtifactList
 from podium_model.limits import ARTIFACT_PATH_BYTES, cut_parameters
+from podium_model.runs import masked_run
 from podium_storage.artifacts import ArtifactStore
 from podium_storage.logs import LogStore
 from podium_storage.pipelines import run_detail
@@ -67,7 +68,8 @@ async def list_runs(
 
 
 def _listed(run: Run) -> Run:
-    """The run as a page shows it: parameter values over `LISTED_PARAMETER_BYTES` cut and named."""
+    """The run as a page shows it: secret values masked, values over `LISTED_PARAMETER_BYTES` cut and named."""
+    run = masked_run(run)
     parameters, cut = cut_parameters(run.parameters)
     return run.model_copy(update={"parameters": parameters, "truncated_parameters": cut}) if cut else run
 
@@ -75,7 +77,7 @@ def _listed(run: Run) -> Run:
 @router.get("/{run}", response_model=RunDetail, responses=_NOT_FOUND, **operation("getRun", summary="Get a run"))
 async def get_run(project: str, run: str, storage: StorageDep) -> RunDetail:
     """One run, with its elements' graph when it is a pipeline run."""
-    return await run_detail(storage, await run_or_404(storage, project, run))
+    return masked_run(await run_detail(storage, await run_or_404(storage, project, run)))
 
 
 @router.get(
@@ -144,7 +146,7 @@ async def get_run_archive(project: str, run: str, storage: StorageDep, logs: Log
     """A `.tar.gz` holding the run as JSON, its log and its results, streamed as it is made."""
     found = await run_or_404(storage, project, run)
     return StreamingResponse(
-        archive_chunks(found, logs),
+        archive_chunks(masked_run(found), logs),
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="{found.project}-{found.id}.tar.gz"'},
     )
@@ -230,11 +232,11 @@ async def cancel_run(
     answer = await master.cancel(found.id)
     if answer is None:
         logger.info("run %s: cancel by %s recorded, the master acts on it later", run, principal.id)
-        return JSONResponse(flagged.model_dump(mode="json"), status_code=202)
+        return JSONResponse(masked_run(flagged).model_dump(mode="json"), status_code=202)
     if answer.run is None:  # a worker took it meanwhile
         raise _not_pending(await run_or_404(storage, project, run))
     logger.info("run %s cancelled by %s", run, principal.id)
-    return answer.run
+    return masked_run(answer.run)
 
 
 def _not_pending(current: Run) -> InvalidTransition:
@@ -259,4 +261,4 @@ async def abort_run(project: str, run: str, principal: UserDep, storage: Storage
     updated = await storage.update_run(found.id, RunUpdate(should_abort=True, reason=f"aborted by {principal.id}"))
     logger.info("run %s abort requested by %s", run, principal.id)
     master.abort(found.id)
-    return updated or found
+    return masked_run(updated or found)

@@ -28,6 +28,7 @@ from podium_api.lookups import run_or_404
 from podium_api.permissions import operation
 from podium_model import Run, RunFilter, RunStatus, Worker
 from podium_model.control import LogGrew, RunChanged, WorkerChanged
+from podium_model.runs import masked_run
 from podium_storage.interface import Storage
 from podium_storage.logs import LogStore
 
@@ -142,7 +143,7 @@ class _Changes:
         if self.runs.get(run.id) == version:
             return None
         self.runs[run.id] = version
-        return _sse_json("run", run.model_dump_json())
+        return _sse_json("run", masked_run(run).model_dump_json())
 
     def worker(self, worker: Worker) -> bytes | None:
         version = (worker.updated_at, worker.is_active, worker.is_enabled)

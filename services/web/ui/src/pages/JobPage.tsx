@@ -4,7 +4,7 @@ import { useCan } from "../access";
 import { ApiError, get, message, post } from "../api";
 import { Graph } from "../Graph";
 import { useRunEvents } from "../live";
-import { latest, latestPage, type Job, type Page, type Run } from "../types";
+import { latest, latestPage, type Job, type JobParameter, type Page, type Run } from "../types";
 import {
   ActionButton, Crumbs, ErrorNote, StatusBadge, formatTime, href, navigate, runHref, shortId, useLoad,
 } from "../util";
@@ -17,6 +17,56 @@ function given(job: Job, values: Record<string, string>): Record<string, string>
     if (value !== "") result[parameter.key] = value;
   }
   return result;
+}
+
+interface FieldProps {
+  id: string;
+  parameter: JobParameter;
+  value: string;
+  problem: string | undefined;
+  onValue: (value: string) => void;
+}
+
+/** The control of one parameter, by its type: values stay strings ("true"/"false" for a checkbox). */
+function ParameterControl({ id, parameter, value, problem, onValue }: FieldProps) {
+  const common = {
+    id,
+    name: parameter.key,
+    "aria-invalid": problem ? ("true" as const) : undefined,
+    "aria-describedby": problem ? `${id}-error` : undefined,
+  };
+  const text = (event: Event) => onValue((event.target as HTMLInputElement | HTMLSelectElement).value);
+  switch (parameter.type ?? "string") {
+    case "boolean":
+      return (
+        <input {...common} type="checkbox" checked={value === "true"}
+          onChange={(event) => onValue((event.target as HTMLInputElement).checked ? "true" : "false")} />
+      );
+    case "choice":
+      return (
+        <select {...common} value={value} onChange={text}>
+          {parameter.required && parameter.default ? null : <option value="">—</option>}
+          {(parameter.choices ?? []).map((choice) => (
+            <option key={choice} value={choice}>{choice}</option>
+          ))}
+        </select>
+      );
+    case "integer":
+    case "number":
+      return (
+        <input {...common} type="number" inputMode={parameter.type === "integer" ? "numeric" : "decimal"}
+          step={parameter.type === "integer" ? 1 : "any"} value={value} placeholder={parameter.default ?? ""}
+          onInput={text} />
+      );
+    default:
+      if (parameter.secret) {
+        return <input {...common} type="password" autoComplete="off" value={value} onInput={text} />;
+      }
+      return (
+        <input {...common} value={value} placeholder={parameter.default ?? ""}
+          title={parameter.pattern ? `must match ${parameter.pattern}` : undefined} onInput={text} />
+      );
+  }
 }
 
 function TriggerForm({ job }: { job: Job }) {
@@ -65,10 +115,8 @@ function TriggerForm({ job }: { job: Job }) {
               {parameter.required ? <abbr title="required"> *</abbr> : null}
               {parameter.description ? <span class="muted"> — {parameter.description}</span> : null}
             </span>
-            <input id={id} name={parameter.key} value={values[parameter.key] ?? ""}
-              aria-invalid={problem ? "true" : undefined} aria-describedby={problem ? `${id}-error` : undefined}
-              placeholder={parameter.default ?? ""}
-              onInput={(event) => setValues({ ...values, [parameter.key]: (event.target as HTMLInputElement).value })} />
+            <ParameterControl id={id} parameter={parameter} value={values[parameter.key] ?? ""} problem={problem}
+              onValue={(value) => setValues({ ...values, [parameter.key]: value })} />
             {problem ? (
               <span id={`${id}-error`} class="error field-error" role="alert">
                 {problem}
