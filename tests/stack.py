@@ -112,8 +112,10 @@ class Stack:
         self.api.wait_http(f"{self.api_url}/api/v1/health")
         return self.api
 
-    def start_worker(self, worker_id: str = "w1", executor_limit: int = 4, *properties: str) -> Service:
-        """Start a worker and wait until the api shows it active."""
+    def start_worker(
+        self, worker_id: str = "w1", executor_limit: int = 4, *properties: str, extra: tuple[str, ...] = ()
+    ) -> Service:
+        """Start a worker (with the flags `extra` too) and wait until the api shows it active."""
         argv = [
             "podium-worker",
             "--master", f"ws://127.0.0.1:{self.master_port}/ws/worker",
@@ -125,6 +127,7 @@ class Stack:
         ]  # fmt: skip
         for prop in properties:
             argv += ["--property", prop]
+        argv += extra
         service = Service(f"worker-{worker_id}", argv, output_dir=self.directory).start()
         self.workers[worker_id] = service
         return service

@@ -67,6 +67,7 @@ VARIABLES = """environment:
   PODIUM_DATABASE_URL           database (default: SQLite file in PODIUM_HOME)
   PODIUM_WORKER_EXECUTOR_LIMIT  runs the worker executes at once (default: number of CPUs)
   PODIUM_WORKER_RUN_AS          started as root: the user jobs run as (default podium-jobs, created)
+  PODIUM_WORKER_CONTAINERS      docker: run jobs with an image in containers of the Docker engine (default: off)
   PODIUM_MASTER_CONFIG          configuration file loaded by the master (default deploy/examples/podium.yaml)
   PODIUM_MASTER_PORT, PODIUM_API_PORT  internal loopback ports (default: free ports)"""
 
@@ -105,6 +106,7 @@ class Settings:
     config: Path
     master_port: int
     api_port: int
+    containers: str | None = None
     control_secret: str = field(default_factory=lambda: secrets.token_hex(32))
 
     @classmethod
@@ -123,6 +125,7 @@ class Settings:
             config=Path(env.get("PODIUM_MASTER_CONFIG") or EXAMPLE_CONFIG).resolve(),
             master_port=int(env.get("PODIUM_MASTER_PORT") or free_port()),
             api_port=int(env.get("PODIUM_API_PORT") or free_port()),
+            containers=env.get("PODIUM_WORKER_CONTAINERS") or None,
         )
 
 
@@ -446,7 +449,8 @@ class Launcher:
                               "--id", WORKER_ID, "--user", WORKER_USER, "--executor-limit", str(s.executor_limit),
                               "--home", str(s.home / "worker"),
                               "--token-file", str(s.home / WORKER_TOKEN_FILE),
-                              *(["--run-as", user] if user else [])])  # fmt: skip
+                              *(["--run-as", user] if user else []),
+                              *(["--containers", s.containers] if s.containers else [])])  # fmt: skip
         self.wait_for_worker()
 
     def wait_for_worker(self) -> None:

@@ -10,13 +10,15 @@
 # - builds the stand-in base images once; the engine keeps them between runs, so later runs skip
 #   this. They carry their own names (podium-test/...), never an official one: the Dockerfiles and
 #   compose.yaml default to the official images and the tests pass these as parameters.
-# Prints the variables the tests need (PODIUM_PYTHON_IMAGE=..., PODIUM_POSTGRES_IMAGE=...).
+# Prints the variables the tests need (PODIUM_PYTHON_IMAGE=..., PODIUM_POSTGRES_IMAGE=...,
+# PODIUM_BUSYBOX_IMAGE=...: the image of the jobs in containers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PYTHON_IMAGE="${PODIUM_PYTHON_IMAGE:-podium-test/python:3.11-bookworm}"
 # Tagged with a digest of its build files: a change to them builds a new stand-in.
 POSTGRES_IMAGE="${PODIUM_POSTGRES_IMAGE:-podium-test/postgres:15-bookworm-$(cat tests/containers/standins/postgres/* | sha256sum | cut -c1-12)}"
+BUSYBOX_IMAGE="${PODIUM_BUSYBOX_IMAGE:-podium-test/busybox:1.35-$(cat tests/containers/standins/busybox/* | sha256sum | cut -c1-12)}"
 DEBIAN_MIRROR="${PODIUM_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ENGINE_LOG="${PODIUM_DOCKERD_LOG:-/var/log/podium-dockerd.log}"
 export DOCKER_BUILDKIT=0  # no buildx plugin here: the classic builder
@@ -99,6 +101,22 @@ if ! docker image inspect "$POSTGRES_IMAGE" >/dev/null 2>&1; then
     log "building $POSTGRES_IMAGE (Debian's postgresql-15 on $PYTHON_IMAGE)"
     docker build -q --build-arg "BASE_IMAGE=$PYTHON_IMAGE" -t "$POSTGRES_IMAGE" tests/containers/standins/postgres >/dev/null
 fi
+if ! docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
+    # The smallest image a job may name: one static binary and two files, no shell, no libc, not
+    # even `sleep` on the PATH (busybox's applets are reached as `/bin/busybox NAME` only).
+    log "building $BUSYBOX_IMAGE (Debian's busybox-static, nothing else)"
+    root="$(mktemp -d /var/tmp/podium-busybox.XXXXXX)"
+    trap 'rm -rf "$root"' EXIT
+    (cd "$root" && apt-get download busybox-static >/dev/null 2>&1) || { apt-get update -qq && (cd "$root" && apt-get download busybox-static >/dev/null); }
+    dpkg-deb -x "$root"/busybox-static_*.deb "$root/package"
+    mkdir -p "$root/rootfs/bin" "$root/rootfs/etc"
+    cp "$root/package/bin/busybox" "$root/rootfs/bin/busybox"
+    cp tests/containers/standins/busybox/os-release tests/containers/standins/busybox/only-in-the-image "$root/rootfs/etc/"
+    tar -C "$root/rootfs" -c . | docker import --change 'ENV PATH=/bin' - "$BUSYBOX_IMAGE" >/dev/null
+    rm -rf "$root"
+    trap - EXIT
+fi
 
 echo "PODIUM_PYTHON_IMAGE=$PYTHON_IMAGE"
+echo "PODIUM_BUSYBOX_IMAGE=$BUSYBOX_IMAGE"
 echo "PODIUM_POSTGRES_IMAGE=$POSTGRES_IMAGE"

@@ -255,3 +255,44 @@ def test_given_values_are_stored_in_canonical_form() -> None:
     assert project.schedules[0].parameters == {"n": "7"}
     definition = project.jobs[1].definition
     assert isinstance(definition, PipelineDefinition) and definition.elements[0].parameters == {"n": "3"}
+
+
+def test_a_job_with_an_image_is_read_with_its_container_settings() -> None:
+    """`image` and `container` are read as written, the container's defaults filled in."""
+    text = (
+        "projects:\n  - id: p\n    jobs:\n      - id: j\n        definition:\n          type: job\n"
+        '          image: "registry.example:5000/team/build:1.2"\n'
+        "          container: {user: '1000:1000', network: none, cpus: 1.5, memory: 512m}\n"
+        "          commands: [[make]]\n"
+    )
+    definition = parse_configuration(text, "podium.yaml").projects[0].jobs[0].definition
+    assert isinstance(definition, CommandsDefinition) and definition.container is not None
+    assert definition.image == "registry.example:5000/team/build:1.2"
+    assert (definition.container.user, definition.container.network) == ("1000:1000", "none")
+    assert (definition.container.memory, definition.container.pull, definition.container.workdir) == (
+        "512m",
+        "missing",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("definition", "named"),
+    [
+        ('image: "Debian:12"', "image"),
+        ('image: "debian:12"\n          container: {network: host}', "network"),
+        ('image: "debian:12"\n          container: {memory: 1m}', "memory"),
+        ('image: "debian:12"\n          container: {memory: 2x}', "memory"),
+        ('image: "debian:12"\n          container: {cpus: 0}', "cpus"),
+        ('image: "debian:12"\n          container: {pull: sometimes}', "pull"),
+        ('image: "debian:12"\n          container: {workdir: relative}', "workdir"),
+        ("container: {network: none}", "needs definition.image"),
+    ],
+)
+def test_a_bad_image_or_container_is_refused_at_apply(definition: str, named: str) -> None:
+    """Apply-time checks name the job's line and the field: nothing reaches a worker to fail there."""
+    head = "projects:\n  - id: p\n    jobs:\n      - id: j\n        definition:\n          type: job\n"
+    text = f"{head}          {definition}\n          commands: [[make]]\n"
+    with pytest.raises(ConfigurationError) as raised:
+        parse_configuration(text, "podium.yaml")
+    assert named in str(raised.value) and "podium.yaml:" in str(raised.value), str(raised.value)

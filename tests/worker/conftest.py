@@ -33,6 +33,8 @@ projects:
       - id: plan9
         properties: {os: plan9}
         definition: {type: job, commands: [["echo", "on plan9"]]}
+      - id: boxed
+        definition: {type: job, image: "podium-test/busybox:1", commands: [["/bin/busybox", "true"]]}
       - id: stream
         parameters: [{key: copy}, {key: gate}]
         definition:

@@ -42,6 +42,17 @@ async def test_unmatched_properties_wait_then_run(stack: Stack, storage: Storage
     assert done.waiting_reason is None
 
 
+async def test_a_job_with_an_image_waits_for_a_worker_running_containers(stack: Stack, storage: Storage) -> None:
+    """Only a worker without --containers is connected: a job with an image waits, saying why; others run."""
+    stack.start_worker("w1")
+    run = await trigger(stack, storage, "boxed")
+    reason = "the job runs in a container of podium-test/busybox:1 and no connected worker runs containers"
+    await wait_run(stack, storage, run.id, {"pending"}, waiting_reason=f"{reason} (podium-worker --containers)")
+    done = await wait_run(stack, storage, (await trigger(stack, storage, "hello")).id)
+    assert done.status == RunStatus.succeeded, done  # the host job behind it is not held up
+    assert (await storage.get_run(run.id)).status == RunStatus.pending  # type: ignore[union-attr]
+
+
 async def test_run_behind_a_busy_worker_gets_the_busy_reason_then_runs(stack: Stack, storage: Storage) -> None:
     """A run queued behind a full worker is told so by the next sweep, and runs once a slot frees."""
     stack.start_worker("w1", 1)

@@ -9,7 +9,14 @@ from pydantic import Field, field_validator, model_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
 from podium_model.artifacts import ArtifactPattern
-from podium_model.limits import ARTIFACT_PATTERNS, JOB_SECRETS, JOB_TRIGGERS
+from podium_model.limits import (
+    ARTIFACT_PATTERNS,
+    CONTAINER_CPUS,
+    CONTAINER_MEMORY_MAX,
+    CONTAINER_MEMORY_MIN,
+    JOB_SECRETS,
+    JOB_TRIGGERS,
+)
 from podium_model.parameters import CHOICES, PATTERN_CHARS, ParameterType, check_value
 from podium_model.runs import RunStatus
 from podium_model.secrets import SecretName
@@ -67,6 +74,76 @@ Command = Annotated[list[Annotated[str, Field(max_length=100_000)]], Field(min_l
 """An argv list, executed without a shell; each argument may hold templates."""
 
 
+IMAGE_PATTERN = (
+    r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?"  # a registry (host, port) or a first path component
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"  # the repository
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"  # the tag (none: latest)
+    r"(?:@sha256:[a-f0-9]{64})?$"  # a digest pins the image whatever its tag says
+)
+"""An image reference as the Docker engine reads it: `name:tag`, `registry:5000/path/name:tag`, `name@sha256:...`."""
+
+ImageReference = Annotated[str, Field(pattern=IMAGE_PATTERN, max_length=255)]
+
+MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def memory_bytes(text: str) -> int:
+    """The bytes of a memory limit written `512m`, `2g`, `65536k` or a plain number of bytes.
+
+    Raises:
+        ValueError: not a number with one of the units b, k, m, g.
+    """
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:].isalpha() else ""
+    number = value[: len(value) - len(unit)]
+    if unit not in MEMORY_UNITS or not number.isdecimal():
+        raise ValueError(f"memory {text!r} is not a number of bytes with an optional unit b, k, m or g (512m, 2g)")
+    return int(number) * MEMORY_UNITS[unit]
+
+
+class ContainerSettings(Model):
+    """How the container of a job with an image is made (docs/jobs.md, Jobs in containers)."""
+
+    user: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)?$",
+        description="The user (name or uid, optionally :group) the commands run as; None: the image's user",
+    )
+    workdir: str | None = Field(
+        default=None,
+        max_length=4096,
+        pattern=r"^/",
+        description="The absolute directory the commands start in; None: the run's workspace, mounted at "
+        "/podium/workspace (mounted there in any case)",
+    )
+    network: Literal["none", "bridge"] = Field(
+        default="bridge", description="`none`: loopback only; `bridge`: the engine's default network"
+    )
+    cpus: float | None = Field(
+        default=None, gt=0, le=CONTAINER_CPUS, description="CPUs the container may use at most (1.5: one and a half)"
+    )
+    memory: str | None = Field(
+        default=None, max_length=32, description="Memory the container may use at most: 512m, 2g (units b, k, m, g)"
+    )
+    pull: Literal["never", "missing", "always"] = Field(
+        default="missing",
+        description="`missing`: pull the image when the engine lacks it; `always`: pull before every run; "
+        "`never`: use only what the engine has",
+    )
+
+    @model_validator(mode="after")
+    def _memory_within_limits(self) -> ContainerSettings:
+        if self.memory is not None:
+            size = memory_bytes(self.memory)
+            if not CONTAINER_MEMORY_MIN <= size <= CONTAINER_MEMORY_MAX:
+                raise ValueError(
+                    f"memory {self.memory!r} is outside {CONTAINER_MEMORY_MIN >> 20} MiB to "
+                    f"{CONTAINER_MEMORY_MAX >> 30} GiB"
+                )
+        return self
+
+
 class CommandsDefinition(Model):
     """A job that runs argv commands one after another on a worker."""
 
@@ -86,6 +163,21 @@ class CommandsDefinition(Model):
         description="Globs relative to the workspace; the files they match after the last command are kept "
         "with the run (docs/jobs.md, Artifacts)",
     )
+
+    image: ImageReference | None = Field(
+        default=None,
+        description="Run the commands in a container of this image (`name:tag`) on a worker started with "
+        "--containers; None: on the worker host",
+    )
+    container: ContainerSettings | None = Field(
+        default=None, description="How the container is made (needs `image`); None: the defaults"
+    )
+
+    @model_validator(mode="after")
+    def _container_needs_image(self) -> CommandsDefinition:
+        if self.container is not None and self.image is None:
+            raise ValueError("definition.container needs definition.image (the image the container runs)")
+        return self
 
 
 class AfterCondition(Model):

@@ -65,6 +65,15 @@ ARTIFACT_FILES = 1000
 ARTIFACT_BYTES = 1024 * MIB
 """All the artifacts of one run together: a file that would go over is not collected (the log says so)."""
 
+CONTAINER_CPUS = 1024
+"""`definition.container.cpus` at most (the engine refuses more CPUs than the host has at start)."""
+
+CONTAINER_MEMORY_MIN = 6 * MIB
+"""`definition.container.memory` at least: the Docker engine's own minimum."""
+
+CONTAINER_MEMORY_MAX = 1024 * 1024 * MIB
+"""`definition.container.memory` at most (1 TiB)."""
+
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from podium_model._base import Model, Slug, UtcDatetime
 
 
-class WorkerDescription(Model):
-    """What a worker says of itself when the master asks (`describe`)."""
+class WorkerBase(Model):
+    """What a worker says of itself and the database keeps."""
 
     version: str = ""
     display_name: str = ""
@@ -16,7 +18,17 @@ class WorkerDescription(Model):
     executor_limit: int = Field(default=1, ge=0, le=10_000)
 
 
-class Worker(WorkerDescription):
+class WorkerDescription(WorkerBase):
+    """What a worker says of itself when the master asks (`describe`)."""
+
+    containers: Literal["docker"] | None = Field(
+        default=None,
+        description="The container engine the worker runs jobs with an image in (`--containers`); None: none, "
+        "jobs with an image never go to it. Known to the master while the worker is connected, not stored",
+    )
+
+
+class Worker(WorkerBase):
     """A worker as stored and as answered by the API."""
 
     id: Slug

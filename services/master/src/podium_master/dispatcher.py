@@ -20,7 +20,7 @@ from podium_master.lifecycle import PENDING, Lifecycle
 from podium_master.metrics import MasterMetrics
 from podium_master.poison import Bounces, MessageTooLarge
 from podium_master.secrets import RunSecrets, SecretsUnavailable
-from podium_master.selector import BUSY, Selector, WorkerSlot, waiting_reason
+from podium_master.selector import BUSY, Selector, WorkerSlot, can_run, image, waiting_reason
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
 from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
@@ -225,7 +225,10 @@ class Dispatcher:
             return "its job no longer exists"
         if not job.is_enabled:
             return "its job is disabled"
-        chosen = self.selector(job, run, state.views) if state.room > 0 else None
+        views = state.views
+        if image(job) is not None:  # a host job pays nothing for this
+            views = [slot for slot in views if can_run(job, slot)]
+        chosen = self.selector(job, run, views) if state.room > 0 else None
         if chosen is None or chosen.id not in state.sessions:
             return waiting_reason(job, state.every)
         chosen.load += 1  # counted now, so the selector sees it for the next run
@@ -274,6 +277,7 @@ class Dispatcher:
                 load=session.load,
                 is_enabled=worker.is_enabled,
                 draining=session.draining,
+                containers=session.containers,
             )
             slots.append((slot, session))
         return slots, {slot.id: session for slot, session in slots if not slot.draining}

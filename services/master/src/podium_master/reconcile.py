@@ -30,6 +30,7 @@ class Reconciled(Protocol):
     worker_id: str
     owner: str
     worker: Worker | None
+    containers: str | None
     ready: bool
 
     @property
@@ -56,6 +57,7 @@ async def reconcile(session: Reconciled) -> None:
     """Bring the database and the worker's runs in agreement, then mark the session ready."""
     services = session.services
     description = WorkerDescription.model_validate(result_of(await session.request(Describe(id=0)), "describe"))
+    session.containers = description.containers
     session.worker = await services.lifecycle.put_worker(
         session.worker_id,
         session.owner,

@@ -2,7 +2,9 @@
 
 A selector is any callable `(job, run, workers) -> WorkerSlot | None`; `--selector
 module:callable` replaces the default, which takes the least-loaded enabled worker whose
-properties include every property of the job.
+properties include every property of the job. A job with an image goes only to a worker that
+runs jobs in containers (`--containers`), whatever the selector: the dispatcher hands a selector
+only the workers able to run the job.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from podium_model import Job, Run
+from podium_model import CommandsDefinition, Job, Run
 
 
 @dataclass
@@ -25,6 +27,8 @@ class WorkerSlot:
     is_enabled: bool = True
     is_active: bool = True
     draining: bool = False
+    containers: str | None = None
+    """The container engine the worker runs jobs with an image in (None: it runs none)."""
 
     @property
     def has_room(self) -> bool:
@@ -38,6 +42,16 @@ Selector = Callable[[Job, Run, Sequence[WorkerSlot]], "WorkerSlot | None"]
 def matches(job: Job, worker: WorkerSlot) -> bool:
     """True when every property of the job is a property of the worker with the same value."""
     return all(worker.properties.get(key) == value for key, value in job.properties.items())
+
+
+def image(job: Job) -> str | None:
+    """The image a job's commands run in, None when they run on the worker host."""
+    return job.definition.image if isinstance(job.definition, CommandsDefinition) else None
+
+
+def can_run(job: Job, worker: WorkerSlot) -> bool:
+    """False when the job needs containers and the worker runs none: no selector may choose it."""
+    return worker.containers is not None or image(job) is None
 
 
 def least_loaded(job: Job, run: Run, workers: Sequence[WorkerSlot]) -> WorkerSlot | None:
@@ -63,6 +77,13 @@ def waiting_reason(job: Job, workers: Sequence[WorkerSlot]) -> str:
     if not matching:
         wanted = ", ".join(f"{k}={v}" for k, v in sorted(job.properties.items()))
         return f"no connected worker has the properties {wanted}"
+    if (name := image(job)) is not None:
+        matching = [w for w in matching if can_run(job, w)]
+        if not matching:
+            return (
+                f"the job runs in a container of {name} and no connected worker"
+                f"{' with its properties' if job.properties else ''} runs containers (podium-worker --containers)"
+            )
     enabled = [w for w in matching if w.is_enabled]
     if not enabled:
         return "every matching worker is disabled"

@@ -94,6 +94,8 @@ class WorkerSession:
         """Runs whose final status is stored and whose `clean` is not answered yet."""
         self._ready = False
         self.worker: Worker | None = None
+        self.containers: str | None = None
+        """The container engine the worker said it runs jobs with an image in (`describe`)."""
         self.health: Heartbeat | None = None
         self.health_at: float | None = None
         self._ids = itertools.count(1)

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--pass-env", action="append", default=[], metavar="NAME",
         help="a variable of the worker's environment that commands also see (repeatable; by default they see "
              "only PATH, HOME, LANG, LC_*, TZ, TMPDIR and USER) [PODIUM_WORKER_PASS_ENV: NAME,NAME]")  # fmt: skip
+    add("--containers", choices=["docker"], default=_env("PODIUM_WORKER_CONTAINERS") or None,
+        help="run jobs with an image in containers of the Docker engine of DOCKER_HOST (default: the local "
+             "socket); without it such jobs go to other workers [PODIUM_WORKER_CONTAINERS]")  # fmt: skip
     return parser
 
 
@@ -134,6 +137,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         health_port=args.health_port if args.health_port is not None else _env_port("PODIUM_WORKER_HEALTH_PORT"),
         pass_env=pass_env,
         run_as=args.run_as or None,
+        containers=args.containers,
     )
 
 
@@ -249,6 +253,8 @@ async def serve(settings: WorkerSettings) -> None:
         prepare_home(settings.home, lookup(settings.run_as))
     runs = RunSet(settings.home, settings.chunk_size, settings.watch_interval)
     runs.recover()
+    if settings.containers is not None:
+        runs.containers = await start_containers(settings.id, set(runs.runs))
     connection = MasterConnection(settings, runs)
     health: HealthServer | None = None
     if settings.health_port is not None:
@@ -276,6 +282,31 @@ async def serve(settings: WorkerSettings) -> None:
             await health.close()
     runs.detach_all()
     logger.info("worker %s stopped", settings.id)
+
+
+async def start_containers(worker_id: str, held: set[str]) -> Any:
+    """The engine client of ``--containers docker``, once it answered; this worker's containers
+    of runs it no longer holds are removed (those of the runs it holds stay with their executors).
+
+    Raises:
+        SystemExit: the engine does not answer or cannot run the containers.
+    """
+    from podium_worker import engine
+
+    try:
+        client = await asyncio.to_thread(engine.client)
+        version = await asyncio.to_thread(engine.check, client)
+        removed = await asyncio.to_thread(engine.remove_orphans, client, worker_id, held)
+    except engine.EngineError as exc:
+        logger.error("--containers docker: %s", exc)
+        raise SystemExit(2) from None
+    except Exception as exc:  # docker.from_env on a malformed DOCKER_HOST, say
+        logger.error("--containers docker: the Docker engine is out of reach: %s", exc)
+        raise SystemExit(2) from None
+    for run_id in removed:
+        logger.info("removed the container of run %s, which this worker no longer holds", run_id)
+    logger.info("jobs with an image run in containers of Docker engine %s", version)
+    return client
 
 
 def prepare_home(home: Path, user: User) -> None:

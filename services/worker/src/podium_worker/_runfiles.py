@@ -25,6 +25,14 @@ Layout of ``RUN_DIR`` (one per run, on the worker's disk):
 - ``artifacts/N``: a copy of each file the job keeps, N its index in the final state's
   ``artifacts`` (`podium_worker._collect`), uploaded when the master asks (``upload``).
 
+A run of a job with an image (`podium_worker.incontainer`) also has:
+
+- ``container.json``: ``{"id", "image", "digest"}`` of its container once created;
+- ``container.err``: why the engine could not do what the run needed (a missing image), when so;
+- ``exchange/``: mounted in the container at ``/podium/exchange``; ``PODIUM_RESULTS`` names
+  ``results.json`` there, copied from and back to the run's ``results.json`` around each command,
+  and ``payload.json`` (``PODIUM_PAYLOAD``), a copy of a webhook run's.
+
 Stdlib only: the executor imports this module on every run's critical path.
 """
 
@@ -47,6 +55,18 @@ ABORT = "abort.json"
 PAYLOAD = "payload.json"
 WORKSPACE = "workspace"
 ARTIFACTS = "artifacts"
+
+CONTAINER = "container.json"
+CONTAINER_ERROR = "container.err"
+EXCHANGE = "exchange"
+
+CONTAINER_WORKSPACE = "/podium/workspace"
+"""Where a container sees the run's workspace (its working directory unless the job says otherwise)."""
+CONTAINER_EXCHANGE = "/podium/exchange"
+CONTAINER_RESULTS = CONTAINER_EXCHANGE + "/results.json"
+"""``PODIUM_RESULTS`` in a container."""
+ENGINE_FAILED = 125
+"""The exit code of `podium_worker.incontainer` when the engine failed (``container.err`` says why)."""
 
 HELD_BACK = ("PODIUM_TOKEN",)
 """Variables of the request's ``environment`` handed over with the secrets, never stored."""

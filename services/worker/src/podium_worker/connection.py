@@ -226,6 +226,7 @@ class MasterConnection:
                 display_name=self.settings.id,
                 properties=self.settings.properties,
                 executor_limit=self.settings.executor_limit,
+                containers=self.settings.containers,
             )
             return description.model_dump(mode="json")
         if isinstance(message, ListRuns):

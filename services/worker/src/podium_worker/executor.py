@@ -5,6 +5,9 @@ group, without a shell, with the environment of `podium_worker.environment` (nev
 worker's whole environment), and writes the run's log, results and state into ``RUN_DIR`` (the
 layout is in `podium_worker._runfiles`). It lives in its own session and never depends on
 the worker process: when the worker dies, the run carries on and its files stay complete.
+A job with an image runs in a container instead (docs/jobs.md, Jobs in containers): each of its
+commands is a `podium_worker.incontainer` helper process, which talks to the engine, so that
+this process stays engine-free and is the same for both.
 After each log write and each state change it writes one byte to its stdout, a pipe the
 worker may watch; a closed or full pipe is ignored.
 
@@ -115,6 +118,7 @@ class Executor:
         self.user: runas.User | None = None  # the --run-as user commands run as, if any
         self.keep: list[str] = []  # the job's artifact globs
         self.artifacts: list[dict[str, Any]] = []  # what was kept of them
+        self.image: str | None = None  # the job's image: its commands run in a container
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -279,8 +283,9 @@ class Executor:
         if definition.get("timeout"):
             self.timeout = definition["timeout"]
             self.deadline = self.started + definition["timeout"]
+        self.image = definition.get("image")
         run_as = os.environ.get(runas.RUN_AS)
-        if run_as:
+        if run_as and self.image is None:  # a container's user is the job's `container.user`
             if os.geteuid() != 0:
                 raise Ended("exception", f"--run-as {run_as} needs the worker (and its executors) to run as root")
             try:
@@ -314,8 +319,16 @@ class Executor:
             except TemplateError as exc:
                 raise Ended("exception", f"template error in {where}: {exc}") from exc
         user = self.user
-        # Never the worker's whole environment: it may hold its token.
-        env = environment.base(os.environ, user.home, user.name) if user else environment.base(os.environ)
+        # Never the worker's whole environment: it may hold its token. A container has the
+        # image's own (PATH, HOME...): none of the host's.
+        if self.image is not None:
+            env: dict[str, str] = {}
+            self._start_container()
+        else:
+            env = environment.base(os.environ, user.home, user.name) if user else environment.base(os.environ)
+        results_path = files.CONTAINER_RESULTS if self.image else self.path(files.RESULTS)
+        workspace_path = files.CONTAINER_WORKSPACE if self.image else workspace
+        payload_path = f"{files.CONTAINER_EXCHANGE}/{files.PAYLOAD}" if self.image else payload  # copied there
         for index, command in enumerate(commands, 1):
             self._drain_signals()
             if (reason := self._stop_reason()) is not None:
@@ -333,12 +346,14 @@ class Executor:
                 PODIUM_RUN_ID=request["run_id"],
                 PODIUM_PROJECT=request["project"],
                 PODIUM_JOB=request["job"],
-                PODIUM_RESULTS=self.path(files.RESULTS),
-                PODIUM_WORKSPACE=workspace,
+                PODIUM_RESULTS=results_path,
+                PODIUM_WORKSPACE=workspace_path,
             )
             if has_payload:
-                env["PODIUM_PAYLOAD"] = payload
+                env["PODIUM_PAYLOAD"] = payload_path
             code = self._run_command(index, argv, env)
+            if self.image is not None and code == files.ENGINE_FAILED:
+                self._engine_failure()
             self._merge_results(index, ok=code == 0 and self.stopped is None)
             if self.stopped is not None:
                 raise Ended("aborted", self.stopped)
@@ -364,6 +379,28 @@ class Executor:
             _note(f"cannot collect the artifacts: {exc}")
             say(f"artifacts not kept: {exc}")
 
+    def _helper(self, step: str) -> list[str]:
+        """The argv of a `podium_worker.incontainer` step for this run."""
+        return [sys.executable, "-m", "podium_worker.incontainer", step, self.run_dir]
+
+    def _start_container(self) -> None:
+        """Get the image and start the run's container (the helper's output goes to the log)."""
+        code = self._run_command(0, self._helper("prepare"), dict(os.environ))
+        if self.stopped is not None:
+            raise Ended("aborted", self.stopped)
+        self._engine_failure()
+        if code != 0:
+            raise Ended("exception", f"the container of {self.image} did not start (the helper exited {code})")
+
+    def _engine_failure(self) -> None:
+        """End the run `exception` if the helper recorded that the engine failed it."""
+        try:
+            with open(self.path(files.CONTAINER_ERROR), encoding="utf-8") as file:
+                reason = file.read()
+        except FileNotFoundError:
+            return
+        raise Ended("exception", reason)
+
     def _stop_reason(self) -> str | None:
         """Why the run must stop now (an abort request or the timeout), if it must."""
         if self.abort is not None:
@@ -373,6 +410,8 @@ class Executor:
         return None
 
     def _spawn(self, index: int, argv: list[str], env: dict[str, str], out: int) -> int:
+        if self.image is not None and index > 0:
+            return self._spawn_in_container(index, argv, env, out)
         try:
             if self.user is not None:
                 return runas.spawn(_which(argv[0], env), argv, env, out, self.user)
@@ -391,6 +430,38 @@ class Executor:
         except (OSError, ValueError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise Ended("exception", f"command {index}: cannot start {argv[0]!r}: {detail}") from exc
+
+    def _spawn_in_container(self, index: int, argv: list[str], env: dict[str, str], out: int) -> int:
+        """Start the helper that execs command `index` in the container; it reads the command on stdin."""
+        command = json.dumps({"argv": argv, "env": env}).encode()
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = os.posix_spawn(
+                sys.executable,
+                self._helper("exec"),
+                dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, read_fd, 0),
+                    (os.POSIX_SPAWN_DUP2, out, 1),
+                    (os.POSIX_SPAWN_DUP2, out, 2),
+                ],
+                setsid=True,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP),
+            )
+        except OSError as exc:
+            os.close(write_fd)
+            raise Ended("exception", f"command {index}: cannot start the container helper: {exc.strerror}") from exc
+        finally:
+            os.close(read_fd)
+        try:
+            view = memoryview(command)
+            while view:  # the helper reads it all first, before any output: no deadlock
+                view = view[os.write(write_fd, view) :]
+        except OSError as exc:
+            _note(f"command {index}: the container helper did not take its command: {exc}")
+        finally:
+            os.close(write_fd)
+        return pid
 
     def _run_command(self, index: int, argv: list[str], env: dict[str, str]) -> int:
         """Run one command to its end, copying its output to the log; return its exit code."""

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from podium_model import RunStatus
 from podium_model.messages import RunRequest, StatusUpdate, WorkerRunState, encode_log_chunk
@@ -332,6 +333,8 @@ class RunSet:
         self._cleaned = asyncio.Event()
         self._chunk_size = chunk_size
         self._watch_interval = watch_interval
+        self.containers: Any = None
+        """The engine client of ``--containers`` (`podium_worker.engine`), None without."""
 
     def recover(self) -> None:
         """Find the runs left on disk by a previous worker process."""
@@ -382,10 +385,20 @@ class RunSet:
             return
         run.detach()
         run.cleaned = True
+        if self.containers is not None and run.dir.file(_runfiles.EXCHANGE).exists():  # it may have a container
+            await self._remove_container(run_id)
         if not run.dir.delete_quickly():
             await asyncio.to_thread(run.dir.delete)
         logger.debug("run %s cleaned", run_id)  # the start is logged; the master logs the end
         self._cleaned.set()
+
+    async def _remove_container(self, run_id: str) -> None:
+        from podium_worker import engine
+
+        try:
+            await asyncio.to_thread(engine.remove_run, self.containers, run_id)
+        except Exception as exc:  # the engine is away: the next start's orphan sweep removes it
+            logger.warning("cannot remove the container of run %s: %s", run_id, exc)
 
     async def wait_until_empty(self) -> None:
         """Return once every run was cleaned: the master holds their logs and final statuses."""

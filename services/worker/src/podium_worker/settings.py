@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -36,5 +36,8 @@ class WorkerSettings(BaseModel):
     health_port: int | None = Field(default=None, ge=0, le=65535, description="Port of `GET /health` (None: off)")
     pass_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]] = Field(
         default_factory=list, max_length=1000, description="Variables of the worker's environment commands also see"
+    )
+    containers: Literal["docker"] | None = Field(
+        default=None, description="Run jobs with an image in containers of this engine (None: such jobs go elsewhere)"
     )
     run_as: str | None = Field(default=None, description="The unprivileged user commands run as (the worker is root)")

@@ -1,0 +1,168 @@
+"""Jobs in containers: master, api and a `podium-worker --containers docker` as processes, on the engine.
+
+The images are the stand-ins of engine.sh (nothing is pulled from a public registry): the
+busybox one holds a static busybox, its own /etc/os-release and one file, and nothing else (no
+shell on the PATH, no `sleep`), so these runs prove that no image needs either.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.containers.conftest import stand_in_images
+from tests.stack import Stack
+from tests.support import wait_until
+
+BUSYBOX = "/bin/busybox"
+
+
+def _docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _containers_of(run_id: str) -> list[str]:
+    """`docker ps -a` of the run's label: the ids of its containers, running or not."""
+    return _docker("ps", "-a", "-q", "--filter", f"label=podium.run={run_id}").split()
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    """The busybox stand-in image (engine.sh builds it once)."""
+    return stand_in_images()["PODIUM_BUSYBOX_IMAGE"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Stack]:
+    """master, api and one worker running containers, on SQLite; the jobs applied over HTTP."""
+    directory = tmp_path_factory.mktemp("containers-stack")
+    running = Stack(directory, f"sqlite+aiosqlite:///{directory}/podium.db")
+    try:
+        running.prepare()
+        running.start_master()
+        running.start_api()
+        running.start_worker("boxes", 2, extra=("--containers", "docker"))
+        jobs = [
+            {
+                "id": "release",
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "commands": [[BUSYBOX, "cat", "/etc/os-release", "/etc/only-in-the-image"]],
+                },
+            },
+            {
+                "id": "share",
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "container": {"network": "none", "memory": "64m", "cpus": 0.5},
+                    "environment": {"GREETING": "hello {parameters.who}"},
+                    "commands": [
+                        [BUSYBOX, "sh", "-c", 'echo "$GREETING" > made-by-one && pwd'],
+                        [BUSYBOX, "sh", "-c", 'cat made-by-one; echo \'{{"shared": true}}\' > "$PODIUM_RESULTS"'],
+                    ],
+                },
+                "parameters": [{"key": "who", "default": "world"}],
+            },
+            {
+                "id": "stubborn",
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "commands": [
+                        [BUSYBOX, "sh", "-c", "trap 'echo stopping; exit 3' TERM; echo started; "
+                         "while :; do " + BUSYBOX + " sleep 0.1; done"],
+                    ],
+                },
+            },
+            {
+                "id": "lacking",
+                "definition": {"type": "job", "image": image, "commands": [["make", "all"]]},
+            },
+            {
+                "id": "missing",
+                "definition": {
+                    "type": "job",
+                    "image": "podium-test/no-such-image:1",
+                    "container": {"pull": "never"},
+                    "commands": [[BUSYBOX, "true"]],
+                },
+            },
+            {
+                "id": "unpullable",
+                "definition": {
+                    "type": "job",
+                    "image": "127.0.0.1:9/podium-test/nowhere:1",  # a registry that refuses at once
+                    "commands": [[BUSYBOX, "true"]],
+                },
+            },
+        ]  # fmt: skip
+        answer = running.client.put("/admin/configuration", json={"projects": [{"id": "boxes", "jobs": jobs}]})
+        assert answer.status_code == 200, answer.text
+        yield running
+    finally:
+        running.stop()
+
+
+def _ended(stack: Stack, run: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+    return stack.wait_run("boxes", run["id"], timeout=timeout)
+
+
+def test_a_job_with_an_image_runs_in_it(stack: Stack) -> None:
+    """The commands see the image's /etc/os-release and a file only the image has, not the host's."""
+    run = _ended(stack, stack.trigger("boxes", "release"))
+    log = stack.log("boxes", run["id"])
+    assert run["status"] == "succeeded", (run["reason"], log, stack.outputs())
+    assert b'PRETTY_NAME="Podium test busybox"' in log
+    assert b"only in the podium-test/busybox image" in log
+    assert run["worker"] == "boxes"
+
+
+def test_two_commands_share_the_workspace(stack: Stack) -> None:
+    """A file the first command writes is there for the second; results come back; limits are taken."""
+    run = _ended(stack, stack.trigger("boxes", "share", who="boxes"))
+    log = stack.log("boxes", run["id"])
+    assert run["status"] == "succeeded", (run["reason"], log, stack.outputs())
+    assert log == b"/podium/workspace\nhello boxes\n"
+    assert run["results"] == {"shared": True}
+
+
+def test_abort_stops_the_container_within_the_grace_and_cleaning_removes_it(stack: Stack) -> None:
+    """SIGTERM reaches the command in the container; the run ends aborted; no container is left."""
+    run = stack.trigger("boxes", "stubborn")
+    stack.wait_run("boxes", run["id"], {"running"}, timeout=60)
+    wait_until(lambda: b"started" in stack.log("boxes", run["id"]), 60, "the command to start")
+    assert len(_containers_of(run["id"])) == 1
+    asked = time.monotonic()
+    answer = stack.client.post(f"/projects/boxes/runs/{run['id']}/abort")
+    assert answer.status_code in (200, 202), answer.text
+    ended = _ended(stack, run, timeout=60)
+    took = time.monotonic() - asked
+    assert ended["status"] == "aborted", (ended, stack.outputs())
+    assert took < 10, f"the abort took {took:.1f} s, the grace is 10 s"  # the trap ends it at once
+    assert b"stopping" in stack.log("boxes", run["id"])  # SIGTERM, not SIGKILL
+    wait_until(lambda: not _containers_of(run["id"]), 60, "the cleaned run's container to be removed")
+
+
+def test_a_missing_image_ends_the_run_exception_naming_it(stack: Stack) -> None:
+    """pull: never and no such image, or a registry that cannot be reached: exception, the image named."""
+    for job, image in [("missing", "podium-test/no-such-image:1"), ("unpullable", "127.0.0.1:9/podium-test/nowhere:1")]:
+        run = _ended(stack, stack.trigger("boxes", job))
+        assert run["status"] == "exception", (run, stack.outputs())
+        assert image in (run["reason"] or ""), run
+        wait_until(lambda run=run: not _containers_of(run["id"]), 60, "no container left")
+
+
+def test_a_command_the_image_lacks_fails_the_run(stack: Stack) -> None:
+    """The image has no `make`: the run ends failed, the engine's exit code and message said."""
+    run = _ended(stack, stack.trigger("boxes", "lacking"))
+    assert run["status"] == "failed", (run, stack.outputs())
+    assert run["reason"] in ("command 1 (make) exited with code 126", "command 1 (make) exited with code 127"), run
+    assert b"make" in stack.log("boxes", run["id"])
