@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +29,12 @@ TYPED = {
         ],
     },
 }
+PIPE = {
+    "id": "pipe",
+    "parameters": [{"key": "password", "secret": True, "required": True}],
+    "definition": {"type": "pipeline", "elements": [{"id": "inner", "job": "typed", "parameters": {"count": "2"}}]},
+}
+JOBS = [TYPED, PIPE]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(directory, f"sqlite+aiosqlite:///{directory}/podium.db")
     try:
         running.start(workers=1)
-        applied = running.client.put("/admin/configuration", json={"projects": [{"id": "typed", "jobs": [TYPED]}]})
+        applied = running.client.put("/admin/configuration", json={"projects": [{"id": "typed", "jobs": JOBS}]})
         assert applied.status_code == 200, applied.text
         yield running
     finally:
@@ -111,3 +118,67 @@ def test_a_secret_parameter_is_masked_in_answers_and_in_the_log(stack: Stack) ->
         assert answer.status_code == 200, answer.text
         assert SECRET.encode() not in answer.content, answer.request.url
     assert SECRET not in stack.outputs()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "field", "says"),
+    [
+        ({"parameters": {}}, "schedules.0.parameters", "'count' of job 'typed' is required"),
+        ({"parameters": {"count": "abc"}}, "schedules.0.parameters.count", "not an integer"),
+        ({"parameters": {"count": "1", "colour": "blue"}}, "schedules.0.parameters.colour", "not one of the choices"),
+        ({"parameters": {"count": "1", "who": "x"}}, "schedules.0.parameters.who", "no parameter 'who'"),
+    ],
+)
+def test_put_configuration_refuses_a_schedule_its_job_cannot_take(
+    stack: Stack, schedule: dict[str, Any], field: str, says: str
+) -> None:
+    """422 naming the field; nothing is applied (the project keeps no schedule)."""
+    body = {
+        "id": "typed",
+        "jobs": JOBS,
+        "schedules": [{"id": "s", "job": "typed", "expression": "0 3 * * *", **schedule}],
+    }
+    response = stack.client.put("/admin/configuration", json={"projects": [body]})
+    assert response.status_code == 422, response.text
+    problems = [error["msg"] for error in response.json()["errors"]]
+    assert any(field in problem and says in problem for problem in problems), problems
+    assert stack.client.get("/projects/typed/schedules").json() == []
+
+
+def test_schedules_are_answered_with_their_next_fire_time(stack: Stack) -> None:
+    """The api computes next_fire_at (UTC) by the master's rule; a disabled schedule has none."""
+    body = {
+        "id": "typed",
+        "jobs": JOBS,
+        "schedules": [{"id": "s", "job": "typed", "expression": "0 3 * * *", "parameters": {"count": "007"}}],
+    }
+    applied = stack.client.put("/admin/configuration", json={"projects": [body]})
+    assert applied.status_code == 200, applied.text
+    try:
+        schedule = stack.client.get("/projects/typed/schedules/s").json()
+        assert schedule["parameters"] == {"count": "7"}  # stored canonical
+        fire = datetime.fromisoformat(schedule["next_fire_at"])
+        now = datetime.now(UTC)
+        assert (fire.hour, fire.minute, fire.second) == (3, 0, 0) and now < fire <= now + timedelta(days=1)
+        assert [s["next_fire_at"] for s in stack.client.get("/projects/typed/schedules").json()] == [
+            schedule["next_fire_at"]
+        ]
+        disabled = stack.client.post("/projects/typed/schedules/s/disable").json()
+        assert disabled["next_fire_at"] is None
+    finally:
+        stack.client.put("/admin/configuration", json={"projects": [{"id": "typed", "jobs": JOBS}]})
+
+
+def test_a_pipeline_passes_a_secret_down_masked(stack: Stack) -> None:
+    """The child run gets the pipeline's secret value: its command sees it, its answers and log mask it."""
+    parent = stack.trigger("typed", "pipe", password=SECRET)
+    assert parent["parameters"] == {"password": "[masked]"}
+    done = stack.wait_run("typed", parent["id"], timeout=60)
+    assert done["status"] == "succeeded", (done, stack.outputs())
+    children = [
+        r for r in stack.client.get("/projects/typed/runs").json()["items"] if r["source"].get("run") == parent["id"]
+    ]
+    assert len(children) == 1 and children[0]["parameters"]["password"] == "[masked]", children
+    assert children[0]["secret_parameters"] == ["password"]
+    log = stack.log("typed", children[0]["id"])
+    assert b"count=2 verbose=false password=[masked]\n" in log and SECRET.encode() not in log, log

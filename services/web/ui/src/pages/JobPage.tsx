@@ -70,7 +70,10 @@ function ParameterControl({ id, parameter, value, problem, onValue }: FieldProps
 }
 
 function TriggerForm({ job }: { job: Job }) {
-  const initial = Object.fromEntries(job.parameters.map((parameter) => [parameter.key, parameter.default ?? ""]));
+  // A checkbox shows false when unchecked, so it sends what it shows ("false"), never "not given".
+  const initial = Object.fromEntries(
+    job.parameters.map((parameter) => [parameter.key, parameter.default ?? (parameter.type === "boolean" ? "false" : "")]),
+  );
   const [values, setValues] = useState<Record<string, string>>(initial);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>(null);
