@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # `--tok X` must not be a token that `restart_without_secrets` misses
     )
     add = parser.add_argument
-    add("--master", default=_env("PODIUM_WORKER_MASTER", DEFAULT_MASTER), help="[PODIUM_WORKER_MASTER]")
+    add("--master", action="append", default=[], metavar="URL",
+        help=f"the master's websocket URL (default {DEFAULT_MASTER}); repeatable: the masters are tried in turn, "
+             "the next one when a connection fails or ends [PODIUM_WORKER_MASTER: URL,URL]")  # fmt: skip
     add("--id", default=_env("PODIUM_WORKER_ID"), help="this worker's id [PODIUM_WORKER_ID]")
     add("--user", default=_env("PODIUM_WORKER_USER"), help="user of the token (default: the id) [PODIUM_WORKER_USER]")
     add("--token", help="the user's token; deprecated: every process sees command lines [PODIUM_WORKER_TOKEN]")
@@ -121,7 +123,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
     if args.run_as:
         check_run_as(args.run_as)
     return WorkerSettings(
-        master=args.master,
+        masters=args.master or pass_list(_env("PODIUM_WORKER_MASTER")) or [DEFAULT_MASTER],
         id=args.id,
         user=args.user or args.id,
         token=SecretStr(token),
@@ -260,7 +262,7 @@ async def serve(settings: WorkerSettings) -> None:
     if settings.health_port is not None:
 
         def report() -> dict[str, Any]:
-            return document(connection.heartbeat(), connection.connected, settings.master, settings.id)
+            return document(connection.heartbeat(), connection.connected, connection.master, settings.id)
 
         health = HealthServer(settings.health_host, settings.health_port, report)
         try:

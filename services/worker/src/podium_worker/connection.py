@@ -78,6 +78,12 @@ class MasterConnection:
         self._send_lock = asyncio.Lock()
         self.draining = False
         self._disk_full = False
+        self._turn = 0  # the index in `settings.masters` of the master tried now
+
+    @property
+    def master(self) -> str:
+        """The URL of the master connected to, or tried next."""
+        return self.settings.masters[self._turn]
 
     @property
     def connected(self) -> bool:
@@ -120,36 +126,49 @@ class MasterConnection:
             await self._ws.close()
 
     async def run_forever(self) -> None:
-        """Connect, serve, and reconnect with backoff until stopped."""
+        """Connect, serve, and reconnect until stopped: to the next master at once after a failure
+        or a closed connection, with backoff once every master was tried in a row."""
         attempt = 0
+        failed_in_a_row = 0
         tls = client_context(self.settings)
+        masters = self.settings.masters
         while not self._stop.is_set():
+            url = self.master
+            served = False
             try:
                 async with connect(
-                    self.settings.master,
+                    url,
                     additional_headers=self.headers(),
                     max_size=EXECUTE_MESSAGE_BYTES,  # the master sends nothing larger
                     open_timeout=10,
                     compression=None,
-                    ssl=tls,
+                    ssl=tls if url.startswith("wss:") else None,
                 ) as ws:
                     attempt = 0
+                    failed_in_a_row = 0
+                    served = True
                     self._ws = ws
                     ids = {"worker_id": self.settings.id}
-                    logger.info("connected to %s as %s", self.settings.master, self.settings.id, extra=ids)
+                    logger.info("connected to %s as %s", url, self.settings.id, extra=ids)
                     await self._serve(ws)
-                    logger.info("connection closed: %s %s", ws.close_code, ws.close_reason)
+                    logger.info("connection to %s closed: %s %s", url, ws.close_code, ws.close_reason)
             except ssl.SSLError as exc:
                 trusted = self.settings.ca_file or "the system certificate store"
                 reason = describe_tls_failure(exc)
-                logger.error("connection to %s refused: %s (trusting %s)", self.settings.master, reason, trusted)
+                logger.error("connection to %s refused: %s (trusting %s)", url, reason, trusted)
             except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
-                logger.warning("connection to %s failed: %s", self.settings.master, exc)
+                logger.warning("connection to %s failed: %s", url, exc)
             finally:
                 self._ws = None
                 self.runs.detach_all()
             if self._stop.is_set():
                 break
+            if len(masters) > 1:
+                self._turn = (self._turn + 1) % len(masters)
+                failed_in_a_row = 0 if served else failed_in_a_row + 1
+                if failed_in_a_row < len(masters):
+                    continue  # another master may answer now: no pause before trying it
+                failed_in_a_row = 0
             delay = backoff_delay(attempt, self.settings.backoff_max)
             attempt += 1
             with contextlib.suppress(TimeoutError):

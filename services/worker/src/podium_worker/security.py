@@ -19,21 +19,22 @@ __all__ = ["check_master_url", "client_context", "describe_tls_failure", "is_loo
 
 
 def check_master_url(settings: WorkerSettings) -> None:
-    """Refuse a master URL the worker must not use.
+    """Refuse master URLs the worker must not use (each of them is checked).
 
     Raises:
         ValueError: not a ws:// or wss:// URL, or plain ws:// to a non-loopback host without
             `allow_insecure`, or a CA file that is not a readable file.
     """
-    transport.check_url(
-        settings.master, option="--master", plain="ws", allow_insecure=settings.allow_insecure, secret="the token"
-    )
+    for url in settings.masters:
+        transport.check_url(
+            url, option="--master", plain="ws", allow_insecure=settings.allow_insecure, secret="the token"
+        )
     transport.check_file(settings.ca_file)
 
 
 def client_context(settings: WorkerSettings) -> ssl.SSLContext | None:
-    """The TLS context for a wss:// master (None for ws://): verifies the chain and the hostname."""
-    if urlsplit(settings.master).scheme != "wss":
+    """The TLS context for the wss:// masters (None when all are ws://): verifies the chain and the hostname."""
+    if not any(urlsplit(url).scheme == "wss" for url in settings.masters):
         return None
     return transport.client_context(settings.ca_file)
 

@@ -8,12 +8,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 DEFAULT_MASTER = "ws://127.0.0.1:8701/ws/worker"
+MAX_MASTERS = 16
 
 
 class WorkerSettings(BaseModel):
     """Everything the worker needs; tests build it directly."""
 
-    master: str = Field(default=DEFAULT_MASTER, description="Websocket URL of the master")
+    masters: list[str] = Field(
+        default_factory=lambda: [DEFAULT_MASTER],
+        min_length=1,
+        max_length=MAX_MASTERS,
+        description="Websocket URLs of the masters, tried in turn: the next one when a connection fails or ends",
+    )
     id: str = Field(description="This worker's id (a slug)")
     user: str = Field(description="User whose token authenticates the worker (role `worker`)")
     token: SecretStr = Field(description="The user's token")
