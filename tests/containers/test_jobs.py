@@ -123,6 +123,10 @@ def test_a_job_with_an_image_runs_in_it(stack: Stack) -> None:
     assert b'PRETTY_NAME="Podium test busybox"' in log
     assert b"only in the podium-test/busybox image" in log
     assert run["worker"] == "boxes"
+    image_id = _docker("image", "inspect", "--format", "{{.Id}}", run["image"]).strip()
+    assert (
+        run["image"].startswith("podium-test/busybox:") and run["image_digest"] == image_id
+    )  # built here: no registry
 
 
 def test_two_commands_share_the_workspace(stack: Stack) -> None:
@@ -132,6 +136,7 @@ def test_two_commands_share_the_workspace(stack: Stack) -> None:
     assert run["status"] == "succeeded", (run["reason"], log, stack.outputs())
     assert log == b"/podium/workspace\nhello boxes\n"
     assert run["results"] == {"shared": True}
+    assert run["image_digest"].startswith("sha256:")
 
 
 def test_abort_stops_the_container_within_the_grace_and_cleaning_removes_it(stack: Stack) -> None:
@@ -157,6 +162,7 @@ def test_a_missing_image_ends_the_run_exception_naming_it(stack: Stack) -> None:
         run = _ended(stack, stack.trigger("boxes", job))
         assert run["status"] == "exception", (run, stack.outputs())
         assert image in (run["reason"] or ""), run
+        assert run["image"] is None  # it never ran in one
         wait_until(lambda run=run: not _containers_of(run["id"]), 60, "no container left")
 
 

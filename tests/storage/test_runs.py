@@ -219,3 +219,17 @@ async def test_secret_parameter_keys_are_stored_with_the_run(storage: Storage) -
     listed = {r.id: r for r in (await storage.list_runs(RunFilter(project="p"))).items}
     assert listed[run.id].secret_parameters == ["token"] and listed[plain.id].secret_parameters == []
     assert [r.secret_parameters for r in await storage.list_pending_runs() if r.id == run.id] == [["token"]]
+
+
+async def test_a_run_keeps_the_image_it_ran_in(storage: Storage) -> None:
+    """A new run has no image; the worker's image and digest, once written, read back from every listing."""
+    run = await storage.create_run("p", "j", {}, RunSource())
+    assert (run.image, run.image_digest) == (None, None)
+    digest = "podium-test/busybox@sha256:" + "0" * 64
+    update = RunUpdate(image="podium-test/busybox:1", image_digest=digest)
+    updated = await storage.update_run(run.id, update)
+    assert updated is not None and (updated.image, updated.image_digest) == ("podium-test/busybox:1", digest)
+    fetched = await storage.get_run(run.id)
+    assert fetched is not None and fetched.image_digest == digest
+    listed = {r.id: r for r in (await storage.list_runs(RunFilter(project="p"))).items}
+    assert listed[run.id].image == "podium-test/busybox:1"

@@ -91,6 +91,10 @@ class WorkerRunState(Model):
         max_length=ARTIFACT_FILES,
         description="Final status only: the files the executor kept, in the run directory's `artifacts/N` by index",
     )
+    image: str | None = Field(default=None, max_length=255, description="A run in a container: its image")
+    image_digest: str | None = Field(
+        default=None, max_length=400, description="A run in a container: the image's digest, or its id"
+    )
 
 
 # Master → worker requests ------------------------------------------------------------------

@@ -105,6 +105,14 @@ class Run(Model):
     results: dict[str, Any] = Field(default_factory=dict)
     should_cancel: bool = False
     should_abort: bool = False
+    image: str | None = Field(
+        default=None, max_length=255, description="The image the run's commands ran in, once its container started"
+    )
+    image_digest: str | None = Field(
+        default=None,
+        max_length=400,
+        description="The image as the engine had it: `name@sha256:...` when pulled from a registry, else its id",
+    )
     updated_at: UtcDatetime
     truncated_parameters: list[str] | None = Field(
         default=None,
@@ -141,6 +149,8 @@ class RunUpdate(Model):
     results: dict[str, Any] | None = None
     should_cancel: bool | None = None
     should_abort: bool | None = None
+    image: str | None = None
+    image_digest: str | None = None
 
 
 class RunFilter(Model):

@@ -37,6 +37,8 @@ def new_run_fields(
         "results": {},
         "should_cancel": False,
         "should_abort": False,
+        "image": None,
+        "image_digest": None,
         "created_at": now,
         "assigned_at": None,
         "started_at": None,

@@ -448,7 +448,7 @@ class WorkerSession:
             return  # its final status is being recorded
         if state.status == RunStatus.running:
             if state.started_at is not None:
-                await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at))
+                await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at, **_image(state)))
             return
         if not state.status.is_final or state.status == RunStatus.cancelled:
             raise ProtocolViolation("bad-status", f"a worker cannot report status {state.status}")
@@ -488,6 +488,7 @@ class WorkerSession:
             reason=state.reason,
             completed_at=state.completed_at or utcnow(),
             started_at=state.started_at,
+            **_image(state),
         )
         ids = {"worker_id": self.worker_id, "run_id": state.run_id}
 
@@ -546,3 +547,10 @@ class WorkerSession:
             await reconcile(self)
 
         await until_stored(attempt, f"reconciliation of worker {self.worker_id}", self.services.metrics)
+
+
+def _image(state: WorkerRunState) -> dict[str, str]:
+    """The image fields of a run in a container, for its update (none for a run on a host)."""
+    if state.image is None:
+        return {}
+    return {"image": state.image, "image_digest": state.image_digest or ""}

@@ -81,6 +81,9 @@ export interface Run {
   started_at: string | null;
   completed_at: string | null;
   results: Record<string, unknown>;
+  /** A run in a container: its image, and the digest (or id) the engine had; null on a host. */
+  image?: string | null;
+  image_digest?: string | null;
   updated_at: string;
 }
 

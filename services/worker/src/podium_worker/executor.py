@@ -119,6 +119,7 @@ class Executor:
         self.keep: list[str] = []  # the job's artifact globs
         self.artifacts: list[dict[str, Any]] = []  # what was kept of them
         self.image: str | None = None  # the job's image: its commands run in a container
+        self.image_digest: str | None = None  # known once its container started
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -236,6 +237,9 @@ class Executor:
             "started_at": self.started_at,
             "completed_at": _now() if final else None,
         }
+        if self.image_digest is not None:
+            state["image"] = self.image
+            state["image_digest"] = self.image_digest
         if final and self.artifacts:
             state["artifacts"] = self.artifacts
         try:
@@ -303,7 +307,8 @@ class Executor:
         has_payload = os.path.exists(payload)  # a webhook run's body (`podium_worker._runfiles`)
         if has_payload and self.user is not None:
             os.chown(payload, self.user.uid, self.user.gid)
-        self._write_state("running")
+        if self.image is None:  # a run in a container says it runs once it has its image's digest
+            self._write_state("running")
         context: dict[str, dict[str, Any]] = {
             "parameters": request["parameters"],
             "run": {"id": request["run_id"], "project": request["project"], "job": request["job"]},
@@ -324,6 +329,7 @@ class Executor:
         if self.image is not None:
             env: dict[str, str] = {}
             self._start_container()
+            self._write_state("running")
         else:
             env = environment.base(os.environ, user.home, user.name) if user else environment.base(os.environ)
         results_path = files.CONTAINER_RESULTS if self.image else self.path(files.RESULTS)
@@ -391,6 +397,8 @@ class Executor:
         self._engine_failure()
         if code != 0:
             raise Ended("exception", f"the container of {self.image} did not start (the helper exited {code})")
+        record = files.read_json(self.path(files.CONTAINER))
+        self.image_digest = str(record.get("digest") or "") if isinstance(record, dict) else ""
 
     def _engine_failure(self) -> None:
         """End the run `exception` if the helper recorded that the engine failed it."""

@@ -74,6 +74,8 @@ def run(doc: Document) -> Run:
             "status": doc["status"],
             "reason": doc.get("reason"),
             "waiting_reason": doc.get("waiting_reason"),
+            "image": doc.get("image"),
+            "image_digest": doc.get("image_digest"),
             "created_at": doc["created_at"],
             "assigned_at": doc.get("assigned_at"),
             "started_at": doc.get("started_at"),

@@ -123,6 +123,8 @@ class RunRow(Base, table=True):
     status: str = Field(sa_type=String(16))
     reason: str | None = Field(default=None, sa_type=Text, nullable=True)
     waiting_reason: str | None = Field(default=None, sa_type=Text, nullable=True)
+    image: str | None = Field(default=None, sa_type=String(255), nullable=True)  # migration 0008
+    image_digest: str | None = Field(default=None, sa_type=Text, nullable=True)  # migration 0008
     results: dict[str, Any] = _json()
     should_cancel: bool = Field(default=False, sa_type=Boolean)
     should_abort: bool = Field(default=False, sa_type=Boolean)

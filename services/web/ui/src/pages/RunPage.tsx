@@ -193,6 +193,15 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
                   <tr><th scope="row">completed</th><td>{formatTime(data.completed_at)}</td></tr>
                   <tr><th scope="row">duration</th><td>{formatDuration(data.started_at, data.completed_at)}</td></tr>
                   <tr><th scope="row">worker</th><td data-field="worker">{data.worker ?? "—"}</td></tr>
+                  {data.image ? (
+                    <tr>
+                      <th scope="row">image</th>
+                      <td data-field="image">
+                        <code>{data.image}</code>
+                        {data.image_digest ? <div class="muted"><code data-field="image-digest">{data.image_digest}</code></div> : null}
+                      </td>
+                    </tr>
+                  ) : null}
                   <tr>
                     <th scope="row">source</th>
                     <td>
