@@ -9,6 +9,7 @@ import pytest
 
 from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_storage import InvalidCursor, Storage
+from podium_storage.interface import pending_cursor
 
 
 async def test_create_and_get_run(storage: Storage) -> None:
@@ -146,13 +147,40 @@ async def test_pending_and_active_runs(storage: Storage) -> None:
 
 
 async def test_pending_runs_page_after_an_id(storage: Storage) -> None:
-    """`after` continues the oldest-first listing past a run id."""
+    """`after` continues the oldest-first listing past a run."""
     runs = [await storage.create_run("p", "j", {}, RunSource()) for _ in range(5)]
     first = await storage.list_pending_runs(limit=2)
     assert [r.id for r in first] == [runs[0].id, runs[1].id]
-    rest = await storage.list_pending_runs(limit=10, after=first[-1].id)
+    rest = await storage.list_pending_runs(limit=10, after=pending_cursor(first[-1]))
     assert [r.id for r in rest] == [r.id for r in runs[2:]]
-    assert await storage.list_pending_runs(after=runs[-1].id) == []
+    assert await storage.list_pending_runs(after=pending_cursor(runs[-1])) == []
+
+
+async def test_pending_runs_by_priority_then_age(storage: Storage) -> None:
+    """Highest priority first, oldest first within one; pages cross priorities without a gap or a repeat."""
+    priorities = [0, 5, -3, 5, 0, 1000, -1000, 0, 5]
+    runs = [await storage.create_run("p", "j", {}, RunSource(), priority=p) for p in priorities]
+    expected = [r.id for r in sorted(runs, key=lambda r: (-r.priority, r.id))]
+    assert [r.priority for r in runs] == priorities
+    assert [r.id for r in await storage.list_pending_runs()] == expected
+    for size in (1, 2, 4):
+        seen: list[str] = []
+        page = await storage.list_pending_runs(limit=size)
+        while page:
+            seen += [r.id for r in page]
+            page = await storage.list_pending_runs(limit=size, after=pending_cursor(page[-1]))
+        assert seen == expected, size
+    stored = await storage.get_run(runs[1].id)
+    assert stored is not None and stored.priority == 5 and stored.concurrency_key is None
+
+
+async def test_a_run_keeps_its_concurrency_key(storage: Storage) -> None:
+    """The key rendered at trigger time is stored with the run, and kept through its changes."""
+    run = await storage.create_run("p", "j", {}, RunSource(), concurrency_key="deploy-prod", priority=-1)
+    assert run.concurrency_key == "deploy-prod" and run.priority == -1
+    moved = await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="w"))
+    assert moved is not None and moved.concurrency_key == "deploy-prod" and moved.priority == -1
+    assert [r.concurrency_key for r in await storage.list_active_runs()] == ["deploy-prod"]
 
 
 async def test_waiting_reasons_are_written_together_on_pending_runs_only(storage: Storage) -> None:

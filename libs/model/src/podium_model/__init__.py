@@ -9,12 +9,14 @@ from podium_model.artifacts import Artifact
 from podium_model.jobs import (
     AfterCondition,
     CommandsDefinition,
+    Concurrency,
     Job,
     JobBase,
     JobDefinition,
     JobParameter,
     PipelineDefinition,
     PipelineElement,
+    concurrency_key,
 )
 from podium_model.problems import Problem
 from podium_model.projects import Project
@@ -41,6 +43,7 @@ __all__ = [
     "AfterCondition",
     "Artifact",
     "CommandsDefinition",
+    "Concurrency",
     "Credential",
     "Job",
     "JobBase",
@@ -73,6 +76,7 @@ __all__ = [
     "Worker",
     "WorkerDescription",
     "WorkerUpdate",
+    "concurrency_key",
     "new_id",
     "utcnow",
 ]

@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from podium_model._base import Model, Slug
 from podium_model.access import ProjectAccess
-from podium_model.jobs import CommandsDefinition, JobBase, JobParameter, PipelineDefinition
+from podium_model.jobs import CommandsDefinition, JobBase, JobParameter, PipelineDefinition, check_concurrency_key
 from podium_model.limits import CONFIGURATION_BYTES, JOB_DEFINITION_BYTES, check_parameters, json_size
 from podium_model.parameters import resolve
 from podium_model.schedules import ScheduleBase, check_expression
@@ -57,6 +57,9 @@ class JobConfig(JobBase):
             for key in trigger.parameters:
                 if key not in declared:
                     raise ValueError(f"trigger {trigger.id!r} of job {self.id!r} sets undeclared parameter {key!r}")
+        concurrency = getattr(self.definition, "concurrency", None)
+        if concurrency is not None and concurrency.key is not None:
+            check_concurrency_key(concurrency.key, {p.key for p in self.parameters})
         return self
 
 

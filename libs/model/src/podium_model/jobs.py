@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Collection, Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -11,16 +13,21 @@ from podium_model._base import Model, Slug, UtcDatetime
 from podium_model.artifacts import ArtifactPattern
 from podium_model.limits import (
     ARTIFACT_PATTERNS,
+    CONCURRENCY_KEY_CHARS,
+    CONCURRENCY_LIMIT,
     CONTAINER_CPUS,
     CONTAINER_MEMORY_MAX,
     CONTAINER_MEMORY_MIN,
     JOB_SECRETS,
     JOB_TRIGGERS,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
 )
 from podium_model.parameters import CHOICES, PATTERN_CHARS, ParameterType, check_value
 from podium_model.runs import RunStatus
 from podium_model.secrets import SecretName
-from podium_templates import PAYLOAD_NAMESPACES, TemplateError, parse
+from podium_templates import PAYLOAD_NAMESPACES, TemplateError, parse, render
+from podium_templates import Field as TemplateField
 
 
 class JobParameter(Model):
@@ -144,6 +151,53 @@ class ContainerSettings(Model):
         return self
 
 
+OnFull = Literal["queue", "cancel_new", "cancel_old"]
+"""What a new run does when its concurrency key is full: wait, be cancelled, or abort the oldest holder."""
+
+
+class Concurrency(Model):
+    """At most `limit` runs holding the same key run at once, within a project (docs/jobs.md, Concurrency)."""
+
+    limit: int = Field(ge=1, le=CONCURRENCY_LIMIT, description="Runs of the key that may run at once")
+    key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=CONCURRENCY_KEY_CHARS,
+        description="A template of the run's parameters (`deploy-{parameters.env}`), rendered when the run "
+        "is triggered; jobs naming the same key share its limit. Default: the job's id",
+    )
+    on_full: OnFull = Field(
+        default="queue",
+        description="When the key is full: queue (wait), cancel_new (cancel the new run), "
+        "cancel_old (abort the oldest running run of the key, then start)",
+    )
+
+
+KEY_RUN_FIELDS = frozenset({"project", "job"})
+"""What a concurrency key may read of the run besides its parameters (its id is not known yet)."""
+
+
+def check_concurrency_key(template: str, parameters: Collection[str]) -> None:
+    """Refuse a key template that reads anything but a declared parameter, `run.project` or `run.job`.
+
+    Raises:
+        TemplateError: naming the template and what it may read.
+    """
+    for segment in parse(template):
+        if not isinstance(segment, TemplateField):
+            continue
+        if segment.filter is not None:
+            raise TemplateError(f"concurrency key {template!r}: a key takes no filter")
+        if segment.namespace == "parameters" and segment.key in parameters:
+            continue
+        if segment.namespace == "run" and segment.key in KEY_RUN_FIELDS:
+            continue
+        raise TemplateError(
+            f"concurrency key {template!r} reads {segment.namespace}.{segment.key}: "
+            "a key may read only the job's declared parameters, run.project and run.job"
+        )
+
+
 class CommandsDefinition(Model):
     """A job that runs argv commands one after another on a worker."""
 
@@ -162,6 +216,9 @@ class CommandsDefinition(Model):
         max_length=ARTIFACT_PATTERNS,
         description="Globs relative to the workspace; the files they match after the last command are kept "
         "with the run (docs/jobs.md, Artifacts)",
+    )
+    concurrency: Concurrency | None = Field(
+        default=None, description="Limit the runs that run at once (per key); None: no limit"
     )
 
     image: ImageReference | None = Field(
@@ -246,6 +303,12 @@ class JobBase(Model):
     triggers: list[WebhookTrigger] = Field(
         default_factory=list, max_length=JOB_TRIGGERS, description="Webhooks that start runs of the job"
     )
+    priority: int = Field(
+        default=0,
+        ge=PRIORITY_MIN,
+        le=PRIORITY_MAX,
+        description="Runs of higher priority are dispatched first (FIFO within one); a trigger may override it",
+    )
 
 
 class Job(JobBase):
@@ -255,3 +318,28 @@ class Job(JobBase):
     is_enabled: bool = True
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+def concurrency_key(job: Job, parameters: Mapping[str, str]) -> str | None:
+    """The concurrency key a run of `job` with `parameters` holds; None when the job sets no limit.
+
+    Rendered once, when the run is triggered, and stored on the run: a later change of the job
+    does not move a run to another key. Declared parameters a trigger left out read as their
+    default (or the empty string), as in the run's commands.
+    """
+    definition = job.definition
+    if not isinstance(definition, CommandsDefinition) or definition.concurrency is None:
+        return None
+    template = definition.concurrency.key
+    if template is None:
+        return job.id
+    values = {parameter.key: parameter.default or "" for parameter in job.parameters}
+    values.update(parameters)
+    try:
+        key = render(template, {"parameters": values, "run": {"project": job.project, "job": job.id}})
+    except TemplateError:  # refused when the configuration is applied; a template is its own key then
+        key = template
+    if len(key) > CONCURRENCY_KEY_CHARS:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        key = f"{key[: CONCURRENCY_KEY_CHARS - len(digest) - 1]}~{digest}"
+    return key or job.id

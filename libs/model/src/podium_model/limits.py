@@ -77,6 +77,19 @@ CONTAINER_MEMORY_MAX = 1024 * 1024 * MIB
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""
 
+PRIORITY_MIN = -1000
+"""The lowest priority of a job or a trigger (docs/jobs.md, Priority)."""
+
+PRIORITY_MAX = 1000
+"""The highest priority of a job or a trigger."""
+
+CONCURRENCY_LIMIT = 10_000
+"""The largest `definition.concurrency.limit` of a job: the runs of one key running at once."""
+
+CONCURRENCY_KEY_CHARS = 200
+"""A concurrency key: its template, and the key it renders to (a longer key is kept as a prefix
+and a SHA-256 digest of the whole, so distinct keys stay distinct)."""
+
 
 def json_size(value: Any) -> int:
     """Bytes of `value` as compact UTF-8 JSON: how definitions and results are measured."""

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, field_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
-from podium_model.limits import check_parameters
+from podium_model.limits import PRIORITY_MAX, PRIORITY_MIN, check_parameters
 from podium_model.parameters import masked
 
 
@@ -52,6 +52,9 @@ class RunTrigger(Model):
     """Body of `POST /api/v1/projects/{project}/jobs/{job}/runs`."""
 
     parameters: Parameters = Field(default_factory=dict, max_length=100)
+    priority: int | None = Field(
+        default=None, ge=PRIORITY_MIN, le=PRIORITY_MAX, description="This run's priority; default: the job's"
+    )
 
     @field_validator("parameters")
     @classmethod
@@ -112,6 +115,10 @@ class Run(Model):
         default=None,
         max_length=400,
         description="The image as the engine had it: `name@sha256:...` when pulled from a registry, else its id",
+    )
+    priority: int = Field(default=0, description="Pending runs of higher priority are dispatched first")
+    concurrency_key: str | None = Field(
+        default=None, description="The key whose concurrency limit the run counts against (its job's limit)"
     )
     updated_at: UtcDatetime
     truncated_parameters: list[str] | None = Field(

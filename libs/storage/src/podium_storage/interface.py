@@ -88,6 +88,15 @@ class RunWrite:
     expected: Collection[RunStatus] = ()
 
 
+PendingCursor = tuple[int, str]
+"""Where a page of pending runs resumes: the priority and id of the last run read."""
+
+
+def pending_cursor(run: Run) -> PendingCursor:
+    """The cursor of `list_pending_runs` that resumes after `run`."""
+    return (run.priority, run.id)
+
+
 class Storage(abc.ABC):
     """Everything Podium persists, except logs (see `podium_storage.logs`)."""
 
@@ -182,9 +191,12 @@ class Storage(abc.ABC):
         source: RunSource,
         run_id: str | None = None,
         secret_parameters: Sequence[str] = (),
+        *,
+        priority: int = 0,
+        concurrency_key: str | None = None,
     ) -> Run:
-        """Store a new pending run (id: a new UUIDv7 unless given); `secret_parameters` are the keys
-        of `parameters` the API answers masked."""
+        """Store a new pending run (id: a new UUIDv7 unless given) with its priority and concurrency key;
+        `secret_parameters` are the keys of `parameters` the API answers masked."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> Run | None:
@@ -199,8 +211,11 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
-        """Pending runs, oldest first; only those whose id sorts after `after` when given."""
+    async def list_pending_runs(self, limit: int = 1000, after: PendingCursor | None = None) -> list[Run]:
+        """Pending runs in dispatch order: highest priority first, oldest first within one.
+
+        `after` is the `(priority, id)` of the last run of the previous page (`pending_cursor`).
+        """
 
     @abc.abstractmethod
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:

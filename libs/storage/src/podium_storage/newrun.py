@@ -17,6 +17,8 @@ def new_run_fields(
     run_id: str | None,
     now: datetime,
     secret_parameters: Sequence[str] = (),
+    priority: int = 0,
+    concurrency_key: str | None = None,
 ) -> dict[str, Any]:
     """Every field of a new pending run (id: a new UUIDv7 unless given), `source` as JSON.
 
@@ -39,6 +41,8 @@ def new_run_fields(
         "should_abort": False,
         "image": None,
         "image_digest": None,
+        "priority": priority,
+        "concurrency_key": concurrency_key,
         "created_at": now,
         "assigned_at": None,
         "started_at": None,

@@ -2,8 +2,15 @@
 
 `wake()` is called when something may have become runnable (the api's `/control/dispatch`, a
 worker ready, a slot freed, a job enabled); the loop then dispatches at once. A slow safety
-sweep catches whatever a lost signal missed. Runs are taken oldest first and claimed with a
-compare-and-set (pending → running) before the worker is told, so no run is started twice.
+sweep catches whatever a lost signal missed. Runs are taken highest priority first, oldest first
+within one, and claimed with a compare-and-set (pending → running) before the worker is told,
+so no run is started twice. A run that no worker can take now waits and the runs behind it are
+looked at, so a high-priority run never blocks lower ones that another worker can take.
+
+Concurrency limits (docs/jobs.md, Concurrency): a run that stores a concurrency key is placed
+only while fewer than its job's `limit` runs hold the key (`Holders`, kept by `Lifecycle`);
+otherwise it waits, is cancelled (`cancel_new`) or has the oldest holder aborted (`cancel_old`).
+Runs without a key skip all of it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from podium_master.concurrency import Holders
 from podium_master.lifecycle import PENDING, Lifecycle
 from podium_master.metrics import MasterMetrics
 from podium_master.poison import Bounces, MessageTooLarge
@@ -23,10 +31,10 @@ from podium_master.secrets import RunSecrets, SecretsUnavailable
 from podium_master.selector import BUSY, Selector, WorkerSlot, can_run, image, waiting_reason
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
-from podium_model import CommandsDefinition, Job, Run, RunStatus, RunUpdate, utcnow
+from podium_model import CommandsDefinition, Concurrency, Job, Run, RunStatus, RunUpdate, utcnow
 from podium_model.messages import Response, RunRequest
 from podium_storage.auth import mint_run_token
-from podium_storage.interface import Storage, StorageError
+from podium_storage.interface import Storage, StorageError, pending_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,10 @@ SWEEP_LIMIT = 10_000
 WORKER_REFRESH_INTERVAL = 60.0
 """Seconds between re-reads of every connected worker's stored settings by a sweep (the api
 asks for a refresh of the worker it changes; this only catches a lost request)."""
+
+
+CANCELLED = "cancelled"
+"""What `_limited` answers for a run it cancelled (`on_full: cancel_new`)."""
 
 
 class PipelineEngine(Protocol):
@@ -108,6 +120,7 @@ class Dispatcher:
         self.metrics = metrics
         self.bounces = bounces
         self.secrets = secrets
+        self.holders: Holders = lifecycle.holders
         self._event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_refresh = 0.0
@@ -147,7 +160,11 @@ class Dispatcher:
         runs), so a long queue costs each finished run a few rows, not the whole queue; the
         runs behind get their waiting reason from the next sweep, which reads up to
         `SWEEP_LIMIT` runs, `PAGE` at a time.
+
+        The first pass of a master reads who holds the concurrency keys (the running runs) first.
         """
+        if not self.holders.ready:
+            await self.holders.rebuild(self.storage)
         if sweep and time.monotonic() >= self._next_refresh:
             self._next_refresh = time.monotonic() + WORKER_REFRESH_INTERVAL
             await self.refresh_workers()
@@ -166,7 +183,7 @@ class Dispatcher:
             examined += len(runs)
             if len(runs) < page or examined >= limit or (state.room <= 0 and not sweep):
                 break
-            runs = await self.storage.list_pending_runs(limit=page, after=runs[-1].id)
+            runs = await self.storage.list_pending_runs(limit=page, after=pending_cursor(runs[-1]))
         await self._record_reasons(state.reasons)
         return started
 
@@ -192,7 +209,15 @@ class Dispatcher:
         if job is not None and job.is_enabled and not isinstance(job.definition, CommandsDefinition):
             await self.pipelines.start(run, job)
             return
-        reason = self._place(run, job, state)
+        reason: str | None = None
+        if run.concurrency_key is not None and job is not None and job.is_enabled:  # only limited runs pay
+            assert isinstance(job.definition, CommandsDefinition)
+            if job.definition.concurrency is not None:
+                reason = await self._limited(run, job.definition.concurrency)
+                if reason == CANCELLED:
+                    return
+        if reason is None:
+            reason = self._place(run, job, state)
         if reason is None:
             return
         # A run queued behind busy workers is what pending means: a signalled round leaves
@@ -201,6 +226,39 @@ class Dispatcher:
         quiet = not state.sweep and reason == BUSY and run.waiting_reason is None
         if reason != run.waiting_reason and not quiet:
             state.reasons[run.id] = reason
+
+    async def _limited(self, run: Run, concurrency: Concurrency) -> str | None:
+        """None while the run's key has room; else act on `on_full` and say why the run waits.
+
+        `CANCELLED` when the run was cancelled (`cancel_new`). With `cancel_old`, the oldest
+        running holder is asked to abort, one at a time: the run starts once it has ended.
+        """
+        assert run.concurrency_key is not None
+        key, limit = run.concurrency_key, concurrency.limit
+        if self.holders.count(run.project, key) < limit:
+            return None
+        reason = f"concurrency limit {limit} of key {key} reached"
+        if concurrency.on_full == "cancel_new":
+            changes = RunUpdate(reason=f"cancelled: {reason} (on_full: cancel_new)")
+            await self.lifecycle.transition(run.id, PENDING, RunStatus.cancelled, changes)
+            return CANCELLED
+        if concurrency.on_full == "cancel_old":
+            running = self.holders.running(run.project, key)
+            aborting = next((holder for holder in running if holder.should_abort), None)
+            if aborting is None and running:
+                aborting = running[0]
+                await self._abort_holder(aborting, f"aborted: run {run.id} replaces it ({reason}, on_full: cancel_old)")
+            if aborting is not None:
+                return f"{reason}; waiting for run {aborting.id} to end (on_full: cancel_old)"
+        return reason
+
+    async def _abort_holder(self, holder: Run, reason: str) -> None:
+        """Abort a running run that holds a key (`cancel_old`); the flag stays for a worker away now."""
+        await self.lifecycle.update(holder.id, RunUpdate(should_abort=True, reason=reason))
+        session = self.sessions.get(holder.worker or "")
+        if session is not None and holder.id in session.runs:
+            session.abort(holder.id, reason)
+        logger.info("run %s %s", holder.id, reason, extra={"run_id": holder.id, "project": holder.project})
 
     async def _expire(self, run: Run, now: datetime) -> bool:
         """Cancel `run` if it waited `pending_expiry` seconds; True when it is past its expiry."""
@@ -233,6 +291,8 @@ class Dispatcher:
             return waiting_reason(job, state.every)
         chosen.load += 1  # counted now, so the selector sees it for the next run
         state.room -= 1
+        if run.concurrency_key is not None:
+            self.holders.reserve(run)  # counted now, so the next run of the key sees it
         state.placed.append((run, job, chosen, state.sessions[chosen.id]))
         return None
 
@@ -292,7 +352,11 @@ class Dispatcher:
 
     async def _start_all(self, placed: list[Placement]) -> int:
         """Claim and send the placed runs together (their claims share one commit); how many started."""
-        outcomes = await asyncio.gather(*(self._start(*placement) for placement in placed))
+        try:
+            outcomes = await asyncio.gather(*(self._start(*placement) for placement in placed))
+        finally:
+            for run, _, _, _ in placed:
+                self.holders.release(run)  # a claimed run holds its key as running now
         for (_, _, slot, _), started in zip(placed, outcomes, strict=True):
             if not started:
                 slot.load -= 1

@@ -17,9 +17,10 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from podium_master.concurrency import Holders
 from podium_master.events import EventHub
 from podium_master.metrics import MasterMetrics
-from podium_model import Run, RunSource, RunStatus, RunUpdate, Worker, WorkerUpdate, utcnow
+from podium_model import Job, Run, RunSource, RunStatus, RunUpdate, Worker, WorkerUpdate, concurrency_key, utcnow
 from podium_storage.batches import GroupCommit
 from podium_storage.interface import RunWrite, Storage
 from podium_storage.logs import LogStore
@@ -41,6 +42,8 @@ class Lifecycle:
         self.events = events
         self.metrics = metrics or MasterMetrics()
         self.writes: GroupCommit[RunWrite, Run | None] = GroupCommit(storage.write_runs)
+        self.holders = Holders()
+        """Who holds each concurrency key: every run written here is shown to it."""
 
     def _measure(self, run: Run) -> None:
         if run.status == RunStatus.running:
@@ -61,6 +64,7 @@ class Lifecycle:
         run = await self.writes.submit(RunWrite(run_id, changes, to, tuple(expected)))
         if run is not None:
             logger.debug("run %s: %s", run_id, to, extra={"run_id": run_id})
+            self.holders.observe(run)
             self._measure(run)
             self.events.run_changed(run)
         return run
@@ -68,18 +72,29 @@ class Lifecycle:
     async def create(
         self,
         project: str,
-        job: str,
+        job: Job | str,
         parameters: dict[str, Any],
         source: RunSource,
         run_id: str | None = None,
         secret_parameters: Sequence[str] = (),
+        priority: int | None = None,
     ) -> Run:
         """Store a new pending run and publish it (schedules and pipelines start runs here).
+
+        Given the `Job` (not only its id), the run takes the job's priority (unless `priority`
+        is given) and its concurrency key, rendered with `parameters` now.
 
         Raises:
             AlreadyExists: `run_id` is taken (a replayed start).
         """
-        run = await self.storage.create_run(project, job, parameters, source, run_id, secret_parameters)
+        key: str | None = None
+        if isinstance(job, Job):
+            key = concurrency_key(job, parameters)
+            priority = job.priority if priority is None else priority
+            job = job.id
+        run = await self.storage.create_run(
+            project, job, parameters, source, run_id, secret_parameters, priority=priority or 0, concurrency_key=key
+        )
         self.events.run_changed(run)
         return run
 
@@ -87,6 +102,7 @@ class Lifecycle:
         """Write fields other than the status and publish the run."""
         run = await self.writes.submit(RunWrite(run_id, changes))
         if run is not None:
+            self.holders.observe(run)
             self.events.run_changed(run)
         return run
 
@@ -99,6 +115,7 @@ class Lifecycle:
         # No await between the claim and the deletion: nothing can append in between. A requeue
         # emptied the log already and said so; a log left over anyway is announced as gone.
         emptied = self.logs.delete(run.project, run.id)
+        self.holders.observe(run)
         self._measure(run)
         self.events.run_changed(run)
         if emptied:
@@ -111,6 +128,7 @@ class Lifecycle:
         run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.pending, RUNNING))
         if run is None:
             return None
+        self.holders.observe(run)
         self.logs.delete(run.project, run.id)
         self.events.run_changed(run)
         self.events.log_grew(run.project, run.id, 0)

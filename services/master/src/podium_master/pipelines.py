@@ -201,8 +201,13 @@ class PipelineRunner:
         child = await self.storage.get_job(run.project, element.job)
         secret = {key for key in run.secret_parameters if key not in element.parameters}
         secret.update(secret_keys(child.parameters) if child is not None else ())
+        # The child takes its own job's priority and concurrency key; a pipeline run whose
+        # trigger overrode its priority passes that priority on to its elements.
+        priority = run.priority if run.priority != job.priority else None
         try:
-            await self.lifecycle.create(run.project, element.job, parameters, source, child_id, sorted(secret))
+            await self.lifecycle.create(
+                run.project, child or element.job, parameters, source, child_id, sorted(secret), priority
+            )
         except AlreadyExists:
             return  # started before (a replay after a restart): never twice
         logger.info("pipeline run %s: element %s started as run %s", run.id, element.id, child_id)

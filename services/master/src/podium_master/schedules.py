@@ -175,9 +175,7 @@ class Scheduler:
             return
         source = RunSource(type="schedule", schedule=schedule.id)
         secret = secret_keys(job.parameters)
-        run = await self.lifecycle.create(
-            schedule.project, schedule.job, dict(schedule.parameters), source, None, secret
-        )
+        run = await self.lifecycle.create(schedule.project, job, dict(schedule.parameters), source, None, secret)
         await storage.set_schedule_fired(schedule.project, schedule.id, run.id, tick)
         logger.info("schedule %s fired for %s: run %s", where, tick, run.id)
         self._wake_dispatcher()

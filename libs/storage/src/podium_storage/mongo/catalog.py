@@ -27,6 +27,7 @@ def _job_values(job: JobConfig) -> Document:
         "parameters": dump([parameter.model_dump(mode="json") for parameter in job.parameters]),
         "properties": dump(dict(job.properties)),
         "triggers": dump([trigger.model_dump(mode="json") for trigger in job.triggers]),
+        "priority": job.priority,
     }
 
 

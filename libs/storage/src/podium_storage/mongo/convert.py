@@ -34,6 +34,7 @@ def job(doc: Document) -> Job:
             "parameters": load(doc.get("parameters"), []),
             "properties": load(doc.get("properties"), {}),
             "triggers": load(doc.get("triggers"), []),
+            "priority": doc.get("priority", 0),
             "is_enabled": doc.get("is_enabled", True),
             "created_at": doc["created_at"],
             "updated_at": doc["updated_at"],
@@ -83,6 +84,8 @@ def run(doc: Document) -> Run:
             "results": load(doc.get("results"), {}),
             "should_cancel": doc.get("should_cancel", False),
             "should_abort": doc.get("should_abort", False),
+            "priority": doc.get("priority", 0),
+            "concurrency_key": doc.get("concurrency_key"),
             "updated_at": doc["updated_at"],
         }
     )

@@ -37,6 +37,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The listing filters of SQL migration 0002: by source, and by date within a project.
         IndexModel([("project", ASCENDING), ("source.type", ASCENDING)], name="project_source_type"),
         IndexModel([("project", ASCENDING), ("created_at", DESCENDING)], name="project_created_at"),
+        # The dispatcher's order (migration 5; SQL migration 0009): pending runs by priority.
+        IndexModel([("status", ASCENDING), ("priority", DESCENDING)], name="status_priority"),
     ],
     "credentials": [
         IndexModel([("user", ASCENDING), ("kind", ASCENDING)], name="user_kind"),
@@ -90,7 +92,17 @@ async def _0004_secrets(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
-MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access, _0003_audit, _0004_secrets]
+async def _0005_run_priority(db: AsyncDatabase[Document]) -> None:
+    """Run priorities (SQL migration 0009): the dispatcher's index, and priority 0 on the runs
+    that can still be dispatched (pending or running, since a running run may go back to pending),
+    so that the dispatcher's query on `priority` finds them. Final runs read as 0 without it."""
+    await db.runs.update_many(
+        {"status": {"$in": ["pending", "running"]}, "priority": {"$exists": False}}, {"$set": {"priority": 0}}
+    )
+    await ensure_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access, _0003_audit, _0004_secrets, _0005_run_priority]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -12,6 +12,7 @@ from pymongo import ReturnDocument
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
+from podium_storage.interface import PendingCursor
 from podium_storage.mongo import convert
 from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
 from podium_storage.newrun import new_run_fields
@@ -64,13 +65,18 @@ class RunStore(MongoBase):
         source: RunSource,
         run_id: str | None = None,
         secret_parameters: Sequence[str] = (),
+        *,
+        priority: int = 0,
+        concurrency_key: str | None = None,
     ) -> Run:
         """Store a new pending run (id: a new UUIDv7 unless given).
 
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        document: Document = new_run_fields(project, job, parameters, source, run_id, now_ms(), secret_parameters)
+        document: Document = new_run_fields(
+            project, job, parameters, source, run_id, now_ms(), secret_parameters, priority, concurrency_key
+        )
         document["_id"] = document.pop("id")
         document["parameters"] = dump(document["parameters"])
         document["results"] = dump(document["results"])
@@ -100,13 +106,24 @@ class RunStore(MongoBase):
         next_cursor = encode_cursor(items[-1].id) if len(documents) > limit else None
         return Page[Run](items=items, next_cursor=next_cursor)
 
-    async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
-        """Pending runs, oldest first; only those whose id sorts after `after` when given."""
-        query: Document = {"status": RunStatus.pending.value}
-        if after is not None:
-            query["_id"] = {"$gt": after}
+    async def list_pending_runs(self, limit: int = 1000, after: PendingCursor | None = None) -> list[Run]:
+        """Pending runs, highest priority first, oldest first within one; after the cursor `after` when given.
+
+        A later page reads two ranges (the rest of the last run's priority, then those below), as the SQL
+        backend does.
+        """
+        pending = RunStatus.pending.value
+        if after is None:
+            return await self._pending({"status": pending}, limit)
+        priority, after_id = after
+        runs = await self._pending({"status": pending, "priority": priority, "_id": {"$gt": after_id}}, limit)
+        if len(runs) < limit:
+            runs += await self._pending({"status": pending, "priority": {"$lt": priority}}, limit - len(runs))
+        return runs
+
+    async def _pending(self, query: Document, limit: int) -> list[Run]:
         with translate_errors():
-            cursor = self._db.runs.find(query).sort("_id", 1).limit(max(1, limit))
+            cursor = self._db.runs.find(query).sort([("priority", -1), ("_id", 1)]).limit(max(1, limit))
             return [convert.run(document) async for document in cursor]
 
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:

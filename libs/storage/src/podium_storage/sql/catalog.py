@@ -32,6 +32,7 @@ def _job_values(job: JobConfig) -> dict[str, Any]:
         "parameters": [parameter.model_dump(mode="json") for parameter in job.parameters],
         "properties": dict(job.properties),
         "triggers": [trigger.model_dump(mode="json") for trigger in job.triggers],
+        "priority": job.priority,
     }
 
 

@@ -30,6 +30,7 @@ def job(row: Any) -> Job:
             "parameters": row.parameters,
             "properties": row.properties,
             "triggers": row.triggers,
+            "priority": row.priority,
             "is_enabled": row.is_enabled,
             "created_at": row.created_at,
             "updated_at": row.updated_at,

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindp
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_storage.batches import GroupCommit
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
-from podium_storage.interface import RunWrite
+from podium_storage.interface import PendingCursor, RunWrite
 from podium_storage.newrun import new_run_fields
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
@@ -70,8 +70,14 @@ def _listing(names: frozenset[str]) -> Select[Any]:
 # SQLite took to run it.
 _GET_RUN = select(_runs).where(_runs.c.id == bindparam("id"))
 _PENDING = _runs.c.status == RunStatus.pending.value
-_LIST_PENDING = select(_runs).where(_PENDING).order_by(_runs.c.id).limit(bindparam("limit", type_=Integer))
-_LIST_PENDING_AFTER = _LIST_PENDING.where(_runs.c.id > bindparam("after"))
+_LIST_PENDING = (
+    select(_runs).where(_PENDING).order_by(_runs.c.priority.desc(), _runs.c.id).limit(bindparam("limit", type_=Integer))
+)
+# A later page is read in two ranges of the index (status, priority DESC, id), each a plain
+# range scan: the rest of the last run's priority, then the priorities below it. One `OR`
+# over both would scan the rows already read at the last priority again on every page.
+_LIST_PENDING_SAME = _LIST_PENDING.where(_runs.c.priority == bindparam("priority"), _runs.c.id > bindparam("after"))
+_LIST_PENDING_BELOW = _LIST_PENDING.where(_runs.c.priority < bindparam("priority"))
 
 
 def _write_query(write: RunWrite) -> tuple[Update, dict[str, Any]] | None:
@@ -117,13 +123,18 @@ class RunStore(SqlBase):
         source: RunSource,
         run_id: str | None = None,
         secret_parameters: Sequence[str] = (),
+        *,
+        priority: int = 0,
+        concurrency_key: str | None = None,
     ) -> Run:
         """Store a new pending run (id: a new UUIDv7 unless given).
 
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        values = new_run_fields(project, job, parameters, source, run_id, utcnow(), secret_parameters)
+        values = new_run_fields(
+            project, job, parameters, source, run_id, utcnow(), secret_parameters, priority, concurrency_key
+        )
         values["source_type"] = source.type
         return await self._creates.submit(values)
 
@@ -155,15 +166,22 @@ class RunStore(SqlBase):
         next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
         return Page[Run](items=items, next_cursor=next_cursor)
 
-    async def list_pending_runs(self, limit: int = 1000, after: str | None = None) -> list[Run]:
-        """Pending runs, oldest first; only those whose id sorts after `after` when given."""
-        query, values = (
-            (_LIST_PENDING, {"limit": limit})
-            if after is None
-            else (_LIST_PENDING_AFTER, {"limit": limit, "after": after})
-        )
-        rows = await self._reading(lambda connection: connection.execute(query, values).all())
-        return [convert.run(row) for row in rows]
+    async def list_pending_runs(self, limit: int = 1000, after: PendingCursor | None = None) -> list[Run]:
+        """Pending runs, highest priority first, oldest first within one; after the cursor `after` when given."""
+        if after is None:
+            rows = await self._reading(lambda connection: connection.execute(_LIST_PENDING, {"limit": limit}).all())
+            return [convert.run(row) for row in rows]
+        priority, after_id = after
+
+        def read(connection: Connection) -> list[Any]:
+            values = {"limit": limit, "priority": priority, "after": after_id}
+            rows = list(connection.execute(_LIST_PENDING_SAME, values).all())
+            if len(rows) < limit:
+                values["limit"] = limit - len(rows)
+                rows.extend(connection.execute(_LIST_PENDING_BELOW, values).all())
+            return rows
+
+        return [convert.run(row) for row in await self._reading(read)]
 
     async def list_active_runs(self, worker: str | None = None) -> list[Run]:
         """Running runs (of one worker, or all), oldest first."""

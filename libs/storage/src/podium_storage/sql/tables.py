@@ -69,6 +69,7 @@ class JobRow(Base, table=True):
     properties: dict[str, str] = _json()
     # Webhook triggers (migration 0006), a JSON list.
     triggers: list[dict[str, Any]] = Field(default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False})
+    priority: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})  # migration 0009
     is_enabled: bool = Field(default=True, sa_type=Boolean)
     created_at: datetime = _date()
     updated_at: datetime = _date()
@@ -128,6 +129,8 @@ class RunRow(Base, table=True):
     results: dict[str, Any] = _json()
     should_cancel: bool = Field(default=False, sa_type=Boolean)
     should_abort: bool = Field(default=False, sa_type=Boolean)
+    priority: int = Field(default=0, sa_type=Integer, sa_column_kwargs={"server_default": "0"})  # migration 0009
+    concurrency_key: str | None = Field(default=None, sa_type=String(200), nullable=True)  # migration 0009
     created_at: datetime = _date()
     assigned_at: datetime | None = _date(nullable=True)
     started_at: datetime | None = _date(nullable=True)
@@ -146,6 +149,15 @@ class RunPayloadRow(Base, table=True):
 
     run_id: str = Field(sa_type=String(36), primary_key=True)
     payload: str = Field(sa_type=Text)
+
+
+# The dispatcher's order: pending runs by priority, highest first, then oldest first (migration 0009).
+Index(
+    "ix_runs_status_priority_id",
+    RunRow.__table__.c.status,  # type: ignore[attr-defined]
+    RunRow.__table__.c.priority.desc(),  # type: ignore[attr-defined]
+    RunRow.__table__.c.id,  # type: ignore[attr-defined]
+)
 
 
 class WorkerRow(Base, table=True):

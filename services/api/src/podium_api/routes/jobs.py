@@ -12,7 +12,7 @@ from podium_api.errors import Conflict, InvalidInput
 from podium_api.lookups import job_or_404, project_or_404
 from podium_api.permissions import operation
 from podium_api.security import Principal
-from podium_model import Job, Run, RunSource, RunTrigger
+from podium_model import Job, Run, RunSource, RunTrigger, concurrency_key
 from podium_model.limits import check_parameters
 from podium_model.parameters import resolve, secret_keys
 from podium_model.runs import masked_run
@@ -107,7 +107,12 @@ async def trigger_run(
     if not found.is_enabled:
         raise Conflict(f"job {job!r} of project {project!r} is disabled")
     parameters = validate_parameters(found, body.parameters)
-    run = await storage.create_run(project, job, parameters, _source(principal), None, secret_keys(found.parameters))
+    priority = found.priority if body.priority is None else body.priority
+    key = concurrency_key(found, parameters)
+    secret = secret_keys(found.parameters)
+    run = await storage.create_run(
+        project, job, parameters, _source(principal), None, secret, priority=priority, concurrency_key=key
+    )
     logger.info("run %s of %s/%s triggered by %s", run.id, project, job, principal.id)
     master.dispatch()
     return masked_run(run)
