@@ -166,9 +166,13 @@ class PodiumClient:
 
     # Runs -----------------------------------------------------------------------------------
 
-    def trigger(self, project: str, job: str, parameters: dict[str, str] | None = None) -> Run:
-        """Start a run of a job; answers the pending run."""
-        body = {"parameters": parameters or {}}
+    def trigger(
+        self, project: str, job: str, parameters: dict[str, str] | None = None, priority: int | None = None
+    ) -> Run:
+        """Start a run of a job (of the job's priority unless `priority` is given); answers the pending run."""
+        body: dict[str, object] = {"parameters": parameters or {}}
+        if priority is not None:
+            body["priority"] = priority
         return Run.model_validate(self._json("POST", f"/projects/{project}/jobs/{job}/runs", json=body))
 
     def run(self, project: str, run_id: str) -> RunDetail:

@@ -169,7 +169,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     """`podium trigger PROJECT JOB`: start a run; with --wait or --follow, until it ends."""
     parameters = _parameters(args.parameter)
     with client(args) as api:
-        run = api.trigger(args.project, args.job, parameters)
+        run = api.trigger(args.project, args.job, parameters, args.priority)
         if not (args.wait or args.follow):
             emit(args, run, f"Triggered {run.project}/{run.job}: run {run.id} is {run.status.value}")
             return 0

@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("job")
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    p.add_argument("--priority", type=int, metavar="N", help="this run's priority, -1000 to 1000 (default: the job's)")
     p.add_argument("--wait", action="store_true", help="wait for the end; exit 0 only if it succeeded")
     p.add_argument(
         "--follow", "-f", action="store_true",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, field_serializer
 
 from podium_model._base import Model, UtcDatetime
 from podium_model.artifacts import Artifact
@@ -74,6 +74,12 @@ class RunRequest(Model):
         description="The keys of `parameters` whose values are secret: masked in the log like secrets, and "
         "never written to the worker's disk",
     )
+
+    @field_serializer("definition")
+    def _without_concurrency(self, definition: CommandsDefinition) -> dict[str, Any]:
+        """The definition as sent, without its concurrency limit: the master alone enforces it, and
+        a worker of the previous release (which knows no such field) takes every run."""
+        return definition.model_dump(mode="json", exclude={"concurrency"})
 
 
 class WorkerRunState(Model):
