@@ -26,7 +26,7 @@ from podium_api.deps import ControlDep, StorageDep
 from podium_api.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from podium_api.permissions import operation
 from podium_api.routes.jobs import validate_parameters
-from podium_model import Job, Run, RunSource, new_id
+from podium_model import Job, Run, RunSource, concurrency_key, new_id
 from podium_model.jobs import WebhookTrigger
 from podium_model.limits import WEBHOOK_BODY_BYTES
 from podium_model.parameters import secret_keys
@@ -137,7 +137,11 @@ async def call_webhook(
     run_id = new_id()
     await storage.put_run_payload(run_id, text)
     source = RunSource(type="webhook", trigger=trigger)
-    run = await storage.create_run(project, job.id, parameters, source, run_id, secret_keys(job.parameters))
+    key = concurrency_key(job, parameters)
+    secret = secret_keys(job.parameters)
+    run = await storage.create_run(
+        project, job.id, parameters, source, run_id, secret, priority=job.priority, concurrency_key=key
+    )
     logger.info("run %s of %s/%s triggered by webhook %s", run.id, project, job.id, trigger)
     master.dispatch()
     return masked_run(run)
