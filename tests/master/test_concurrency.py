@@ -45,12 +45,22 @@ def test_a_long_key_stays_distinct_and_within_the_limit() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["{parameters.nope}", "{results.x}", "{worker.id}", "{run.id}", "{parameters.env|sh}", "{parameters.env", ""],
+    [
+        "{parameters.nope}",
+        "{parameters.token}",
+        "{results.x}",
+        "{worker.id}",
+        "{run.id}",
+        "{parameters.env|sh}",
+        "{parameters.env",
+        "",
+    ],
 )
 def test_a_key_reading_anything_else_is_refused_at_apply_time(key: str) -> None:
-    """Only declared parameters, run.project and run.job: the rest is not known when a run is triggered."""
+    """Only declared parameters, run.project and run.job: the rest is not known when a run is triggered,
+    and a secret parameter's value would show in the run's key."""
     with pytest.raises(ValidationError):
-        _job({"limit": 1, "key": key}, parameters=[{"key": "env"}])
+        _job({"limit": 1, "key": key}, parameters=[{"key": "env"}, {"key": "token", "secret": True}])
 
 
 @pytest.mark.parametrize("concurrency", [{"limit": 0}, {"limit": 10_001}, {"limit": 1, "on_full": "drop"}, {}])

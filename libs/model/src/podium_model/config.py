@@ -59,7 +59,8 @@ class JobConfig(JobBase):
                     raise ValueError(f"trigger {trigger.id!r} of job {self.id!r} sets undeclared parameter {key!r}")
         concurrency = getattr(self.definition, "concurrency", None)
         if concurrency is not None and concurrency.key is not None:
-            check_concurrency_key(concurrency.key, {p.key for p in self.parameters})
+            # A secret's value would show in the run's key, answered to anyone reading the run.
+            check_concurrency_key(concurrency.key, {p.key for p in self.parameters if not p.secret})
         return self
 
 

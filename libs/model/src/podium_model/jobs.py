@@ -194,7 +194,7 @@ def check_concurrency_key(template: str, parameters: Collection[str]) -> None:
             continue
         raise TemplateError(
             f"concurrency key {template!r} reads {segment.namespace}.{segment.key}: "
-            "a key may read only the job's declared parameters, run.project and run.job"
+            "a key may read only the job's declared parameters (not a secret one), run.project and run.job"
         )
 
 
