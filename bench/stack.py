@@ -232,12 +232,12 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_worker(self, worker_id: str, executor_limit: int) -> Process:
-        """Start a real worker."""
+    def start_worker(self, worker_id: str, executor_limit: int, *extra: str) -> Process:
+        """Start a real worker (with the flags `extra` too)."""
         return self.spawn(f"worker-{worker_id}", [*command("podium-worker"), "--master", self.worker_url,
                           "--id", worker_id, "--user", self.worker_user, "--token-file", str(self.worker_token_file),
                           "--executor-limit", str(executor_limit),
-                          "--home", str(self.directory / f"worker-{worker_id}")])  # fmt: skip
+                          "--home", str(self.directory / f"worker-{worker_id}"), *extra])  # fmt: skip
 
     def check(self) -> None:
         """Raise RuntimeError when a service died."""

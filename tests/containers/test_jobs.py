@@ -83,6 +83,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Stac
                 },
             },
             {
+                "id": "counting",
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "commands": [
+                        [BUSYBOX, "sh", "-c", "for i in $(" + BUSYBOX + " seq 1 30); do echo line $i; "
+                         + BUSYBOX + " sleep 0.1; done"],
+                    ],
+                },
+            },
+            {
                 "id": "lacking",
                 "definition": {"type": "job", "image": image, "commands": [["make", "all"]]},
             },
@@ -172,3 +183,22 @@ def test_a_command_the_image_lacks_fails_the_run(stack: Stack) -> None:
     assert run["status"] == "failed", (run, stack.outputs())
     assert run["reason"] in ("command 1 (make) exited with code 126", "command 1 (make) exited with code 127"), run
     assert b"make" in stack.log("boxes", run["id"])
+
+
+def test_a_restarted_worker_keeps_its_running_container_and_removes_orphans(stack: Stack, image: str) -> None:
+    """SIGKILL the worker mid-run: the run goes on in its container, its log whole; an orphan goes."""
+    run = stack.trigger("boxes", "counting")
+    wait_until(lambda: b"line 3\n" in stack.log("boxes", run["id"]), 60, "the first lines")
+    worker = stack.workers["boxes"]
+    worker.kill()
+    orphan = _docker(
+        "create", "--label", "podium.worker=boxes", "--label", "podium.run=a-run-this-worker-never-had",
+        image, "/bin/busybox", "true",
+    ).strip()  # fmt: skip
+    assert _containers_of(run["id"]), "the run's container must survive the worker"
+    worker.start()
+    wait_until(lambda: not _containers_of("a-run-this-worker-never-had"), 60, f"the orphan {orphan} removed")
+    ended = _ended(stack, run)
+    assert ended["status"] == "succeeded", (ended["reason"], stack.outputs())
+    assert stack.log("boxes", run["id"]) == b"".join(b"line %d\n" % i for i in range(1, 31))
+    wait_until(lambda: not _containers_of(run["id"]), 60, "the cleaned run's container removed")
