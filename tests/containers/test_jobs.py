@@ -7,9 +7,11 @@ shell on the PATH, no `sleep`), so these runs prove that no image needs either.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from tests.stack import Stack
 from tests.support import wait_until
 
 BUSYBOX = "/bin/busybox"
+SECRET = "box-secret-value-4c1e"
 
 
 def _docker(*args: str) -> str:
@@ -117,6 +120,35 @@ def stack(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Stac
         ]  # fmt: skip
         answer = running.client.put("/admin/configuration", json={"projects": [{"id": "boxes", "jobs": jobs}]})
         assert answer.status_code == 200, answer.text
+        answer = running.client.put("/projects/boxes/secrets/BOX_SECRET", json={"value": SECRET})
+        assert answer.status_code == 200, answer.text
+        jobs.append(
+            {
+                "id": "secretive",
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "secrets": ["BOX_SECRET"],
+                    "commands": [
+                        [BUSYBOX, "sh", "-c", f'test "$BOX_SECRET" = {SECRET} && echo has it: $BOX_SECRET; '
+                         "while [ ! -e done ]; do " + BUSYBOX + " sleep 0.05; done"],
+                    ],
+                },
+            }
+        )  # fmt: skip
+        jobs.append(
+            {
+                "id": "endless",
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "timeout": 1,
+                    "commands": [[BUSYBOX, "sh", "-c", "while :; do " + BUSYBOX + " sleep 0.1; done"]],
+                },
+            }
+        )
+        answer = running.client.put("/admin/configuration", json={"projects": [{"id": "boxes", "jobs": jobs}]})
+        assert answer.status_code == 200, answer.text
         yield running
     finally:
         running.stop()
@@ -201,4 +233,28 @@ def test_a_restarted_worker_keeps_its_running_container_and_removes_orphans(stac
     ended = _ended(stack, run)
     assert ended["status"] == "succeeded", (ended["reason"], stack.outputs())
     assert stack.log("boxes", run["id"]) == b"".join(b"line %d\n" % i for i in range(1, 31))
+    wait_until(lambda: not _containers_of(run["id"]), 60, "the cleaned run's container removed")
+
+
+def test_secrets_reach_the_command_but_not_the_container_configuration(stack: Stack) -> None:
+    """The command sees its secret (masked in the log); `docker inspect` of its container shows none of it."""
+    run = stack.trigger("boxes", "secretive")
+    wait_until(lambda: b"has it" in stack.log("boxes", run["id"]), 60, "the command to read its secret")
+    (container,) = _containers_of(run["id"])
+    inspected = _docker("inspect", container)
+    assert SECRET not in inspected and "BOX_SECRET" not in inspected
+    labels = json.loads(inspected)[0]["Config"]["Labels"]
+    assert labels["podium.run"] == run["id"] and labels["podium.worker"] == "boxes"
+    workspace = json.loads(inspected)[0]["Mounts"]
+    source = next(m["Source"] for m in workspace if m["Destination"] == "/podium/workspace")
+    Path(source, "done").touch()  # the workspace is the worker's directory, mounted
+    ended = _ended(stack, run)
+    assert ended["status"] == "succeeded", (ended["reason"], stack.outputs())
+    assert stack.log("boxes", run["id"]) == b"has it: [masked]\n"
+
+
+def test_a_timeout_stops_the_container(stack: Stack) -> None:
+    """A run over its timeout ends aborted, its container stopped, then removed."""
+    run = _ended(stack, stack.trigger("boxes", "endless"), timeout=60)
+    assert run["status"] == "aborted" and run["reason"] == "timeout after 1 s", (run, stack.outputs())
     wait_until(lambda: not _containers_of(run["id"]), 60, "the cleaned run's container removed")
