@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from podium_model import utcnow
 from podium_storage import StorageUnavailable, UnsupportedDatabaseUrl, migrate, open_storage
 from podium_storage.migration import script_location
 from podium_storage.sql import metadata
@@ -47,14 +49,38 @@ async def test_0005_adds_secrets_to_existing_projects(database_url: str) -> None
     from podium_storage.migration import migrate as migrate_sql
 
     await migrate_sql(database_url, "0004")
-    async with open_storage(database_url) as storage:
-        await storage.put_project("p", "P")
+    await _insert_project(database_url, "p")  # as of 0004: today's code writes later columns
     await migrate(database_url)
     async with open_storage(database_url) as storage:
         assert (await storage.put_secret("p", "TOKEN", "sealed")).name == "TOKEN"
         assert await storage.get_sealed_secrets("p", ["TOKEN"]) == {"TOKEN": "sealed"}
         assert await storage.delete_project("p")
         assert await storage.export_secrets() == []
+
+
+async def _insert_project(database_url: str, project: str) -> None:
+    """A project row with the columns of the first schema only."""
+    engine = create_engine(sql_url(database_url))
+    statement = text(
+        "INSERT INTO projects (id, display_name, services, created_at, updated_at) VALUES (:id, '', '{}', :now, :now)"
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(statement, {"id": project, "now": utcnow()})
+    finally:
+        await engine.dispose()
+
+
+async def test_0010_gives_existing_projects_no_notifications(database_url: str) -> None:
+    """A project of a database at 0009 reads back with no notifications once migrated."""
+    from podium_storage.migration import migrate as migrate_sql
+
+    await migrate_sql(database_url, "0009")
+    await _insert_project(database_url, "p")
+    await migrate(database_url)
+    async with open_storage(database_url) as storage:
+        project = await storage.get_project("p")
+        assert project is not None and project.notifications == []
 
 
 def test_revisions_are_numbered_and_noted() -> None:

@@ -24,7 +24,14 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from podium_model._base import Model, Slug
 from podium_model.access import ProjectAccess
 from podium_model.jobs import CommandsDefinition, JobBase, JobParameter, PipelineDefinition, check_concurrency_key
-from podium_model.limits import CONFIGURATION_BYTES, JOB_DEFINITION_BYTES, check_parameters, json_size
+from podium_model.limits import (
+    CONFIGURATION_BYTES,
+    JOB_DEFINITION_BYTES,
+    PROJECT_NOTIFICATIONS,
+    check_parameters,
+    json_size,
+)
+from podium_model.notifications import Notification
 from podium_model.parameters import resolve
 from podium_model.schedules import ScheduleBase, check_expression
 from podium_templates import Field as TemplateField
@@ -92,6 +99,11 @@ class ProjectConfig(Model):
         default=None,
         description="Who may do what in the project; when given, the project's grants become exactly these",
     )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        max_length=PROJECT_NOTIFICATIONS,
+        description="Webhooks out: URLs POSTed, signed, when the project's runs end",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
@@ -106,6 +118,10 @@ class ProjectConfig(Model):
         for job in self.jobs:
             if isinstance(job.definition, PipelineDefinition):
                 _check_pipeline(job.id, job.definition, known)
+        for index, notification in enumerate(self.notifications):
+            for name in notification.jobs:
+                if name not in known:
+                    raise ValueError(f"notification {index} ({notification.url}) names unknown job {name!r}")
         return self
 
 

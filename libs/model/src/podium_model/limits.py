@@ -73,6 +73,20 @@ CONTAINER_MEMORY_MIN = 6 * MIB
 
 CONTAINER_MEMORY_MAX = 1024 * 1024 * MIB
 """`definition.container.memory` at most (1 TiB)."""
+PROJECT_NOTIFICATIONS = 16
+"""The most `notifications` (webhooks out) one project declares."""
+
+NOTIFICATION_URL_CHARS = 2048
+"""The longest URL a notification POSTs to."""
+
+NOTIFICATION_JOBS = 100
+"""The most jobs one notification narrows itself to."""
+
+NOTIFICATION_BODY_BYTES = 256 * KIB
+"""The largest body a delivery POSTs: the run's results are left out of a body that would exceed it."""
+
+DELIVERY_ATTEMPTS_KEPT = 30
+"""The attempts a delivery lists (the latest); its `attempt_count` counts them all."""
 
 EXECUTE_MESSAGE_BYTES = 16 * MIB
 """The largest websocket message a worker accepts, so the largest `execute` the master may send."""

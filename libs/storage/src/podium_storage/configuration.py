@@ -4,7 +4,7 @@
 schedules of the named projects that the file no longer names (their runs stay readable).
 A project carrying `access` gets exactly those grants; one without keeps its grants.
 Projects the file does not name are left alone. A job naming a secret its project lacks
-(`definition.secrets`, a trigger's `secret`) refuses the whole file before anything is written.
+(`definition.secrets`, a trigger's or a notification's `secret`) refuses the whole file before anything is written.
 Each write is its own transaction: a failure half-way leaves what was applied so far, and
 applying again completes it.
 """
@@ -35,7 +35,11 @@ def _schedule_differs(stored: Schedule, wanted: ScheduleConfig) -> bool:
 
 
 def _project_differs(stored: Project, wanted: ProjectConfig) -> bool:
-    return stored.display_name != wanted.display_name or stored.services != wanted.services
+    return (
+        stored.display_name != wanted.display_name
+        or stored.services != wanted.services
+        or stored.notifications != wanted.notifications
+    )
 
 
 async def apply_configuration(storage: Storage, configuration: Configuration, dry_run: bool = False) -> list[Change]:
@@ -63,20 +67,22 @@ async def _check_secrets(storage: Storage, configuration: Configuration) -> None
     problems = []
     for project in configuration.projects:
         wanted = {
-            job.id: [
+            f"job {project.id}/{job.id}": [
                 *(job.definition.secrets if isinstance(job.definition, CommandsDefinition) else []),
                 *(trigger.secret for trigger in job.triggers),
             ]
             for job in project.jobs
         }
+        if project.notifications:
+            wanted[f"the notifications of {project.id}"] = [n.secret for n in project.notifications]
         if not any(wanted.values()):
             continue  # most projects name no secret: no read
         held = {secret.name for secret in await storage.list_secrets(project.id)}
-        for job, names in wanted.items():
+        for where, names in wanted.items():
             for name in names:
                 if name not in held:
                     problems.append(
-                        f"job {project.id}/{job}: secret {name!r} does not exist in project {project.id!r} "
+                        f"{where}: secret {name!r} does not exist in project {project.id!r} "
                         f"(set it first: podium secrets set {project.id} {name})"
                     )
     if problems:
@@ -94,7 +100,7 @@ async def _apply_project(storage: Storage, wanted: ProjectConfig, dry_run: bool)
     if stored_project is None or _project_differs(stored_project, wanted):
         note("create" if stored_project is None else "update", "project", pid)
         if not dry_run:
-            await storage.put_project(pid, wanted.display_name, wanted.services)
+            await storage.put_project(pid, wanted.display_name, wanted.services, wanted.notifications)
     stored_jobs = {job.id: job for job in await storage.list_jobs(pid)} if stored_project else {}
     stored_schedules = {s.id: s for s in await storage.list_schedules(pid)} if stored_project else {}
     wanted_jobs = {job.id for job in wanted.jobs}

@@ -26,8 +26,8 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"before": last_id}, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> str:
-    """The run id a cursor continues after.
+def decode_cursor(cursor: str, longest: int = 36) -> str:
+    """The id a cursor continues after (a run's; an id of at most `longest` characters).
 
     Raises:
         InvalidCursor: the cursor was not made by `encode_cursor`.
@@ -36,6 +36,6 @@ def decode_cursor(cursor: str) -> str:
         before = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))["before"]
     except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
         raise InvalidCursor("invalid cursor") from None
-    if not isinstance(before, str) or not 0 < len(before) <= 36:
+    if not isinstance(before, str) or not 0 < len(before) <= longest:
         raise InvalidCursor("invalid cursor")
     return before

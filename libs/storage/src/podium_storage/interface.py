@@ -42,6 +42,14 @@ from podium_model import (
 from podium_model.access import Grant, GranteeKind, Group, ProjectPermission, ProjectRole
 from podium_model.audit import AuditEntry, AuditFilter
 from podium_model.config import JobConfig, ScheduleConfig
+from podium_model.notifications import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryFilter,
+    DeliveryRecord,
+    DeliveryStatus,
+    Notification,
+)
 from podium_model.secrets import SecretInfo
 from podium_model.users import CredentialKind, Role
 
@@ -78,14 +86,24 @@ class SecretRecord(SecretInfo):
     sealed: str
 
 
+Notifications = Mapping[str, Sequence[Notification]]
+"""Project id → its notifications: what the master knows of every project's webhooks out."""
+
+
 @dataclass(frozen=True)
 class RunWrite:
-    """One change of a run for `Storage.write_runs`: a compare-and-set when `to` is given."""
+    """One change of a run for `Storage.write_runs`: a compare-and-set when `to` is given.
+
+    With `notifications`, a write that moves the run to a final status also stores the
+    deliveries the run's project wants (`podium_model.notifications.deliveries_for`), in the
+    same transaction as the status: the outbox of webhooks out, so a crash loses none.
+    """
 
     run_id: str
     changes: RunUpdate | None = None
     to: RunStatus | None = None
     expected: Collection[RunStatus] = ()
+    notifications: Notifications | None = None
 
 
 PendingCursor = tuple[int, str]
@@ -117,8 +135,14 @@ class Storage(abc.ABC):
     # Projects ---------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def put_project(self, id: str, display_name: str = "", services: dict[str, object] | None = None) -> Project:
-        """Create or update a project."""
+    async def put_project(
+        self,
+        id: str,
+        display_name: str = "",
+        services: dict[str, object] | None = None,
+        notifications: Sequence[Notification] = (),
+    ) -> Project:
+        """Create or update a project (its notifications replaced by `notifications`)."""
 
     @abc.abstractmethod
     async def get_project(self, id: str) -> Project | None:
@@ -262,6 +286,37 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def get_run_payload(self, run_id: str) -> str | None:
         """The request body of a webhook run; None for any other run."""
+
+    # Deliveries (webhooks out) ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_pending_deliveries(self, limit: int = 1000) -> list[DeliveryRecord]:
+        """Pending deliveries with their bodies, by id (so a run's come in the order they are sent)."""
+
+    @abc.abstractmethod
+    async def record_delivery_attempt(
+        self, id: str, attempt: DeliveryAttempt, status: DeliveryStatus, next_attempt_at: datetime | None
+    ) -> Delivery | None:
+        """Append an attempt (keeping the latest `DELIVERY_ATTEMPTS_KEPT`), set the status; None if unknown."""
+
+    @abc.abstractmethod
+    async def list_deliveries(
+        self, project: str, filter: DeliveryFilter | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[Delivery]:
+        """A project's deliveries matching `filter`, newest first, one page at a time (keyset cursor on the id).
+
+        Raises:
+            InvalidCursor: `cursor` was not produced by this method.
+        """
+
+    async def recover_deliveries(self, notifications: Notifications) -> int:
+        """Store the deliveries a crash may have left unwritten; how many (master start-up).
+
+        SQL writes them in the run's transaction, so nothing is ever left: this default does
+        nothing. MongoDB marks the run in the same atomic write as its status and stores the
+        deliveries after it; a run still marked is completed here.
+        """
+        return 0
 
     # Workers ----------------------------------------------------------------------------------
 
@@ -567,4 +622,4 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_runs(self, run_ids: Collection[str]) -> int:
         """Delete the runs among `run_ids` that are in a final status (others are kept), with their
-        payloads; the count deleted."""
+        payloads and deliveries; the count deleted."""

@@ -42,6 +42,7 @@ TAGS = [
     {"name": "jobs", "description": "Jobs, and triggering their runs"},
     {"name": "hooks", "description": "Webhooks: signed requests that start runs, without a session"},
     {"name": "runs", "description": "Runs: status, logs, results, cancel and abort"},
+    {"name": "deliveries", "description": "Webhooks out: the POSTs announcing runs' ends, with every attempt"},
     {"name": "schedules", "description": "Cron schedules"},
     {"name": "secrets", "description": "Project secrets: set and delete values, list names (values never answered)"},
     {"name": "workers", "description": "The workers of the fleet"},

@@ -138,6 +138,13 @@ class ControlClient:
             self._dispatch_wanted = False
             await self._post("/control/dispatch")
 
+    def configuration_changed(self) -> None:
+        """Configuration was applied: the master re-reads notifications and schedules, and dispatches.
+
+        In the background, like `dispatch`; a master that misses it reads them at its start.
+        """
+        self.notify("/control/configuration")
+
     async def cancel(self, run_id: str) -> ControlAnswer | None:
         """Have the master cancel a pending run (awaited: the api answers what the master did).
 

@@ -103,6 +103,8 @@ OPERATIONS: dict[str, Permission] = {
     "getRunArtifact": Permission.read,
     "cancelRun": Permission.operate,
     "abortRun": Permission.operate,
+    # webhooks out: anyone who reads a project sees where its runs were announced, and how it went
+    "listDeliveries": Permission.read,
     # schedules
     "listSchedules": Permission.read,
     "getSchedule": Permission.read,

@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="retention of one project, 0: forever (repeatable) [PODIUM_MASTER_RETENTION_PROJECTS]")  # fmt: skip
     add("--retention-interval", type=float,
         help="seconds between retention passes [PODIUM_MASTER_RETENTION_INTERVAL; 3600]")  # fmt: skip
+    add("--delivery-retry-delay", type=float,
+        help="seconds before a failed delivery is tried again, doubling per attempt "
+        "[PODIUM_MASTER_DELIVERY_RETRY_DELAY; 5]")  # fmt: skip
+    add("--delivery-retry-max", type=float,
+        help="longest wait between two attempts of a delivery [PODIUM_MASTER_DELIVERY_RETRY_MAX; 300]")  # fmt: skip
+    add("--delivery-give-up", type=float,
+        help="seconds after a run's end when its deliveries are given up "
+        "[PODIUM_MASTER_DELIVERY_GIVE_UP; 3600]")  # fmt: skip
+    add("--delivery-timeout", type=float,
+        help="seconds one delivery attempt may take [PODIUM_MASTER_DELIVERY_TIMEOUT; 10]")  # fmt: skip
     add("--log-level", help="logging level [PODIUM_LOG_LEVEL; INFO]")
     add("--log-format", choices=["text", "json"], help="service log format [PODIUM_LOG_FORMAT; text]")
     add("--tls-cert", help="serve https/wss with this PEM certificate [PODIUM_MASTER_TLS_CERT]")

@@ -114,6 +114,13 @@ async def dispatch(master: MasterDep) -> ControlAnswer:
     return ControlAnswer(result=ControlResult.dispatching)
 
 
+@control.post("/configuration")
+async def configuration_changed(master: MasterDep) -> ControlAnswer:
+    """Configuration was applied: re-read the projects' notifications, then as `/dispatch`."""
+    await master.configuration_changed()
+    return ControlAnswer(result=ControlResult.dispatching)
+
+
 @control.post("/runs/{run_id}/cancel")
 async def cancel(run_id: str, master: MasterDep) -> ControlAnswer:
     """Cancel a pending run through the lifecycle."""

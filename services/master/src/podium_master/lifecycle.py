@@ -6,6 +6,9 @@ so changes that arrive together share one transaction) and, when the run moved, 
 the new run on the master's `EventHub`. Subscribers (the api's `/control/events`,
 the pipeline engine) therefore see each change exactly once, in order.
 
+Webhooks out: a move to a final status carries the projects' notifications, so storage writes
+the run's deliveries in the same transaction (the outbox), and the sender is woken.
+
 Log attempts: a run's log in the log store belongs to its current attempt. When a run goes
 back to pending (its worker lost it) and when it is claimed again (pending → running), its
 stored log is deleted, so a new attempt always starts at offset 0.
@@ -14,10 +17,11 @@ stored log is deleted, so a new attempt always starts at offset 0.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from podium_master.concurrency import Holders
+from podium_master.deliveries import Notifications
 from podium_master.events import EventHub
 from podium_master.metrics import MasterMetrics
 from podium_model import Job, Run, RunSource, RunStatus, RunUpdate, Worker, WorkerUpdate, concurrency_key, utcnow
@@ -35,12 +39,20 @@ class Lifecycle:
     """Run and worker changes: storage writes followed by events."""
 
     def __init__(
-        self, storage: Storage, logs: LogStore, events: EventHub, metrics: MasterMetrics | None = None
+        self,
+        storage: Storage,
+        logs: LogStore,
+        events: EventHub,
+        metrics: MasterMetrics | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self.storage = storage
         self.logs = logs
         self.events = events
         self.metrics = metrics or MasterMetrics()
+        self.notifications = notifications or Notifications()
+        self.deliveries_stored: Callable[[], None] = lambda: None
+        """Called after a run's end stored deliveries (the master wakes its sender)."""
         self.writes: GroupCommit[RunWrite, Run | None] = GroupCommit(storage.write_runs)
         self.holders = Holders()
         """Who holds each concurrency key: every run written here is shown to it."""
@@ -61,8 +73,12 @@ class Lifecycle:
         """
         if to.is_final and (changes is None or changes.completed_at is None):
             changes = (changes or RunUpdate()).model_copy(update={"completed_at": utcnow()})
-        run = await self.writes.submit(RunWrite(run_id, changes, to, tuple(expected)))
+        # The outbox of webhooks out: storage writes the deliveries with the final status.
+        notifications = self.notifications.by_project if to.is_final else None
+        run = await self.writes.submit(RunWrite(run_id, changes, to, tuple(expected), notifications or None))
         if run is not None:
+            if notifications and run.project in notifications:
+                self.deliveries_stored()
             logger.debug("run %s: %s", run_id, to, extra={"run_id": run_id})
             self.holders.observe(run)
             self._measure(run)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 
+from podium_master.deliveries import Notifications, Sender
 from podium_master.dispatcher import Dispatcher
 from podium_master.events import EventHub
 from podium_master.lifecycle import PENDING, Lifecycle
@@ -47,9 +48,12 @@ class Master:
         self.sessions: dict[str, WorkerSession] = {}
         self.events = EventHub()
         self.metrics = MasterMetrics()
-        self.lifecycle = Lifecycle(storage, logs, self.events, self.metrics)
+        self.notifications = Notifications()
+        self.lifecycle = Lifecycle(storage, logs, self.events, self.metrics, self.notifications)
         key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""
         self.secrets = RunSecrets(storage, secrets_keys(key))
+        self.sender = Sender(settings, storage, secrets_keys(key))
+        self.lifecycle.deliveries_stored = self.sender.wake
         self.log_space = LogSpace(self.metrics)
         self.bounces = Bounces(settings, self.lifecycle, self.metrics, self.wake)
         self.pipeline_runner = PipelineRunner(
@@ -96,7 +100,12 @@ class Master:
         self.seen.add(worker_id)
 
     async def start(self) -> None:
-        """Start dispatching, pipelines and schedules (a first pass runs at once: runs may be waiting)."""
+        """Start dispatching, pipelines, schedules and deliveries (a first pass runs at once: runs may be waiting)."""
+        await self.configuration_changed()
+        recovered = await self.storage.recover_deliveries(self.notifications.by_project)
+        if recovered:
+            logger.info("deliveries of %d runs stored after a stop between a run's end and its outbox", recovered)
+        self._tasks.append(asyncio.create_task(self.sender.run_forever(), name="deliveries"))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self.scheduler.run_forever(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self.record_seen(), name="last seen"))
@@ -159,6 +168,12 @@ class Master:
             logger.info("worker %s disconnected", session.worker_id, extra=ids)
 
     # Control ---------------------------------------------------------------------------------
+
+    async def configuration_changed(self) -> None:
+        """Configuration was applied: read the projects' notifications again, look at schedules and runs."""
+        await self.notifications.refresh(self.storage)
+        self.scheduler.wake()
+        self.dispatcher.wake()
 
     async def cancel(self, run_id: str) -> ControlAnswer:
         """Cancel a pending run through the lifecycle (published, counted); answer what happened.

@@ -87,6 +87,18 @@ class MasterSettings(BaseSettings):
     )
     retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between retention passes")
     retention_batch: int = Field(default=100, gt=0, description="Runs deleted per retention step")
+    delivery_retry_delay: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds before a failed delivery (webhooks out) is tried again; doubling per attempt",
+    )
+    delivery_retry_max: float = Field(
+        default=300.0, gt=0, description="The longest wait between two attempts of a delivery, in seconds"
+    )
+    delivery_give_up: float = Field(
+        default=3600.0, gt=0, description="Seconds after a run's end when its undelivered deliveries are given up"
+    )
+    delivery_timeout: float = Field(default=10.0, gt=0, description="Seconds one delivery attempt may take")
     log_level: str = Field(
         default="INFO", validation_alias=_shared("log_level", "PODIUM_LOG_LEVEL"), description="Logging level"
     )

@@ -45,7 +45,9 @@ class BackupStore(MongoBase):
     async def import_project(self, project: Project) -> None:
         """Store a project as is."""
         document = project.model_dump(exclude={"id"})
-        await self._insert(self._db.projects, {"_id": project.id, **document, "services": dump(project.services)})
+        document["services"] = dump(project.services)
+        document["notifications"] = dump([n.model_dump(mode="json") for n in project.notifications])
+        await self._insert(self._db.projects, {"_id": project.id, **document})
 
     async def import_job(self, job: Job) -> None:
         """Store a job as is."""
@@ -134,6 +136,8 @@ class BackupStore(MongoBase):
                 result = await self._db.runs.delete_many({"_id": {"$in": chunk}, "status": {"$in": final}})
                 # The payloads of the runs now gone (a run kept, not final, keeps its own).
                 kept = [d["_id"] async for d in self._db.runs.find({"_id": {"$in": chunk}}, {"_id": 1})]
-                await self._db.payloads.delete_many({"_id": {"$in": sorted(set(chunk) - set(kept))}})
+                gone = sorted(set(chunk) - set(kept))
+                await self._db.payloads.delete_many({"_id": {"$in": gone}})
+                await self._db.deliveries.delete_many({"run": {"$in": gone}})
             deleted += result.deleted_count
         return deleted

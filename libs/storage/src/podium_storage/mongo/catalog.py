@@ -6,6 +6,7 @@ sorted listings. Deleting a project deletes its jobs, schedules and secrets; run
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pymongo import ReturnDocument
@@ -14,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from podium_model import Job, Project, Schedule
 from podium_model.config import JobConfig, ScheduleConfig
+from podium_model.notifications import Notification
 from podium_storage.interface import StorageError
 from podium_storage.mongo import convert
 from podium_storage.mongo.base import Document, MongoBase, dump, key, ms, now_ms, translate_errors
@@ -70,9 +72,19 @@ class CatalogStore(MongoBase):
 
     # Projects ---------------------------------------------------------------------------------
 
-    async def put_project(self, id: str, display_name: str = "", services: dict[str, object] | None = None) -> Project:
-        """Create or update a project."""
-        values = {"display_name": display_name, "services": dump(dict(services or {}))}
+    async def put_project(
+        self,
+        id: str,
+        display_name: str = "",
+        services: dict[str, object] | None = None,
+        notifications: Sequence[Notification] = (),
+    ) -> Project:
+        """Create or update a project (its notifications replaced by `notifications`)."""
+        values = {
+            "display_name": display_name,
+            "services": dump(dict(services or {})),
+            "notifications": dump([notification.model_dump(mode="json") for notification in notifications]),
+        }
         with translate_errors():
             return convert.project(await _put(self._db.projects, id, values, {}))
 

@@ -16,6 +16,7 @@ def project(doc: Document) -> Project:
             "id": doc["_id"],
             "display_name": doc.get("display_name", ""),
             "services": load(doc.get("services"), {}),
+            "notifications": load(doc.get("notifications"), []),
             "created_at": doc["created_at"],
             "updated_at": doc["updated_at"],
         }

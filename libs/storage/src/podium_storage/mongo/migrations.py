@@ -39,6 +39,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("project", ASCENDING), ("created_at", DESCENDING)], name="project_created_at"),
         # The dispatcher's order (migration 5; SQL migration 0009): pending runs by priority.
         IndexModel([("status", ASCENDING), ("priority", DESCENDING)], name="status_priority"),
+        # The runs whose deliveries may not all be stored (migration 6): few, found at start-up.
+        IndexModel([("outbox", ASCENDING)], name="outbox", sparse=True),
     ],
     "credentials": [
         IndexModel([("user", ASCENDING), ("kind", ASCENDING)], name="user_kind"),
@@ -58,6 +60,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # Project secrets, listed by project and name (migration 4).
     "secrets": [IndexModel([("project", ASCENDING), ("name", ASCENDING)], name="project_name")],
+    # Webhooks out (migration 6; SQL migration 0010): the sender's pending scan, the listing, retention.
+    "deliveries": [
+        IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel([("project", ASCENDING)], name="project"),
+        IndexModel([("run", ASCENDING)], name="run"),
+    ],
 }
 
 VERSION_COLLECTION = "schema_version"
@@ -102,7 +110,19 @@ async def _0005_run_priority(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
-MIGRATIONS: list[Migration] = [_0001_initial, _0002_project_access, _0003_audit, _0004_secrets, _0005_run_priority]
+async def _0006_deliveries(db: AsyncDatabase[Document]) -> None:
+    """Webhooks out (SQL migration 0010): the indexes of deliveries, and of the runs marked `outbox`."""
+    await ensure_indexes(db)
+
+
+MIGRATIONS: list[Migration] = [
+    _0001_initial,
+    _0002_project_access,
+    _0003_audit,
+    _0004_secrets,
+    _0005_run_priority,
+    _0006_deliveries,
+]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -12,9 +12,10 @@ from pymongo import ReturnDocument
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
-from podium_storage.interface import PendingCursor
+from podium_storage.interface import PendingCursor, RunWrite
 from podium_storage.mongo import convert
 from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
+from podium_storage.mongo.deliveries import OUTBOX, store_deliveries
 from podium_storage.newrun import new_run_fields
 
 
@@ -143,15 +144,37 @@ class RunStore(MongoBase):
         atomically, so two callers, or a replayed message, can never move a run twice. None when
         the run is unknown or in another status.
         """
-        if not expected:
+        return await self._transition(RunWrite(run_id, changes, to, tuple(expected)))
+
+    async def _transition(self, write: RunWrite) -> Run | None:
+        if not write.expected or write.to is None:
             return None
-        values = {**_changes(changes), "status": RunStatus(to).value, "updated_at": now_ms()}
-        query = {"_id": run_id, "status": {"$in": [RunStatus(status).value for status in expected]}}
+        values = {**_changes(write.changes), "status": RunStatus(write.to).value, "updated_at": now_ms()}
+        # The outbox's first step, atomic with the status (`podium_storage.mongo.deliveries`).
+        outbox = bool(write.notifications) and write.to.is_final
+        if outbox:
+            values[OUTBOX] = True
+        query = {"_id": write.run_id, "status": {"$in": [RunStatus(status).value for status in write.expected]}}
         with translate_errors():
             document = await self._db.runs.find_one_and_update(
                 query, {"$set": values}, return_document=ReturnDocument.AFTER
             )
-        return None if document is None else convert.run(document)
+        if document is None:
+            return None
+        run = convert.run(document)
+        if outbox and write.notifications is not None:
+            await store_deliveries(self._db, run, write.notifications)
+        return run
+
+    async def write_runs(self, writes: Sequence[RunWrite]) -> list[Run | None]:
+        """Apply `writes` in order, one atomic update each (see `Storage.write_runs`)."""
+        results: list[Run | None] = []
+        for write in writes:
+            if write.to is None:
+                results.append(await self.update_run(write.run_id, write.changes or RunUpdate()))
+            else:
+                results.append(await self._transition(write))
+        return results
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""

@@ -10,6 +10,7 @@ from podium_storage.mongo.audit import AuditStore
 from podium_storage.mongo.backup import BackupStore
 from podium_storage.mongo.base import connect, translate_errors
 from podium_storage.mongo.catalog import CatalogStore
+from podium_storage.mongo.deliveries import DeliveryStore
 from podium_storage.mongo.migrations import ensure_indexes
 from podium_storage.mongo.runs import RunStore
 from podium_storage.mongo.secrets import SecretStore
@@ -20,7 +21,16 @@ logger = logging.getLogger(__name__)
 
 
 class MongoStorage(
-    CatalogStore, RunStore, WorkerStore, UserStore, AccessStore, AuditStore, SecretStore, BackupStore, Storage
+    CatalogStore,
+    RunStore,
+    DeliveryStore,
+    WorkerStore,
+    UserStore,
+    AccessStore,
+    AuditStore,
+    SecretStore,
+    BackupStore,
+    Storage,
 ):
     """Everything Podium persists, in one MongoDB database (named by the URL path, default `podium`).
 

@@ -18,6 +18,7 @@ from podium_storage.interface import CredentialRecord
 from podium_storage.sql.session import SqlBase, table
 from podium_storage.sql.tables import (
     CredentialRow,
+    DeliveryRow,
     GrantRow,
     GroupMemberRow,
     GroupRow,
@@ -33,6 +34,7 @@ from podium_storage.sql.tables import (
 _credentials = table(CredentialRow)
 _runs = table(RunRow)
 _payloads = table(RunPayloadRow)
+_deliveries = table(DeliveryRow)
 
 DELETE_CHUNK = 500
 
@@ -50,7 +52,9 @@ class BackupStore(SqlBase):
 
     async def import_project(self, project: Project) -> None:
         """Store a project as is."""
-        await self._insert(table(ProjectRow), project.model_dump())
+        values = project.model_dump()
+        values["notifications"] = [notification.model_dump(mode="json") for notification in project.notifications]
+        await self._insert(table(ProjectRow), values)
 
     async def import_job(self, job: Job) -> None:
         """Store a job as is."""
@@ -131,14 +135,16 @@ class BackupStore(SqlBase):
         for start in range(0, len(ids), DELETE_CHUNK):
             chunk = ids[start : start + DELETE_CHUNK]
             query = delete(_runs).where(_runs.c.id.in_(chunk), _runs.c.status.in_(final))
-            # Their payloads first, in the same transaction (a run not final keeps its own).
+            # Their payloads and deliveries first, in the same transaction (a run not final keeps its own).
             ended = select(_runs.c.id).where(_runs.c.id.in_(chunk), _runs.c.status.in_(final))
             payloads = delete(_payloads).where(_payloads.c.run_id.in_(ended))
-            deleted += await self._writing(functools.partial(_count_second, payloads, query))
+            deliveries = delete(_deliveries).where(_deliveries.c.run_id.in_(ended))
+            deleted += await self._writing(functools.partial(_count_last, [payloads, deliveries, query]))
         return deleted
 
 
-def _count_second(first: Executable, second: Executable, connection: Connection) -> int:
-    """Run two DELETEs in one transaction; how many rows the second removed."""
-    connection.execute(first)
-    return int(connection.execute(second).rowcount)
+def _count_last(statements: list[Executable], connection: Connection) -> int:
+    """Run DELETEs in one transaction; how many rows the last one removed."""
+    for statement in statements[:-1]:
+        connection.execute(statement)
+    return int(connection.execute(statements[-1]).rowcount)

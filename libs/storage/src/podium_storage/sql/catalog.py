@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from podium_model import Job, Project, Schedule, utcnow
 from podium_model.config import JobConfig, ScheduleConfig
+from podium_model.notifications import Notification
 from podium_storage.sql import convert
 from podium_storage.sql.session import SqlBase, table
 from podium_storage.sql.tables import JobRow, ProjectRow, ScheduleRow
@@ -61,10 +63,20 @@ class CatalogStore(SqlBase):
 
     # Projects ---------------------------------------------------------------------------------
 
-    async def put_project(self, id: str, display_name: str = "", services: dict[str, object] | None = None) -> Project:
-        """Create or update a project."""
+    async def put_project(
+        self,
+        id: str,
+        display_name: str = "",
+        services: dict[str, object] | None = None,
+        notifications: Sequence[Notification] = (),
+    ) -> Project:
+        """Create or update a project (its notifications replaced by `notifications`)."""
         now = utcnow()
-        values: dict[str, Any] = {"display_name": display_name, "services": dict(services or {})}
+        values: dict[str, Any] = {
+            "display_name": display_name,
+            "services": dict(services or {}),
+            "notifications": [notification.model_dump(mode="json") for notification in notifications],
+        }
 
         def put(session: Session) -> Project:
             row = session.get(ProjectRow, id)

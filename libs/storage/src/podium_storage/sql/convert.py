@@ -9,12 +9,15 @@ from podium_model import Credential, Job, Project, Run, Schedule, User, Worker
 
 def project(row: Any) -> Project:
     """A project row as a `Project`."""
-    return Project(
-        id=row.id,
-        display_name=row.display_name,
-        services=row.services,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+    return Project.model_validate(
+        {
+            "id": row.id,
+            "display_name": row.display_name,
+            "services": row.services,
+            "notifications": row.notifications,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
     )
 
 

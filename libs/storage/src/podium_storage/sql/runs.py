@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, select, update
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, utcnow
+from podium_model.notifications import deliveries_for
 from podium_storage.batches import GroupCommit
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
 from podium_storage.interface import PendingCursor, RunWrite
 from podium_storage.newrun import new_run_fields
 from podium_storage.sql import convert
+from podium_storage.sql.deliveries import insert_deliveries
 from podium_storage.sql.session import SqlBase, table
 from podium_storage.sql.tables import RunPayloadRow, RunRow
 
@@ -207,13 +209,20 @@ class RunStore(SqlBase):
     async def write_runs(self, writes: Sequence[RunWrite]) -> list[Run | None]:
         """Apply `writes` in order in one transaction (see `Storage.write_runs`)."""
 
-        def work(connection: Connection) -> list[Any]:
-            return [
-                None if query is None else connection.execute(*query).first() for query in map(_write_query, writes)
-            ]
+        def work(connection: Connection) -> list[Run | None]:
+            runs: list[Run | None] = []
+            for write in writes:
+                query = _write_query(write)
+                row = None if query is None else connection.execute(*query).first()
+                run = None if row is None else convert.run(row)
+                if run is not None and write.notifications and run.status.is_final:
+                    # The outbox: the deliveries commit with the final status, or not at all.
+                    wanted = write.notifications.get(run.project, ())
+                    insert_deliveries(connection, deliveries_for(run, wanted, utcnow()) if wanted else [])
+                runs.append(run)
+            return runs
 
-        rows = await self._writing(work)
-        return [None if row is None else convert.run(row) for row in rows]
+        return await self._writing(work)
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""

@@ -11,11 +11,14 @@ from podium_storage.sql.accounts import AccountStore
 from podium_storage.sql.audit import AuditStore
 from podium_storage.sql.backup import BackupStore
 from podium_storage.sql.catalog import CatalogStore
+from podium_storage.sql.deliveries import DeliveryStore
 from podium_storage.sql.runs import RunStore
 from podium_storage.sql.secrets import SecretStore
 
 
-class SqlStorage(CatalogStore, RunStore, AccountStore, AccessStore, AuditStore, SecretStore, BackupStore, Storage):
+class SqlStorage(
+    CatalogStore, RunStore, DeliveryStore, AccountStore, AccessStore, AuditStore, SecretStore, BackupStore, Storage
+):
     """Everything Podium persists, in a SQL database.
 
     Each operation is one short transaction committed at once; rows become `podium_model`

@@ -49,6 +49,10 @@ class ProjectRow(Base, table=True):
     id: str = Field(sa_type=String(64), primary_key=True)
     display_name: str = Field(default="", sa_type=String(200))
     services: dict[str, Any] = _json()
+    # Webhooks out (migration 0010), a JSON list of `Notification`s.
+    notifications: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False}
+    )
     created_at: datetime = _date()
     updated_at: datetime = _date()
 
@@ -158,6 +162,36 @@ Index(
     RunRow.__table__.c.priority.desc(),  # type: ignore[attr-defined]
     RunRow.__table__.c.id,  # type: ignore[attr-defined]
 )
+
+
+class DeliveryRow(Base, table=True):
+    """One event of a run for one notification (migration 0010): the outbox of webhooks out.
+
+    Inserted in the transaction that writes the run's final status; the master's sender
+    updates it after each attempt. `id` is `<run id>.<n>`, so id order is run order, then the
+    order of the run's events. Removed with its run by `delete_runs`.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_status_id", "status", "id"),
+        Index("ix_deliveries_project_id", "project", "id"),
+    )
+
+    id: str = Field(sa_type=String(40), primary_key=True)
+    project: str = Field(sa_type=String(64))
+    run_id: str = Field(sa_type=String(36))
+    job: str = Field(sa_type=String(64))
+    event: str = Field(sa_type=String(32))
+    url: str = Field(sa_type=Text)
+    secret: str = Field(sa_type=String(64))
+    body: str = Field(sa_type=Text)
+    status: str = Field(sa_type=String(16))
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_type=JsonType, sa_column_kwargs={"nullable": False})
+    attempt_count: int = Field(default=0, sa_type=Integer)
+    next_attempt_at: datetime | None = _date(nullable=True)
+    created_at: datetime = _date()
+    updated_at: datetime = _date()
 
 
 class WorkerRow(Base, table=True):

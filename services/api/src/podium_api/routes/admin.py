@@ -129,7 +129,7 @@ async def apply_configuration_file(
     if not dry_run and changes:
         details = {"count": len(changes), "changes": [change.describe() for change in changes[:MAX_AUDITED_CHANGES]]}
         await storage.record_audit(principal.id, "configuration.apply", "configuration", details)
-        master.dispatch()
+        master.configuration_changed()
     return ConfigurationResult(dry_run=dry_run, changes=changes)
 
 
