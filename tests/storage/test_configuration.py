@@ -296,3 +296,36 @@ def test_a_bad_image_or_container_is_refused_at_apply(definition: str, named: st
     with pytest.raises(ConfigurationError) as raised:
         parse_configuration(text, "podium.yaml")
     assert named in str(raised.value) and "podium.yaml:" in str(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("notification", "message"),
+    [
+        ({"url": "ftp://example.com/x", "events": ["run.failed"], "secret": "HOOK"}, "http:// or https://"),
+        ({"url": "https://example.com/x", "events": ["run.started"], "secret": "HOOK"}, "events"),
+        ({"url": "https://example.com/x", "events": ["run.failed", "run.failed"], "secret": "HOOK"}, "twice"),
+        ({"url": "https://example.com/x", "events": [], "secret": "HOOK"}, "events"),
+        ({"url": "https://example.com/" + "x" * 2048, "events": ["run.failed"], "secret": "HOOK"}, "url"),
+        ({"url": "https://example.com/x", "events": ["run.failed"], "jobs": ["nope"], "secret": "HOOK"}, "'nope'"),
+    ],
+)
+def test_a_bad_notification_is_refused_naming_it(notification: dict[str, object], message: str) -> None:
+    """A notification's URL, events and jobs are checked when the file is read."""
+    project = {"id": "p", "jobs": [{"id": "build", "definition": DEFINITION}], "notifications": [notification]}
+    with pytest.raises(ConfigurationError, match=message):
+        parse_configuration(json.dumps({"projects": [project]}), format="json")
+
+
+async def test_apply_stores_notifications_and_refuses_a_missing_secret(storage: Storage) -> None:
+    """A notification's secret must exist; once it does, the project's notifications are applied, then changed."""
+    notification = {"url": "https://example.com/x", "events": ["run.finished"], "secret": "HOOK"}
+    document = {"projects": [{"id": "p", "notifications": [notification]}]}
+    with pytest.raises(ConfigurationError, match="the notifications of p: secret 'HOOK' does not exist"):
+        await apply_configuration(storage, parse_configuration(json.dumps(document), format="json"))
+    await storage.put_project("p")
+    await storage.put_secret("p", "HOOK", "sealed")
+    changes = await apply_configuration(storage, parse_configuration(json.dumps(document), format="json"))
+    assert [change.describe() for change in changes] == ["update project p"]
+    project = await storage.get_project("p")
+    assert project is not None and [n.url for n in project.notifications] == ["https://example.com/x"]
+    assert await apply_configuration(storage, parse_configuration(json.dumps(document), format="json")) == []
