@@ -88,6 +88,17 @@ def test_trigger_follow_prints_the_log_and_exits_0(cli: Cli) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_trigger_with_a_priority(cli: Cli, stack: Stack) -> None:
+    """`podium trigger --priority 7 --json` answers the run with that priority; out of range is refused."""
+    result = cli("trigger", "examples", "hello", "-p", "name=urgent", "--priority", "7", "--json")
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert run["priority"] == 7
+    assert stack.wait_run("examples", run["id"])["status"] == "succeeded"
+    refused = cli("trigger", "examples", "hello", "--priority", "1001")
+    assert refused.returncode != 0 and "1000" in refused.stderr, refused.stderr
+
+
 def test_follow_is_live(cli: Cli, tmp_path: Path) -> None:
     """The first line is printed while the run is still going; the command ends when the run does."""
     gate = tmp_path / "gate"

@@ -190,6 +190,15 @@ def test_run_page_lists_artifacts_and_downloads_one(page: Page, stack: UiStack) 
     assert Path(kept.value.path()).read_bytes() == b"report\n"
 
 
+def test_run_page_shows_priority_and_concurrency_key(page: Page, stack: UiStack) -> None:
+    """A run of a limited job shows its priority and the key it held."""
+    run_id = stack.trigger(PROJECT, "serial")["id"]
+    assert stack.wait_run(PROJECT, run_id)["status"] == "succeeded"
+    page.goto(f"/#/projects/{PROJECT}/runs/{run_id}")
+    expect(page.locator("[data-field=priority]")).to_have_text("5")
+    expect(page.locator("[data-field=concurrency-key]")).to_have_text("serial")
+
+
 def test_missing_required_parameter_is_shown_inline(page: Page) -> None:
     """The api's 422 problem for a missing required parameter appears next to its field."""
     page.goto(f"/#/projects/{PROJECT}/jobs/needs")

@@ -127,6 +127,12 @@ def write_configuration(path: Path, gate: Path) -> Path:
                 ],
             },
         },
+        {
+            "id": "serial",
+            "description": "One run at a time, of priority 5.",
+            "priority": 5,
+            "definition": {"type": "job", "commands": [["true"]], "concurrency": {"limit": 1}},
+        },
     ]
     path.write_text(yaml.safe_dump(configuration, sort_keys=False))
     return path

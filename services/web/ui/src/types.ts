@@ -84,6 +84,10 @@ export interface Run {
   /** A run in a container: its image, and the digest (or id) the engine had; null on a host. */
   image?: string | null;
   image_digest?: string | null;
+  /** Pending runs of higher priority are dispatched first (0 unless the job or the trigger says). */
+  priority?: number;
+  /** The concurrency key the run holds while running (its job's `definition.concurrency`); null: no limit. */
+  concurrency_key?: string | null;
   updated_at: string;
 }
 

@@ -193,6 +193,15 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
                   <tr><th scope="row">completed</th><td>{formatTime(data.completed_at)}</td></tr>
                   <tr><th scope="row">duration</th><td>{formatDuration(data.started_at, data.completed_at)}</td></tr>
                   <tr><th scope="row">worker</th><td data-field="worker">{data.worker ?? "—"}</td></tr>
+                  {data.priority ? (
+                    <tr><th scope="row">priority</th><td data-field="priority">{data.priority}</td></tr>
+                  ) : null}
+                  {data.concurrency_key ? (
+                    <tr>
+                      <th scope="row">concurrency key</th>
+                      <td data-field="concurrency-key"><code>{data.concurrency_key}</code></td>
+                    </tr>
+                  ) : null}
                   {data.image ? (
                     <tr>
                       <th scope="row">image</th>
