@@ -97,6 +97,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[Stac
                 },
             },
             {
+                "id": "sneaky",
+                "parameters": [{"key": "target"}],
+                "definition": {
+                    "type": "job",
+                    "image": image,
+                    "commands": [
+                        [BUSYBOX, "sh", "-c", BUSYBOX + ' rm "$PODIUM_RESULTS" && ' + BUSYBOX
+                         + ' ln -s {parameters.target} "$PODIUM_RESULTS"'],
+                    ],
+                },
+            },
+            {
                 "id": "lacking",
                 "definition": {"type": "job", "image": image, "commands": [["make", "all"]]},
             },
@@ -258,3 +270,12 @@ def test_a_timeout_stops_the_container(stack: Stack) -> None:
     run = _ended(stack, stack.trigger("boxes", "endless"), timeout=60)
     assert run["status"] == "aborted" and run["reason"] == "timeout after 1 s", (run, stack.outputs())
     wait_until(lambda: not _containers_of(run["id"]), 60, "the cleaned run's container removed")
+
+
+def test_results_left_as_a_symlink_are_never_followed_on_the_host(stack: Stack, tmp_path: Path) -> None:
+    """A command that makes PODIUM_RESULTS a symlink to a host path reads nothing of it: the run ends exception."""
+    host_file = tmp_path / "host-only.json"
+    host_file.write_text('{"leaked": true}')
+    run = _ended(stack, stack.trigger("boxes", "sneaky", target=str(host_file)))
+    assert run["status"] == "exception" and "invalid results" in run["reason"], (run, stack.outputs())
+    assert run["results"] == {} and host_file.read_text() == '{"leaked": true}'

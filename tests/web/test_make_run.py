@@ -54,7 +54,7 @@ def test_launcher_help_lists_the_variables() -> None:
     assert result.returncode == 0, result.stderr
     for name in ("PODIUM_HOME", "PODIUM_WEB_PORT", "PODIUM_ADMIN_PASSWORD", "PODIUM_DATABASE_URL"):
         assert name in result.stdout
-    assert "PODIUM_WORKER_EXECUTOR_LIMIT" in result.stdout
+    assert "PODIUM_WORKER_EXECUTOR_LIMIT" in result.stdout and "PODIUM_WORKER_CONTAINERS" in result.stdout
 
 
 @pytest.mark.slow

@@ -20,10 +20,11 @@ executor does: a restarted worker finds the run's container still attached to it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -71,8 +72,7 @@ def execute(run_dir: Path, command: dict[str, Any]) -> int:
     if not isinstance(record, dict) or "id" not in record:
         return _fail(run_dir, "the run's container was never created")
     exchange = run_dir / files.EXCHANGE / "results.json"
-    shutil.copyfile(run_dir / files.RESULTS, exchange)
-    exchange.chmod(0o666)  # the container's user, whoever it is, writes it
+    _put_results((run_dir / files.RESULTS).read_bytes(), exchange)
     stream_client = engine.client(timeout=engine.UNBOUNDED)  # a command may stay silent for hours
     api = stream_client.api
     container_id = str(record["id"])
@@ -99,14 +99,75 @@ def execute(run_dir: Path, command: dict[str, Any]) -> int:
         if stopping.is_set():
             return 128 + signal.SIGTERM
         return _fail(run_dir, f"the Docker engine failed command {command['argv'][0]!r}: {engine._explain(exc)}")
-    try:
-        if exchange.exists():
-            files.write_json_atomic(run_dir / files.RESULTS, json.loads(exchange.read_text(encoding="utf-8") or "{}"))
-    except (OSError, ValueError):
-        shutil.copyfile(exchange, run_dir / files.RESULTS)  # the executor says what is wrong with it
+    _take_results(exchange, run_dir / files.RESULTS)
     if code is None:  # still running as the container went: it was killed with it
         return 128 + signal.SIGKILL
     return int(code)
+
+
+def _put_results(data: bytes, exchange: Path) -> None:
+    """Give the command the run's results so far, in a new file of its own.
+
+    The exchange directory is the container's to write: whatever it left at that name (a
+    symlink to a file of the host, say) is removed, never written through.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(exchange)
+    fd = os.open(exchange, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        os.fchmod(fd, 0o666)  # the container's user, whoever it is, writes it
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _take_results(exchange: Path, results: Path) -> None:
+    """Copy what the command left in PODIUM_RESULTS back to the run's results file.
+
+    Only a regular file, never followed through a symlink, and read no further than the
+    executor's limit: what is wrong with it (not JSON, too large, not a file) is for the executor
+    to say, so it gets the bytes as they are or a note that is no JSON.
+    """
+    try:
+        fd = os.open(exchange, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return  # removed: the command left no results (the run's own file keeps the earlier ones)
+    except OSError as exc:
+        _write_raw(results, f"(not a regular file: {exc.strerror})".encode())
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            _write_raw(results, b"(not a regular file)")
+            return
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(_results_limit() + 1)
+    finally:
+        os.close(fd)
+    try:
+        value = json.loads(data.decode("utf-8") or "{}") if len(data) <= _results_limit() else None
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        files.write_json_atomic(results, value)
+    else:
+        _write_raw(results, data)
+
+
+def _results_limit() -> int:
+    """The largest results document the executor takes (`podium_worker.executor.MAX_RESULTS`)."""
+    from podium_worker.executor import MAX_RESULTS
+
+    return MAX_RESULTS
+
+
+def _write_raw(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` as they are (atomically, as the executor's own writes)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+        file.write(data)
+    os.replace(tmp, path)
 
 
 def _stop(container_id: str, grace: float) -> None:
