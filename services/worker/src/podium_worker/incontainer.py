@@ -41,10 +41,29 @@ def _fail(run_dir: Path, reason: str) -> int:
     return files.ENGINE_FAILED
 
 
+class _Stopped(Exception):
+    """SIGTERM while the image was being pulled: nothing is left to undo."""
+
+
 def prepare(run_dir: Path) -> int:
-    """Get the image, create and start the container, record it."""
+    """Get the image, create and start the container, record it.
+
+    SIGTERM (an abort, the timeout) stops a pull at once, but waits for a creation under way to
+    be answered and then removes the container: a creation the engine finishes after this
+    process is gone would leave a container that the run's clean, already over, never sees.
+    """
     from podium_worker import engine
 
+    creating = False
+    stopped = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopped
+        stopped = True
+        if not creating:
+            raise _Stopped
+
+    signal.signal(signal.SIGTERM, stop)
     request: dict[str, Any] = files.load_request(run_dir)
     definition = request["definition"]
     name = definition["image"]
@@ -52,11 +71,19 @@ def prepare(run_dir: Path) -> int:
     try:
         client = engine.client(timeout=engine.UNBOUNDED)  # a pull takes what it takes
         found = engine.image(client, name, pull)
+        creating = True
+        if stopped:
+            raise _Stopped
         container = engine.create(client, run_dir, request, found)
+    except _Stopped:
+        return 128 + signal.SIGTERM
     except engine.EngineError as exc:
         return _fail(run_dir, str(exc))
     except Exception as exc:
         return _fail(run_dir, f"the Docker engine failed the container of {name}: {exc}")
+    if stopped:
+        engine.remove(container)
+        return 128 + signal.SIGTERM
     record = {"id": container.id, "image": name, "digest": engine.digest(found)}
     files.write_json_atomic(run_dir / files.CONTAINER, record)
     return 0
