@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,10 @@ from podium_master.secrets import RunSecrets
 from podium_master.selector import load_selector
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
-from podium_model import Job, Run, RunSource, RunStatus, RunUpdate
+from podium_model import Job, Run, RunSource, RunStatus, RunUpdate, new_id, utcnow
 from podium_model.config import parse_configuration
 from podium_model.control import RunChanged
+from podium_model.retries import RetryPolicy
 from podium_storage import LogStore, Storage, migrate, open_storage
 from podium_storage.configuration import apply_configuration
 
@@ -112,3 +115,46 @@ async def test_a_signalled_round_expires_old_runs(storage: Storage, tmp_path: Pa
     expired = await storage.get_run(run.id)
     assert expired is not None and expired.status == RunStatus.cancelled
     assert expired.reason is not None and expired.reason.startswith("expired: no worker took it within 0.001 s")
+
+
+async def test_the_lifecycle_publishes_a_retry_and_says_when_it_is_due(storage: Storage, tmp_path: Path) -> None:
+    """The final status that creates a retry publishes the new run and hands its not-before time on."""
+    dispatcher, _, events = _dispatcher(storage, tmp_path)
+    due: list[datetime | None] = []
+    dispatcher.lifecycle.retry_due = due.append
+    subscription = events.subscribe()
+    run = await _pending(storage, "work")
+    await dispatcher.lifecycle.claim(run.id, "w1", RetryPolicy(attempts=2, delay=30))
+    ended = await dispatcher.lifecycle.transition(run.id, [RunStatus.running], RunStatus.failed)
+    assert ended is not None and ended.retried_by is not None and ended.completed_at is not None
+    published = [event.run for event in subscription.pending() if isinstance(event, RunChanged)]
+    retry = published[-1]
+    assert retry.id == ended.retried_by and retry.status is RunStatus.pending and retry.attempt == 2
+    assert due == [ended.completed_at + timedelta(seconds=30)] == [retry.not_before]
+
+
+async def test_a_retry_waits_out_its_delay_on_a_timer(storage: Storage, tmp_path: Path) -> None:
+    """A retry before its not-before time is left alone (not expired, reason kept) and a timer wakes the loop."""
+    dispatcher, _, _ = _dispatcher(storage, tmp_path, pending_expiry=60)
+    now = utcnow()
+    created = now - timedelta(hours=1)  # past the expiry: only the not-before time keeps it
+    retry = Run(
+        project="demo", id=new_id(), job="work", source=RunSource(type="retry", run=new_id()), attempt=2,
+        not_before=now + timedelta(seconds=0.3), waiting_reason="attempt 2 of 2: waits its retry delay",
+        created_at=created, updated_at=created,
+    )  # fmt: skip
+    await storage.import_run(retry)
+    assert retry.not_before is not None
+
+    assert await dispatcher.dispatch_once(sweep=True) == 0
+    waiting = await storage.get_run(retry.id)
+    assert waiting is not None and waiting.status is RunStatus.pending
+    assert waiting.waiting_reason == retry.waiting_reason  # not replaced by "no worker connected"
+    dispatcher._event.clear()
+    await asyncio.wait_for(dispatcher._event.wait(), 10)  # the timer, with no other signal
+    assert utcnow() >= retry.not_before
+
+    # Past its time it is an ordinary pending run, its expiry counted from its not-before time.
+    await dispatcher.dispatch_once(sweep=True)
+    due = await storage.get_run(retry.id)
+    assert due is not None and due.status is RunStatus.pending and due.waiting_reason == "no worker connected"

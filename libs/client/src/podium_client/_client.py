@@ -198,6 +198,10 @@ class PodiumClient:
         """Abort a running run."""
         return Run.model_validate(self._json("POST", f"/projects/{project}/runs/{run_id}/abort"))
 
+    def rerun(self, project: str, run_id: str) -> Run:
+        """Start a new run of the run's job with the run's parameters."""
+        return Run.model_validate(self._json("POST", f"/projects/{project}/runs/{run_id}/rerun"))
+
     def archive(self, project: str, run_id: str) -> bytes:
         """The run's archive (run JSON, log and results)."""
         return self._request("GET", f"/projects/{project}/runs/{run_id}/archive").content

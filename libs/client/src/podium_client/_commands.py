@@ -170,16 +170,21 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     parameters = _parameters(args.parameter)
     with client(args) as api:
         run = api.trigger(args.project, args.job, parameters, args.priority)
-        if not (args.wait or args.follow):
-            emit(args, run, f"Triggered {run.project}/{run.job}: run {run.id} is {run.status.value}")
-            return 0
-        if not args.json:
-            err(f"Run {run.id} of {run.project}/{run.job} is {run.status.value}")
-        if args.follow:
-            final = follow(api, run, quiet=args.json)
-        else:
-            with Progress(f"waiting for run {run.id} of {run.project}/{run.job}"):
-                final = api.wait(run.project, run.id)
+        return _started(args, api, run, f"Triggered {run.project}/{run.job}")
+
+
+def _started(args: argparse.Namespace, api: PodiumClient, run: Run, done: str) -> int:
+    """Say a run was started; with --wait or --follow, wait for its end and sum it up."""
+    if not (args.wait or args.follow):
+        emit(args, run, f"{done}: run {run.id} is {run.status.value}")
+        return 0
+    if not args.json:
+        err(f"Run {run.id} of {run.project}/{run.job} is {run.status.value}")
+    if args.follow:
+        final = follow(api, run, quiet=args.json)
+    else:
+        with Progress(f"waiting for run {run.id} of {run.project}/{run.job}"):
+            final = api.wait(run.project, run.id)
     return _summary(args, final)
 
 
@@ -226,6 +231,14 @@ def cmd_runs_stop(args: argparse.Namespace) -> int:
     done = "cancelled" if args.action == "cancel" else "asked to abort"
     emit(args, changed, f"Run {changed.id} {done}: it is {changed.status.value}")
     return 0
+
+
+def cmd_runs_rerun(args: argparse.Namespace) -> int:
+    """`podium runs rerun PROJECT RUN`: a new run of the same job with the same parameters."""
+    with client(args) as api:
+        run_id = resolve_run(api, args.project, args.run)
+        run = api.rerun(args.project, run_id)
+        return _started(args, api, run, f"Reran {run_id} of {run.project}/{run.job}")
 
 
 def cmd_runs_download(args: argparse.Namespace) -> int:

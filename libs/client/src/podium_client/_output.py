@@ -123,6 +123,10 @@ def run_details(run: Run) -> str:
     ]
     if run.waiting_reason and not run.status.is_final:
         lines.append(f"waiting:    {run.waiting_reason}")
+    if run.source.type in ("rerun", "retry") and run.source.run:
+        lines.append(f"{run.source.type + ' of:':<12}{run.source.run}")
+    if run.attempt > 1 or run.retried_by:
+        lines.append(f"attempt:    {run.attempt}" + (f" (retried by {run.retried_by})" if run.retried_by else ""))
     lines += [f"parameter:  {key}={value}" for key, value in sorted(run.parameters.items())]
     if run.results:
         lines.append(f"results:    {json.dumps(run.results, sort_keys=True)}")

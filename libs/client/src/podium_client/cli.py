@@ -2,7 +2,7 @@
 
     podium login | apply | schema | completion | projects list | jobs list
     podium trigger PROJECT JOB [--wait | --follow]
-    podium runs list|show|log|cancel|abort|download ...
+    podium runs list|show|log|cancel|abort|rerun|download ...
     podium workers list|enable|disable|disconnect ...
     podium secrets list|set|delete ...
     podium admin create-user|create-token ...           (through the api)
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print why it waits, then the live log (a pipeline: its children); exit 0 only if it succeeded",
     )  # fmt: skip
 
-    runs = build.group(sub, "runs", "list, show, follow, stop or download runs")
+    runs = build.group(sub, "runs", "list, show, follow, stop, rerun or download runs")
     p = build.command(runs, "list", "the newest runs of a project, or of all projects", commands.cmd_runs_list)
     p.add_argument("project", nargs="?", help="(all projects when omitted)")
     p.add_argument("--job", help="only this job's runs")
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("log", "a run's log", commands.cmd_runs_log),
         ("cancel", "cancel a pending run", commands.cmd_runs_stop),
         ("abort", "abort a running run", commands.cmd_runs_stop),
+        ("rerun", "start the run's job again with the run's parameters", commands.cmd_runs_rerun),
         ("download", "save a run's archive (run, log, results)", commands.cmd_runs_download),
         ("artifacts", "list a run's artifacts, or download them (checksums checked)", commands.cmd_runs_artifacts),
     ):
@@ -162,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("paths", nargs="*", metavar="PATH", help="only these artifacts (default: all)")
             p.add_argument("--list", "-l", action="store_true", help="list them, download nothing")
             p.add_argument("--output-dir", "-o", help="where to write them [PROJECT-RUN-artifacts]")
+        if name == "rerun":
+            p.add_argument("--wait", action="store_true", help="wait for the end; exit 0 only if it succeeded")
+            p.add_argument("--follow", "-f", action="store_true", help="follow its log; exit 0 only if it succeeded")
 
     workers = build.group(sub, "workers", "list, enable, disable or disconnect workers")
     build.command(workers, "list", "list the workers", commands.cmd_workers_list)

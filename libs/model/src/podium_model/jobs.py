@@ -24,6 +24,7 @@ from podium_model.limits import (
     PRIORITY_MIN,
 )
 from podium_model.parameters import CHOICES, PATTERN_CHARS, ParameterType, check_value
+from podium_model.retries import RetryPolicy
 from podium_model.runs import RunStatus
 from podium_model.secrets import SecretName
 from podium_templates import PAYLOAD_NAMESPACES, TemplateError, parse, render
@@ -219,6 +220,9 @@ class CommandsDefinition(Model):
     )
     concurrency: Concurrency | None = Field(
         default=None, description="Limit the runs that run at once (per key); None: no limit"
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="Run again after a failure: attempts, on which statuses, delay and backoff"
     )
 
     image: ImageReference | None = Field(

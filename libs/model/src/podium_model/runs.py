@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from podium_model._base import Model, Slug, UtcDatetime
 from podium_model.limits import PRIORITY_MAX, PRIORITY_MIN, check_parameters
 from podium_model.parameters import masked
+from podium_model.retries import RetryPolicy
 
 
 class RunStatus(StrEnum):
@@ -37,10 +38,14 @@ FINAL_STATUSES = frozenset(
 class RunSource(Model):
     """What started a run."""
 
-    type: Literal["api", "schedule", "pipeline", "user", "webhook"] = "api"
+    type: Literal["api", "schedule", "pipeline", "user", "webhook", "rerun", "retry"] = "api"
     user: str | None = Field(default=None, description="The user whose credentials triggered the run")
     schedule: str | None = Field(default=None, description="The schedule that fired (type schedule)")
-    run: str | None = Field(default=None, description="The parent or controller run (type pipeline, or a controller)")
+    run: str | None = Field(
+        default=None,
+        description="The parent or controller run (type pipeline, or a controller); the run run again "
+        "(type rerun) or the attempt retried (type retry)",
+    )
     element: str | None = Field(default=None, description="The pipeline element this run executes")
     trigger: str | None = Field(default=None, description="The webhook trigger that was called (type webhook)")
 
@@ -126,6 +131,14 @@ class Run(Model):
         description="In a page of runs only: the parameters whose values are cut there to 1 KiB; "
         "GET .../runs/{run} answers them whole",
     )
+    attempt: int = Field(default=1, ge=1, description="Which attempt of a retried run this is: 1 for the first")
+    not_before: UtcDatetime | None = Field(
+        default=None, description="A retry waits pending until this instant (its delay) before a worker may take it"
+    )
+    retried_by: str | None = Field(default=None, description="The next attempt, once this one ended and was retried")
+    retry: RetryPolicy | None = Field(
+        default=None, description="The job's retry policy as it stood when a worker took this run (None: no retry)"
+    )
 
 
 RunT = TypeVar("RunT", bound=Run)
@@ -158,6 +171,7 @@ class RunUpdate(Model):
     should_abort: bool | None = None
     image: str | None = None
     image_digest: str | None = None
+    retry: RetryPolicy | None = None
 
 
 class RunFilter(Model):

@@ -318,6 +318,15 @@ class Storage(abc.ABC):
         """
         return 0
 
+    async def resume_retries(self) -> int:
+        """Create the follow-up attempts a stop left recorded but not created; how many (master start-up).
+
+        SQL creates a follow-up in the transaction of the final status, so nothing is ever
+        left over (this default); MongoDB has no transaction across two documents and records
+        the follow-up's id on the ended run first.
+        """
+        return 0
+
     # Workers ----------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -48,4 +48,8 @@ def new_run_fields(
         "started_at": None,
         "completed_at": None,
         "updated_at": now,
+        "attempt": 1,
+        "not_before": None,
+        "retried_by": None,
+        "retry": None,
     }

@@ -105,6 +105,7 @@ OPERATIONS: dict[str, Permission] = {
     "abortRun": Permission.operate,
     # webhooks out: anyone who reads a project sees where its runs were announced, and how it went
     "listDeliveries": Permission.read,
+    "rerunRun": Permission.trigger,
     # schedules
     "listSchedules": Permission.read,
     "getSchedule": Permission.read,

@@ -11,6 +11,9 @@ Concurrency limits (docs/jobs.md, Concurrency): a run that stores a concurrency 
 only while fewer than its job's `limit` runs hold the key (`Holders`, kept by `Lifecycle`);
 otherwise it waits, is cancelled (`cancel_new`) or has the oldest holder aborted (`cancel_old`).
 Runs without a key skip all of it.
+
+A retry waiting out its delay (`not_before`) stays pending, and a timer wakes the loop at the
+earliest such time (`wake_at`): nothing polls for it.
 """
 
 from __future__ import annotations
@@ -124,10 +127,33 @@ class Dispatcher:
         self._event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_refresh = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def wake(self) -> None:
         """Dispatch as soon as possible (cheap; signals coalesce)."""
         self._event.set()
+
+    def wake_at(self, when: datetime | None) -> None:
+        """Dispatch at `when` (a retry's not-before time; None: now).
+
+        One timer, kept for the earliest time asked; a round that meets a run still waiting
+        asks again for its time, so the next one is armed once this one has fired.
+        """
+        if when is None:
+            self.wake()
+            return
+        loop = asyncio.get_running_loop()
+        # A millisecond late, so the round's clock has passed the stored time when it looks.
+        deadline = loop.time() + max(0.0, (when - utcnow()).total_seconds()) + 0.001
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(deadline, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self.wake()
 
     async def run_forever(self) -> None:
         """Dispatch on every signal, and sweep every pending run at least every `sweep_interval` seconds."""
@@ -201,6 +227,9 @@ class Dispatcher:
                 run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=run.reason or "cancelled on request")
             )
             return
+        if run.not_before is not None and run.not_before > state.now:
+            self.wake_at(run.not_before)  # a retry waiting out its delay
+            return
         if await self._expire(run, state.now):
             return
         if self.bounces.held(run.id):
@@ -261,9 +290,10 @@ class Dispatcher:
         logger.info("run %s %s", holder.id, reason, extra={"run_id": holder.id, "project": holder.project})
 
     async def _expire(self, run: Run, now: datetime) -> bool:
-        """Cancel `run` if it waited `pending_expiry` seconds; True when it is past its expiry."""
+        """Cancel `run` if it waited `pending_expiry` seconds (a retry: since its delay ended); True when expired."""
         expiry = self.settings.pending_expiry
-        if (now - run.created_at).total_seconds() < expiry:
+        since = run.created_at if run.not_before is None else max(run.created_at, run.not_before)
+        if (now - since).total_seconds() < expiry:
             return False
         reason = f"expired: no worker took it within {expiry:g} s ({run.waiting_reason or 'waiting'})"
         if await self.lifecycle.transition(run.id, PENDING, RunStatus.cancelled, RunUpdate(reason=reason)):
@@ -373,7 +403,9 @@ class Dispatcher:
                 return False
         # Only webhook runs pay the read of their payload (`routes/hooks.py` stores it first).
         payload = await self.storage.get_run_payload(run.id) if run.source.type == "webhook" else None
-        claimed = await self.lifecycle.claim(run.id, slot.id)
+        # A pipeline follows its element's run, not a retry of it: its children are not retried.
+        retry = job.definition.retry if run.source.type != "pipeline" else None
+        claimed = await self.lifecycle.claim(run.id, slot.id, retry, replace_retry=run.retry is not None)
         if claimed is None:
             return False  # someone else moved it (cancelled meanwhile)
         parameters = {p.key: p.default for p in job.parameters if p.default is not None}

@@ -12,12 +12,17 @@ the run's deliveries in the same transaction (the outbox), and the sender is wok
 Log attempts: a run's log in the log store belongs to its current attempt. When a run goes
 back to pending (its worker lost it) and when it is claimed again (pending → running), its
 stored log is deleted, so a new attempt always starts at offset 0.
+
+Retries (docs/jobs.md, Retries): storage creates a retried run's next attempt with its final
+status (`Storage.write_runs`); the lifecycle publishes that new run and tells `retry_due` when
+it may start, so the dispatcher wakes then.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from podium_master.concurrency import Holders
@@ -25,8 +30,9 @@ from podium_master.deliveries import Notifications
 from podium_master.events import EventHub
 from podium_master.metrics import MasterMetrics
 from podium_model import Job, Run, RunSource, RunStatus, RunUpdate, Worker, WorkerUpdate, concurrency_key, utcnow
+from podium_model.retries import RetryPolicy
 from podium_storage.batches import GroupCommit
-from podium_storage.interface import RunWrite, Storage
+from podium_storage.interface import RunWrite, Storage, StorageError
 from podium_storage.logs import LogStore
 
 logger = logging.getLogger(__name__)
@@ -56,6 +62,8 @@ class Lifecycle:
         self.writes: GroupCommit[RunWrite, Run | None] = GroupCommit(storage.write_runs)
         self.holders = Holders()
         """Who holds each concurrency key: every run written here is shown to it."""
+        self.retry_due: Callable[[datetime | None], None] = lambda when: None
+        """Called with a new retry's not-before time (None: due now); the master wires the dispatcher's timer."""
 
     def _measure(self, run: Run) -> None:
         if run.status == RunStatus.running:
@@ -83,7 +91,29 @@ class Lifecycle:
             self.holders.observe(run)
             self._measure(run)
             self.events.run_changed(run)
+            if run.retried_by is not None and to.is_final:  # this write created the next attempt
+                await self._retried(run)
         return run
+
+    async def _retried(self, run: Run) -> None:
+        """Publish the attempt that storage created to follow `run`, and say when it is due."""
+        assert run.retry is not None and run.retried_by is not None
+        logger.info(
+            "run %s %s: attempt %d follows as run %s",
+            run.id,
+            run.status,
+            run.attempt + 1,
+            run.retried_by,
+            extra={"run_id": run.id},
+        )
+        self.retry_due(run.retry.not_before(run.attempt + 1, run.completed_at or utcnow()))
+        try:
+            follow = await self.storage.get_run(run.retried_by)
+        except StorageError as exc:  # it is stored: the dispatcher finds it; only this event is missed
+            logger.warning("run %s: its retry %s is stored but not published: %s", run.id, run.retried_by, exc)
+            return
+        if follow is not None:
+            self.events.run_changed(follow)
 
     async def create(
         self,
@@ -122,9 +152,18 @@ class Lifecycle:
             self.events.run_changed(run)
         return run
 
-    async def claim(self, run_id: str, worker: str) -> Run | None:
-        """pending → running on `worker`; a new attempt's log starts empty."""
+    async def claim(
+        self, run_id: str, worker: str, retry: RetryPolicy | None = None, *, replace_retry: bool = False
+    ) -> Run | None:
+        """pending → running on `worker`; a new attempt's log starts empty.
+
+        `retry`, the job's retry policy, is written on the run when given (with `replace_retry`
+        also when None, to drop a policy the run held): the final status then decides the
+        retry in storage, with no read of the job. A claim of a job without one writes nothing more.
+        """
         changes = RunUpdate(worker=worker, assigned_at=utcnow(), waiting_reason=None)
+        if retry is not None or replace_retry:
+            changes.retry = retry
         run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.running, PENDING))
         if run is None:
             return None

@@ -21,6 +21,7 @@ from podium_master.metrics import MasterMetrics
 from podium_master.pipelines import PipelineRunner
 from podium_master.poison import Bounces
 from podium_master.retention import retain_forever
+from podium_master.retry import until_stored
 from podium_master.schedules import Clock, Scheduler
 from podium_master.secrets import RunSecrets
 from podium_master.selector import load_selector
@@ -70,6 +71,7 @@ class Master:
             self.bounces,
             self.secrets,
         )
+        self.lifecycle.retry_due = self.dispatcher.wake_at
         self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock)
         self.lost = LostWorkers(storage, self.lifecycle, self.sessions, settings.worker_lost_timeout, self.metrics)
         self.session_services = SessionServices(
@@ -109,6 +111,7 @@ class Master:
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self.scheduler.run_forever(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self.record_seen(), name="last seen"))
+        self._tasks.append(asyncio.create_task(self.resume_retries(), name="resume retries"))
         retention = retain_forever(self.settings, self.storage, self.logs)
         self._tasks.append(asyncio.create_task(retention, name="retention"))
         self.pipeline_runner.open()
@@ -130,6 +133,13 @@ class Master:
             await session.close(1001, "master stopping")
         with contextlib.suppress(Exception):
             await self.storage.deactivate_workers()
+
+    async def resume_retries(self) -> None:
+        """Create the retries a stop left recorded but not created (MongoDB only; SQL never leaves one)."""
+        count = await until_stored(self.storage.resume_retries, "resuming retries", self.metrics)
+        if count:
+            logger.info("created %d retries recorded before the last stop", count)
+            self.wake()
 
     async def record_seen(self) -> None:
         """Write `last_seen` of the workers heard from, all in one write every `heartbeat_write_interval`.

@@ -88,6 +88,10 @@ def run(doc: Document) -> Run:
             "priority": doc.get("priority", 0),
             "concurrency_key": doc.get("concurrency_key"),
             "updated_at": doc["updated_at"],
+            "attempt": doc.get("attempt", 1),
+            "not_before": doc.get("not_before"),
+            "retried_by": doc.get("retried_by"),
+            "retry": doc.get("retry"),
         }
     )
 

@@ -41,6 +41,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("priority", DESCENDING)], name="status_priority"),
         # The runs whose deliveries may not all be stored (migration 6): few, found at start-up.
         IndexModel([("outbox", ASCENDING)], name="outbox", sparse=True),
+        # The ended runs whose recorded retry is not inserted yet (migration 7): few, looked up at start.
+        IndexModel([("retry_pending", ASCENDING)], name="retry_pending", sparse=True),
     ],
     "credentials": [
         IndexModel([("user", ASCENDING), ("kind", ASCENDING)], name="user_kind"),
@@ -115,6 +117,11 @@ async def _0006_deliveries(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
+async def _0007_run_retries(db: AsyncDatabase[Document]) -> None:
+    """Retries (SQL migration 0011): the index of `retry_pending`; runs without `attempt` read as attempt 1."""
+    await ensure_indexes(db)
+
+
 MIGRATIONS: list[Migration] = [
     _0001_initial,
     _0002_project_access,
@@ -122,6 +129,7 @@ MIGRATIONS: list[Migration] = [
     _0004_secrets,
     _0005_run_priority,
     _0006_deliveries,
+    _0007_run_retries,
 ]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
@@ -17,6 +18,7 @@ from podium_storage.mongo import convert
 from podium_storage.mongo.base import Document, MongoBase, dump, ms, now_ms, translate_errors
 from podium_storage.mongo.deliveries import OUTBOX, store_deliveries
 from podium_storage.newrun import new_run_fields
+from podium_storage.retries import follow_up
 
 
 def run_query(filter: RunFilter) -> Document:
@@ -55,6 +57,17 @@ def _changes(changes: RunUpdate | None) -> Document:
     return values
 
 
+def _new_document(fields: Document) -> Document:
+    """A new run's fields (`new_run_fields`) as its document."""
+    document = dict(fields)
+    document["_id"] = document.pop("id")
+    document["parameters"] = dump(document["parameters"])
+    document["results"] = dump(document["results"])
+    for name in ("created_at", "updated_at", "not_before"):
+        document[name] = ms(document[name])
+    return document
+
+
 class RunStore(MongoBase):
     """The run methods of `MongoStorage`."""
 
@@ -75,12 +88,10 @@ class RunStore(MongoBase):
         Raises:
             AlreadyExists: `run_id` is taken.
         """
-        document: Document = new_run_fields(
+        fields = new_run_fields(
             project, job, parameters, source, run_id, now_ms(), secret_parameters, priority, concurrency_key
         )
-        document["_id"] = document.pop("id")
-        document["parameters"] = dump(document["parameters"])
-        document["results"] = dump(document["results"])
+        document = _new_document(fields)
         with translate_errors():
             await self._db.runs.insert_one(document)
         return convert.run(document)
@@ -154,11 +165,15 @@ class RunStore(MongoBase):
         outbox = bool(write.notifications) and write.to.is_final
         if outbox:
             values[OUTBOX] = True
-        query = {"_id": write.run_id, "status": {"$in": [RunStatus(status).value for status in write.expected]}}
+        query: Document = {"_id": write.run_id, "status": {"$in": [RunStatus(s).value for s in write.expected]}}
+        if write.to.is_final:
+            query["retry"] = None  # a run without a retry policy (null or absent) ends in this one query
         with translate_errors():
             document = await self._db.runs.find_one_and_update(
                 query, {"$set": values}, return_document=ReturnDocument.AFTER
             )
+        if document is None and write.to.is_final:
+            document = await self._end_retried(query, values)
         if document is None:
             return None
         run = convert.run(document)
@@ -175,6 +190,55 @@ class RunStore(MongoBase):
             else:
                 results.append(await self._transition(write))
         return results
+
+    async def _end_retried(self, query: Document, values: Document) -> Document | None:
+        """The compare-and-set of a final status for a run that holds a retry policy; the run's new document.
+
+        The follow-up's id is recorded on the ended run, with `retry_pending`, in the same
+        single-document update that stores the final status; the follow-up is inserted next and
+        the flag removed. A master stopped in between leaves the flag, and `resume_retries`
+        inserts the follow-up under the recorded id at its next start: never lost, never twice.
+        """
+        del query["retry"]
+        with translate_errors():
+            before = await self._db.runs.find_one(query)
+        if before is None or before.get("retry") is None:
+            return None  # unknown, in another status, or moved meanwhile
+        now = now_ms()
+        fields = follow_up(convert.run({**before, **values}), now)
+        if fields is not None:
+            values = {**values, "retried_by": fields["id"], "retry_pending": True}
+            query["retried_by"] = None
+        with translate_errors():
+            document = await self._db.runs.find_one_and_update(
+                query, {"$set": values}, return_document=ReturnDocument.AFTER
+            )
+        if document is not None and fields is not None:
+            await self._insert_follow_up(fields)
+        return document
+
+    async def _insert_follow_up(self, fields: Document) -> None:
+        """Insert a recorded follow-up (once: its id is fixed), then clear its run's `retry_pending`."""
+        with translate_errors():
+            try:
+                await self._db.runs.insert_one(_new_document(fields))
+            except DuplicateKeyError:
+                pass  # inserted already, before a stop
+            await self._db.runs.update_one({"_id": fields["source"]["run"]}, {"$unset": {"retry_pending": ""}})
+
+    async def resume_retries(self) -> int:
+        """Insert the follow-ups recorded on ended runs but not inserted (a stop in between); how many."""
+        with translate_errors():
+            pending = [document async for document in self._db.runs.find({"retry_pending": True})]
+        now = now_ms()
+        for document in pending:
+            run = convert.run(document)
+            fields = follow_up(run, now, run_id=run.retried_by)
+            if fields is None:  # the policy was valid when recorded: nothing else clears the flag
+                await self._db.runs.update_one({"_id": run.id}, {"$unset": {"retry_pending": ""}})
+                continue
+            await self._insert_follow_up(fields)
+        return len(pending)
 
     async def update_run(self, run_id: str, changes: RunUpdate) -> Run | None:
         """Write the fields set in `changes` (never the status); None if unknown."""

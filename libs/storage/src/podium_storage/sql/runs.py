@@ -15,6 +15,7 @@ from podium_storage.batches import GroupCommit
 from podium_storage.cursors import decode_cursor, encode_cursor, page_limit
 from podium_storage.interface import PendingCursor, RunWrite
 from podium_storage.newrun import new_run_fields
+from podium_storage.retries import follow_up
 from podium_storage.sql import convert
 from podium_storage.sql.deliveries import insert_deliveries
 from podium_storage.sql.session import SqlBase, table
@@ -80,6 +81,24 @@ _LIST_PENDING = (
 # over both would scan the rows already read at the last priority again on every page.
 _LIST_PENDING_SAME = _LIST_PENDING.where(_runs.c.priority == bindparam("priority"), _runs.c.id > bindparam("after"))
 _LIST_PENDING_BELOW = _LIST_PENDING.where(_runs.c.priority < bindparam("priority"))
+_FINAL = frozenset(status for status in RunStatus if status.is_final)
+_INSERT_RUN = _runs.insert()
+
+
+def _retried(connection: Connection, row: Any) -> Any:
+    """`row`, just moved to a final status, with its follow-up attempt inserted when its policy asks.
+
+    In the transaction of the write that ended it: the retry exists exactly when the final
+    status does, whatever stops the master afterwards.
+    """
+    now = utcnow()
+    fields = follow_up(convert.run(row), now)
+    if fields is None:
+        return row
+    fields["source_type"] = "retry"
+    connection.execute(_INSERT_RUN, [fields])
+    values = {"run_id": row.id, "set_retried_by": fields["id"], "set_updated_at": now}
+    return connection.execute(_update(frozenset({"retried_by", "updated_at"}), False), values).first()
 
 
 def _write_query(write: RunWrite) -> tuple[Update, dict[str, Any]] | None:
@@ -214,6 +233,10 @@ class RunStore(SqlBase):
             for write in writes:
                 query = _write_query(write)
                 row = None if query is None else connection.execute(*query).first()
+                # Only a run holding a retry policy pays for the check: its next attempt is
+                # inserted here, in the transaction of its final status.
+                if row is not None and write.to in _FINAL and row.retry is not None:
+                    row = _retried(connection, row)
                 run = None if row is None else convert.run(row)
                 if run is not None and write.notifications and run.status.is_final:
                     # The outbox: the deliveries commit with the final status, or not at all.

@@ -140,6 +140,12 @@ class RunRow(Base, table=True):
     started_at: datetime | None = _date(nullable=True)
     completed_at: datetime | None = _date(nullable=True)
     updated_at: datetime = _date()
+    # Retries (migration 0011): the attempt's number, when it may start, the attempt that
+    # followed it, and the job's policy as it stood when a worker took it.
+    attempt: int = Field(default=1, sa_type=Integer, sa_column_kwargs={"nullable": False, "server_default": "1"})
+    not_before: datetime | None = _date(nullable=True)
+    retried_by: str | None = Field(default=None, sa_type=String(36), nullable=True)
+    retry: dict[str, Any] | None = Field(default=None, sa_type=JsonType, nullable=True)
 
 
 class RunPayloadRow(Base, table=True):

@@ -1,4 +1,4 @@
-"""`/projects/{project}/runs`: listing, reading, logs, results, archives, cancel and abort."""
+"""`/projects/{project}/runs`: listing, reading, logs, results, archives, cancel, abort and rerun."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 
 from podium_api.archive import CHUNK, archive_chunks
 from podium_api.deps import ControlDep, LogsDep, StorageDep, UserDep
-from podium_api.errors import InvalidTransition, NotFound
+from podium_api.errors import Conflict, InvalidTransition, NotFound
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
-from podium_model import Page, Run, RunDetail, RunFilter, RunStatus, RunUpdate
+from podium_api.security import Principal
+from podium_model import Page, Run, RunDetail, RunFilter, RunSource, RunStatus, RunUpdate
 from podium_model.artifacts import ArtifactList
 from podium_model.limits import ARTIFACT_PATH_BYTES, cut_parameters
 from podium_model.runs import masked_run
@@ -262,3 +263,39 @@ async def abort_run(project: str, run: str, principal: UserDep, storage: Storage
     logger.info("run %s abort requested by %s", run, principal.id)
     master.abort(found.id)
     return masked_run(updated or found)
+
+
+def _rerun_source(principal: Principal, run: Run) -> RunSource:
+    """A rerun records the run it repeats, and the user asking (a run token's caller has none)."""
+    return RunSource(type="rerun", run=run.id, user=principal.id if principal.run_id is None else None)
+
+
+@router.post(
+    "/{run}/rerun",
+    status_code=201,
+    response_model=Run,
+    responses={**_NOT_FOUND, 409: {"description": "The run's job is disabled or no longer exists"}},
+    **operation("rerunRun", summary="Run again"),
+)
+async def rerun_run(project: str, run: str, principal: UserDep, storage: StorageDep, master: ControlDep) -> Run:
+    """Start a new run of the run's job with its parameters as stored; it needs the right to trigger the job.
+
+    The new run's `source` is `{"type": "rerun", "run": <this run>}`. The parameters are copied
+    as they are stored, defaults included, secret ones still secret (answered masked), and not
+    checked again: the job's declaration may have changed since, and a rerun repeats what ran
+    (trigger the job to run it with new values).
+    """
+    found = await run_or_404(storage, project, run)
+    job = await storage.get_job(project, found.job)
+    if job is None:
+        raise Conflict(f"job {found.job!r} of run {run} no longer exists in project {project!r}")
+    if not job.is_enabled:
+        raise Conflict(f"job {found.job!r} of project {project!r} is disabled")
+    source = _rerun_source(principal, found)
+    again = await storage.create_run(
+        project, found.job, dict(found.parameters), source, None, found.secret_parameters,
+        priority=found.priority, concurrency_key=found.concurrency_key,
+    )  # fmt: skip
+    logger.info("run %s of %s/%s reruns %s, by %s", again.id, project, found.job, run, principal.id)
+    master.dispatch()
+    return masked_run(again)
