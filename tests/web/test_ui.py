@@ -646,3 +646,24 @@ def test_a_projects_secrets_page_sets_lists_names_and_deletes(page: Page, stack:
     row.get_by_role("button", name="Delete BROWSER_SECRET?").click()
     expect(row).to_have_count(0)
     assert stack.client.get(f"/projects/{PROJECT}/secrets").json()["items"] == []
+
+
+def test_run_again_and_edit_and_run(page: Page, stack: UiStack) -> None:
+    """Run again starts the same job with the run's parameters; Edit and run fills the form with them."""
+    first = stack.wait_run(PROJECT, stack.trigger(PROJECT, "hello", name="twice")["id"])
+    page.goto(f"/#/projects/{PROJECT}/runs/{first['id']}")
+    expect(run_badge(page)).to_have_text("succeeded")
+    page.get_by_role("button", name="Run again").click()
+    expect(page).not_to_have_url(re.compile(f"{first['id']}$"))
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="hello twice")).to_be_visible()
+    expect(page.locator("table.kv").first).to_contain_text(f"rerun by admin of #{first['id'][-8:]}")
+    again = page.url.rsplit("/", 1)[-1]
+    assert stack.run(PROJECT, again)["parameters"] == {"name": "twice"}
+
+    page.get_by_role("link", name="Edit and run…").click()
+    expect(page.get_by_label(re.compile("^name"))).to_have_value("twice")
+    page.get_by_label(re.compile("^name")).fill("thrice")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator(".log-line", has_text="hello thrice")).to_be_visible()

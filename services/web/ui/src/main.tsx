@@ -23,7 +23,10 @@ function Page({ user }: { user: User }) {
   const [head, project, section, id, tail] = path;
   if (head === "projects" && project) {
     // Keyed by what they show: a page's state (a form, a load) never carries over to the next one.
-    if (section === "jobs" && id) return <JobPage project={project} job={id} key={`${project}/${id}`} />;
+    if (section === "jobs" && id) {
+      const from = params.get("from") ?? undefined; // "Edit and run": the form filled with that run's parameters
+      return <JobPage project={project} job={id} from={from} key={`${project}/${id}/${from ?? ""}`} />;
+    }
     if (section === "runs" && id && tail === "log") {
       const line = Number(params.get("line"));
       return <RunLogPage project={project} run={id} line={line > 0 ? line : undefined} key={`${project}/${id}`} />;

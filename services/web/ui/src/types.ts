@@ -66,6 +66,13 @@ export interface RunSource {
   element?: string | null;
 }
 
+export interface RetryPolicy {
+  attempts: number;
+  on: ("failed" | "exception")[];
+  delay: number;
+  backoff: number;
+}
+
 export interface Run {
   project: string;
   id: string;
@@ -89,6 +96,11 @@ export interface Run {
   /** The concurrency key the run holds while running (its job's `definition.concurrency`); null: no limit. */
   concurrency_key?: string | null;
   updated_at: string;
+  secret_parameters?: string[];
+  attempt?: number;
+  not_before?: string | null;
+  retried_by?: string | null;
+  retry?: RetryPolicy | null;
 }
 
 /** The newer of two versions of a run: a page's load answered late must not undo a pushed change. */

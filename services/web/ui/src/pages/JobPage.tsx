@@ -69,10 +69,16 @@ function ParameterControl({ id, parameter, value, problem, onValue }: FieldProps
   }
 }
 
-function TriggerForm({ job }: { job: Job }) {
-  // A checkbox shows false when unchecked, so it sends what it shows ("false"), never "not given".
+function TriggerForm({ job, from }: { job: Job; from?: Run }) {
+  // Filled from a run ("Edit and run"): its stored values, the defaults for keys it lacks. A
+  // secret value is answered masked: its field stays empty, to be typed again. A checkbox shows
+  // false when unchecked, so it sends what it shows ("false"), never "not given".
+  const kept = (key: string) => (from?.secret_parameters?.includes(key) ? undefined : from?.parameters[key]);
   const initial = Object.fromEntries(
-    job.parameters.map((parameter) => [parameter.key, parameter.default ?? (parameter.type === "boolean" ? "false" : "")]),
+    job.parameters.map((parameter) => [
+      parameter.key,
+      kept(parameter.key) ?? parameter.default ?? (parameter.type === "boolean" ? "false" : ""),
+    ]),
   );
   const [values, setValues] = useState<Record<string, string>>(initial);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
@@ -108,6 +114,11 @@ function TriggerForm({ job }: { job: Job }) {
   return (
     <form class="card stack" onSubmit={submit} aria-label="Trigger a run" noValidate>
       <h2>Run {job.display_name || job.id}</h2>
+      {from ? (
+        <p class="muted">
+          Filled with the parameters of run <a href={runHref(from.project, from.id)} title={from.id}>#{shortId(from.id)}</a>.
+        </p>
+      ) : null}
       {job.parameters.map((parameter) => {
         const id = `parameter-${parameter.key}`;
         const problem = fieldErrors[parameter.key];
@@ -140,9 +151,13 @@ function TriggerForm({ job }: { job: Job }) {
   );
 }
 
-export function JobPage({ project, job: jobId }: { project: string; job: string }) {
+export function JobPage({ project, job: jobId, from }: { project: string; job: string; from?: string }) {
   const base = `/projects/${encodeURIComponent(project)}`;
   const job = useLoad((signal) => get<Job>(`${base}/jobs/${encodeURIComponent(jobId)}`, signal), [project, jobId]);
+  const source = useLoad(
+    (signal) => (from ? get<Run>(`${base}/runs/${encodeURIComponent(from)}`, signal) : Promise.resolve(null)),
+    [project, from],
+  );
   const runs = useLoad(
     (signal) => get<Page<Run>>(`${base}/runs?job=${encodeURIComponent(jobId)}&limit=10`, signal),
     [project, jobId],
@@ -178,6 +193,7 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
       </Crumbs>
       <h1>{data?.display_name || jobId}</h1>
       <ErrorNote error={job.error} />
+      <ErrorNote error={source.error} />
       {data ? (
         <>
           {data.description ? <p>{data.description}</p> : null}
@@ -189,7 +205,9 @@ export function JobPage({ project, job: jobId }: { project: string; job: string 
             ) : null}
             <a href={href(["projects", project, "runs"], { job: jobId })}>All runs of this job</a>
           </p>
-          {mayTrigger ? <TriggerForm job={data} key={`${data.project}/${data.id}`} /> : null}
+          {mayTrigger && (!from || source.data || source.error) ? (
+            <TriggerForm job={data} from={source.data ?? undefined} key={`${data.project}/${data.id}/${source.data?.id ?? ""}`} />
+          ) : null}
           {data.definition.type === "pipeline" ? (
             <section class="card">
               <h2>Pipeline</h2>

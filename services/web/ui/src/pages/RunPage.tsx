@@ -6,8 +6,8 @@ import { LogView } from "../LogView";
 import { useRunEvents } from "../live";
 import { FINAL, latest, latestRuns, type Job, type Page, type Run } from "../types";
 import {
-  ActionButton, Crumbs, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, runHref, shortId,
-  useLoad,
+  ActionButton, Crumbs, ErrorNote, KeyValues, StatusBadge, formatDuration, formatTime, href, navigate, runHref,
+  shortId, useLoad,
 } from "../util";
 
 function Results({ results }: { results: Record<string, unknown> }) {
@@ -144,6 +144,10 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
     const updated = await post<Run>(`${base}/${what}`);
     if (updated) run.setData((shown) => latest(shown, updated));
   };
+  const rerun = async () => {
+    const again = await post<Run>(`${base}/rerun`);
+    if (again) navigate(runHref(again.project, again.id));
+  };
   return (
     <>
       <Crumbs project={project}>
@@ -179,7 +183,8 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
             <ActionButton action={() => download(`${base}/archive`, `${project}-${runId}.tar.gz`)}>
               Download archive
             </ActionButton>
-            {mayTrigger ? <a href={href(["projects", project, "jobs", data.job])}>Run again…</a> : null}
+            {mayTrigger ? <ActionButton action={rerun}>Run again</ActionButton> : null}
+            {mayTrigger ? <a href={href(["projects", project, "jobs", data.job], { from: data.id })}>Edit and run…</a> : null}
           </div>
           <div class="grid">
             <section class="card">
@@ -208,6 +213,22 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
                       <td data-field="image">
                         <code>{data.image}</code>
                         {data.image_digest ? <div class="muted"><code data-field="image-digest">{data.image_digest}</code></div> : null}
+                      </td>
+                    </tr>
+                  ) : null}
+                  {(data.attempt ?? 1) > 1 || data.retry || data.retried_by ? (
+                    <tr>
+                      <th scope="row">attempt</th>
+                      <td data-field="attempt">
+                        {data.attempt ?? 1}
+                        {data.retry ? ` of ${data.retry.attempts}` : ""}
+                        {data.retried_by ? (
+                          <>
+                            , retried by{" "}
+                            <a href={runHref(project, data.retried_by)} title={data.retried_by}>#{shortId(data.retried_by)}</a>
+                          </>
+                        ) : null}
+                        {data.status === "pending" && data.not_before ? ` (not before ${formatTime(data.not_before)})` : ""}
                       </td>
                     </tr>
                   ) : null}
