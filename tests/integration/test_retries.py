@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from podium_storage import open_storage
 from tests.conftest import DATABASES
 from tests.databases import fresh_database
 from tests.stack import Stack
@@ -30,6 +32,9 @@ projects:
           - {{key: name, required: true}}
           - {{key: greeting, default: hello}}
         definition: {{type: job, commands: [["echo", "{{parameters.greeting}} {{parameters.name}}"]]}}
+      - id: secretive
+        parameters: [{{key: token, secret: true}}]
+        definition: {{type: job, commands: [["sh", "-c", "test \\"$PODIUM_PARAM_TOKEN\\" = s3cret-value"]]}}
       - id: flaky
         parameters: [{{key: marker, required: true}}]
         definition:
@@ -91,6 +96,29 @@ def test_rerun_copies_the_parameters(stack: Stack) -> None:
     assert again["id"] in [run["id"] for run in listed]
     unknown = stack.client.post("/projects/again/runs/01234567-89ab-7def-8123-456789abcdef/rerun")
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
+
+
+def test_rerun_keeps_secret_parameters_secret_and_the_webhook_payload(stack: Stack) -> None:
+    """A rerun's secret parameter is answered masked and reaches the commands whole; a stored payload goes with it."""
+    first = stack.wait_run("again", stack.trigger("again", "secretive", token="s3cret-value")["id"])
+    assert first["status"] == "succeeded" and first["parameters"] == {"token": "[masked]"}
+
+    async def store_payload() -> None:
+        async with open_storage(stack.database_url) as storage:
+            await storage.put_run_payload(first["id"], '{"ref": "main"}')
+
+    asyncio.run(store_payload())
+    response = stack.client.post(f"/projects/again/runs/{first['id']}/rerun")
+    assert response.status_code == 201, response.text
+    again = response.json()
+    assert again["parameters"] == {"token": "[masked]"} and again["secret_parameters"] == ["token"]
+    assert stack.wait_run("again", again["id"])["status"] == "succeeded"  # the command saw the real value
+
+    async def payload() -> str | None:
+        async with open_storage(stack.database_url) as storage:
+            return await storage.get_run_payload(again["id"])
+
+    assert asyncio.run(payload()) == '{"ref": "main"}'
 
 
 def test_rerun_from_the_command_line(stack: Stack, tmp_path: Path) -> None:

@@ -96,3 +96,20 @@ async def test_a_batch_of_writes_retries_each_run_once(storage: Storage) -> None
     pending = await storage.list_pending_runs()
     assert sorted(run.id for run in pending) == sorted(followed)
     assert {run.source.run for run in pending} == {ids[0], ids[2]}
+
+
+async def test_a_retry_keeps_the_secret_keys_and_the_webhook_payload(storage: Storage) -> None:
+    """The follow-up of a webhook run with a secret parameter holds the same secret keys and a copy of the body."""
+    run = await storage.create_run(
+        "p", "build", {"token": "s3cret-value", "x": "1"}, RunSource(type="webhook"), None, ["token"]
+    )
+    await storage.put_run_payload(run.id, '{"ref": "main"}')
+    await storage.transition_run(
+        run.id, [RunStatus.pending], RunStatus.running, RunUpdate(retry=RetryPolicy(attempts=2))
+    )
+    ended = await storage.transition_run(run.id, RUNNING, RunStatus.failed, RunUpdate(completed_at=utcnow()))
+    assert ended is not None and ended.retried_by is not None
+    follow = await storage.get_run(ended.retried_by)
+    assert follow is not None and follow.secret_parameters == ["token"]
+    assert follow.parameters == {"token": "s3cret-value", "x": "1"}
+    assert await storage.get_run_payload(follow.id) == '{"ref": "main"}'

@@ -47,6 +47,8 @@ ROUND_LIMIT = 1000
 """Pending runs a signalled round looks at, at most (it stops earlier once no worker has room)."""
 SWEEP_LIMIT = 10_000
 """Pending runs a sweep looks at, at most, to bring their waiting reasons up to date."""
+_PAYLOAD_SOURCES = frozenset({"webhook", "retry", "rerun"})
+"""The sources of the runs that may hold a webhook payload."""
 WORKER_REFRESH_INTERVAL = 60.0
 """Seconds between re-reads of every connected worker's stored settings by a sweep (the api
 asks for a refresh of the worker it changes; this only catches a lost request)."""
@@ -401,8 +403,9 @@ class Dispatcher:
             except SecretsUnavailable as exc:
                 await self.lifecycle.transition(run.id, PENDING, RunStatus.exception, RunUpdate(reason=str(exc)))
                 return False
-        # Only webhook runs pay the read of their payload (`routes/hooks.py` stores it first).
-        payload = await self.storage.get_run_payload(run.id) if run.source.type == "webhook" else None
+        # Only webhook runs, and the retries and reruns that may repeat one (they get a copy of
+        # its body), pay the read of their payload (`routes/hooks.py` stores it first).
+        payload = await self.storage.get_run_payload(run.id) if run.source.type in _PAYLOAD_SOURCES else None
         # A pipeline follows its element's run, not a retry of it: its children are not retried.
         retry = job.definition.retry if run.source.type != "pipeline" else None
         claimed = await self.lifecycle.claim(run.id, slot.id, retry, replace_retry=run.retry is not None)

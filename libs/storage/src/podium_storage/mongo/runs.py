@@ -6,6 +6,7 @@ first" is `_id` descending and the listing cursor is the last `_id` seen.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Sequence
 
 from pymongo import ReturnDocument
@@ -220,10 +221,12 @@ class RunStore(MongoBase):
     async def _insert_follow_up(self, fields: Document) -> None:
         """Insert a recorded follow-up (once: its id is fixed), then clear its run's `retry_pending`."""
         with translate_errors():
-            try:
+            payload = await self._db.payloads.find_one({"_id": fields["source"]["run"]})
+            if payload is not None:  # a webhook run's body goes to its retry too, before the run exists
+                with contextlib.suppress(DuplicateKeyError):
+                    await self._db.payloads.insert_one({"_id": fields["id"], "payload": payload["payload"]})
+            with contextlib.suppress(DuplicateKeyError):  # inserted already, before a stop
                 await self._db.runs.insert_one(_new_document(fields))
-            except DuplicateKeyError:
-                pass  # inserted already, before a stop
             await self._db.runs.update_one({"_id": fields["source"]["run"]}, {"$unset": {"retry_pending": ""}})
 
     async def resume_retries(self) -> int:

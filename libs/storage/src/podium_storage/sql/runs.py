@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, Select, Update, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Integer, Select, String, Update, bindparam, select, update
 
 from podium_model import Page, Run, RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.notifications import deliveries_for
@@ -24,6 +24,11 @@ from podium_storage.sql.tables import RunPayloadRow, RunRow
 _runs = table(RunRow)
 _payloads = table(RunPayloadRow)
 _GET_PAYLOAD = select(_payloads.c.payload).where(_payloads.c.run_id == bindparam("run_id"))
+_COPY_PAYLOAD = _payloads.insert().from_select(
+    ["run_id", "payload"],
+    select(bindparam("to", type_=String(36)), _payloads.c.payload).where(_payloads.c.run_id == bindparam("run_id")),
+)
+"""A webhook run's body given to the run that follows it too (a retry); no row for other runs."""
 
 
 _FILTERS: dict[str, tuple[str, Callable[[Any, Any], ColumnElement[bool]]]] = {
@@ -96,6 +101,7 @@ def _retried(connection: Connection, row: Any) -> Any:
     if fields is None:
         return row
     fields["source_type"] = "retry"
+    connection.execute(_COPY_PAYLOAD, {"to": fields["id"], "run_id": row.id})
     connection.execute(_INSERT_RUN, [fields])
     values = {"run_id": row.id, "set_retried_by": fields["id"], "set_updated_at": now}
     return connection.execute(_update(frozenset({"retried_by", "updated_at"}), False), values).first()

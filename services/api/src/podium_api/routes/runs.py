@@ -17,7 +17,7 @@ from podium_api.errors import Conflict, InvalidTransition, NotFound
 from podium_api.lookups import project_or_404, run_or_404
 from podium_api.permissions import operation
 from podium_api.security import Principal
-from podium_model import Page, Run, RunDetail, RunFilter, RunSource, RunStatus, RunUpdate
+from podium_model import Page, Run, RunDetail, RunFilter, RunSource, RunStatus, RunUpdate, new_id
 from podium_model.artifacts import ArtifactList
 from podium_model.limits import ARTIFACT_PATH_BYTES, cut_parameters
 from podium_model.runs import masked_run
@@ -283,7 +283,8 @@ async def rerun_run(project: str, run: str, principal: UserDep, storage: Storage
     The new run's `source` is `{"type": "rerun", "run": <this run>}`. The parameters are copied
     as they are stored, defaults included, secret ones still secret (answered masked), and not
     checked again: the job's declaration may have changed since, and a rerun repeats what ran
-    (trigger the job to run it with new values).
+    (trigger the job to run it with new values). Its priority, concurrency key and a webhook
+    run's body go with it.
     """
     found = await run_or_404(storage, project, run)
     job = await storage.get_job(project, found.job)
@@ -291,9 +292,12 @@ async def rerun_run(project: str, run: str, principal: UserDep, storage: Storage
         raise Conflict(f"job {found.job!r} of run {run} no longer exists in project {project!r}")
     if not job.is_enabled:
         raise Conflict(f"job {found.job!r} of project {project!r} is disabled")
-    source = _rerun_source(principal, found)
+    source, run_id = _rerun_source(principal, found), new_id()
+    payload = await storage.get_run_payload(found.id)
+    if payload is not None:  # a webhook run's body, stored before the run as `routes/hooks.py` does
+        await storage.put_run_payload(run_id, payload)
     again = await storage.create_run(
-        project, found.job, dict(found.parameters), source, None, found.secret_parameters,
+        project, found.job, dict(found.parameters), source, run_id, found.secret_parameters,
         priority=found.priority, concurrency_key=found.concurrency_key,
     )  # fmt: skip
     logger.info("run %s of %s/%s reruns %s, by %s", again.id, project, found.job, run, principal.id)
