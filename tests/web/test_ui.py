@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from podium_model import RunUpdate
+from podium_storage import open_storage
 from tests.support import wait_until
 from tests.web.ui_support import (
     BIG_LOG_LINES,
@@ -197,6 +201,26 @@ def test_run_page_shows_priority_and_concurrency_key(page: Page, stack: UiStack)
     page.goto(f"/#/projects/{PROJECT}/runs/{run_id}")
     expect(page.locator("[data-field=priority]")).to_have_text("5")
     expect(page.locator("[data-field=concurrency-key]")).to_have_text("serial")
+
+
+def test_run_page_shows_the_image_a_run_ran_in(page: Page, stack: UiStack) -> None:
+    """A run in a container shows its image and digest in the Timings card; a host run shows no image row."""
+    run_id = stack.trigger(PROJECT, "hello")["id"]
+    assert stack.wait_run(PROJECT, run_id)["status"] == "succeeded"
+    page.goto(f"/#/projects/{PROJECT}/runs/{run_id}")
+    expect(run_badge(page)).to_have_text("succeeded")
+    expect(page.locator("[data-field=image]")).to_have_count(0)
+    digest = "registry.example/team/build@sha256:" + "ab" * 32
+
+    async def record() -> None:  # what the master writes from a container worker's status
+        async with open_storage(stack.database_url) as storage:
+            await storage.update_run(run_id, RunUpdate(image="registry.example/team/build:1.2", image_digest=digest))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the page's own loop runs in this thread
+        pool.submit(asyncio.run, record()).result()
+    page.reload()
+    expect(page.locator("[data-field=image]")).to_contain_text("registry.example/team/build:1.2")
+    expect(page.locator("[data-field=image-digest]")).to_have_text(digest)
 
 
 def test_missing_required_parameter_is_shown_inline(page: Page) -> None:
