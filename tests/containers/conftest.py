@@ -5,7 +5,9 @@
 stand-in base images (the public registry is out of reach here). The session builds the images
 with the stand-ins as parameters, starts the stack from nothing (`down -v` first) under its own
 project name, and removes it, volumes included, at the end. Talking to it: real HTTP to the
-published web port, `docker compose` for everything else.
+published web port, `docker compose` for everything else. test_jobs.py (jobs in containers)
+needs none of that: it starts master, api and a `--containers docker` worker as processes, as
+the other integration tests do, and uses only the stand-in images and the engine.
 """
 
 from __future__ import annotations
