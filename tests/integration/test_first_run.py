@@ -33,6 +33,24 @@ def test_hello_succeeds_with_exact_log(stack: Stack) -> None:
     assert stack.log("examples", run["id"], offset=6) == b"Podium\n"
 
 
+def test_two_commands_give_two_steps(stack: Stack) -> None:
+    """The run of a two-command job answers two steps: rendered argv, exit codes, log offsets, times."""
+    run = stack.trigger("examples", "hello", name="Podium")
+    done = stack.wait_run("examples", run["id"])
+    assert done["status"] == "succeeded", stack.outputs()
+
+    steps = done["steps"]
+    assert [(s["index"], s["argv"][0], s["exit_code"], s["log_offset"]) for s in steps] == [
+        (1, "echo", 0, 0),
+        (2, "sh", 0, len(b"hello Podium\n")),
+    ], steps
+    assert steps[0]["argv"] == ["echo", "hello Podium"]
+    assert all(s["started_at"] <= s["completed_at"] for s in steps)
+    assert steps[0]["completed_at"] <= steps[1]["started_at"]
+    page = stack.client.get("/projects/examples/runs", params={"job": "hello", "limit": 1}).json()
+    assert page["items"][0]["steps"] is None  # a page leaves them out
+
+
 def test_failing_command_ends_failed(stack: Stack) -> None:
     """A command that exits non-zero ends the run `failed`."""
     run = stack.trigger("examples", "fail")
@@ -41,3 +59,4 @@ def test_failing_command_ends_failed(stack: Stack) -> None:
 
     assert done["status"] == "failed", stack.outputs()
     assert done["completed_at"] is not None
+    assert [(s["index"], s["exit_code"], s["log_offset"]) for s in done["steps"]] == [(1, 1, 0)]

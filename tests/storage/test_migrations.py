@@ -83,6 +83,23 @@ async def test_0010_gives_existing_projects_no_notifications(database_url: str) 
         assert project is not None and project.notifications == []
 
 
+async def test_0012_adds_steps_to_existing_runs(database_url: str) -> None:
+    """A run stored at 0011 reads back with no steps after 0012, and takes steps then."""
+    from podium_model import RunSource, RunStep, RunUpdate, utcnow
+    from podium_storage.migration import migrate as migrate_sql
+
+    await migrate_sql(database_url, "0011")
+    async with open_storage(database_url) as storage:
+        run = await storage.create_run("p", "j", {}, RunSource())
+    await migrate(database_url)
+    async with open_storage(database_url) as storage:
+        stored = await storage.get_run(run.id)
+        assert stored is not None and stored.steps == []
+        step = RunStep(index=1, argv=["true"], started_at=utcnow(), log_offset=0)
+        updated = await storage.update_run(run.id, RunUpdate(steps=[step]))
+        assert updated is not None and updated.steps == [step]
+
+
 def test_revisions_are_numbered_and_noted() -> None:
     """Every revision file is NNNN_slug.py and has its line in NOTES.md."""
     location = script_location()

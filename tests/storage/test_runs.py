@@ -261,3 +261,32 @@ async def test_a_run_keeps_the_image_it_ran_in(storage: Storage) -> None:
     assert fetched is not None and fetched.image_digest == digest
     listed = {r.id: r for r in (await storage.list_runs(RunFilter(project="p"))).items}
     assert listed[run.id].image == "podium-test/busybox:1"
+
+
+async def test_steps_are_stored_updated_and_cleared(storage: Storage) -> None:
+    """A run's steps are written with a status change or alone, read back whole, and cleared by []."""
+    from podium_model import RunStep
+
+    run = await storage.create_run("p", "j", {}, RunSource())
+    assert run.steps == [] and (await storage.get_run(run.id)).steps == []  # type: ignore[union-attr]
+    start = utcnow()
+    first = RunStep(index=1, argv=["echo", "[masked]", "é"], started_at=start, log_offset=0)
+    running = await storage.transition_run(
+        run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="w", started_at=start, steps=[first])
+    )
+    assert running is not None and running.steps == [first]
+    done = first.model_copy(update={"completed_at": start + timedelta(seconds=1), "exit_code": 0})
+    second = RunStep(index=2, argv=["false"], started_at=start + timedelta(seconds=1), log_offset=17)
+    updated = await storage.update_run(run.id, RunUpdate(steps=[done, second]))
+    assert updated is not None and updated.steps == [done, second]
+    failed = second.model_copy(update={"completed_at": start + timedelta(seconds=2), "exit_code": -9})
+    final = await storage.transition_run(
+        run.id, [RunStatus.running], RunStatus.failed, RunUpdate(steps=[done, failed], reason="command 2")
+    )
+    assert final is not None and final.steps == [done, failed]
+    assert (await storage.get_run(run.id)) == final
+    listed = (await storage.list_runs(RunFilter(project="p"))).items
+    assert listed[0].steps == [done, failed]
+    assert (await storage.update_run(run.id, RunUpdate(results={"a": 1}))).steps == [done, failed]  # type: ignore[union-attr]
+    cleared = await storage.update_run(run.id, RunUpdate(steps=[]))
+    assert cleared is not None and cleared.steps == []

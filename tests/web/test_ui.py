@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -268,6 +269,27 @@ def test_abort_a_running_run(page: Page, stack: UiStack) -> None:
     assert stack.run(PROJECT, run["id"])["status"] == "aborted"
     expect(page.get_by_role("button", name="Abort")).to_have_count(0)  # a finished run has neither
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)  # nor a log to follow
+
+
+def test_the_failed_step_is_open_with_its_log(page: Page, stack: UiStack) -> None:
+    """A failing two-command run shows one section per command: the failed one open with its output
+    and exit code, the other closed until clicked."""
+    run = stack.trigger(PROJECT, "steps")
+    assert stack.wait_run(PROJECT, run["id"])["status"] == "failed"
+    page.goto(f"/#/projects/{PROJECT}/runs/{run['id']}")
+    failed = page.locator("details.step[data-step='2']")
+    expect(failed).to_have_attribute("open", "")
+    expect(failed.locator("summary")).to_contain_text(shlex.join(["sh", "-c", "echo 'about to fail'; exit 3"]))
+    expect(failed.locator(".step-exit")).to_have_text("exit 3")
+    expect(failed.locator(".step-line")).to_have_text(["about to fail"])
+    first = page.locator("details.step[data-step='1']")
+    expect(first).not_to_have_attribute("open", "")
+    expect(first.locator(".step-exit")).to_have_text("exit 0")
+    expect(first.locator(".step-line")).to_have_count(0)
+    screenshot(page, "run-steps")
+    first.locator("summary").click()
+    expect(first.locator(".step-line")).to_have_text(["first step"])
+    expect(page.locator(".log-line", has_text="about to fail")).to_be_visible()  # the whole log stays below
 
 
 def test_a_late_answer_does_not_undo_a_pushed_change(page: Page, stack: UiStack) -> None:

@@ -46,7 +46,8 @@ def chromium_or_skip() -> str:
 
 def write_configuration(path: Path, gate: Path) -> Path:
     """The example project plus test jobs (a gated greeting, a required parameter, colours, a huge
-    log, a second greeting with its own default, typed and secret parameters)."""
+    log, a second greeting with its own default, typed and secret parameters, two steps of which the
+    second fails)."""
     configuration: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     jobs = configuration["projects"][0]["jobs"]
     jobs += [
@@ -105,6 +106,14 @@ def write_configuration(path: Path, gate: Path) -> Path:
                         r"; printf '\033[32mgreen start\nstill green\033[0m\nplain again\n'",
                     ]
                 ],
+            },
+        },
+        {
+            "id": "steps",
+            "description": "Two commands, the second fails.",
+            "definition": {
+                "type": "job",
+                "commands": [["echo", "first step"], ["sh", "-c", "echo 'about to fail'; exit 3"]],
             },
         },
         {

@@ -43,6 +43,13 @@ projects:
             - ["sh", "-c", "for i in $(seq 200); do echo line $i; echo line $i >> {parameters.copy}; done"]
             - ["sh", "-c", "while [ ! -e {parameters.gate} ]; do sleep 0.05; done"]
             - ["sh", "-c", "for i in $(seq 200); do echo more $i; echo more $i >> {parameters.copy}; done"]
+      - id: chatty
+        parameters: [{key: gate}]
+        definition:
+          type: job
+          commands:
+            - ["echo", "one"]
+            - ["sh", "-c", "echo two; while [ ! -e {parameters.gate} ]; do sleep 0.05; done"]
 """
 
 

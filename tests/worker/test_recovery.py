@@ -50,7 +50,15 @@ async def test_worker_killed_mid_run_recovers_byte_identical_log(
     stack.start_worker("w1")
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
+    log = LogStore(stack.log_dir).read("demo", run.id)
+    assert log == copy.read_bytes()
+    # Every step survives the kill: recorded by the executor on disk, re-sent by the new worker.
+    steps = done.steps or []
+    assert [(step.index, step.exit_code) for step in steps] == [(1, 0), (2, 0), (3, 0)], steps
+    half = log.index(b"more 1\n")
+    assert [step.log_offset for step in steps] == [0, half, half]
+    assert all(step.completed_at is not None and step.completed_at >= step.started_at for step in steps)
+    assert steps[1].argv[:2] == ["sh", "-c"] and str(gate) in steps[1].argv[2]
 
 
 async def test_master_killed_mid_run_recovers_byte_identical_log(

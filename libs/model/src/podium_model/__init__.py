@@ -29,6 +29,7 @@ from podium_model.runs import (
     RunFilter,
     RunSource,
     RunStatus,
+    RunStep,
     RunTrigger,
     RunUpdate,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "RunSource",
     "RunStatus",
     "RunTrigger",
+    "RunStep",
     "RunUpdate",
     "Schedule",
     "ScheduleBase",

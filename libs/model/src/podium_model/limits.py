@@ -34,6 +34,14 @@ PARAMETERS_BYTES = 1 * MIB
 RESULTS_BYTES = 1 * MIB
 """A run's results document, measured as compact JSON (what the worker reads from PODIUM_RESULTS)."""
 
+STEP_ARGV_BYTES = 512
+"""A step's argv as recorded (UTF-8 bytes, its arguments together): the executor cuts the rest and
+ends the last argument kept with "…". With at most 1,000 commands a run's steps stay well under
+the message a worker may send beside its results."""
+
+STEPS = 1000
+"""Steps of one run at most: one per command, and a job has at most 1,000 commands."""
+
 LISTED_PARAMETER_BYTES = 1 * KIB
 """A parameter value as a page of runs shows it: longer values are cut there (UTF-8 bytes) and
 named in the run's `truncated_parameters`; the run's own document has them whole."""

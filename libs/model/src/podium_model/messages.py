@@ -17,6 +17,7 @@ Close codes used on the worker websocket:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, field_serializer
@@ -25,10 +26,13 @@ from podium_model._base import Model, UtcDatetime
 from podium_model.artifacts import Artifact
 from podium_model.jobs import CommandsDefinition
 from podium_model.limits import ARTIFACT_FILES
-from podium_model.runs import RunStatus
+from podium_model.runs import RunStatus, RunStep, Steps
 from podium_model.workers import WorkerDescription
 
 PROTOCOL_VERSION = 1
+
+HEARTBEAT_STEPS = 10
+"""Steps of one run a heartbeat carries at most (the latest); the final status carries them all."""
 
 CLOSE_PROTOCOL_ERROR = 4400
 CLOSE_UNAUTHORIZED = 4401
@@ -101,6 +105,7 @@ class WorkerRunState(Model):
     image_digest: str | None = Field(
         default=None, max_length=400, description="A run in a container: the image's digest, or its id"
     )
+    steps: Steps = Field(default_factory=list, description="The commands run so far (older workers send none)")
 
 
 # Master → worker requests ------------------------------------------------------------------
@@ -228,6 +233,11 @@ class Heartbeat(_Message):
     log_sizes: dict[str, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict, description="Log bytes written on the worker's disk, by run it holds (not cleaned yet)"
     )
+    steps: dict[str, Annotated[list[RunStep], Field(max_length=HEARTBEAT_STEPS)]] = Field(
+        default_factory=dict,
+        description="By running run: its steps new or changed since the master heard of them, when no log chunk "
+        f"brought them (a command that prints nothing); the last {HEARTBEAT_STEPS} at most",
+    )
 
 
 MasterMessage = Annotated[
@@ -245,18 +255,28 @@ DescribeResult = WorkerDescription
 
 class LogChunk(Model):
     """Header of a binary frame: `data` starts at byte `offset` of the run's log, or of the
-    artifact named `artifact` (sent only when the master asked with `upload`)."""
+    artifact named `artifact` (sent only when the master asked with `upload`).
+
+    `steps` rides along on a log frame when the run's steps changed since the last one: the steps
+    that are new or changed (by `index`), so a running run's steps reach the master with its log
+    and cost no message of their own.
+    """
 
     run_id: str
     offset: int = Field(ge=0)
     artifact: str | None = None
+    steps: Steps = Field(default_factory=list)
 
 
-def encode_log_chunk(run_id: str, offset: int, data: bytes, artifact: str | None = None) -> bytes:
+def encode_log_chunk(
+    run_id: str, offset: int, data: bytes, artifact: str | None = None, steps: Sequence[RunStep] = ()
+) -> bytes:
     """Encode a log (or artifact) chunk as one binary websocket frame: JSON header, newline, raw bytes."""
     fields: dict[str, Any] = {"run_id": run_id, "offset": offset}
     if artifact is not None:
         fields["artifact"] = artifact
+    if steps:
+        fields["steps"] = [step.model_dump(mode="json") for step in steps]
     header = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
     return header + b"\n" + data
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
 from podium_model._base import Model, Slug, UtcDatetime
-from podium_model.limits import PRIORITY_MAX, PRIORITY_MIN, check_parameters
+from podium_model.limits import PRIORITY_MAX, PRIORITY_MIN, STEP_ARGV_BYTES, STEPS, check_parameters
 from podium_model.parameters import masked
 from podium_model.retries import RetryPolicy
 
@@ -88,6 +88,28 @@ class PipelineGraph(Model):
     nodes: list[PipelineNode] = Field(default_factory=list)
 
 
+class RunStep(Model):
+    """One command of a run as the executor ran it (docs/jobs.md, Steps)."""
+
+    index: int = Field(ge=1, le=STEPS, description="The command's number in the job's `commands`, from 1")
+    argv: list[str] = Field(
+        max_length=STEP_ARGV_BYTES,
+        description=f"The argv as rendered, secrets masked as in the log; at most {STEP_ARGV_BYTES} bytes "
+        "together, the rest cut",
+    )
+    started_at: UtcDatetime
+    completed_at: UtcDatetime | None = Field(default=None, description="None while the command runs")
+    exit_code: int | None = Field(
+        default=None,
+        description="The command's exit code, minus the signal number when a signal killed it; "
+        "None while it runs or when it could not start",
+    )
+    log_offset: int = Field(ge=0, description="Byte offset in the run's log where the command's output begins")
+
+
+Steps = Annotated[list[RunStep], Field(max_length=STEPS)]
+
+
 class Run(Model):
     """A run as stored and as answered by the API."""
 
@@ -126,6 +148,10 @@ class Run(Model):
         default=None, description="The key whose concurrency limit the run counts against (its job's limit)"
     )
     updated_at: UtcDatetime
+    steps: Steps | None = Field(
+        default_factory=list,
+        description="The commands run so far, in order; None in a page of runs (GET .../runs/{run} has them)",
+    )
     truncated_parameters: list[str] | None = Field(
         default=None,
         description="In a page of runs only: the parameters whose values are cut there to 1 KiB; "
@@ -172,6 +198,7 @@ class RunUpdate(Model):
     image: str | None = None
     image_digest: str | None = None
     retry: RetryPolicy | None = None
+    steps: Steps | None = None
 
 
 class RunFilter(Model):

@@ -179,7 +179,7 @@ class Lifecycle:
 
     async def requeue(self, run_id: str, waiting_reason: str) -> Run | None:
         """running → pending (the worker lost or refused it); its partial log is dropped."""
-        changes = RunUpdate(worker=None, assigned_at=None, started_at=None, waiting_reason=waiting_reason)
+        changes = RunUpdate(worker=None, assigned_at=None, started_at=None, waiting_reason=waiting_reason, steps=[])
         run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.pending, RUNNING))
         if run is None:
             return None

@@ -28,7 +28,7 @@ from podium_master.protocol import ProtocolViolation, first_error
 from podium_master.reconcile import reconcile
 from podium_master.retry import until_stored
 from podium_master.services import SessionServices
-from podium_model import RunStatus, RunUpdate, utcnow
+from podium_model import RunStatus, RunStep, RunUpdate, utcnow
 from podium_model.messages import (
     CLOSE_PROTOCOL_ERROR,
     PROTOCOL_VERSION,
@@ -60,6 +60,11 @@ STALLED_UPLOADS = 3
 """A worker that answers this many `upload` requests in a row without a byte of the artifacts
 asked (its copy is gone) gets its run recorded without them, never held forever."""
 
+STEPS_WRITE_DELAY = 1.0
+"""Seconds the steps of a running run, as its log chunks bring them, wait before being written
+together: a run over by then writes them with its final status, so a short run costs no write of
+its own, and a long one at most one write a second (docs/jobs.md, Steps)."""
+
 
 @dataclass
 class RunSync:
@@ -79,6 +84,10 @@ class RunSync:
     mismatches: int = 0
     stalled: int = 0
     """Uploads in a row that brought no byte: at `STALLED_UPLOADS`, the run ends without the missing ones."""
+    steps: list[RunStep] = field(default_factory=list)
+    """The run's steps as the worker reported them; stored with a delay (`STEPS_WRITE_DELAY`)."""
+    steps_due: bool = False
+    """A write of `steps` is scheduled."""
 
 
 class WorkerSession:
@@ -327,6 +336,10 @@ class WorkerSession:
                 self.services.wake()
         if self.worker is not None:  # else not reconciled yet: the reconciliation writes last_seen
             self.services.heard(self.worker_id)
+        for run_id, steps in heartbeat.steps.items():
+            sync = self.runs.get(run_id)
+            if sync is not None and steps:  # else ended meanwhile: its final status has them
+                self._note_steps(run_id, sync, steps)
 
     async def _on_log_chunk(self, frame: bytes) -> None:
         try:
@@ -363,6 +376,32 @@ class WorkerSession:
         sync.held = size
         sync.resync_at = None
         self.services.events.log_grew(sync.project, header.run_id, size)
+        if header.steps:
+            self._note_steps(header.run_id, sync, header.steps)
+
+    def _note_steps(self, run_id: str, sync: RunSync, steps: list[RunStep]) -> None:
+        """Merge the steps a log chunk brought (new or changed, by index); write them soon."""
+        merged = {step.index: step for step in sync.steps}
+        for step in steps:  # a step changes once, when it ends: an ended one is never replaced
+            known = merged.get(step.index)
+            if known is None or known.completed_at is None:
+                merged[step.index] = step
+        sync.steps = [merged[index] for index in sorted(merged)]
+        if not sync.steps_due:
+            sync.steps_due = True
+            asyncio.get_running_loop().call_later(
+                STEPS_WRITE_DELAY, lambda: self._spawn(self._write_steps(run_id, sync), f"steps {run_id}")
+            )
+
+    async def _write_steps(self, run_id: str, sync: RunSync) -> None:
+        """Store the steps of a run still running here (else its final status carries them)."""
+        sync.steps_due = False
+        if sync.finishing or self.runs.get(run_id) is not sync or self._closing:
+            return
+        try:
+            await self.services.lifecycle.update(run_id, RunUpdate(steps=sync.steps))
+        except StorageError as exc:  # the next chunk's steps, or the final status, write them
+            logger.info("worker %s: steps of run %s not stored yet: %s", self.worker_id, run_id, exc)
 
     async def _on_artifact_chunk(self, run_id: str, sync: RunSync, path: str, offset: int, data: bytes) -> None:
         """Store a chunk of an artifact the master asked for; a gap is mended by the next `upload`."""
@@ -447,8 +486,12 @@ class WorkerSession:
         if sync.finishing:
             return  # its final status is being recorded
         if state.status == RunStatus.running:
+            if state.steps:
+                sync.steps = state.steps
             if state.started_at is not None:
-                await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at, **_image(state)))
+                # The steps known at the start (the first command's) share the start's write.
+                steps = {"steps": state.steps} if state.steps else {}
+                await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at, **_image(state), **steps))
             return
         if not state.status.is_final or state.status == RunStatus.cancelled:
             raise ProtocolViolation("bad-status", f"a worker cannot report status {state.status}")
@@ -490,6 +533,8 @@ class WorkerSession:
             started_at=state.started_at,
             **_image(state),
         )
+        if state.steps:  # an older worker reports none: keep what its log chunks never brought either
+            changes.steps = state.steps
         ids = {"worker_id": self.worker_id, "run_id": state.run_id}
 
         async def record() -> Any:

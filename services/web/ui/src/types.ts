@@ -101,6 +101,18 @@ export interface Run {
   not_before?: string | null;
   retried_by?: string | null;
   retry?: RetryPolicy | null;
+  /** The commands run so far; null in a page of runs. */
+  steps?: RunStep[] | null;
+}
+
+/** One command of a run: its argv as rendered (secrets masked), times, exit code and log offset. */
+export interface RunStep {
+  index: number;
+  argv: string[];
+  started_at: string;
+  completed_at: string | null;
+  exit_code: number | null;
+  log_offset: number;
 }
 
 /** The newer of two versions of a run: a page's load answered late must not undo a pushed change. */

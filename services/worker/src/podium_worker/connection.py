@@ -223,8 +223,13 @@ class MasterConnection:
     async def _heartbeats(self) -> None:
         # The first goes out at once: the master learns the health (and a drain) of a new connection.
         while True:
+            heartbeat = self.heartbeat()
+            # Steps of silent commands ride here (others come with their output's log chunks).
+            heartbeat.steps = {
+                run.run_id: steps for run in self.runs.runs.values() if (steps := run.unreported_steps())
+            }
             try:
-                await self._send_text(self.heartbeat().model_dump_json())
+                await self._send_text(heartbeat.model_dump_json())
             except (ConnectionError, ConnectionClosed):
                 return  # the receive loop sees the closed connection and reconnects
             await asyncio.sleep(self.settings.heartbeat_interval)

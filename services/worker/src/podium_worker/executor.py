@@ -45,6 +45,8 @@ MAX_RESULTS = 1 << 20
 """A run's results document at most, in bytes: `podium_model.limits.RESULTS_BYTES` (not imported:
 this module stays stdlib only), each command's file and the merged document alike."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STEP_ARGV_BYTES = 512
+"""A step's argv as recorded, its arguments together: `podium_model.limits.STEP_ARGV_BYTES`."""
 
 
 def _now() -> str:
@@ -120,6 +122,7 @@ class Executor:
         self.artifacts: list[dict[str, Any]] = []  # what was kept of them
         self.image: str | None = None  # the job's image: its commands run in a container
         self.image_digest: str | None = None  # known once its container started
+        self.steps: list[dict[str, Any]] = []  # one per command started, written with each state
 
     def path(self, name: str) -> str:
         """The absolute path of one file of the run directory."""
@@ -236,6 +239,7 @@ class Executor:
             "reason": reason,
             "started_at": self.started_at,
             "completed_at": _now() if final else None,
+            "steps": self.steps,
         }
         if self.image_digest is not None:
             state["image"] = self.image
@@ -307,8 +311,9 @@ class Executor:
         has_payload = os.path.exists(payload)  # a webhook run's body (`podium_worker._runfiles`)
         if has_payload and self.user is not None:
             os.chown(payload, self.user.uid, self.user.gid)
-        if self.image is None:  # a run in a container says it runs once it has its image's digest
-            self._write_state("running")
+        # No state is written here for a run on the host: its first command's step writes the
+        # `running` state (one state write per command, as many as before for a one-command job).
+        # A run in a container says it runs once it has its image's digest.
         context: dict[str, dict[str, Any]] = {
             "parameters": request["parameters"],
             "run": {"id": request["run_id"], "project": request["project"], "job": request["job"]},
@@ -357,7 +362,12 @@ class Executor:
             )
             if has_payload:
                 env["PODIUM_PAYLOAD"] = payload_path
-            code = self._run_command(index, argv, env)
+            step = self._start_step(index, argv)
+            try:
+                code = self._run_command(index, argv, env)
+            finally:
+                step["completed_at"] = _now()  # written with the next state: the next step's or the final
+            step["exit_code"] = code
             if self.image is not None and code == files.ENGINE_FAILED:
                 self._engine_failure()
             self._merge_results(index, ok=code == 0 and self.stopped is None)
@@ -408,6 +418,30 @@ class Executor:
         except FileNotFoundError:
             return
         raise Ended("exception", reason)
+
+    def _start_step(self, index: int, argv: list[str]) -> dict[str, Any]:
+        """Record that command `index` starts now, where its output begins, and write the state."""
+        recorded: list[str] = []
+        room = STEP_ARGV_BYTES
+        for arg in argv:
+            shown = arg if self.masker is None else self.masker.text(arg)
+            data = shown.encode("utf-8", "replace")  # a lone surrogate must not break the state's JSON
+            if len(data) > room:
+                recorded.append(data[: max(0, room - 3)].decode("utf-8", "ignore") + "…")
+                break
+            recorded.append(data.decode("utf-8"))
+            room -= len(data)
+        step = {
+            "index": index,
+            "argv": recorded,
+            "started_at": _now(),
+            "completed_at": None,
+            "exit_code": None,
+            "log_offset": os.fstat(self.log_fd).st_size,
+        }
+        self.steps.append(step)
+        self._write_state("running")
+        return step
 
     def _stop_reason(self) -> str | None:
         """Why the run must stop now (an abort request or the timeout), if it must."""

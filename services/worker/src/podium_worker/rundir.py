@@ -118,6 +118,7 @@ class RunDirectory:
             reason=reason,
             started_at=previous.started_at if previous else None,
             completed_at=utcnow(),
+            steps=previous.steps if previous else [],
         )
         self.write_state(state)
         return state

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from podium_model import RunStatus
-from podium_model.messages import RunRequest, StatusUpdate, WorkerRunState, encode_log_chunk
+from podium_model import RunStatus, RunStep
+from podium_model.messages import HEARTBEAT_STEPS, RunRequest, StatusUpdate, WorkerRunState, encode_log_chunk
 from podium_worker import _runfiles
 from podium_worker.launch import Launcher, LaunchError
 from podium_worker.rundir import SPAWNED_PID, RunDirectory
@@ -65,6 +65,8 @@ class LocalRun:
         self._handover: int | None = None  # the secrets' memory file, until the executor read it
         self.changed = asyncio.Event()
         self.offset = 0
+        self.reported: list[RunStep] | None = None
+        """The steps the master heard of on this stream (None: not since its `running` status)."""
         self._generation = 0
         self._pump: asyncio.Task[None] | None = None
         self.cleaned = False
@@ -209,12 +211,25 @@ class LocalRun:
             else:
                 self.dir.mark_lost("the worker restarted before the executor started (secrets are never kept on disk)")
 
+    def unreported_steps(self) -> list[RunStep]:
+        """The running run's steps the master has not heard of (the latest `HEARTBEAT_STEPS`), now
+        counted as heard: a heartbeat carries them. Empty unless streaming since its `running` status."""
+        if self.reported is None or self._pump is None:
+            return []
+        state = self.dir.read_state()
+        if state is None or state.status != RunStatus.running:
+            return []  # a final status carries them all
+        changed = _changed_steps(self.reported, state.steps)
+        self.reported = state.steps
+        return changed[-HEARTBEAT_STEPS:]
+
     # Streaming ---------------------------------------------------------------------------------
 
     def attach(self, link: Link, offset: int) -> None:
         """Stream to `link` from `offset` (the master holds that many bytes)."""
         self.detach()
         self.offset = offset
+        self.reported = None
         self._generation += 1
         self._pump = asyncio.get_running_loop().create_task(self._stream(link), name=f"stream {self.run_id}")
 
@@ -276,6 +291,7 @@ class LocalRun:
                 state = self.dir.read_state()
                 if state is not None and state.status == RunStatus.running and not sent_running:
                     sent_running = True
+                    self.reported = state.steps
                     await link.send_text(StatusUpdate(state=state).model_dump_json())
                 while True:
                     start = self.offset
@@ -288,10 +304,19 @@ class LocalRun:
                         data = await asyncio.to_thread(self.dir.read_log, start, self._chunk_size)
                     if not data:
                         break
-                    await link.send_bytes(encode_log_chunk(self.run_id, start, data))
+                    # The steps changed since the master heard of them ride on this chunk (a final
+                    # status carries them all anyway).
+                    reported = self.reported
+                    changed = (
+                        _changed_steps(reported, state.steps) if state is not None and reported is not None else []
+                    )
+                    await link.send_bytes(encode_log_chunk(self.run_id, start, data, steps=changed))
                     if generation != self._generation:
                         return
                     self.offset = start + len(data)
+                    if changed:
+                        assert state is not None
+                        self.reported = state.steps
                 if state is not None and state.status.is_final:
                     if self.offset >= state.log_size and self.uploads:
                         if not await self._upload(link, state, generation):
@@ -411,6 +436,12 @@ def _read(path: Path, offset: int, limit: int) -> bytes:
     with path.open("rb") as file:
         file.seek(offset)
         return file.read(limit)
+
+
+def _changed_steps(sent: list[RunStep], now: list[RunStep]) -> list[RunStep]:
+    """The steps of `now` that are new or differ from `sent` (a step changes once: when it ends)."""
+    first = next((i for i, (old, new) in enumerate(zip(sent, now, strict=False)) if old != new), len(sent))
+    return now[first:]
 
 
 def _memory_file(data: bytes) -> int:

@@ -123,6 +123,7 @@ class BackupStore(MongoBase):
         document["source"] = run.source.model_dump(mode="json", exclude_none=True)
         document["status"] = run.status.value
         document["results"] = dump(run.results)
+        document["steps"] = run.model_dump(mode="json", include={"steps"})["steps"] or []
         await self._insert(self._db.runs, {"_id": run.id, **document})
 
     async def delete_runs(self, run_ids: Collection[str]) -> int:

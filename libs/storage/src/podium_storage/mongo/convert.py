@@ -92,6 +92,7 @@ def run(doc: Document) -> Run:
             "not_before": doc.get("not_before"),
             "retried_by": doc.get("retried_by"),
             "retry": doc.get("retry"),
+            "steps": doc.get("steps") or [],
         }
     )
 

@@ -55,6 +55,8 @@ def _changes(changes: RunUpdate | None) -> Document:
             values[name] = ms(values[name])
     if "results" in values:
         values["results"] = dump(values["results"] if values["results"] is not None else {})
+    if "steps" in values:  # fixed keys: stored as their JSON, dates as text
+        values["steps"] = changes.model_dump(mode="json", include={"steps"})["steps"] if changes else []
     return values
 
 

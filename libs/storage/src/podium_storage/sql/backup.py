@@ -125,6 +125,7 @@ class BackupStore(SqlBase):
         values["source"] = run.source.model_dump(mode="json", exclude_none=True)
         values["source_type"] = run.source.type
         values["status"] = run.status.value
+        values["steps"] = run.model_dump(mode="json", include={"steps"})["steps"] or None
         await self._insert(_runs, {name: value for name, value in values.items() if name in _runs.c})
 
     async def delete_runs(self, run_ids: Collection[str]) -> int:

@@ -60,19 +60,20 @@ def schedule(row: Any) -> Schedule:
     )
 
 
-RUN_FIELDS = tuple(name for name in Run.model_fields if name != "truncated_parameters")
-"""The stored fields of a run (`truncated_parameters` only describes a page of the api)."""
+RUN_FIELDS = tuple(name for name in Run.model_fields if name not in ("truncated_parameters", "steps"))
+"""The stored fields of a run but its steps (`truncated_parameters` only describes a page of the api;
+`steps` may be NULL)."""
 
 
 def run(row: Any) -> Run:
     """A Core row of the runs table as a `Run`."""
     values = row._mapping  # by key: a listing converts many rows, and attribute access is slower
-    return Run.model_validate({name: values[name] for name in RUN_FIELDS})
+    return Run.model_validate({**{name: values[name] for name in RUN_FIELDS}, "steps": values["steps"] or []})
 
 
 def run_from_values(values: dict[str, Any]) -> Run:
     """A run from the column values just written."""
-    return Run.model_validate({name: values[name] for name in RUN_FIELDS})
+    return Run.model_validate({**{name: values[name] for name in RUN_FIELDS}, "steps": values.get("steps") or []})
 
 
 def worker(row: Any) -> Worker:

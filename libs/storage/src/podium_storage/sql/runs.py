@@ -136,7 +136,12 @@ def _update(columns: frozenset[str], compare: bool) -> Update:
 
 
 def _changes(changes: RunUpdate | None) -> dict[str, Any]:
-    return {} if changes is None else changes.model_dump(exclude_unset=True)
+    if changes is None:
+        return {}
+    values = changes.model_dump(exclude_unset=True)
+    if "steps" in values:  # a JSON column: its dates as text
+        values["steps"] = changes.model_dump(mode="json", include={"steps"})["steps"]
+    return values
 
 
 class RunStore(SqlBase):

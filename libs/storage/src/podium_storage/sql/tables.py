@@ -146,6 +146,8 @@ class RunRow(Base, table=True):
     not_before: datetime | None = _date(nullable=True)
     retried_by: str | None = Field(default=None, sa_type=String(36), nullable=True)
     retry: dict[str, Any] | None = Field(default=None, sa_type=JsonType, nullable=True)
+    # Migration 0012; NULL (the runs stored before it, and new ones until a step) reads as [].
+    steps: list[dict[str, Any]] | None = Field(default=None, sa_type=JsonType, nullable=True)
 
 
 class RunPayloadRow(Base, table=True):

@@ -52,7 +52,8 @@ async def list_runs(
     """Runs of a project, newest first, filtered; pass `next_cursor` back as `cursor` for the next page.
 
     A parameter value longer than 1 KiB is cut in the page and its key listed in the run's
-    `truncated_parameters`; the run's own document (`GET .../runs/{run}`) has it whole.
+    `truncated_parameters`; the run's own document (`GET .../runs/{run}`) has it whole, and
+    has the run's `steps` (`null` in a page).
     """
     await project_or_404(storage, project)
     run_filter = RunFilter(
@@ -69,10 +70,13 @@ async def list_runs(
 
 
 def _listed(run: Run) -> Run:
-    """The run as a page shows it: secret values masked, values over `LISTED_PARAMETER_BYTES` cut and named."""
+    """The run as a page shows it: secret values masked, values over `LISTED_PARAMETER_BYTES` cut and
+    named, and no steps (`null`: the run's own document has them)."""
     run = masked_run(run)
     parameters, cut = cut_parameters(run.parameters)
-    return run.model_copy(update={"parameters": parameters, "truncated_parameters": cut}) if cut else run
+    if cut:
+        return run.model_copy(update={"parameters": parameters, "truncated_parameters": cut, "steps": None})
+    return run.model_copy(update={"steps": None})
 
 
 @router.get("/{run}", response_model=RunDetail, responses=_NOT_FOUND, **operation("getRun", summary="Get a run"))

@@ -1,8 +1,10 @@
-// A run: status, timings, worker, parameters, results, commands, graph (pipelines) and live log.
+// A run: status, timings, worker, parameters, results, steps (one section per command), graph
+// (pipelines) and live log.
 import { useCan } from "../access";
 import { download, get, post } from "../api";
 import { Graph } from "../Graph";
 import { LogView } from "../LogView";
+import { Steps } from "../Steps";
 import { useRunEvents } from "../live";
 import { FINAL, latest, latestRuns, type Job, type Page, type Run } from "../types";
 import {
@@ -260,6 +262,7 @@ export function RunPage({ project, run: runId }: { project: string; run: string 
           <Artifacts base={base} run={data} />
           {/* A pipeline runs no commands of its own: its logs are its children's. The log waits
               for the job, so that a pipeline never flashes an empty one. */}
+          {!pipeline ? <Steps run={data} /> : null}
           {(job.data || job.error) && !pipeline ? (
             <LogView project={project} run={runId} key={runId} onEnd={() => !FINAL.has(data.status) && run.reload()} />
           ) : null}
