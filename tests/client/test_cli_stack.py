@@ -134,6 +134,12 @@ def test_failing_job_exits_non_zero(cli: Cli) -> None:
     waited = cli("trigger", "examples", "fail", "--wait", "--json")
     assert waited.returncode == 1, waited.stderr
     assert json.loads(waited.stdout)["status"] == "failed"
+    shown = cli("runs", "show", "examples", json.loads(waited.stdout)["id"])
+    step = "step 1:     exit 1, "
+    assert any(
+        line.startswith(step) and line.endswith("sh -c 'echo '\"'\"'about to fail'\"'\"'; exit 1'")
+        for line in shown.stdout.splitlines()
+    ), shown.stdout
 
 
 def test_runs_list_show_log_and_download(cli: Cli, tmp_path: Path) -> None:
@@ -158,6 +164,13 @@ def test_runs_list_show_log_and_download(cli: Cli, tmp_path: Path) -> None:
     assert "status:     succeeded" in shown.stdout
     assert "parameter:  name=lister" in shown.stdout
     assert '"greeted": true' in shown.stdout
+    steps = [line for line in shown.stdout.splitlines() if line.startswith("step ")]
+    assert len(steps) == 2, shown.stdout
+    assert re.fullmatch(r"step 1:     exit 0, \d+\.\ds, log from byte 0: echo 'hello lister'", steps[0]), steps
+    assert steps[1].startswith("step 2:     exit 0, ") and "log from byte 13: sh -c " in steps[1], steps
+    assert [
+        step["log_offset"] for step in json.loads(cli("--json", "runs", "show", "examples", run_id).stdout)["steps"]
+    ] == [0, 13]
 
     log = cli("runs", "log", "examples", run_id)
     assert log.returncode == 0, log.stderr

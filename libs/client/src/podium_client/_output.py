@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import threading
 import time
@@ -12,7 +13,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
-from podium_model import Run
+from podium_model import Run, RunStep
 
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -58,8 +59,8 @@ def local_time(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def duration(run: Run) -> str:
-    """How long the run ran (`4.2s`, `3m05s`, `1h02m`); `-` before it started."""
+def duration(run: Run | RunStep) -> str:
+    """How long the run (or one step of it) ran (`4.2s`, `3m05s`, `1h02m`, `+` while it runs); `-` before it started."""
     if run.started_at is None:
         return "-"
     end = run.completed_at or datetime.now(run.started_at.tzinfo)
@@ -130,7 +131,18 @@ def run_details(run: Run) -> str:
     lines += [f"parameter:  {key}={value}" for key, value in sorted(run.parameters.items())]
     if run.results:
         lines.append(f"results:    {json.dumps(run.results, sort_keys=True)}")
+    lines += [step_line(step, run.status.is_final) for step in run.steps or []]
     return "\n".join(lines)
+
+
+def step_line(step: RunStep, final: bool) -> str:
+    """One step of `runs show`: `step 2:     exit 3, 0.4s, log from byte 13: sh -c 'exit 3'`."""
+    if step.exit_code is not None:
+        outcome = f"exit {step.exit_code}" if step.exit_code >= 0 else f"killed by signal {-step.exit_code}"
+    else:
+        outcome = "did not start" if step.completed_at is not None or final else "running"
+    label = f"step {step.index}:"
+    return f"{label:<12}{outcome}, {duration(step)}, log from byte {step.log_offset}: {shlex.join(step.argv)}"
 
 
 class Progress:
