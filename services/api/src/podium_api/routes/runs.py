@@ -81,7 +81,7 @@ def _listed(run: Run) -> Run:
 
 @router.get("/{run}", response_model=RunDetail, responses=_NOT_FOUND, **operation("getRun", summary="Get a run"))
 async def get_run(project: str, run: str, storage: StorageDep) -> RunDetail:
-    """One run, with its elements' graph when it is a pipeline run."""
+    """One run, with its steps (one per command run) and, for a pipeline run, its elements' graph."""
     return masked_run(await run_detail(storage, await run_or_404(storage, project, run)))
 
 
