@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from podium_master.events import EventHub
 from podium_master.lifecycle import Lifecycle
 from podium_master.lost import LostWorkers
 from podium_master.metrics import MasterMetrics
-from podium_model import RunSource, RunStatus, RunUpdate
+from podium_model import RunSource, RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.config import parse_configuration
 from podium_storage import LogStore, Storage, migrate, open_storage
 from podium_storage.configuration import apply_configuration
@@ -70,4 +71,27 @@ async def test_the_start_timer_spares_workers_that_came_since_and_each_own_timer
     assert metrics.registry.get_sample_value("podium_master_runs_lost_total") == 2
     connected_run = await storage.get_run(here)
     assert connected_run is not None and connected_run.status == RunStatus.running
+    lost.close()
+
+
+async def test_a_worker_held_by_another_master_keeps_its_runs(storage: Storage, tmp_path: Path) -> None:
+    """Several masters: the timer ends only the runs of workers away from every master.
+
+    A worker whose row names another master, seen lately, keeps its run (and the timer looks
+    again later); one whose other master is gone too (its last_seen stopped) or that names
+    this master loses it.
+    """
+    metrics = MasterMetrics()
+    lifecycle = Lifecycle(storage, LogStore(tmp_path), EventHub(), metrics)
+    lost = LostWorkers(storage, lifecycle, set(), 60, metrics, "a", timedelta(seconds=35))
+    now = utcnow()
+    rows = {"moved": ("b", now), "orphan": ("b", now - timedelta(minutes=5)), "mine": ("a", now)}
+    runs = {}
+    for worker, (master, seen) in rows.items():
+        await storage.put_worker(worker, "workers", WorkerUpdate(is_active=True, master=master, last_seen=seen))
+        runs[worker] = await _running_on(storage, worker)
+
+    assert await lost.end_runs() == 2
+    statuses = {worker: run.status for worker in runs if (run := await storage.get_run(runs[worker]))}
+    assert statuses == {"moved": RunStatus.running, "orphan": RunStatus.exception, "mine": RunStatus.exception}
     lost.close()

@@ -31,6 +31,27 @@ async def test_workers_put_update_deactivate(storage: Storage) -> None:
     assert await storage.get_worker("nope") is None
 
 
+async def test_workers_of_several_masters(storage: Storage) -> None:
+    """`master` is kept; release_worker only by its master; deactivate_workers(master) spares the others' live ones."""
+    from datetime import timedelta
+
+    now = utcnow()
+    old = now - timedelta(minutes=5)
+    for worker_id, master, seen in (("a", "m1", now), ("b", "m2", now), ("c", "m2", old), ("d", None, now)):
+        await storage.put_worker(worker_id, "workers", WorkerUpdate(is_active=True, master=master, last_seen=seen))
+    stored = await storage.get_worker("b")
+    assert stored is not None and stored.master == "m2"
+    assert await storage.release_worker("b", "m1") is None  # m2 holds it now: m1's disconnection is stale
+    released = await storage.release_worker("a", "m1")
+    assert released is not None and not released.is_active and released.master == "m1"
+    await storage.put_worker("a", "workers", WorkerUpdate(is_active=True))
+    # m1 starts: its own, those of no master and those of a master gone (unseen since a minute ago).
+    assert await storage.deactivate_workers("m1", now - timedelta(minutes=1)) == 3
+    assert {w.id for w in await storage.list_workers() if w.is_active} == {"b"}
+    await storage.deactivate_workers("m2")
+    assert not any(w.is_active for w in await storage.list_workers())
+
+
 async def test_touch_workers_sets_last_seen_of_those_named(storage: Storage) -> None:
     """touch_workers writes last_seen of the named workers only; unknown ids and no ids are fine."""
     from datetime import timedelta

@@ -119,6 +119,24 @@ async def test_schedule_lifecycle(storage: Storage) -> None:
     assert await storage.delete_schedule("p", "nightly") is False
 
 
+async def test_a_tick_is_claimed_once_and_last_fired_at_never_moves_back(storage: Storage) -> None:
+    """claim_schedule_tick is a compare-and-set (one caller per tick, only forward); set_schedule_fired keeps
+    a later tick."""
+    await storage.put_project("p")
+    await storage.put_job("p", job_config())
+    await storage.put_schedule("p", ScheduleConfig(id="s", job="build", expression="* * * * *"))
+    tick = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+    assert await storage.claim_schedule_tick("p", "s", tick) is True
+    assert await storage.claim_schedule_tick("p", "s", tick) is False  # a second master, same tick
+    assert await storage.claim_schedule_tick("p", "s", tick.replace(minute=3)) is False  # an older one
+    later = tick.replace(minute=5)
+    assert await storage.claim_schedule_tick("p", "s", later) is True
+    await storage.set_schedule_fired("p", "s", "run-4", tick)  # the run of the older tick, recorded late
+    schedule = await storage.get_schedule("p", "s")
+    assert schedule is not None and schedule.last_fired_at == later and schedule.last_run == "run-4"
+    assert await storage.claim_schedule_tick("p", "gone", later) is False
+
+
 async def test_schedule_of_unknown_job_fails(storage: Storage) -> None:
     """A schedule needs its job."""
     await storage.put_project("p")

@@ -37,6 +37,10 @@ class Worker(WorkerBase):
     is_active: bool = False
     should_disconnect: bool = False
     last_seen: UtcDatetime | None = None
+    master: str | None = Field(
+        default=None,
+        description="The id of the master that holds (or last held) the worker's connection (`--master-id`)",
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
@@ -53,3 +57,4 @@ class WorkerUpdate(Model):
     is_active: bool | None = None
     should_disconnect: bool | None = None
     last_seen: UtcDatetime | None = None
+    master: str | None = None

@@ -52,6 +52,7 @@ from podium_model.notifications import (
 )
 from podium_model.secrets import SecretInfo
 from podium_model.users import CredentialKind, Role
+from podium_storage.leadership import Leadership, SoleLeadership
 
 audit_logger = logging.getLogger("podium.audit")
 """Where each audit entry is also written, as one line of JSON (`audit {...}`), once stored."""
@@ -202,7 +203,18 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def set_schedule_fired(self, project: str, id: str, run_id: str | None, fired_at: datetime) -> None:
-        """Record that a schedule fired at `fired_at`, starting `run_id` (None: skipped)."""
+        """Record that a schedule fired at `fired_at`, starting `run_id` (None: skipped).
+
+        `last_fired_at` never moves back: a later tick recorded meanwhile is kept.
+        """
+
+    @abc.abstractmethod
+    async def claim_schedule_tick(self, project: str, id: str, tick: datetime) -> bool:
+        """Record `tick` as the schedule's last fired tick if it is later than the one recorded.
+
+        A compare-and-set: of several masters firing the same tick, exactly one gets True
+        (and starts its run); False also when the schedule is gone.
+        """
 
     # Runs -------------------------------------------------------------------------------------
 
@@ -327,6 +339,15 @@ class Storage(abc.ABC):
         """
         return 0
 
+    # Leadership -------------------------------------------------------------------------------
+
+    def leadership(self) -> Leadership:
+        """A new claim to lead the masters of this database (`podium_storage.leadership`).
+
+        A single master serves this backend unless it says otherwise: that master always leads.
+        """
+        return SoleLeadership()
+
     # Workers ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -346,8 +367,21 @@ class Storage(abc.ABC):
         """Write the fields set in `changes`; None if unknown."""
 
     @abc.abstractmethod
-    async def deactivate_workers(self) -> int:
-        """Mark every worker inactive (master start-up); the count changed."""
+    async def deactivate_workers(self, master: str | None = None, seen_before: datetime | None = None) -> int:
+        """Mark workers inactive; the count changed.
+
+        Without arguments every worker. With `master`, those whose connection that master
+        holds, those naming no master, and (with `seen_before`) those not seen since then:
+        what a master that starts or stops may say of the workers beside other masters.
+        """
+
+    @abc.abstractmethod
+    async def release_worker(self, id: str, master: str) -> Worker | None:
+        """Mark the worker inactive if `master` still holds it; None if another master took it (or unknown).
+
+        A worker that moved to another master meanwhile stays active: the other master wrote
+        its row when it reconciled the new connection, and this older disconnection is stale.
+        """
 
     @abc.abstractmethod
     async def touch_workers(self, ids: Collection[str], seen: datetime) -> None:

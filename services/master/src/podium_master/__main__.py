@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--host", help="interface to listen on [PODIUM_MASTER_HOST; 127.0.0.1]")
+    add("--master-id",
+        help="this master's id among the masters of one database, at most 64 characters "
+        "[PODIUM_MASTER_MASTER_ID; hostname:pid]")  # fmt: skip
+    add("--leader-interval", type=float,
+        help="seconds between tries to lead (the scheduler and retention run on one master; "
+        "PostgreSQL) [PODIUM_MASTER_LEADER_INTERVAL; 1]")  # fmt: skip
     add("--port", type=int, help="port [PODIUM_MASTER_PORT; 8701]")
     add("--database-url", help="[PODIUM_DATABASE_URL]")
     add("--log-dir", help="run logs directory [PODIUM_LOG_DIR]")

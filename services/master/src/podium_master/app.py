@@ -14,9 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from podium_master.auth import Refused, authenticate_worker
 from podium_master.control_events import stream_events
+from podium_master.lost import seen_within
 from podium_master.master import Master
 from podium_master.session import WorkerSession
 from podium_master.settings import MasterSettings
+from podium_model import utcnow
 from podium_model.control import ControlAnswer, ControlResult
 from podium_model.messages import CLOSE_UNAUTHORIZED
 from podium_model.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -96,7 +98,8 @@ async def health(master: MasterDep) -> JSONResponse:
         return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER})
     # Degraded, still serving: log bytes wait on the workers until the log store has room.
     status, disk = ("degraded", "full") if master.log_space.full else ("ok", "ok")
-    return JSONResponse({"status": status, "database": "ok", "log_disk": disk, "workers": len(master.sessions)})
+    ids = {"master": master.master_id, "leader": master.leader.leading}  # which master, and whether it leads
+    return JSONResponse({"status": status, "database": "ok", "log_disk": disk, "workers": len(master.sessions), **ids})
 
 
 @public.get("/metrics")
@@ -206,7 +209,9 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
             settings.log_dir.mkdir(parents=True, exist_ok=True)
             master = Master(settings, storage, LogStore(settings.log_dir))
             await _apply_configuration(master)
-            await storage.deactivate_workers()
+            # Workers left active by this master, or by one gone for longer than a connected worker
+            # stays unseen; those of the other masters serving this database stay active.
+            await storage.deactivate_workers(settings.master_id, utcnow() - seen_within(settings))
             await master.start()
             stack.push_async_callback(master.stop)
             logger.info("master ready on %s:%s", settings.host, settings.port)

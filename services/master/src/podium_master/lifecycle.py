@@ -196,6 +196,13 @@ class Lifecycle:
             self.events.worker_changed(worker)
         return worker
 
+    async def release_worker(self, worker_id: str, master: str) -> Worker | None:
+        """Mark a worker inactive unless another master holds it now, and publish it."""
+        worker = await self.storage.release_worker(worker_id, master)
+        if worker is not None:
+            self.events.worker_changed(worker)
+        return worker
+
     async def put_worker(self, worker_id: str, owner: str, changes: WorkerUpdate) -> Worker:
         """Create or update a worker and publish it."""
         worker = await self.storage.put_worker(worker_id, owner, changes)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from podium_master.deliveries import Notifications, Sender
 from podium_master.dispatcher import Dispatcher
 from podium_master.events import EventHub
+from podium_master.leader import Leader
 from podium_master.lifecycle import PENDING, Lifecycle
 from podium_master.logspace import LogSpace
-from podium_master.lost import LostWorkers
+from podium_master.lost import LostWorkers, seen_within
 from podium_master.metrics import MasterMetrics
 from podium_master.pipelines import PipelineRunner
 from podium_master.poison import Bounces
@@ -72,8 +75,20 @@ class Master:
             self.secrets,
         )
         self.lifecycle.retry_due = self.dispatcher.wake_at
+        self.master_id = settings.master_id
+        """This master's id among the masters of its database (recorded on the workers it holds)."""
         self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock)
-        self.lost = LostWorkers(storage, self.lifecycle, self.sessions, settings.worker_lost_timeout, self.metrics)
+        self.leader = Leader(storage.leadership(), self._singletons, settings.leader_interval, self.master_id)
+        """Runs the scheduler and retention while this master leads its database's masters."""
+        self.lost = LostWorkers(
+            storage,
+            self.lifecycle,
+            self.sessions,
+            settings.worker_lost_timeout,
+            self.metrics,
+            self.master_id,
+            seen_within(settings),
+        )
         self.session_services = SessionServices(
             settings,
             storage,
@@ -109,14 +124,19 @@ class Master:
             logger.info("deliveries of %d runs stored after a stop between a run's end and its outbox", recovered)
         self._tasks.append(asyncio.create_task(self.sender.run_forever(), name="deliveries"))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
-        self._tasks.append(asyncio.create_task(self.scheduler.run_forever(), name="scheduler"))
+        self._tasks.append(asyncio.create_task(self.leader.run_forever(), name="leader"))
         self._tasks.append(asyncio.create_task(self.record_seen(), name="last seen"))
         self._tasks.append(asyncio.create_task(self.resume_retries(), name="resume retries"))
-        retention = retain_forever(self.settings, self.storage, self.logs)
-        self._tasks.append(asyncio.create_task(retention, name="retention"))
         self.pipeline_runner.open()
         self.lost.start()
         self.dispatcher.wake()
+
+    def _singletons(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """What the leader runs: the scheduler and retention (built afresh on each lead)."""
+        return [
+            ("scheduler", self.scheduler.run_forever()),
+            ("retention", retain_forever(self.settings, self.storage, self.logs)),
+        ]
 
     async def stop(self) -> None:
         """Stop dispatching, pipelines and schedules, and close every worker connection."""
@@ -132,7 +152,7 @@ class Master:
         for session in list(self.sessions.values()):
             await session.close(1001, "master stopping")
         with contextlib.suppress(Exception):
-            await self.storage.deactivate_workers()
+            await self.storage.deactivate_workers(master=self.master_id)  # the others' stay theirs
 
     async def resume_retries(self) -> None:
         """Create the retries a stop left recorded but not created (MongoDB only; SQL never leaves one)."""
@@ -173,8 +193,8 @@ class Master:
             if self.sessions.get(session.worker_id) is session:
                 del self.sessions[session.worker_id]
                 self.lost.away(session.worker_id)
-                with contextlib.suppress(Exception):
-                    await self.lifecycle.update_worker(session.worker_id, WorkerUpdate(is_active=False))
+                with contextlib.suppress(Exception):  # unless it moved to another master meanwhile
+                    await self.lifecycle.release_worker(session.worker_id, self.master_id)
             logger.info("worker %s disconnected", session.worker_id, extra=ids)
 
     # Control ---------------------------------------------------------------------------------

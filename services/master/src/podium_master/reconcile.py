@@ -70,6 +70,7 @@ async def reconcile(session: Reconciled) -> None:
             is_active=True,
             should_disconnect=False,
             last_seen=utcnow(),
+            master=services.settings.master_id,  # this master holds it now
         ),
     )
     listing = RunList.model_validate(result_of(await session.request(ListRuns(id=0)), "list"))

@@ -4,7 +4,11 @@ A schedule fires at each tick of its expression, at most once for any number of 
 ticks (a master that was down does not burst), never while the run it last started is still
 pending or running (that tick is skipped and recorded), and never while disabled. A tick is
 started once even across a crash: a run started but not yet recorded as the schedule's (the
-master stopped in between) is found among the job's runs and recorded instead. The timer
+master stopped in between) is found among the job's runs and recorded instead. Only the
+leader of the database's masters runs the scheduler (`leader`), and each tick is claimed
+first by a compare-and-set on the schedule's `last_fired_at` (`claim_schedule_tick`): of two
+masters that both believe they lead for a moment, one fires it, the other leaves it. A master
+killed between the claim and the run's creation loses that one tick (at most once). The timer
 sleeps until the earliest next tick; `wake()` (a control dispatch, a configuration apply)
 makes it re-read the schedules at once. Time comes from a `Clock`, which tests replace.
 """
@@ -70,7 +74,7 @@ def next_tick(expression: str, after: datetime) -> datetime:
 
 
 class Scheduler:
-    """Fires the enabled schedules of every project; one loop per master.
+    """Fires the enabled schedules of every project; run by the leader of the masters only.
 
     Args:
         storage: where schedules are read and their ticks recorded.
@@ -161,17 +165,19 @@ class Scheduler:
             logger.info("schedule %s: tick %s was started already as run %s", where, tick, started.id)
             await storage.set_schedule_fired(schedule.project, schedule.id, started.id, tick)
             return
+        if not await storage.claim_schedule_tick(schedule.project, schedule.id, tick):
+            logger.info("schedule %s: tick %s was fired already by another master", where, tick)
+            return
+        # Claimed: the tick is recorded as fired; a skip below needs no further write.
         if schedule.last_run is not None:
             last = await storage.get_run(schedule.last_run)
             if last is not None and last.status in _BUSY:
                 logger.info("schedule %s: tick %s skipped, run %s is %s", where, tick, last.id, last.status)
-                await storage.set_schedule_fired(schedule.project, schedule.id, None, tick)
                 return
         job = await storage.get_job(schedule.project, schedule.job)
         if job is None or not job.is_enabled:
             state = "missing" if job is None else "disabled"
             logger.warning("schedule %s: tick %s skipped, job %s is %s", where, tick, schedule.job, state)
-            await storage.set_schedule_fired(schedule.project, schedule.id, None, tick)
             return
         source = RunSource(type="schedule", schedule=schedule.id)
         secret = secret_keys(job.parameters)

@@ -7,6 +7,8 @@ environment for the rest (an empty variable counts as unset), as the api does. T
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +17,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.podium/podium.db"
 DEFAULT_LOG_DIR = "./.podium/logs"
+
+
+MASTER_ID_LENGTH = 64
+"""The longest `--master-id` (the workers' `master` column)."""
+
+
+def default_master_id() -> str:
+    """`hostname:pid`, cut to `MASTER_ID_LENGTH` (the pid kept): unique among the masters of a database."""
+    suffix = f":{os.getpid()}"
+    return socket.gethostname()[: MASTER_ID_LENGTH - len(suffix)] + suffix
 
 
 def _shared(name: str, *variables: str) -> AliasChoices:
@@ -29,6 +41,19 @@ class MasterSettings(BaseSettings):
         env_prefix="PODIUM_MASTER_", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
+    master_id: str = Field(
+        default_factory=default_master_id,
+        min_length=1,
+        max_length=MASTER_ID_LENGTH,
+        description="This master's id among the masters of one database (default `hostname:pid`); "
+        "recorded on the workers it holds",
+    )
+    leader_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between a master's tries to lead (PostgreSQL) and the leader's checks of its lock",
+    )
     host: str = Field(default="127.0.0.1", description="Interface to listen on")
     port: int = Field(default=8701, ge=0, le=65535, description="Port of the control API and the worker websocket")
     database_url: str = Field(

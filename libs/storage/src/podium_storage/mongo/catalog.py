@@ -195,7 +195,20 @@ class CatalogStore(MongoBase):
 
     async def set_schedule_fired(self, project: str, id: str, run_id: str | None, fired_at: datetime) -> None:
         """Record that a schedule fired at `fired_at`, starting `run_id` (None: skipped)."""
-        values: Document = {"last_fired_at": ms(fired_at)}
+        values: Document = {"updated_at": now_ms()}
         if run_id is not None:
             values["last_run"] = run_id
-        await self._set(self._db.schedules, key(project, id), values)
+        with translate_errors():  # $max: never back (null sorts before every date)
+            await self._db.schedules.update_one(
+                {"_id": key(project, id)}, {"$set": values, "$max": {"last_fired_at": ms(fired_at)}}
+            )
+
+    async def claim_schedule_tick(self, project: str, id: str, tick: datetime) -> bool:
+        """Record `tick` as fired if it is later than the recorded one; True for the one caller that did."""
+        earlier: list[Document] = [{"last_fired_at": None}, {"last_fired_at": {"$lt": ms(tick)}}]
+        with translate_errors():
+            result = await self._db.schedules.update_one(
+                {"_id": key(project, id), "$or": earlier},
+                {"$set": {"last_fired_at": ms(tick), "updated_at": now_ms()}},
+            )
+        return result.modified_count == 1

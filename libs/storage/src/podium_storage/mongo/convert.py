@@ -111,6 +111,7 @@ def worker(doc: Document) -> Worker:
             "is_active": doc.get("is_active", False),
             "should_disconnect": doc.get("should_disconnect", False),
             "last_seen": doc.get("last_seen"),
+            "master": doc.get("master"),
             "created_at": doc["created_at"],
             "updated_at": doc["updated_at"],
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
+from pymongo import ReturnDocument
+
 from podium_model import Worker, WorkerUpdate
 from podium_storage.interface import AlreadyExists, StorageError
 from podium_storage.mongo import convert
@@ -19,6 +21,7 @@ _DEFAULTS: Document = {
     "is_active": False,
     "should_disconnect": False,
     "last_seen": None,
+    "master": None,
 }
 
 
@@ -76,10 +79,24 @@ class WorkerStore(MongoBase):
         with translate_errors():
             await self._db.workers.update_many({"_id": {"$in": list(ids)}}, {"$set": {"last_seen": ms(seen)}})
 
-    async def deactivate_workers(self) -> int:
-        """Mark every worker inactive (master start-up); the count changed."""
+    async def deactivate_workers(self, master: str | None = None, seen_before: datetime | None = None) -> int:
+        """Mark workers inactive (every one, or those of `master`, of none, or unseen since `seen_before`)."""
+        query: Document = {"is_active": True}
+        if master is not None:
+            mine: list[Document] = [{"master": master}, {"master": None}]
+            if seen_before is not None:
+                mine += [{"last_seen": None}, {"last_seen": {"$lt": ms(seen_before)}}]
+            query["$or"] = mine
         with translate_errors():
-            result = await self._db.workers.update_many(
-                {"is_active": True}, {"$set": {"is_active": False, "updated_at": now_ms()}}
-            )
+            result = await self._db.workers.update_many(query, {"$set": {"is_active": False, "updated_at": now_ms()}})
         return result.modified_count
+
+    async def release_worker(self, id: str, master: str) -> Worker | None:
+        """Mark the worker inactive if `master` still holds it; None if another master took it."""
+        with translate_errors():
+            document = await self._db.workers.find_one_and_update(
+                {"_id": id, "master": master},
+                {"$set": {"is_active": False, "updated_at": now_ms()}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return None if document is None else convert.worker(document)

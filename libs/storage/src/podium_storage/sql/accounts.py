@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -88,10 +88,27 @@ class AccountStore(SqlBase):
         query = update(_workers).where(_workers.c.id.in_(list(ids))).values(last_seen=seen)
         await self._writing(lambda connection: connection.execute(query))
 
-    async def deactivate_workers(self) -> int:
-        """Mark every worker inactive (master start-up); the count changed."""
-        query = update(_workers).where(_workers.c.is_active.is_(True)).values(is_active=False, updated_at=utcnow())
+    async def deactivate_workers(self, master: str | None = None, seen_before: datetime | None = None) -> int:
+        """Mark workers inactive (every one, or those of `master`, of none, or unseen since `seen_before`)."""
+        query = update(_workers).where(_workers.c.is_active.is_(True))
+        if master is not None:
+            mine = [_workers.c.master == master, _workers.c.master.is_(None)]
+            if seen_before is not None:
+                mine += [_workers.c.last_seen.is_(None), _workers.c.last_seen < seen_before]
+            query = query.where(or_(*mine))
+        query = query.values(is_active=False, updated_at=utcnow())
         return await self._writing(lambda connection: int(connection.execute(query).rowcount))
+
+    async def release_worker(self, id: str, master: str) -> Worker | None:
+        """Mark the worker inactive if `master` still holds it; None if another master took it."""
+        query = (
+            update(_workers)
+            .where(_workers.c.id == id, _workers.c.master == master)
+            .values(is_active=False, updated_at=utcnow())
+            .returning(*_workers.c)
+        )
+        row = await self._writing(lambda connection: connection.execute(query).first())
+        return None if row is None else convert.worker(row)
 
     # Users ------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from podium_model import Job, Project, Schedule, utcnow
@@ -218,8 +218,20 @@ class CatalogStore(SqlBase):
 
     async def set_schedule_fired(self, project: str, id: str, run_id: str | None, fired_at: datetime) -> None:
         """Record that a schedule fired at `fired_at`, starting `run_id` (None: skipped)."""
-        values: dict[str, Any] = {"last_fired_at": fired_at, "updated_at": utcnow()}
+        fired = _schedules.c.last_fired_at
+        later = case((or_(fired.is_(None), fired < fired_at), fired_at), else_=fired)  # never back
+        values: dict[str, Any] = {"last_fired_at": later, "updated_at": utcnow()}
         if run_id is not None:
             values["last_run"] = run_id
         query = update(_schedules).where(_schedules.c.project == project, _schedules.c.id == id).values(**values)
         await self._writing(lambda connection: connection.execute(query))
+
+    async def claim_schedule_tick(self, project: str, id: str, tick: datetime) -> bool:
+        """Record `tick` as fired if it is later than the recorded one; True for the one caller that did."""
+        fired = _schedules.c.last_fired_at
+        query = (
+            update(_schedules)
+            .where(_schedules.c.project == project, _schedules.c.id == id, or_(fired.is_(None), fired < tick))
+            .values(last_fired_at=tick, updated_at=utcnow())
+        )
+        return await self._writing(lambda connection: connection.execute(query).rowcount == 1)

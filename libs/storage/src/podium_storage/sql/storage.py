@@ -6,14 +6,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from podium_storage.interface import Storage
+from podium_storage.leadership import Leadership, SoleLeadership
 from podium_storage.sql.access import AccessStore
 from podium_storage.sql.accounts import AccountStore
 from podium_storage.sql.audit import AuditStore
 from podium_storage.sql.backup import BackupStore
 from podium_storage.sql.catalog import CatalogStore
 from podium_storage.sql.deliveries import DeliveryStore
+from podium_storage.sql.leadership import AdvisoryLeadership
 from podium_storage.sql.runs import RunStore
 from podium_storage.sql.secrets import SecretStore
+from podium_storage.urls import is_sqlite
 
 
 class SqlStorage(
@@ -27,6 +30,10 @@ class SqlStorage(
 
     def __init__(self, url: URL) -> None:
         super().__init__(url)
+
+    def leadership(self) -> Leadership:
+        """An advisory lock on PostgreSQL (several masters may share it); SQLite has one master."""
+        return SoleLeadership() if is_sqlite(self.url) else AdvisoryLeadership(self.url)
 
     async def close(self) -> None:
         """Release connections."""

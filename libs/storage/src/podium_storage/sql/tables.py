@@ -217,6 +217,8 @@ class WorkerRow(Base, table=True):
     is_active: bool = Field(default=False, sa_type=Boolean)
     should_disconnect: bool = Field(default=False, sa_type=Boolean)
     last_seen: datetime | None = _date(nullable=True)
+    # The master holding (or that last held) its connection (migration 0013).
+    master: str | None = Field(default=None, sa_type=String(64), nullable=True)
     created_at: datetime = _date()
     updated_at: datetime = _date()
 
