@@ -27,7 +27,6 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.images import Image
 
-from podium_model.jobs import memory_bytes
 from podium_worker import _runfiles as files
 from podium_worker import keepalive
 
@@ -137,6 +136,8 @@ def create(engine: docker.DockerClient, run_dir: Path, request: dict[str, Any], 
     if settings.get("cpus"):
         options["nano_cpus"] = int(settings["cpus"] * 1e9)
     if settings.get("memory"):
+        from podium_model.jobs import memory_bytes  # pydantic and every model: only a run that needs it
+
         options["mem_limit"] = memory_bytes(settings["memory"])
     try:
         container: Container = engine.containers.create(found, **options)
