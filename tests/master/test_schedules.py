@@ -182,3 +182,15 @@ async def test_timer_sleeps_until_the_tick(storage: Storage, tmp_path: Path) -> 
         loop.cancel()
         with pytest.raises(asyncio.CancelledError):
             await loop
+
+
+async def test_two_schedulers_that_both_believe_they_lead_fire_a_tick_once(storage: Storage, tmp_path: Path) -> None:
+    """Each tick is claimed by a compare-and-set: of two masters firing it, one starts its run."""
+    schedule = await storage.get_schedule("demo", "every-minute")
+    assert schedule is not None
+    boundary = next_tick("* * * * *", schedule.created_at)
+    clock = FakeClock(boundary)
+    first, second = _master(storage, tmp_path, clock), _master(storage, tmp_path, clock)
+    await asyncio.gather(first.scheduler.fire_due(), second.scheduler.fire_due())
+    assert len(await _runs(storage)) == 1
+    assert len(first.wakes) + len(second.wakes) == 1  # only the one that started it wakes its dispatcher

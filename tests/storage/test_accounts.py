@@ -48,6 +48,9 @@ async def test_workers_of_several_masters(storage: Storage) -> None:
     # m1 starts: its own, those of no master and those of a master gone (unseen since a minute ago).
     assert await storage.deactivate_workers("m1", now - timedelta(minutes=1)) == 3
     assert {w.id for w in await storage.list_workers() if w.is_active} == {"b"}
+    await storage.put_worker("c", "workers", WorkerUpdate(is_active=True))  # c: m2's, unseen for 5 minutes
+    assert await storage.deactivate_workers(seen_before=now - timedelta(minutes=1)) == 1  # the leader's sweep
+    assert {w.id for w in await storage.list_workers() if w.is_active} == {"b"}
     await storage.deactivate_workers("m2")
     assert not any(w.is_active for w in await storage.list_workers())
 

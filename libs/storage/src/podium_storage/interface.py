@@ -370,9 +370,10 @@ class Storage(abc.ABC):
     async def deactivate_workers(self, master: str | None = None, seen_before: datetime | None = None) -> int:
         """Mark workers inactive; the count changed.
 
-        Without arguments every worker. With `master`, those whose connection that master
-        holds, those naming no master, and (with `seen_before`) those not seen since then:
-        what a master that starts or stops may say of the workers beside other masters.
+        Without arguments every worker. Else those matching either criterion given: `master`,
+        those whose connection that master holds and those naming no master; `seen_before`,
+        those not seen since then (their master is gone). What a master that starts, stops or
+        leads may say of the workers beside other masters.
         """
 
     @abc.abstractmethod

@@ -41,6 +41,9 @@ from podium_storage.secretfiles import secrets_keys
 
 logger = logging.getLogger(__name__)
 
+SHARED_SCHEDULES_REREAD = 10.0
+"""Seconds between the leader's reads of the schedules when several masters may serve the database."""
+
 
 class Master:
     """Supervises the worker connections and owns the dispatcher."""
@@ -77,8 +80,10 @@ class Master:
         self.lifecycle.retry_due = self.dispatcher.wake_at
         self.master_id = settings.master_id
         """This master's id among the masters of its database (recorded on the workers it holds)."""
-        self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock)
-        self.leader = Leader(storage.leadership(), self._singletons, settings.leader_interval, self.master_id)
+        leadership = storage.leadership()
+        reread = SHARED_SCHEDULES_REREAD if leadership.shared else None
+        self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock, reread)
+        self.leader = Leader(leadership, self._singletons, settings.leader_interval, self.master_id)
         """Runs the scheduler and retention while this master leads its database's masters."""
         self.lost = LostWorkers(
             storage,
@@ -132,11 +137,30 @@ class Master:
         self.dispatcher.wake()
 
     def _singletons(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
-        """What the leader runs: the scheduler and retention (built afresh on each lead)."""
+        """What the leader runs: the scheduler, retention and the stale workers' sweep (built afresh on each lead)."""
         return [
             ("scheduler", self.scheduler.run_forever()),
             ("retention", retain_forever(self.settings, self.storage, self.logs)),
+            ("stale workers", self.deactivate_stale_workers()),
         ]
+
+    async def deactivate_stale_workers(self) -> None:
+        """Mark inactive, every `seen_within`, the workers no master has seen for that long.
+
+        A master killed leaves its workers' rows active; those that connect elsewhere are
+        written again, the others would stay active for good without this sweep.
+        """
+        window = seen_within(self.settings)
+        while True:
+            await asyncio.sleep(window.total_seconds())
+            try:
+                stale = await self.storage.deactivate_workers(seen_before=utcnow() - window)
+            except StorageError as exc:
+                self.metrics.storage_errors.inc()
+                logger.warning("stale workers not marked inactive (retried): %s", exc)
+                continue
+            if stale:
+                logger.info("%d workers unseen for %.0f s marked inactive", stale, window.total_seconds())
 
     async def stop(self) -> None:
         """Stop dispatching, pipelines and schedules, and close every worker connection."""

@@ -82,6 +82,9 @@ class Scheduler:
         wake: tells the dispatcher a run is waiting.
         metrics: counts the passes the database refused.
         clock: where time is read (the system clock unless a test gives one).
+        reread: seconds between reads of the schedules at the longest (None: only at a tick or a
+            wake-up). Several masters: a schedule applied through another master does not wake
+            this one, so the leader reads them again this often.
     """
 
     def __init__(
@@ -91,7 +94,9 @@ class Scheduler:
         wake: Callable[[], None],
         metrics: MasterMetrics,
         clock: Clock | None = None,
+        reread: float | None = None,
     ) -> None:
+        self.reread = None if reread is None else timedelta(seconds=reread)
         self.storage = storage
         self.lifecycle = lifecycle
         self._wake_dispatcher = wake
@@ -119,6 +124,9 @@ class Scheduler:
             except Exception:
                 logger.exception("schedule pass failed; retrying soon")
                 upcoming = self.clock.now() + _RETRY
+            if self.reread is not None:
+                soon = self.clock.now() + self.reread
+                upcoming = soon if upcoming is None else min(upcoming, soon)
             waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._event.wait())]
             if upcoming is not None:
                 waits.append(asyncio.ensure_future(self.clock.sleep_until(upcoming)))

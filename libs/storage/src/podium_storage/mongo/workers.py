@@ -80,13 +80,15 @@ class WorkerStore(MongoBase):
             await self._db.workers.update_many({"_id": {"$in": list(ids)}}, {"$set": {"last_seen": ms(seen)}})
 
     async def deactivate_workers(self, master: str | None = None, seen_before: datetime | None = None) -> int:
-        """Mark workers inactive (every one, or those of `master`, of none, or unseen since `seen_before`)."""
+        """Mark workers inactive (every one, or those of `master` or of none, or those unseen since `seen_before`)."""
         query: Document = {"is_active": True}
+        which: list[Document] = []
         if master is not None:
-            mine: list[Document] = [{"master": master}, {"master": None}]
-            if seen_before is not None:
-                mine += [{"last_seen": None}, {"last_seen": {"$lt": ms(seen_before)}}]
-            query["$or"] = mine
+            which += [{"master": master}, {"master": None}]
+        if seen_before is not None:
+            which += [{"last_seen": None}, {"last_seen": {"$lt": ms(seen_before)}}]
+        if which:
+            query["$or"] = which
         with translate_errors():
             result = await self._db.workers.update_many(query, {"$set": {"is_active": False, "updated_at": now_ms()}})
         return result.modified_count

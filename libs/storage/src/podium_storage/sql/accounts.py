@@ -89,13 +89,15 @@ class AccountStore(SqlBase):
         await self._writing(lambda connection: connection.execute(query))
 
     async def deactivate_workers(self, master: str | None = None, seen_before: datetime | None = None) -> int:
-        """Mark workers inactive (every one, or those of `master`, of none, or unseen since `seen_before`)."""
+        """Mark workers inactive (every one, or those of `master` or of none, or those unseen since `seen_before`)."""
         query = update(_workers).where(_workers.c.is_active.is_(True))
+        which = []
         if master is not None:
-            mine = [_workers.c.master == master, _workers.c.master.is_(None)]
-            if seen_before is not None:
-                mine += [_workers.c.last_seen.is_(None), _workers.c.last_seen < seen_before]
-            query = query.where(or_(*mine))
+            which += [_workers.c.master == master, _workers.c.master.is_(None)]
+        if seen_before is not None:
+            which += [_workers.c.last_seen.is_(None), _workers.c.last_seen < seen_before]
+        if which:
+            query = query.where(or_(*which))
         query = query.values(is_active=False, updated_at=utcnow())
         return await self._writing(lambda connection: int(connection.execute(query).rowcount))
 
