@@ -277,13 +277,18 @@ async def test_steps_are_stored_updated_and_cleared(storage: Storage) -> None:
     assert running is not None and running.steps == [first]
     done = first.model_copy(update={"completed_at": start + timedelta(seconds=1), "exit_code": 0})
     second = RunStep(index=2, argv=["false"], started_at=start + timedelta(seconds=1), log_offset=17)
-    updated = await storage.update_run(run.id, RunUpdate(steps=[done, second]))
-    assert updated is not None and updated.steps == [done, second]
+    # The master's write of a running run's steps: only while it runs (running → running).
+    updated = await storage.transition_run(
+        run.id, [RunStatus.running], RunStatus.running, RunUpdate(steps=[done, second])
+    )
+    assert updated is not None and updated.steps == [done, second] and updated.status is RunStatus.running
     failed = second.model_copy(update={"completed_at": start + timedelta(seconds=2), "exit_code": -9})
     final = await storage.transition_run(
         run.id, [RunStatus.running], RunStatus.failed, RunUpdate(steps=[done, failed], reason="command 2")
     )
     assert final is not None and final.steps == [done, failed]
+    late = RunUpdate(steps=[done, second])
+    assert await storage.transition_run(run.id, [RunStatus.running], RunStatus.running, late) is None
     assert (await storage.get_run(run.id)) == final
     listed = (await storage.list_runs(RunFilter(project="p"))).items
     assert listed[0].steps == [done, failed]

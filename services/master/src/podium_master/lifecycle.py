@@ -152,6 +152,15 @@ class Lifecycle:
             self.events.run_changed(run)
         return run
 
+    async def update_running(self, run_id: str, changes: RunUpdate) -> Run | None:
+        """Write fields of a run only while it is running (a compare-and-set running → running),
+        and publish it: a late write never lands on a run that ended or went back to pending."""
+        run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.running, RUNNING))
+        if run is not None:
+            self.holders.observe(run)
+            self.events.run_changed(run)
+        return run
+
     async def claim(
         self, run_id: str, worker: str, retry: RetryPolicy | None = None, *, replace_retry: bool = False
     ) -> Run | None:

@@ -86,8 +86,8 @@ class RunSync:
     """Uploads in a row that brought no byte: at `STALLED_UPLOADS`, the run ends without the missing ones."""
     steps: list[RunStep] = field(default_factory=list)
     """The run's steps as the worker reported them; stored with a delay (`STEPS_WRITE_DELAY`)."""
-    steps_due: bool = False
-    """A write of `steps` is scheduled."""
+    steps_timer: asyncio.TimerHandle | None = None
+    """The write of `steps` scheduled, if any."""
 
 
 class WorkerSession:
@@ -154,6 +154,9 @@ class WorkerSession:
             watchdog.cancel()
             for task in list(self._tasks):
                 task.cancel()
+            for sync in self.runs.values():
+                if sync.steps_timer is not None:  # the next connection sends every step again
+                    sync.steps_timer.cancel()
             for future in self._pending.values():
                 future.cancel()
             self._pending.clear()
@@ -387,19 +390,27 @@ class WorkerSession:
             if known is None or known.completed_at is None:
                 merged[step.index] = step
         sync.steps = [merged[index] for index in sorted(merged)]
-        if not sync.steps_due:
-            sync.steps_due = True
-            asyncio.get_running_loop().call_later(
+        if sync.steps_timer is None:
+            sync.steps_timer = asyncio.get_running_loop().call_later(
                 STEPS_WRITE_DELAY, lambda: self._spawn(self._write_steps(run_id, sync), f"steps {run_id}")
             )
 
     async def _write_steps(self, run_id: str, sync: RunSync) -> None:
-        """Store the steps of a run still running here (else its final status carries them)."""
-        sync.steps_due = False
-        if sync.finishing or self.runs.get(run_id) is not sync or self._closing:
+        """Store the steps of a run still running here (else its final status carries them).
+
+        Only while this session holds the run and the run is running: a connection that ended
+        (the worker's next one sends every step again), or a final status recorded meanwhile,
+        is never overwritten with older steps.
+        """
+        sync.steps_timer = None
+        if (
+            sync.finishing
+            or self.runs.get(run_id) is not sync
+            or self.services.sessions.get(self.worker_id) is not self
+        ):
             return
         try:
-            await self.services.lifecycle.update(run_id, RunUpdate(steps=sync.steps))
+            await self.services.lifecycle.update_running(run_id, RunUpdate(steps=sync.steps))
         except StorageError as exc:  # the next chunk's steps, or the final status, write them
             logger.info("worker %s: steps of run %s not stored yet: %s", self.worker_id, run_id, exc)
 
