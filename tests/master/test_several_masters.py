@@ -132,6 +132,7 @@ def test_the_leader_fires_each_tick_once_and_a_killed_leader_is_replaced(stack: 
         first = wait_until(masters.leader, 10, "one leader")
         other = "b" if first == "a" else "a"
         assert masters.health(other)["master"] == other and not masters.health(other)["leader"]
+        assert "podium_master_leader 0.0" in httpx.get(masters.url(other, "/metrics"), timeout=5).text
         worker_argv = [
             "podium-worker",
             "--master", masters.socket(other),
@@ -147,6 +148,7 @@ def test_the_leader_fires_each_tick_once_and_a_killed_leader_is_replaced(stack: 
         killed_at = time.monotonic()
         wait_until(lambda: masters.health(other)["leader"], 10, f"master {other} leading")
         takeover = time.monotonic() - killed_at
+        assert "podium_master_leader 1.0" in httpx.get(masters.url(other, "/metrics"), timeout=5).text
         follower_output = masters.services[other]
         wait_until(lambda: len(_ticks(follower_output.output)[0]) >= 5, 20, "five ticks of the new leader")
     finally:

@@ -34,9 +34,18 @@ class Leader:
         singletons: the tasks of the leader, built each time leadership is won.
         interval: seconds between tries (follower) or checks (leader).
         master_id: this master's id, for the logs.
+        changed: told True when this master comes to lead, False when it stops (the metric).
     """
 
-    def __init__(self, leadership: Leadership, singletons: Singletons, interval: float, master_id: str) -> None:
+    def __init__(
+        self,
+        leadership: Leadership,
+        singletons: Singletons,
+        interval: float,
+        master_id: str,
+        changed: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.changed = changed
         self.leadership = leadership
         self.singletons = singletons
         self.interval = interval
@@ -67,9 +76,13 @@ class Leader:
 
     def _lead(self) -> None:
         self.leading = True
+        if self.changed is not None:
+            self.changed(True)
         self._tasks = [asyncio.create_task(coroutine, name=name) for name, coroutine in self.singletons()]
 
     async def _follow(self) -> None:
+        if self.leading and self.changed is not None:
+            self.changed(False)
         self.leading = False
         tasks, self._tasks = self._tasks, []
         for task in tasks:

@@ -83,7 +83,9 @@ class Master:
         leadership = storage.leadership()
         reread = SHARED_SCHEDULES_REREAD if leadership.shared else None
         self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock, reread)
-        self.leader = Leader(leadership, self._singletons, settings.leader_interval, self.master_id)
+        self.leader = Leader(
+            leadership, self._singletons, settings.leader_interval, self.master_id, self.metrics.leader.set
+        )
         """Runs the scheduler and retention while this master leads its database's masters."""
         self.lost = LostWorkers(
             storage,

@@ -113,6 +113,9 @@ class MasterMetrics:
         self.log_chunks_refused = Counter(
             "podium_master_log_chunks_refused_total", "Log chunks not stored because the log store was full", registry=r
         )
+        self.leader = Gauge(
+            "podium_master_leader", "1 while this master leads (it runs the schedules, retention)", registry=r
+        )
         self.workers_connected = Gauge("podium_master_workers_connected", "Open worker connections", registry=r)
         self.workers_active = Gauge("podium_master_workers_active", "Workers ready to take runs", registry=r)
         self.slots_busy = Gauge("podium_master_worker_slots_busy", "Runs held by connected workers", registry=r)
