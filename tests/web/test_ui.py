@@ -359,12 +359,13 @@ def test_pipeline_graph(page: Page, stack: UiStack) -> None:
 
 
 def test_a_stopped_worker_turns_inactive(page: Page, stack: UiStack) -> None:
-    """The workers page shows a second worker active, then inactive once its process stops."""
+    """The workers page shows a second worker active, with its master, then inactive once its process stops."""
     worker = stack.start_worker("w2", 1, "os=linux")
     page.goto("/#/workers")
     card = page.locator('[data-worker="w2"]')
     expect(card).to_have_attribute("data-state", "active")
     expect(card).to_contain_text("os=linux")
+    expect(card).to_contain_text(re.compile(r"master \S+:\d+"))  # the master holding it (hostname:pid)
     screenshot(page, "workers")
     worker.stop()
     expect(card).to_have_attribute("data-state", "inactive")

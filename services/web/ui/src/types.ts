@@ -154,6 +154,7 @@ export interface Worker {
   is_enabled: boolean;
   is_active: boolean;
   last_seen: string | null;
+  master: string | null;
 }
 
 export interface Schedule {

@@ -50,6 +50,7 @@ export function Workers() {
               <p class="muted">
                 owner {worker.owner} · version {worker.version || "?"} · {worker.executor_limit} executors · last seen{" "}
                 {formatTime(worker.last_seen)}
+                {worker.master ? ` · master ${worker.master}` : null}
               </p>
               <h3>Properties</h3>
               {Object.keys(worker.properties).length ? (
