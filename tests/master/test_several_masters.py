@@ -1,4 +1,4 @@
-"""Several masters on one PostgreSQL database, as real processes (docs/architecture.md, Several masters).
+"""Several masters on one PostgreSQL (or MongoDB) database, as real processes (docs/architecture.md, Several masters).
 
 Two masters share the database and the log directory. The leader (advisory lock) alone fires
 the schedules; killed, the other takes over within about a second and no tick fires twice.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ import pytest
 
 from tests.databases import fresh_database
 from tests.master.conftest import START_TIMEOUT
+from tests.mongo_server import mongo_server, mongo_url
 from tests.stack import Stack
 from tests.support import Service, free_port, python_module, wait_until
 
 pytestmark = pytest.mark.postgres
+__all__ = ["mongo_server", "mongo_url"]  # fixtures the MongoDB parameter uses
 
 CONFIG = """
 projects:
@@ -42,19 +45,35 @@ FIRED = re.compile(r"schedule demo/every fired for (\S+ \S+): run (\S+)")
 SKIPPED = re.compile(r"schedule demo/every: tick (\S+ \S+) skipped")
 
 
+@contextmanager
+def _prepared(url: str, tmp_path: Path) -> Iterator[Stack]:
+    config = tmp_path / "podium.yaml"
+    config.write_text(CONFIG)
+    stack = Stack(tmp_path, url)
+    stack.prepare()
+    stack.config = config
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(params=["postgresql", pytest.param("mongodb", marks=pytest.mark.mongodb)])
+def shared_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A prepared database holding the demo project, PostgreSQL (advisory lock) or MongoDB (lease)."""
+    if request.param == "mongodb":
+        with _prepared(request.getfixturevalue("mongo_url"), tmp_path) as stack:
+            yield stack
+        return
+    with fresh_database("postgresql", tmp_path) as url, _prepared(url, tmp_path) as stack:
+        yield stack
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """A prepared PostgreSQL database holding the demo project (no process started yet)."""
-    with fresh_database("postgresql", tmp_path) as url:
-        config = tmp_path / "podium.yaml"
-        config.write_text(CONFIG)
-        stack = Stack(tmp_path, url)
-        stack.prepare()
-        stack.config = config
-        try:
-            yield stack
-        finally:
-            stack.stop()
+    with fresh_database("postgresql", tmp_path) as url, _prepared(url, tmp_path) as stack:
+        yield stack
 
 
 class Masters:
@@ -118,11 +137,13 @@ def _ticks(output: str) -> tuple[list[datetime], list[str]]:
     return ticks, [m.group(2) for m in FIRED.finditer(output)]
 
 
-def test_the_leader_fires_each_tick_once_and_a_killed_leader_is_replaced(stack: Stack) -> None:
+def test_the_leader_fires_each_tick_once_and_a_killed_leader_is_replaced(shared_stack: Stack) -> None:
     """A schedule ticking every second over ~10 s, its leader SIGKILLed half-way: no tick twice.
 
-    The ticks due while no master led collapse into one (the first the new leader fires).
+    The ticks due while no master led collapse into one (the first the new leader fires). On
+    MongoDB the new leader waits for the killed one's lease to expire (10 s).
     """
+    stack = shared_stack
     masters = Masters(stack)
     fast = python_module("tests.master.fast_clock_master")
     env = {"PODIUM_TEST_CLOCK_EPOCH": str(time.time()), "PODIUM_TEST_CLOCK_SPEED": str(SPEED)}
@@ -146,7 +167,7 @@ def test_the_leader_fires_each_tick_once_and_a_killed_leader_is_replaced(stack: 
         wait_until(lambda: len(_ticks(leader_output.output)[0]) >= 5, 20, "five ticks of the first leader")
         masters.services[first].kill()
         killed_at = time.monotonic()
-        wait_until(lambda: masters.health(other)["leader"], 10, f"master {other} leading")
+        wait_until(lambda: masters.health(other)["leader"], 30, f"master {other} leading")
         takeover = time.monotonic() - killed_at
         assert "podium_master_leader 1.0" in httpx.get(masters.url(other, "/metrics"), timeout=5).text
         follower_output = masters.services[other]

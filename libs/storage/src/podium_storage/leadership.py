@@ -4,8 +4,9 @@ On PostgreSQL several masters may share a database; the leader is the one holdin
 session-level advisory lock (`pg_try_advisory_lock(LEADER_LOCK)`) on a connection of its
 own, outside the pool. The lock lasts as long as that connection: a leader that dies, is
 killed or loses the network frees it as soon as the server sees the connection close, and
-another master takes it at its next try. On SQLite and MongoDB a single master serves a
-database: it always leads (`SoleLeadership`), and no timer runs at all.
+another master takes it at its next try. On MongoDB the leader holds a lease document it
+renews (`mongo.leadership`). On SQLite a single master serves a database: it always leads
+(`SoleLeadership`), and no timer runs at all.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "[PODIUM_MASTER_MASTER_ID; hostname:pid]")  # fmt: skip
     add("--leader-interval", type=float,
         help="seconds between tries to lead (the scheduler and retention run on one master; "
-        "PostgreSQL) [PODIUM_MASTER_LEADER_INTERVAL; 1]")  # fmt: skip
+        "PostgreSQL, MongoDB) [PODIUM_MASTER_LEADER_INTERVAL; 1]")  # fmt: skip
     add("--port", type=int, help="port [PODIUM_MASTER_PORT; 8701]")
     add("--database-url", help="[PODIUM_DATABASE_URL]")
     add("--log-dir", help="run logs directory [PODIUM_LOG_DIR]")

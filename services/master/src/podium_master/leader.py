@@ -1,13 +1,15 @@
 """The singletons of a database's masters: the scheduler and retention run on the leader only.
 
 The leader is the master holding `storage.leadership()`: on PostgreSQL an advisory lock on
-a connection of its own (`podium_storage.sql.leadership`), on SQLite and MongoDB always the
-one master. Every `leader_interval` seconds (1 by default) a follower tries the lock and the
-leader checks its lock connection still answers; nothing of this is on a run's path. A leader
-killed frees the lock with its connection, so another master leads within about one interval;
-ticks due meanwhile collapse into one (`schedules`), and a schedule's tick is claimed by a
-compare-and-set in storage, so two masters that both believe they lead for a moment still
-fire it once. A single-master backend starts the singletons at once and runs no timer.
+a connection of its own (`podium_storage.sql.leadership`), on MongoDB a lease document
+(`podium_storage.mongo.leadership`), on SQLite always the one master. Every
+`leader_interval` seconds (1 by default) a follower tries to lead and the leader checks it
+still does; nothing of this is on a run's path. A leader killed frees the lock with its
+connection, so another master leads within about one interval (MongoDB: once the lease
+expires); ticks due meanwhile collapse into one (`schedules`), and a schedule's tick is
+claimed by a compare-and-set in storage, so two masters that both believe they lead for a
+moment still fire it once. A single-master backend starts the singletons at once and runs
+no timer.
 """
 
 from __future__ import annotations

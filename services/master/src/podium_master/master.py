@@ -42,7 +42,8 @@ from podium_storage.secretfiles import secrets_keys
 logger = logging.getLogger(__name__)
 
 SHARED_SCHEDULES_REREAD = 10.0
-"""Seconds between the leader's reads of the schedules when several masters may serve the database."""
+"""Seconds between the leader's reads of the schedules when several masters may serve the database
+(PostgreSQL, MongoDB)."""
 
 
 class Master:

@@ -52,7 +52,8 @@ class MasterSettings(BaseSettings):
         default=1.0,
         gt=0,
         le=60,
-        description="Seconds between a master's tries to lead (PostgreSQL) and the leader's checks of its lock",
+        description="Seconds between a master's tries to lead (PostgreSQL, MongoDB) and the leader's checks of "
+        "its lock",
     )
     host: str = Field(default="127.0.0.1", description="Interface to listen on")
     port: int = Field(default=8701, ge=0, le=65535, description="Port of the control API and the worker websocket")

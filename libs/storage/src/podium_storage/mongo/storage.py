@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from podium_storage.interface import Storage
+from podium_storage.leadership import Leadership
 from podium_storage.mongo.access import AccessStore
 from podium_storage.mongo.audit import AuditStore
 from podium_storage.mongo.backup import BackupStore
 from podium_storage.mongo.base import connect, translate_errors
 from podium_storage.mongo.catalog import CatalogStore
 from podium_storage.mongo.deliveries import DeliveryStore
+from podium_storage.mongo.leadership import LeaseLeadership
 from podium_storage.mongo.migrations import ensure_indexes
 from podium_storage.mongo.runs import RunStore
 from podium_storage.mongo.secrets import SecretStore
@@ -59,6 +61,10 @@ class MongoStorage(
             raise
         logger.info("MongoDB storage open on database %s", db.name)
         return storage
+
+    def leadership(self) -> Leadership:
+        """A lease document (`mongo.leadership`): several masters may share the database."""
+        return LeaseLeadership(self._db)
 
     async def close(self) -> None:
         """Release connections."""

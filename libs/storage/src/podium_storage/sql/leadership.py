@@ -34,6 +34,8 @@ class AdvisoryLeadership(Leadership):
     def __init__(self, url: URL) -> None:
         self._engine: AsyncEngine = create_async_engine(url, poolclass=NullPool)
         self._connection: AsyncConnection | None = None
+        self._held = False
+        """True once the lock was taken on `_connection` (a follower keeps its connection too)."""
 
     async def acquire(self) -> bool:
         """Try the lock once; False when another master holds it or the database is away."""
@@ -46,11 +48,12 @@ class AdvisoryLeadership(Leadership):
             logger.debug("leadership not tried (database unavailable): %s", exc)
             await self._drop()
             return False
+        self._held = taken
         return taken  # a follower keeps its connection for the next try
 
     async def holds(self) -> bool:
         """True while the lock connection answers (the server keeps the lock with it)."""
-        if self._connection is None:
+        if self._connection is None or not self._held:
             return False
         try:
             await asyncio.wait_for(self._connection.scalar(_CHECK), CHECK_TIMEOUT)
@@ -66,6 +69,7 @@ class AdvisoryLeadership(Leadership):
         await self._engine.dispose()
 
     async def _drop(self) -> None:
+        self._held = False
         connection, self._connection = self._connection, None
         if connection is None:
             return
