@@ -198,12 +198,13 @@ def test_refused_and_unknown_give_clear_messages(cli: Cli) -> None:
 
 
 def test_workers_list(cli: Cli) -> None:
-    """`podium workers list` shows the connected worker as active and enabled."""
+    """`podium workers list` shows the connected worker as active and enabled, and the master holding it."""
     result = cli("workers", "list")
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    assert rows[0][:3] == ["WORKER", "ACTIVE", "ENABLED"]
+    assert rows[0][:4] == ["WORKER", "ACTIVE", "ENABLED", "MASTER"]
     assert ["w1", "yes", "yes"] == rows[1][:3]
+    assert re.fullmatch(r"\S+:\d+", rows[1][3]), rows[1]  # hostname:pid, the default --master-id
 
 
 def test_apply_dry_run_prints_changes_and_changes_nothing(cli: Cli, stack: Stack, tmp_path: Path) -> None:

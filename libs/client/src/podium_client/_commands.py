@@ -294,10 +294,10 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
     """`podium workers list`."""
     with client(args) as api:
         workers = api.workers()
-    rows = [["WORKER", "ACTIVE", "ENABLED", "LIMIT", "VERSION", "PROPERTIES"]]
+    rows = [["WORKER", "ACTIVE", "ENABLED", "MASTER", "LIMIT", "VERSION", "PROPERTIES"]]
     for w in workers:
         props = ",".join(f"{k}={v}" for k, v in sorted(w.properties.items()))
-        rows.append([w.id, "yes" if w.is_active else "no", "yes" if w.is_enabled else "no",
+        rows.append([w.id, "yes" if w.is_active else "no", "yes" if w.is_enabled else "no", w.master or "-",
                      str(w.executor_limit), w.version or "-", props])  # fmt: skip
     emit(args, workers, table(rows))
     return 0
