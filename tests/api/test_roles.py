@@ -6,10 +6,11 @@ import asyncio
 from typing import Any
 
 from podium_api.permissions import OPERATIONS, RUN_TOKEN_PERMISSIONS, Permission, allowed
-from podium_model import RunSource, RunStatus, WorkerUpdate
+from podium_model import Artifact, RunSource, RunStatus, WorkerUpdate
 from podium_model.access import PROJECT_ROLE_PERMISSIONS, ProjectPermission, ProjectRole
 from podium_model.config import ScheduleConfig
 from podium_model.users import Role
+from podium_storage.artifacts import ArtifactStore
 from podium_storage.auth import hash_token, mint_run_token, new_token
 from tests.api.conftest import ROLE_USERS, Api
 
@@ -100,6 +101,10 @@ async def _arrange(api: Api) -> dict[str, str]:
     # A finished run: its log stream ends at once (cancel and abort answer 409, still "allowed").
     await api.storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)
     await api.storage.transition_run(run.id, [RunStatus.running], RunStatus.succeeded)
+    artifacts = ArtifactStore(api.logs)  # one kept file, so that reading it is allowed, not a 404
+    artifacts.append("demo", run.id, "out/report.txt", 0, b"ok\n")
+    digest = artifacts.sha256("demo", run.id, "out/report.txt")
+    artifacts.write_manifest("demo", run.id, [Artifact(path="out/report.txt", size=3, sha256=digest)])
     live = await api.storage.create_run("demo", "hello", {}, RunSource())  # pending: its run token is valid
     api.tokens[RUN] = mint_run_token(api.settings.control_secret.get_secret_value(), live.id)
     await api.storage.put_project("other", "Other")
@@ -122,6 +127,8 @@ async def _arrange(api: Api) -> dict[str, str]:
         "group": "team",
         "token_id": "no-such-token",
         "name": "DEPLOY_TOKEN",
+        "trigger": "no-such-hook",
+        "path": "out/report.txt",
     }
 
 
