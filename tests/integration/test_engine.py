@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from podium_model import Run, RunStatus
+from podium_model import Run, RunSource, RunStatus
 from podium_storage import LogStore, Storage, open_storage
 from tests.conftest import DATABASES
 from tests.databases import fresh_database
@@ -18,7 +18,7 @@ from tests.integration.proxy import CuttingProxy
 from tests.master.conftest import start_master
 from tests.stack import Stack, admin
 from tests.support import Service, wait_until
-from tests.worker.conftest import trigger, wait_run
+from tests.worker.conftest import control, trigger, wait_run
 
 CONFIG = """
 projects:
@@ -107,8 +107,12 @@ def _most_at_once(runs: list[Run]) -> int:
 
 
 async def test_burst_of_50_never_exceeds_executor_limit(stack: Stack, storage: Storage) -> None:
-    """50 runs triggered at once on 2 workers all succeed, and no worker ever holds more than its limit."""
-    runs = [await trigger(stack, storage, "quick") for _ in range(50)]
+    """50 runs triggered at once on 2 workers all succeed, and no worker ever holds more than its limit.
+
+    All 50 are pending before the master is told: triggered one by one, each `echo` could end before
+    the next one came, and the least-loaded selector (ties by id) would give every one to w1."""
+    runs = [await storage.create_run("demo", "quick", {}, RunSource(type="api")) for _ in range(50)]
+    await control(stack, "/control/dispatch")
     done = [await wait_run(stack, storage, run.id, timeout=120) for run in runs]
     assert {run.status for run in done} == {RunStatus.succeeded}, [r for r in done if r.status != "succeeded"]
     for worker in ("w1", "w2"):
