@@ -141,3 +141,17 @@ def test_importing_into_an_unmigrated_database_names_the_migrate_command(tmp_pat
     assert result.returncode != 0
     assert "run `podium admin migrate` first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_runs_show_names_a_container_runs_image_and_digest() -> None:
+    from podium_client._output import run_details
+    from podium_model import Run, utcnow
+
+    now = utcnow()
+    run = Run(
+        project="p", id="r1", job="j", created_at=now, updated_at=now, image="debian:12", image_digest="sha256:ab"
+    )
+    assert "image:      debian:12 (sha256:ab)" in run_details(run).splitlines()
+    assert not any(
+        line.startswith("image:") for line in run_details(run.model_copy(update={"image": None})).splitlines()
+    )

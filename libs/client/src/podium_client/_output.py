@@ -124,6 +124,8 @@ def run_details(run: Run) -> str:
     ]
     if run.waiting_reason and not run.status.is_final:
         lines.append(f"waiting:    {run.waiting_reason}")
+    if run.image:
+        lines.append(f"image:      {run.image}" + (f" ({run.image_digest})" if run.image_digest else ""))
     if run.source.type in ("rerun", "retry") and run.source.run:
         lines.append(f"{run.source.type + ' of:':<12}{run.source.run}")
     if run.attempt > 1 or run.retried_by:
