@@ -113,12 +113,21 @@ class Stack:
         return self.api
 
     def start_worker(
-        self, worker_id: str = "w1", executor_limit: int = 4, *properties: str, extra: tuple[str, ...] = ()
+        self,
+        worker_id: str = "w1",
+        executor_limit: int = 4,
+        *properties: str,
+        extra: tuple[str, ...] = (),
+        masters: tuple[str, ...] = (),
     ) -> Service:
-        """Start a worker (with the flags `extra` too) and wait until the api shows it active."""
-        argv = [
-            "podium-worker",
-            "--master", f"ws://127.0.0.1:{self.master_port}/ws/worker",
+        """Start a worker (with the flags `extra` too) and wait until the api shows it active.
+
+        `masters`: the websocket URLs it is given, in turn (default: this stack's master).
+        """
+        argv = ["podium-worker"]
+        for url in masters or (f"ws://127.0.0.1:{self.master_port}/ws/worker",):
+            argv += ["--master", url]
+        argv += [
             "--id", worker_id,
             "--user", "workers",
             "--token-file", str(self.worker_token_file),

@@ -33,6 +33,9 @@ projects:
       - id: talkative
         properties: {os: beos}
         definition: {type: job, commands: [["true"]]}
+      - id: keeper
+        properties: {os: haiku}
+        definition: {type: job, commands: [["true"]], artifacts: ["out/"]}
 """
 EXPIRY = 2.0
 
@@ -209,3 +212,57 @@ async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack:
     assert stored is not None and stored.status == RunStatus.exception, stored
     assert stored.results == {}
     assert stored.reason is not None and f"over the limit of {RESULTS_BYTES} bytes" in stored.reason
+
+
+async def test_an_artifact_that_does_not_match_its_checksum_is_asked_for_again(stack: Stack, storage: Storage) -> None:
+    """The master asks for a final status's artifacts with `upload`, drops a copy whose SHA-256 is not the
+    announced one and asks again from byte 0, refuses a frame of an artifact it did not ask for, and records
+    the run (manifest first) once the copy matches."""
+    import hashlib
+
+    from podium_model.messages import encode_log_chunk
+    from podium_storage.artifacts import ArtifactStore
+
+    run = await storage.create_run("demo", "keeper", {}, RunSource(type="api"))
+    kept = {"path": "out/a.txt", "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
+    state = {"run_id": run.id, "status": "succeeded", "log_size": 0, "artifacts": [kept]}
+
+    async def next_message(ws: ClientConnection) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        return message
+
+    async with open_worker(stack, "keeper") as ws:
+        await answer_setup(ws, {"os": "haiku"})
+        await _dispatch(stack)
+        while (execute := await next_message(ws))["type"] != "execute":
+            pass
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": execute["id"], "result": {"started": True}}))
+        await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
+        upload = await next_message(ws)
+        assert upload["type"] == "upload" and upload["artifacts"] == {"out/a.txt": 0}, upload
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": upload["id"]}))
+        await ws.send(encode_log_chunk(run.id, 0, b"xyz", artifact="out/a.txt"))  # same size, other bytes
+        await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
+        again = await next_message(ws)
+        assert again["type"] == "upload" and again["artifacts"] == {"out/a.txt": 0}, again
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": again["id"]}))
+        await ws.send(encode_log_chunk(run.id, 0, b"abc", artifact="out/a.txt"))
+        await ws.send(json.dumps({"type": "status", "v": 1, "state": state}))
+        clean = await next_message(ws)
+        assert clean["type"] == "clean" and clean["run_id"] == run.id, clean
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": clean["id"]}))
+    stored = await storage.get_run(run.id)
+    assert stored is not None and stored.status == RunStatus.succeeded, stored
+    manifest = ArtifactStore(LogStore(stack.log_dir)).manifest("demo", run.id)
+    assert [artifact.model_dump() for artifact in manifest] == [kept]
+
+    other = await storage.create_run("demo", "keeper", {}, RunSource(type="api"))
+    async with open_worker(stack, "keeper") as ws:
+        await answer_setup(ws, {"os": "haiku"})
+        await _dispatch(stack)
+        while (execute := await next_message(ws))["type"] != "execute":
+            pass
+        await ws.send(json.dumps({"type": "response", "v": 1, "id": execute["id"], "result": {"started": True}}))
+        await ws.send(encode_log_chunk(other.id, 0, b"abc", artifact="out/a.txt"))  # not asked for
+        refused = await next_message(ws)
+        assert refused["type"] == "error" and refused["error"]["code"] == "unknown-artifact", refused

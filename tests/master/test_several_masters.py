@@ -154,15 +154,7 @@ def test_the_leader_fires_each_tick_once_and_a_killed_leader_is_replaced(shared_
         other = "b" if first == "a" else "a"
         assert masters.health(other)["master"] == other and not masters.health(other)["leader"]
         assert "podium_master_leader 0.0" in httpx.get(masters.url(other, "/metrics"), timeout=5).text
-        worker_argv = [
-            "podium-worker",
-            "--master", masters.socket(other),
-            "--id", "w1",
-            "--user", "workers",
-            "--token-file", str(stack.worker_token_file),
-            "--home", str(stack.directory / "worker-w1"),
-        ]  # fmt: skip
-        stack.workers["w1"] = Service("worker-w1", worker_argv, output_dir=stack.directory).start()
+        stack.start_worker("w1", masters=(masters.socket(other),))
         leader_output = masters.services[first]
         wait_until(lambda: len(_ticks(leader_output.output)[0]) >= 5, 20, "five ticks of the first leader")
         masters.services[first].kill()
@@ -197,16 +189,7 @@ def test_a_worker_on_another_master_keeps_its_run_and_the_api_names_its_master(s
         stack.master_port = masters.ports["b"]  # the api talks to master b
         stack.master_url = masters.url("b")
         stack.start_api()
-        worker_argv = [
-            "podium-worker",
-            "--master", masters.socket("a"),
-            "--master", masters.socket("b"),
-            "--id", "w1",
-            "--user", "workers",
-            "--token-file", str(stack.worker_token_file),
-            "--home", str(stack.directory / "worker-w1"),
-        ]  # fmt: skip
-        stack.workers["w1"] = Service("worker-w1", worker_argv, output_dir=stack.directory).start()
+        stack.start_worker("w1", masters=(masters.socket("a"), masters.socket("b")))
 
         def worker_master() -> str | None:
             workers = stack.client.get("/workers").json()

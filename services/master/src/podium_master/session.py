@@ -80,7 +80,6 @@ class RunSync:
     """Artifacts asked with `upload`: path → size; their frames are the only ones accepted."""
     verified: set[str] = field(default_factory=set)
     """Artifacts stored whole with the right SHA-256."""
-    checking: bool = False
     mismatches: int = 0
     stalled: int = 0
     """Uploads in a row that brought no byte: at `STALLED_UPLOADS`, the run ends without the missing ones."""
@@ -513,13 +512,11 @@ class WorkerSession:
         if sync.held > state.log_size:
             raise ProtocolViolation("bad-status", f"log_size {state.log_size} is below the {sync.held} bytes sent")
         if state.artifacts:
-            if sync.checking or sync.paused:
-                return  # a copy sent while the artifacts are checked, or the store is full
-            sync.checking = True
-            try:
-                missing = await self._missing_artifacts(state.run_id, sync, state)
-            finally:
-                sync.checking = False
+            if sync.paused:
+                return  # the store is full: its next retry asks for the status again
+            # Awaited in the receive loop (a copy of this status waits behind the check): hashing
+            # a run's 1 GiB of artifacts takes seconds, well within the heartbeat timeout.
+            missing = await self._missing_artifacts(state.run_id, sync, state)
             if missing and sync.stalled < STALLED_UPLOADS:
                 sync.stalled += 1  # reset by the next artifact byte stored
                 sync.uploading = {artifact.path: artifact.size for artifact in state.artifacts}

@@ -8,10 +8,11 @@ import { href } from "./util";
 const LINE_HEIGHT = 18;
 const MAX_HEIGHT = 8_000_000; // browsers cap element heights; beyond it scroll positions are scaled
 
-function Line({ text }: { text: string }) {
+/** One log line's text with its ANSI colours as spans (the log view's lines, and the steps' sections). */
+export function AnsiText({ text }: { text: string }) {
   const segments = useMemo(() => parseAnsi(text), [text]);
   return (
-    <span class="lt">
+    <>
       {segments.map((segment, index) =>
         segment.cls || segment.style ? (
           <span key={index} class={segment.cls} style={segment.style}>
@@ -21,6 +22,14 @@ function Line({ text }: { text: string }) {
           segment.text
         ),
       )}
+    </>
+  );
+}
+
+function Line({ text }: { text: string }) {
+  return (
+    <span class="lt">
+      <AnsiText text={text} />
     </span>
   );
 }

@@ -1,9 +1,9 @@
 // A run's steps: one collapsible section per command, with its duration, exit code and its part of
 // the log (the bytes from its offset to the next step's), read when the section opens. The failed
 // step opens by itself.
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { request } from "./api";
-import { parseAnsi } from "./ansi";
+import { AnsiText } from "./LogView";
 import { FINAL, type Run, type RunStep } from "./types";
 import { formatDuration, href } from "./util";
 
@@ -11,18 +11,9 @@ import { formatDuration, href } from "./util";
 const SECTION_BYTES = 256 * 1024;
 
 function StepLine({ text }: { text: string }) {
-  const segments = useMemo(() => parseAnsi(text), [text]);
   return (
     <div class="step-line">
-      {segments.map((segment, index) =>
-        segment.cls || segment.style ? (
-          <span key={index} class={segment.cls} style={segment.style}>
-            {segment.text}
-          </span>
-        ) : (
-          segment.text
-        ),
-      )}
+      <AnsiText text={text} />
     </div>
   );
 }

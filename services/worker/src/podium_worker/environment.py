@@ -45,7 +45,7 @@ def param_name(key: str) -> str:
 
 
 def pass_list(value: str | None) -> list[str]:
-    """The names of a ``PODIUM_WORKER_PASS_ENV`` value (commas, blanks ignored)."""
+    """The items of a comma-separated variable (``PODIUM_WORKER_PASS_ENV``, ``..._MASTER``), blanks ignored."""
     return [name.strip() for name in (value or "").split(",") if name.strip()]
 
 
