@@ -1,4 +1,4 @@
-"""`python -m bench [--database sqlite|postgresql] [--only NAME] [--quick]`: run the benchmarks.
+"""`python -m bench [--database sqlite|postgresql] [--log-store directory|database] [--only NAME] [--quick]`.
 
 Each workload starts its own stack (master, api and its workers as real processes on free
 loopback ports, a fresh database), measures, and stops it. A workload that fails is reported
@@ -27,9 +27,13 @@ logger = logging.getLogger("bench")
 NAMES = ("latency", "throughput", "fleet", "history", "log")
 
 
+LOG_STORE = "directory"
+"""The `--log-store` of master and api (`--log-store` of the benchmark sets it)."""
+
+
 def _with_stack(kind: str, directory: Path, workers: int, body: Callable[[Stack], Any]) -> Any:
     with database(kind, directory) as url:
-        stack = Stack(directory, url)
+        stack = Stack(directory, url, LOG_STORE)
         try:
             stack.start(workers=workers, executor_limit=8)
             return body(stack)
@@ -90,6 +94,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--log-store", choices=("directory", "database"), default="directory",
+                        help="where master and api keep run logs (database: PostgreSQL only)")  # fmt: skip
     parser.add_argument("--only", choices=NAMES, action="append", help="run only this workload (repeatable)")
     parser.add_argument("--quick", action="store_true", help="fleet idle 10 s, history 100,000 runs")
     parser.add_argument("--runs", type=int, default=200, help="latency: runs one after another")
@@ -110,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse(argv)
+    global LOG_STORE
+    LOG_STORE = args.log_store
     results: dict[str, Any] = {
         "database": args.database,
+        "log_store": args.log_store,
         "quick": args.quick,
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),

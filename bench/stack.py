@@ -183,9 +183,10 @@ def command(name: str) -> list[str]:
 class Stack:
     """master + api (+ workers) sharing one database and log directory, on loopback."""
 
-    def __init__(self, directory: Path, database_url: str) -> None:
+    def __init__(self, directory: Path, database_url: str, log_store: str = "directory") -> None:
         self.directory = directory
         self.database_url = database_url
+        self.log_store = log_store
         self.log_dir = directory / "logs"
         self.secret = secrets.token_hex(16)
         self.master_port = free_port()
@@ -212,7 +213,8 @@ class Stack:
         self.worker_token_file.chmod(0o600)
         self.secrets_key_file.write_text(generate_key() + "\n")
         self.secrets_key_file.chmod(0o600)
-        common = ["--database-url", self.database_url, "--log-dir", str(self.log_dir), "--control-secret", self.secret,
+        common = ["--database-url", self.database_url, "--log-store", self.log_store, "--log-dir", str(self.log_dir),
+                  "--control-secret", self.secret,
                   "--secrets-key-file", str(self.secrets_key_file)]  # fmt: skip
         self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(self.master_port),
                               *common, "--config", str(config)])  # fmt: skip

@@ -7,7 +7,6 @@ import hashlib
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,6 +15,7 @@ from bench.client import Api, Events, burst, timestamp
 from bench.procs import CpuMeter, children, peak_rss_mb
 from bench.stack import PROJECT, Stack, configuration
 from bench.stats import breakdown, summary_ms
+from podium_storage import open_log_store, open_storage
 from podium_storage.logs import LogStore
 
 logger = logging.getLogger(__name__)
@@ -109,27 +109,29 @@ async def log(stack: Stack, size: int) -> dict[str, Any]:
     """One run writing `size` bytes of log, with one secret defined: MB/s until the master's log
     store holds them all."""
     api = Api(stack.api_url, stack.token(), connections=4)
-    store = LogStore(stack.log_dir)
-    try:
-        await _define_log_secret(api)
-        async with Events(api) as events:
-            start = time.time()
-            run = await api.trigger(PROJECT, "log", size=str(size))
-            path = store.path(PROJECT, run["id"])
-            first_byte = await _watch_size(path, 1, RUN_TIMEOUT, stack)
-            all_bytes = await _watch_size(path, size, 600, stack)
-            final = await events.wait_final(run["id"], 600)
-            seen = time.time()
-    finally:
-        await api.close()
-    digest = await asyncio.to_thread(_sha256, path)
+    async with open_storage(stack.database_url) as storage:
+        store = open_log_store(stack.log_store, stack.log_dir, storage)  # type: ignore[arg-type]
+        try:
+            await _define_log_secret(api)
+            async with Events(api) as events:
+                start = time.time()
+                run = await api.trigger(PROJECT, "log", size=str(size))
+                first_byte = await _watch_size(store, run["id"], 1, RUN_TIMEOUT, stack)
+                all_bytes = await _watch_size(store, run["id"], size, 600, stack)
+                final = await events.wait_final(run["id"], 600)
+                seen = time.time()
+        finally:
+            await api.close()
+        digest = await _sha256(store, run["id"])
+        held = await store.size(PROJECT, run["id"])
     expected = final.get("results", {}).get("sha256")
     started, completed = timestamp(final.get("started_at")), timestamp(final.get("completed_at"))
     mb = size / 1e6
     return {
         "bytes": size,
         "status": final["status"],
-        "held_bytes": path.stat().st_size,
+        "log_store": store.kind,
+        "held_bytes": held,
         "checksum_equal": digest == expected,
         "mb_per_s_held": round(mb / (all_bytes - first_byte), 1) if all_bytes > first_byte else None,
         "mb_per_s_run": round(mb / (completed - started), 1) if started and completed else None,
@@ -139,24 +141,23 @@ async def log(stack: Stack, size: int) -> dict[str, Any]:
     }
 
 
-async def _watch_size(path: Path, size: int, timeout: float, stack: Stack) -> float:
-    """time.time() when the log file first holds `size` bytes (stat every 5 ms, a local file)."""
+async def _watch_size(store: LogStore, run_id: str, size: int, timeout: float, stack: Stack) -> float:
+    """time.time() when the log store first holds `size` bytes of the run's log (asked every 5 ms:
+    a stat, or one indexed query of the database store)."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            if path.stat().st_size >= size:
-                return time.time()
-        except FileNotFoundError:
-            pass
+        if await store.size(PROJECT, run_id) >= size:
+            return time.time()
         if time.monotonic() > deadline:
             stack.check()
-            raise TimeoutError(f"the log store never held {size} bytes of {path}")
+            raise TimeoutError(f"the log store never held {size} bytes of run {run_id}")
         await asyncio.sleep(0.005)
 
 
-def _sha256(path: Path) -> str:
+async def _sha256(store: LogStore, run_id: str) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
+    offset = 0
+    while chunk := await store.read(PROJECT, run_id, offset, 1 << 20):
+        digest.update(chunk)
+        offset += len(chunk)
     return digest.hexdigest()

@@ -24,7 +24,7 @@ from podium_model.users import Role
 from podium_storage import migrate, open_storage
 from podium_storage.auth import hash_password, hash_token, new_token
 from podium_storage.interface import Storage
-from podium_storage.logs import LogStore
+from podium_storage.logs import DirectoryLogStore, LogStore
 from podium_storage.sealing import generate_key
 from tests.api.recording_master import RecordingMaster
 from tests.stack import admin
@@ -125,7 +125,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     async with open_storage(database_url) as storage:
         tokens = await seed(storage)
         async with serve(create_app(settings)) as client:
-            yield Api(client, storage, LogStore(settings.log_dir), settings, tokens)
+            yield Api(client, storage, DirectoryLogStore(settings.log_dir), settings, tokens)
 
 
 SECRET = "process-test-secret"

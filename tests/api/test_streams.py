@@ -15,7 +15,7 @@ import httpx
 
 from podium_model import RunSource, RunStatus
 from podium_storage import open_storage
-from podium_storage.logs import LogStore
+from podium_storage.logs import DirectoryLogStore
 from tests.api.conftest import ApiProcess
 from tests.api.recording_master import RecordingMaster
 
@@ -65,11 +65,11 @@ async def _until(progress: asyncio.Condition, predicate: Any, timeout: float = 2
 async def test_two_clients_follow_a_growing_log_to_the_end(api_process: ApiProcess, master: RecordingMaster) -> None:
     """Two clients at once receive every byte in order as it is written, then the final status."""
     master.wait_feeds()
-    logs = LogStore(api_process.log_dir)
+    logs = DirectoryLogStore(api_process.log_dir)
     async with open_storage(api_process.database_url) as storage:
         run = await storage.create_run("demo", "hello", {}, RunSource())
         await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)
-        logs.append("demo", run.id, 0, b"before streaming\n")
+        await logs.append("demo", run.id, 0, b"before streaming\n")
         url = f"/projects/demo/runs/{run.id}/log/stream"
         async with httpx.AsyncClient(base_url=api_process.url, timeout=30) as client:
             await _login(client)
@@ -79,7 +79,7 @@ async def test_two_clients_follow_a_growing_log_to_the_end(api_process: ApiProce
             written = b"before streaming\n"
             for number in range(20):
                 line = f"line {number} é €\n".encode()
-                logs.append("demo", run.id, len(written), line)
+                await logs.append("demo", run.id, len(written), line)
                 written += line
                 master.publish({"kind": "log", "project": "demo", "run_id": run.id, "size": len(written)})
                 expected = bytes(written)
@@ -95,10 +95,10 @@ async def test_two_clients_follow_a_growing_log_to_the_end(api_process: ApiProce
 
 async def test_stream_of_a_finished_run_from_an_offset(api_process: ApiProcess) -> None:
     """A finished run's stream sends the bytes after the offset and ends at once."""
-    logs = LogStore(api_process.log_dir)
+    logs = DirectoryLogStore(api_process.log_dir)
     async with open_storage(api_process.database_url) as storage:
         run = await storage.create_run("demo", "hello", {}, RunSource())
-        logs.append("demo", run.id, 0, b"0123456789")
+        await logs.append("demo", run.id, 0, b"0123456789")
         await storage.transition_run(run.id, [RunStatus.pending], RunStatus.cancelled)
         async with httpx.AsyncClient(base_url=api_process.url, timeout=30) as client:
             await _login(client)
@@ -148,7 +148,7 @@ async def test_streams_survive_feed_loss_and_end_without_the_master(
 ) -> None:
     """After the feed drops the api reconnects and re-reads; with the master gone, a stream still ends."""
     master.wait_feeds()
-    logs = LogStore(api_process.log_dir)
+    logs = DirectoryLogStore(api_process.log_dir)
     async with open_storage(api_process.database_url) as storage:
         run = await storage.create_run("demo", "hello", {}, RunSource())
         await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running)
@@ -158,10 +158,10 @@ async def test_streams_survive_feed_loss_and_end_without_the_master(
             task = asyncio.create_task(
                 _follow(client, f"/projects/demo/runs/{run.id}/log/stream", got, events, progress)
             )
-            logs.append("demo", run.id, 0, b"first\n")
+            await logs.append("demo", run.id, 0, b"first\n")
             master.publish({"kind": "log", "project": "demo", "run_id": run.id, "size": 6})
             await _until(progress, lambda: bytes(got) == b"first\n")
-            logs.append("demo", run.id, 6, b"missed while reconnecting\n")  # no event: the resync finds it
+            await logs.append("demo", run.id, 6, b"missed while reconnecting\n")  # no event: the resync finds it
             master.drop_feeds()
             await _until(progress, lambda: bytes(got).endswith(b"reconnecting\n"))
             await asyncio.to_thread(master.wait_feeds, 2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from podium_model import Run, RunSource, RunStatus
-from podium_storage import LogStore, Storage, open_storage
+from podium_storage import DirectoryLogStore, Storage, open_storage
 from tests.conftest import DATABASES
 from tests.databases import fresh_database
 from tests.integration.proxy import CuttingProxy
@@ -127,7 +127,9 @@ async def test_hostile_parameters_pass_literally(stack: Stack, storage: Storage)
     run = await trigger(stack, storage, "literal", **values)
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == b"{run.__class__}\n$(rm -rf ~)\n; touch pwned\n"
+    assert (
+        await DirectoryLogStore(stack.log_dir).read("demo", run.id) == b"{run.__class__}\n$(rm -rf ~)\n; touch pwned\n"
+    )
 
 
 async def test_timeout_ends_aborted_with_reason(stack: Stack, storage: Storage) -> None:
@@ -149,7 +151,7 @@ async def test_websocket_cut_20_times_during_20_mb_log(stack: Stack, storage: St
         assert done.status == RunStatus.succeeded, done
         assert proxy.cut == 20
         worker.stop()
-    assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
     assert copy.stat().st_size == 20971520
 
 
@@ -170,7 +172,7 @@ async def test_worker_sigterm_exits_0_and_leaves_its_executor(stack: Stack, stor
     stack.workers["term"] = Service("worker-term", argv, output_dir=stack.directory).start()
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == b"done\n"
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == b"done\n"
 
 
 async def test_master_sigterm_exits_0_and_the_run_completes_after_restart(
@@ -191,5 +193,5 @@ async def test_master_sigterm_exits_0_and_the_run_completes_after_restart(
     start_master(stack)
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == b"done\n"
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == b"done\n"
     assert stack.workers["term"].stop() == 0

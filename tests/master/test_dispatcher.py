@@ -22,7 +22,7 @@ from podium_model import Job, Run, RunSource, RunStatus, RunUpdate, new_id, utcn
 from podium_model.config import parse_configuration
 from podium_model.control import RunChanged
 from podium_model.retries import RetryPolicy
-from podium_storage import LogStore, Storage, migrate, open_storage
+from podium_storage import DirectoryLogStore, Storage, migrate, open_storage
 from podium_storage.configuration import apply_configuration
 
 CONFIG = """
@@ -65,7 +65,7 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
 def _dispatcher(storage: Storage, tmp_path: Path, **settings: float) -> tuple[Dispatcher, Engine, EventHub]:
     """A dispatcher given only what it uses; no worker is connected."""
     events, metrics, engine = EventHub(), MasterMetrics(), Engine()
-    lifecycle = Lifecycle(storage, LogStore(tmp_path), events, metrics)
+    lifecycle = Lifecycle(storage, DirectoryLogStore(tmp_path), events, metrics)
     sessions: dict[str, WorkerSession] = {}
     master_settings = MasterSettings(log_dir=tmp_path, **settings)
     bounces = Bounces(master_settings, lifecycle, metrics, lambda: None)

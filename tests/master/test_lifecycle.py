@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from podium_model import RunSource, RunStatus, RunUpdate
 from podium_model.control import ControlAnswer, ControlResult
 from podium_model.limits import RESULTS_BYTES
-from podium_storage import LogStore, Storage, open_storage
+from podium_storage import DirectoryLogStore, Storage, open_storage
 from tests.conftest import DATABASES
 from tests.databases import fresh_database
 from tests.master.conftest import start_master
@@ -167,8 +167,8 @@ async def test_requeued_run_drops_the_log_of_its_lost_attempt(stack: Stack, stor
     """A run its worker no longer holds goes back to pending without the log bytes of that attempt."""
     run = await storage.create_run("demo", "nowhere", {}, RunSource(type="api"))
     await storage.transition_run(run.id, [RunStatus.pending], RunStatus.running, RunUpdate(worker="forgetful"))
-    logs = LogStore(stack.log_dir)
-    logs.append("demo", run.id, 0, b"bytes of a lost attempt\n")
+    logs = DirectoryLogStore(stack.log_dir)
+    await logs.append("demo", run.id, 0, b"bytes of a lost attempt\n")
     headers = {"X-Podium-Control-Secret": stack.secret}
     async with connect(_events_url(stack), additional_headers=headers) as events:
         async with open_worker(stack, "forgetful") as ws:
@@ -178,7 +178,7 @@ async def test_requeued_run_drops_the_log_of_its_lost_attempt(stack: Stack, stor
     assert requeued["run"]["status"] == "pending" and requeued["run"]["worker"] is None
     assert requeued["run"]["waiting_reason"].startswith("requeued: worker forgetful lost it (bounce 1 of 5;")
     assert emptied["size"] == 0
-    assert logs.size("demo", run.id) == 0
+    assert await logs.size("demo", run.id) == 0
 
 
 async def test_results_over_the_limit_end_the_run_and_keep_the_connection(stack: Stack, storage: Storage) -> None:
@@ -253,7 +253,7 @@ async def test_an_artifact_that_does_not_match_its_checksum_is_asked_for_again(s
         await ws.send(json.dumps({"type": "response", "v": 1, "id": clean["id"]}))
     stored = await storage.get_run(run.id)
     assert stored is not None and stored.status == RunStatus.succeeded, stored
-    manifest = ArtifactStore(LogStore(stack.log_dir)).manifest("demo", run.id)
+    manifest = ArtifactStore(DirectoryLogStore(stack.log_dir)).manifest("demo", run.id)
     assert [artifact.model_dump() for artifact in manifest] == [kept]
 
     other = await storage.create_run("demo", "keeper", {}, RunSource(type="api"))

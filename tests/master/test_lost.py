@@ -14,7 +14,7 @@ from podium_master.lost import LostWorkers
 from podium_master.metrics import MasterMetrics
 from podium_model import RunSource, RunStatus, RunUpdate, WorkerUpdate, utcnow
 from podium_model.config import parse_configuration
-from podium_storage import LogStore, Storage, migrate, open_storage
+from podium_storage import DirectoryLogStore, Storage, migrate, open_storage
 from podium_storage.configuration import apply_configuration
 
 CONFIG = """
@@ -50,7 +50,7 @@ async def test_the_start_timer_spares_workers_that_came_since_and_each_own_timer
     The timers are built alone: storage, a lifecycle and the ids of the workers connected now.
     """
     metrics = MasterMetrics()
-    lifecycle = Lifecycle(storage, LogStore(tmp_path), EventHub(), metrics)
+    lifecycle = Lifecycle(storage, DirectoryLogStore(tmp_path), EventHub(), metrics)
     connected = {"here"}
     lost = LostWorkers(storage, lifecycle, connected, 60, metrics)
     here = await _running_on(storage, "here")
@@ -82,7 +82,7 @@ async def test_a_worker_held_by_another_master_keeps_its_runs(storage: Storage, 
     this master loses it.
     """
     metrics = MasterMetrics()
-    lifecycle = Lifecycle(storage, LogStore(tmp_path), EventHub(), metrics)
+    lifecycle = Lifecycle(storage, DirectoryLogStore(tmp_path), EventHub(), metrics)
     lost = LostWorkers(storage, lifecycle, set(), 60, metrics, "a", timedelta(seconds=35))
     now = utcnow()
     rows = {"moved": ("b", now), "orphan": ("b", now - timedelta(minutes=5)), "mine": ("a", now)}

@@ -16,7 +16,7 @@ from podium_master.metrics import MasterMetrics
 from podium_master.schedules import Scheduler, latest_tick, next_tick
 from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, utcnow
 from podium_model.config import parse_configuration
-from podium_storage import LogStore, Storage, migrate, open_storage
+from podium_storage import DirectoryLogStore, Storage, migrate, open_storage
 from podium_storage.configuration import apply_configuration
 
 CONFIG = """
@@ -77,7 +77,7 @@ class _Alone:
 
 def _master(storage: Storage, tmp_path: Path, clock: FakeClock) -> _Alone:
     wakes: list[None] = []
-    lifecycle = Lifecycle(storage, LogStore(tmp_path), EventHub())
+    lifecycle = Lifecycle(storage, DirectoryLogStore(tmp_path), EventHub())
     return _Alone(Scheduler(storage, lifecycle, lambda: wakes.append(None), MasterMetrics(), clock), wakes)
 
 

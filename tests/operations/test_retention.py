@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from podium_model import Run, RunStatus, utcnow
-from podium_storage import LogStore, open_storage
+from podium_storage import DirectoryLogStore, open_storage
 from tests.databases import sqlite_url
 from tests.master.conftest import start_master
 from tests.operations.helpers import configured_stack
@@ -48,17 +48,17 @@ def test_master_prunes_old_runs_at_start(tmp_path: Path) -> None:
     old, recent = _final_run("ops", timedelta(days=10)), _final_run("ops", timedelta(hours=1))
     kept = _final_run("keep", timedelta(days=10))
     asyncio.run(_import(url, [old, recent, kept]))
-    logs = LogStore(stack.log_dir)
+    logs = DirectoryLogStore(stack.log_dir)
     for run in (old, recent, kept):
-        logs.append(run.project, run.id, 0, b"some output\n")
+        asyncio.run(logs.append(run.project, run.id, 0, b"some output\n"))
     try:
         master = start_master(stack, "--retention-days", "1", "--retention-project", "keep=0")
         wait_until(lambda: "retention pass done: 1 runs deleted" in master.output, 60, "a retention pass")
         assert not asyncio.run(_exists(url, old.id))
-        assert logs.size(old.project, old.id) == 0
+        assert not logs.path(old.project, old.id).exists()
         for run in (recent, kept):
             assert asyncio.run(_exists(url, run.id))
-            assert logs.size(run.project, run.id) == len(b"some output\n")
+            assert logs.path(run.project, run.id).read_bytes() == b"some output\n"
     finally:
         stack.stop()
 

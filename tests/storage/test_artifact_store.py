@@ -9,11 +9,11 @@ import pytest
 
 from podium_model import Artifact
 from podium_storage.artifacts import ArtifactStore
-from podium_storage.logs import LogOffsetMismatch, LogStore
+from podium_storage.logs import DirectoryLogStore, LogOffsetMismatch
 
 
-def test_append_resume_manifest_and_delete_with_the_log(tmp_path: Path) -> None:
-    logs = LogStore(tmp_path)
+async def test_append_resume_manifest_and_delete_with_the_log(tmp_path: Path) -> None:
+    logs = DirectoryLogStore(tmp_path)
     store = ArtifactStore(logs)
     assert store.held("p", "r1", "out/a.bin") == 0
     assert store.append("p", "r1", "out/a.bin", 0, b"abc") == 3
@@ -26,13 +26,13 @@ def test_append_resume_manifest_and_delete_with_the_log(tmp_path: Path) -> None:
     assert store.manifest("p", "r1") == []
     store.write_manifest("p", "r1", [artifact])
     assert store.manifest("p", "r1") == [artifact]
-    logs.append("p", "r1", 0, b"log")
-    assert logs.delete("p", "r1")
+    await logs.append("p", "r1", 0, b"log")
+    assert await logs.delete("p", "r1")
     assert store.manifest("p", "r1") == [] and not logs.artifacts("p", "r1").exists()
-    assert not logs.delete("p", "r1")  # nothing left: no error either
+    assert not await logs.delete("p", "r1")  # nothing left: no error either
 
 
 @pytest.mark.parametrize("path", ["../x", "/abs", "a/../../b", "", "a\x00b"])
 def test_a_path_leaving_the_run_directory_is_refused(tmp_path: Path, path: str) -> None:
     with pytest.raises(ValueError):
-        ArtifactStore(LogStore(tmp_path)).file("p", "r1", path)
+        ArtifactStore(DirectoryLogStore(tmp_path)).file("p", "r1", path)

@@ -14,7 +14,7 @@ from podium_model import RunFilter, RunSource, RunStatus, RunUpdate, UserUpdate,
 from podium_model.access import ProjectPermission, ProjectRole
 from podium_model.config import JobConfig, ScheduleConfig
 from podium_model.users import Role
-from podium_storage import LogStore, Storage, migrate, open_storage
+from podium_storage import DirectoryLogStore, LogStore, Storage, migrate, open_storage
 from podium_storage import backup as backup_module
 from podium_storage.admin import main
 from podium_storage.auth import hash_password, hash_token
@@ -73,8 +73,8 @@ async def fill(storage: Storage, logs: LogStore) -> None:
     for run, status in zip(done, [RunStatus.succeeded, RunStatus.failed, RunStatus.exception], strict=True):
         changes = RunUpdate(worker="w2", completed_at=utcnow(), results={"out": [1, {"x.y": None}]}, reason="why")
         assert await storage.transition_run(run.id, [RunStatus.pending], status, changes) is not None
-    logs.append("web", running.id, 0, FIRST_LOG)
-    logs.append("web", done[0].id, 0, b"x" * (backup_module.LOG_CHUNK + 10))
+    await logs.append("web", running.id, 0, FIRST_LOG)
+    await logs.append("web", done[0].id, 0, b"x" * (backup_module.LOG_CHUNK + 10))
 
 
 async def snapshot(storage: Storage) -> dict[str, Any]:
@@ -132,7 +132,7 @@ async def source_url(tmp_path: Path) -> str:
     url = sqlite_url(tmp_path / "source")
     await migrate(url)
     async with open_storage(url) as storage:
-        await fill(storage, LogStore(tmp_path / "logs"))
+        await fill(storage, DirectoryLogStore(tmp_path / "logs"))
     return url
 
 
@@ -143,19 +143,19 @@ async def test_export_import_round_trip(
     monkeypatch.setattr(backup_module, "RUN_PAGE", 3)  # several pages of runs
     out = io.StringIO()
     async with open_storage(source_url) as source:
-        counts = await export_database(source, out, LogStore(tmp_path / "logs"))
+        counts = await export_database(source, out, DirectoryLogStore(tmp_path / "logs"))
         expected = await snapshot(source)
     assert counts["run"] == 9 and counts["credential"] == 3 and counts["log"] == 3 and counts["secret"] == 2
     assert SECRET_VALUE not in out.getvalue()  # secrets travel sealed
     assert counts["group"] == 1 and counts["grant"] == 3
-    target_logs = LogStore(tmp_path / "imported")
+    target_logs = DirectoryLogStore(tmp_path / "imported")
     imported = await import_database(storage, out.getvalue().splitlines(), target_logs)
     assert imported["run"] == 9 and imported["log bytes"] == backup_module.LOG_CHUNK + 10 + len(FIRST_LOG)
     assert await snapshot(storage) == expected
     sealed = await storage.get_sealed_secrets("web", ["DEPLOY_KEY"])
     assert KEYS.open("web", "DEPLOY_KEY", sealed["DEPLOY_KEY"]) == SECRET_VALUE
     for run in (await storage.list_runs(RunFilter())).items:
-        assert target_logs.read("web", run.id) == LogStore(tmp_path / "logs").read("web", run.id)
+        assert await target_logs.read("web", run.id) == await DirectoryLogStore(tmp_path / "logs").read("web", run.id)
     again = io.StringIO()
     await export_database(storage, again, target_logs)
     assert again.getvalue().splitlines()[1:] == out.getvalue().splitlines()[1:]
@@ -165,17 +165,17 @@ async def test_import_refuses_non_empty_unless_merge(storage: Storage, source_ur
     """A non-empty target is refused; --merge keeps what exists and imports the rest."""
     out = io.StringIO()
     async with open_storage(source_url) as source:
-        await export_database(source, out, LogStore(tmp_path / "logs"))
+        await export_database(source, out, DirectoryLogStore(tmp_path / "logs"))
         expected = await snapshot(source)
     lines = out.getvalue().splitlines()
     await storage.put_project("web", "Mine")
     with pytest.raises(BackupError, match="not empty"):
         await import_database(storage, lines)
-    counts = await import_database(storage, lines, LogStore(tmp_path / "merged"), merge=True)
+    counts = await import_database(storage, lines, DirectoryLogStore(tmp_path / "merged"), merge=True)
     assert counts["project skipped"] == 1 and counts["project"] == 1 and counts["run"] == 9
     project = await storage.get_project("web")
     assert project is not None and project.display_name == "Mine"
-    again = await import_database(storage, lines, LogStore(tmp_path / "merged"), merge=True)
+    again = await import_database(storage, lines, DirectoryLogStore(tmp_path / "merged"), merge=True)
     assert again["run skipped"] == 9 and "run" not in again and "log bytes" not in again
     assert (await snapshot(storage))["run pages"] == expected["run pages"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from podium_model import Run, RunFilter, RunSource, RunStatus, RunUpdate, utcnow
-from podium_storage import LogStore, Storage
+from podium_storage import DirectoryLogStore, LogStore, Storage
 from podium_storage.admin import main
 from podium_storage.retention import prune
 
@@ -21,7 +21,7 @@ async def ended(storage: Storage, project: str, status: RunStatus, days_ago: flo
         moved = await storage.transition_run(run.id, [RunStatus.pending], status, RunUpdate(completed_at=completed_at))
         assert moved is not None
         run = moved
-    logs.append(project, run.id, 0, b"log of " + run.id.encode())
+    await logs.append(project, run.id, 0, b"log of " + run.id.encode())
     return run
 
 
@@ -32,7 +32,7 @@ async def remaining(storage: Storage) -> set[str]:
 
 async def test_completed_before_filter(storage: Storage, tmp_path: Path) -> None:
     """`completed_before` matches runs completed before the instant, never runs not completed."""
-    logs = LogStore(tmp_path)
+    logs = DirectoryLogStore(tmp_path)
     old = await ended(storage, "p", RunStatus.succeeded, 3, logs)
     await ended(storage, "p", RunStatus.failed, 1, logs)
     await ended(storage, "p", RunStatus.pending, None, logs)
@@ -42,7 +42,7 @@ async def test_completed_before_filter(storage: Storage, tmp_path: Path) -> None
 
 async def test_prune_deletes_old_final_runs_and_logs(storage: Storage, tmp_path: Path) -> None:
     """Old final runs go with their logs, in batches; recent, pending and running runs stay; overrides apply."""
-    logs = LogStore(tmp_path)
+    logs = DirectoryLogStore(tmp_path)
     old = [await ended(storage, "p", status, 10, logs) for status in (RunStatus.succeeded, RunStatus.cancelled)]
     old += [await ended(storage, "p", RunStatus.failed, 8 + n, logs) for n in range(5)]
     recent = await ended(storage, "p", RunStatus.succeeded, 1, logs)
@@ -59,15 +59,15 @@ async def test_prune_deletes_old_final_runs_and_logs(storage: Storage, tmp_path:
     assert deleted == len(old) + 1
     assert await remaining(storage) == {recent.id, pending.id, running.id, kept_long.id, short_recent.id}
     for run in [*old, short]:
-        assert logs.size(run.project, run.id) == 0
+        assert await logs.size(run.project, run.id) == 0
     for run in (recent, pending, running, kept_long, short_recent):
-        assert logs.read(run.project, run.id) == b"log of " + run.id.encode()
+        assert await logs.read(run.project, run.id) == b"log of " + run.id.encode()
     assert await prune(storage, logs, timedelta(days=7), per_project, batch=2) == 0
 
 
 async def test_delete_runs_only_final(storage: Storage, tmp_path: Path) -> None:
     """`delete_runs` deletes final runs and leaves pending and running ones, whatever ids it is given."""
-    logs = LogStore(tmp_path)
+    logs = DirectoryLogStore(tmp_path)
     done = await ended(storage, "p", RunStatus.succeeded, 1, logs)
     pending = await ended(storage, "p", RunStatus.pending, None, logs)
     running = await ended(storage, "p", RunStatus.running, None, logs)
@@ -90,7 +90,7 @@ async def test_admin_prune(
     storage: Storage, migrated_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`admin prune --older-than-days N --project P=DAYS --logs DIR` prunes; bad values exit with code 2."""
-    logs = LogStore(tmp_path)
+    logs = DirectoryLogStore(tmp_path)
     old = await ended(storage, "p", RunStatus.succeeded, 10, logs)
     kept = await ended(storage, "keep", RunStatus.succeeded, 10, logs)
     url = ["--database-url", migrated_url, "prune"]
@@ -100,7 +100,7 @@ async def test_admin_prune(
 
     assert await asyncio.to_thread(main, [*url, *args]) == 0
     assert capsys.readouterr().out.strip() == "deleted 1 runs"
-    assert await remaining(storage) == {kept.id} and logs.size("p", old.id) == 0
+    assert await remaining(storage) == {kept.id} and await logs.size("p", old.id) == 0
     for bad in (["--older-than-days", "-1"], ["--older-than-days", "7", "--project", "keep"],
                 ["--older-than-days", "7", "--project", "keep=x"], ["--older-than-days", "nan"]):  # fmt: skip
         assert await asyncio.to_thread(main, [*url, *bad]) == 2, bad

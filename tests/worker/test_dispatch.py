@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from podium_model import RunStatus
-from podium_storage import LogStore, Storage
+from podium_storage import DirectoryLogStore, Storage
 from tests.stack import Stack
 from tests.worker.conftest import control, trigger, wait_run
 
@@ -16,7 +16,7 @@ async def test_run_succeeds_with_log_and_results(stack: Stack, storage: Storage)
     assert done.status == RunStatus.succeeded, done
     assert done.worker == "w1" and done.started_at and done.completed_at
     assert done.results == {"greeted": True}
-    assert LogStore(stack.log_dir).read("demo", run.id) == b"hello podium\n"
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == b"hello podium\n"
 
 
 async def test_failing_command_ends_failed(stack: Stack, storage: Storage) -> None:
@@ -25,7 +25,7 @@ async def test_failing_command_ends_failed(stack: Stack, storage: Storage) -> No
     run = await trigger(stack, storage, "fail")
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.failed, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == b"oops\n"
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == b"oops\n"
 
 
 async def test_unmatched_properties_wait_then_run(stack: Stack, storage: Storage) -> None:

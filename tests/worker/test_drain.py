@@ -21,7 +21,7 @@ from podium_model.messages import (
     Response,
     StatusUpdate,
 )
-from podium_storage import LogStore, Storage
+from podium_storage import DirectoryLogStore, Storage
 from tests.databases import sqlite_url
 from tests.operations.helpers import start_worker
 from tests.stack import Stack
@@ -97,7 +97,7 @@ async def test_drain_finishes_the_running_run_then_exits(stack: Stack, storage: 
     assert exited(worker) == 0, worker.output
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
     assert _lines(copy) == 400
     assert "draining: taking no new run" in worker.output
     assert "drained: the master holds every run" in worker.output

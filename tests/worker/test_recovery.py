@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from podium_model import Run, RunSource, RunStatus
-from podium_storage import LogStore, Storage
+from podium_storage import DirectoryLogStore, Storage
 from tests.master.conftest import start_master
 from tests.stack import Stack
 from tests.support import wait_until
@@ -50,7 +50,7 @@ async def test_worker_killed_mid_run_recovers_byte_identical_log(
     stack.start_worker("w1")
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    log = LogStore(stack.log_dir).read("demo", run.id)
+    log = await DirectoryLogStore(stack.log_dir).read("demo", run.id)
     assert log == copy.read_bytes()
     # Every step survives the kill: recorded by the executor on disk, re-sent by the new worker.
     steps = done.steps or []
@@ -74,7 +74,7 @@ async def test_master_killed_mid_run_recovers_byte_identical_log(
     start_master(stack)
     done = await wait_run(stack, storage, run.id)
     assert done.status == RunStatus.succeeded, done
-    assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
     assert (await wait_run(stack, storage, meanwhile.id)).status == RunStatus.succeeded
 
 
@@ -103,7 +103,7 @@ async def test_a_worker_away_too_long_loses_its_run_and_stops_it_when_back(
     wait_until(lambda: not _alive(executor), 20, "the executor gone")
     after = await storage.get_run(run.id)
     assert after is not None and after.status == RunStatus.exception and after.reason == lost.reason
-    assert LogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
+    assert await DirectoryLogStore(stack.log_dir).read("demo", run.id) == copy.read_bytes()
 
 
 async def test_runs_of_a_worker_away_when_the_master_starts_end_after_the_timeout(

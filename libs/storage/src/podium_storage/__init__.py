@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from podium_storage.interface import AlreadyExists, InvalidCursor, Storage, StorageError, StorageUnavailable
-from podium_storage.logs import LogOffsetMismatch, LogStore
+from podium_storage.logs import DirectoryLogStore, LogOffsetMismatch, LogStore, open_log_store
 from podium_storage.urls import UnsupportedDatabaseUrl, is_mongo, sql_url
 
 
@@ -67,6 +67,7 @@ async def open_storage(url: str) -> AsyncIterator[Storage]:
 
 __all__ = [
     "AlreadyExists",
+    "DirectoryLogStore",
     "InvalidCursor",
     "LogOffsetMismatch",
     "LogStore",
@@ -75,5 +76,6 @@ __all__ = [
     "StorageUnavailable",
     "UnsupportedDatabaseUrl",
     "migrate",
+    "open_log_store",
     "open_storage",
 ]

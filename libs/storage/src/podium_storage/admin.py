@@ -8,6 +8,10 @@
     python -m podium_storage.admin export FILE [--logs DIR]                # whole database, JSON lines
     python -m podium_storage.admin import FILE [--logs DIR] [--merge]      # into an empty database
     python -m podium_storage.admin prune --older-than-days N [--project P=DAYS]... [--logs DIR]
+
+Each of the three reads `--log-store directory|database` (default $PODIUM_LOG_STORE, else
+directory): with `database` the logs are in the database itself, and `--logs` names only the
+artifact directory (prune deletes artifacts there; export and import never carry them).
     python -m podium_storage.admin generate-secrets-key                   # prints a new key
     python -m podium_storage.admin rotate-secrets-key [--secrets-key-file F]  # reseal with the first key
 
@@ -34,8 +38,8 @@ from podium_storage import migrate, open_storage
 from podium_storage.auth import hash_password, hash_token, new_token
 from podium_storage.backup import BackupError, export_database, import_database
 from podium_storage.configuration import apply_configuration
-from podium_storage.interface import StorageError, StorageUnavailable
-from podium_storage.logs import LogStore
+from podium_storage.interface import Storage, StorageError, StorageUnavailable
+from podium_storage.logs import LogStore, check_log_store, open_log_store
 from podium_storage.retention import prune
 from podium_storage.sealing import SealingError, SecretsKeys, generate_key
 from podium_storage.secretfiles import read_secret_file, secrets_keys
@@ -112,18 +116,37 @@ def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         default=os.environ.get("PODIUM_LOG_DIR"),
         help="the log directory (default: $PODIUM_LOG_DIR; without one, logs are left alone)",
     )
+    for command in (export, load, retention):
+        command.add_argument(
+            "--log-store",
+            choices=["directory", "database"],
+            default=os.environ.get("PODIUM_LOG_STORE") or "directory",
+            help="where the logs are: files under --logs, or the database (then --logs is the artifact "
+            "directory; default: $PODIUM_LOG_STORE, else directory)",
+        )
 
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{number} {kind}" for kind, number in counts.items()) or "nothing"
 
 
+def _logs(url: str, args: argparse.Namespace, storage: Storage) -> LogStore | None:
+    """The log store the command's `--log-store` and `--logs` name (None: logs left alone)."""
+    if args.log_store == "directory" and args.logs is None:
+        return None
+    try:
+        check_log_store(args.log_store, url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return open_log_store(args.log_store, args.logs, storage)
+
+
 async def _export(url: str, args: argparse.Namespace) -> str:
     path: Path = args.file
     partial = path.with_name(path.name + ".partial")
-    logs = LogStore(args.logs) if args.logs is not None else None
     try:
         async with open_storage(url) as storage:
+            logs = _logs(url, args, storage)
             with partial.open("w", encoding="utf-8") as out:
                 counts = await export_database(storage, out, logs)
         partial.replace(path)
@@ -138,11 +161,10 @@ async def _export(url: str, args: argparse.Namespace) -> str:
 
 async def _import(url: str, args: argparse.Namespace) -> str:
     path: Path = args.file
-    logs = LogStore(args.logs) if args.logs is not None else None
     try:
         with path.open(encoding="utf-8") as lines:
             async with open_storage(url) as storage:
-                counts = await import_database(storage, lines, logs, merge=args.merge)
+                counts = await import_database(storage, lines, _logs(url, args, storage), merge=args.merge)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     return f"imported {_counts(counts)}"
@@ -166,11 +188,10 @@ async def _prune(url: str, args: argparse.Namespace) -> str:
         if not sep or not project:
             raise UsageError(f"--project {item!r}: expected PROJECT=DAYS")
         per_project[project] = _days(days, f"--project {project}")
-    if args.logs is None:
+    if args.logs is None and args.log_store == "directory":
         logger.warning("no log directory (--logs or PODIUM_LOG_DIR): the logs of deleted runs stay")
-    logs = LogStore(args.logs) if args.logs is not None else None
     async with open_storage(url) as storage:
-        deleted = await prune(storage, logs, older_than, per_project)
+        deleted = await prune(storage, _logs(url, args, storage), older_than, per_project)
     return f"deleted {deleted} runs"
 
 

@@ -113,7 +113,7 @@ async def export_database(storage: Storage, out: IO[str], logs: LogStore | None 
         for run in page.items:
             write("run", _model_line("run", run))
             if logs is not None:
-                _export_log(logs, run, write)
+                await _export_log(logs, run, write)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
@@ -130,9 +130,9 @@ async def export_database(storage: Storage, out: IO[str], logs: LogStore | None 
     return dict(counts)
 
 
-def _export_log(logs: LogStore, run: Run, write: Any) -> None:
+async def _export_log(logs: LogStore, run: Run, write: Any) -> None:
     offset = 0
-    while chunk := logs.read(run.project, run.id, offset, LOG_CHUNK):
+    while chunk := await logs.read(run.project, run.id, offset, LOG_CHUNK):
         data = {"project": run.project, "run": run.id, "offset": offset, "data": base64.b64encode(chunk).decode()}
         write("log", _line("log", data))
         offset += len(chunk)
@@ -161,7 +161,7 @@ class _Importer:
             return
         self.counts[kind] += 1
 
-    def log(self, data: Any) -> None:
+    async def log(self, data: Any) -> None:
         if not isinstance(data, dict):
             raise BackupError("a log line needs an object")
         try:
@@ -172,7 +172,7 @@ class _Importer:
         if self.logs is None or run_id in self.skipped_runs:
             return
         try:
-            self.logs.append(project, run_id, offset, chunk)
+            await self.logs.append(project, run_id, offset, chunk)
         except ValueError as exc:  # an id that cannot name a log file
             raise BackupError(f"log of run {run_id!r}: {exc}") from None
         except LogOffsetMismatch as exc:
@@ -234,7 +234,7 @@ async def import_database(
             elif kind == "end":
                 ended = True
             elif kind == "log":
-                importer.log(data)
+                await importer.log(data)
             elif kind in MODELS:
                 await importer.entity(kind, data)
             else:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from podium_model import (
@@ -53,6 +54,7 @@ from podium_model.notifications import (
 from podium_model.secrets import SecretInfo
 from podium_model.users import CredentialKind, Role
 from podium_storage.leadership import Leadership, SoleLeadership
+from podium_storage.logs import LogStore
 
 audit_logger = logging.getLogger("podium.audit")
 """Where each audit entry is also written, as one line of JSON (`audit {...}`), once stored."""
@@ -347,6 +349,13 @@ class Storage(abc.ABC):
         A single master serves this backend unless it says otherwise: that master always leads.
         """
         return SoleLeadership()
+
+    # Run logs ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def database_logs(self, artifacts: Path | None) -> LogStore:
+        """The log store in this database (`--log-store database`): every master and the api
+        that share the database serve the same logs; artifacts stay files under `artifacts`."""
 
     # Workers ----------------------------------------------------------------------------------
 

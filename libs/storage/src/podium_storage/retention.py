@@ -19,7 +19,7 @@ import logging
 from datetime import timedelta
 
 from podium_model import RunFilter, utcnow
-from podium_storage.interface import Storage
+from podium_storage.interface import Storage, StorageError
 from podium_storage.logs import LogStore
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ async def _prune_matching(
             if logs is not None:
                 for run in doomed:
                     try:
-                        logs.delete(run.project, run.id)
-                    except (OSError, ValueError) as exc:
+                        await logs.delete(run.project, run.id)
+                    except (OSError, ValueError, StorageError) as exc:
                         logger.warning("cannot delete the log of run %s: %s", run.id, exc)
             deleted += await storage.delete_runs([run.id for run in doomed])
         if page.next_cursor is None:

@@ -20,7 +20,15 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--host", help="address to listen on (PODIUM_API_HOST; default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (PODIUM_API_PORT; default 8702)")
     parser.add_argument("--database-url", help="database URL shared with the master (PODIUM_DATABASE_URL)")
-    parser.add_argument("--log-dir", help="log store directory shared with the master (PODIUM_LOG_DIR)")
+    parser.add_argument(
+        "--log-store",
+        choices=["directory", "database"],
+        help="where run logs are kept, as the master keeps them: files under --log-dir, or the database "
+        "(PODIUM_LOG_STORE; default directory)",
+    )
+    parser.add_argument(
+        "--log-dir", help="log directory (the directory store) and artifacts, shared with the master (PODIUM_LOG_DIR)"
+    )
     parser.add_argument("--master-url", help="the master's base URL (PODIUM_MASTER_URL; http://127.0.0.1:8701)")
     parser.add_argument(
         "--control-secret", help="secret shared with the master (PODIUM_CONTROL_SECRET; prefer the file)"

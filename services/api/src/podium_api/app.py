@@ -28,7 +28,7 @@ from podium_api.throttle import LoginThrottle, Policy
 from podium_model.security_headers import API_POLICY, DOCS_POLICY, SecurityHeaders
 from podium_storage import open_storage
 from podium_storage.interface import Storage
-from podium_storage.logs import LogStore
+from podium_storage.logs import check_log_store, open_log_store
 from podium_storage.secretfiles import secrets_keys
 
 logger = logging.getLogger(__name__)
@@ -59,12 +59,13 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
 
     Args:
         settings: the configuration; read from `PODIUM_*` variables when None (uvicorn --factory).
-            A malformed secrets key raises `ValueError`.
+            A malformed secrets key, or the database log store on SQLite, raises `ValueError`.
         storage: an already-open storage to use instead of opening `settings.database_url`
             (in-process tests); the caller keeps ownership and closes it.
     """
     settings = settings or ApiSettings()
     keys = secrets_keys(settings.secrets_key.get_secret_value())  # a malformed key fails here, at start
+    check_log_store(settings.log_store, settings.database_url)  # the database store on SQLite, likewise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -89,7 +90,7 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
             yield {
                 "settings": settings,
                 "storage": opened,
-                "logs": LogStore(settings.log_dir),
+                "logs": open_log_store(settings.log_store, settings.log_dir, opened),
                 "master": master,
                 "feed": feed,
                 "passwords": passwords,

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium_model import transport
+from podium_storage.logs import LogStoreKind
 from podium_storage.secretfiles import read_secret_file
 
 
@@ -24,10 +25,16 @@ class ApiSettings(BaseSettings):
         validation_alias=AliasChoices("database_url", "PODIUM_API_DATABASE_URL", "PODIUM_DATABASE_URL"),
         description="Database shared with the master (sqlite+aiosqlite://, postgresql+asyncpg://)",
     )
+    log_store: LogStoreKind = Field(
+        default="directory",
+        validation_alias=AliasChoices("log_store", "PODIUM_API_LOG_STORE", "PODIUM_LOG_STORE"),
+        description="Where run logs are kept, as the master keeps them: `directory` (files under `log_dir`) "
+        "or `database` (PostgreSQL or MongoDB)",
+    )
     log_dir: Path = Field(
         default=Path("./.podium/logs"),
         validation_alias=AliasChoices("log_dir", "PODIUM_API_LOG_DIR", "PODIUM_LOG_DIR"),
-        description="Log store directory shared with the master",
+        description="Log store directory (the directory store) and artifacts directory, shared with the master",
     )
     master_url: str = Field(
         default="http://127.0.0.1:8701",

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from podium_master.settings import MasterSettings, parse_retention
 from podium_model import transport
 from podium_model.logformat import configure as configure_logging
+from podium_storage.logs import check_log_store
 from podium_storage.secretfiles import read_secret_file, scrub_environment, secrets_keys
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         "PostgreSQL, MongoDB) [PODIUM_MASTER_LEADER_INTERVAL; 1]")  # fmt: skip
     add("--port", type=int, help="port [PODIUM_MASTER_PORT; 8701]")
     add("--database-url", help="[PODIUM_DATABASE_URL]")
-    add("--log-dir", help="run logs directory [PODIUM_LOG_DIR]")
+    add("--log-store", choices=["directory", "database"],
+        help="where run logs are kept: files under --log-dir, or the database (PostgreSQL, MongoDB) "
+        "[PODIUM_LOG_STORE; directory]")  # fmt: skip
+    add("--log-dir", help="run logs directory (the directory store) and artifacts directory [PODIUM_LOG_DIR]")
     add("--config", help="configuration file applied at start [PODIUM_MASTER_CONFIG]")
     add("--control-secret", help="control API secret [PODIUM_CONTROL_SECRET]")
     add("--control-secret-file", help="file holding the control API secret [PODIUM_CONTROL_SECRET_FILE]")
@@ -108,7 +112,8 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
     A secret's file (flag, else variable) wins over its plain value.
 
     Raises:
-        ValueError: a secret file cannot be read, or the secrets key is malformed.
+        ValueError: a secret file cannot be read, the secrets key is malformed, or the log store
+            cannot live in the database (SQLite).
         ValidationError: a setting is invalid.
     """
     given = vars(args).copy()
@@ -122,6 +127,7 @@ def settings_from(args: argparse.Namespace) -> MasterSettings:
         settings.retention_projects = {**settings.retention_projects, **dict(projects)}
     key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""
     secrets_keys(key)  # a malformed key refuses to start, not at the first dispatch
+    check_log_store(settings.log_store, settings.database_url)
     return settings
 
 

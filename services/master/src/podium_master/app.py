@@ -22,7 +22,7 @@ from podium_model import utcnow
 from podium_model.control import ControlAnswer, ControlResult
 from podium_model.messages import CLOSE_UNAUTHORIZED
 from podium_model.problems import PROBLEM_MEDIA_TYPE, Problem
-from podium_storage import LogStore, StorageUnavailable, migrate, open_storage
+from podium_storage import StorageUnavailable, migrate, open_log_store, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def create_app(settings: MasterSettings | None = None) -> FastAPI:
                 await migrate(settings.database_url)
             storage = await stack.enter_async_context(open_storage(settings.database_url))
             settings.log_dir.mkdir(parents=True, exist_ok=True)
-            master = Master(settings, storage, LogStore(settings.log_dir))
+            master = Master(settings, storage, open_log_store(settings.log_store, settings.log_dir, storage))
             await _apply_configuration(master)
             # Workers left active by this master, or by one gone for longer than a connected worker
             # stays unseen; those of the other masters serving this database stay active.

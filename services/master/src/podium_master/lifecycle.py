@@ -176,9 +176,11 @@ class Lifecycle:
         run = await self.writes.submit(RunWrite(run_id, changes, RunStatus.running, PENDING))
         if run is None:
             return None
-        # No await between the claim and the deletion: nothing can append in between. A requeue
-        # emptied the log already and said so; a log left over anyway is announced as gone.
-        emptied = self.logs.delete(run.project, run.id)
+        # Nothing can append between the claim and the deletion: the directory store's delete
+        # never suspends, and no session holds the run before its execute is sent (the database
+        # store's delete does suspend). A requeue emptied the log already and said so; a log
+        # left over anyway is announced as gone.
+        emptied = await self.logs.delete(run.project, run.id)
         self.holders.observe(run)
         self._measure(run)
         self.events.run_changed(run)
@@ -193,7 +195,7 @@ class Lifecycle:
         if run is None:
             return None
         self.holders.observe(run)
-        self.logs.delete(run.project, run.id)
+        await self.logs.delete(run.project, run.id)
         self.events.run_changed(run)
         self.events.log_grew(run.project, run.id, 0)
         return run

@@ -97,7 +97,7 @@ async def _adopt(session: Reconciled, state: WorkerRunState, run: Run | None) ->
             return
         held = 0  # a claim empties the log
     elif run.status.is_final or run.worker == session.worker_id:
-        held = await asyncio.to_thread(services.logs.size, run.project, run.id)
+        held = await services.logs.size(run.project, run.id)
     else:
         logger.warning("worker %s holds run %s of worker %s: ignored", session.worker_id, run.id, run.worker)
         return

@@ -359,12 +359,8 @@ class WorkerSession:
             return
         space = self.services.log_space
         try:
-            append = (sync.project, header.run_id, header.offset, data)
-            if len(data) <= INLINE_APPEND:  # a thread hop costs more than appending a few bytes
-                size = self.services.logs.append(*append)
-            else:
-                size = await asyncio.to_thread(self.services.logs.append, *append)
-        except LogOffsetMismatch as exc:  # someone else wrote the file: trust the file
+            size = await self.services.logs.append(sync.project, header.run_id, header.offset, data)
+        except LogOffsetMismatch as exc:  # someone else wrote the log: trust the store
             sync.held = exc.size
             self.resync(header.run_id, sync)
             return
@@ -582,7 +578,7 @@ class WorkerSession:
             run is not None
             and run.status.is_final
             and run.worker == self.worker_id
-            and self.services.logs.size(run.project, run.id) >= state.log_size
+            and await self.services.logs.size(run.project, run.id) >= state.log_size
         )
 
     async def _watchdog(self) -> None:

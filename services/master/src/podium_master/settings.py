@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from podium_storage.logs import LogStoreKind
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./.podium/podium.db"
 DEFAULT_LOG_DIR = "./.podium/logs"
 
@@ -62,10 +64,16 @@ class MasterSettings(BaseSettings):
         validation_alias=_shared("database_url", "PODIUM_DATABASE_URL"),
         description="SQLAlchemy URL of the database",
     )
+    log_store: LogStoreKind = Field(
+        default="directory",
+        validation_alias=_shared("log_store", "PODIUM_LOG_STORE"),
+        description="Where run logs are kept: `directory` (files under `log_dir`, shared with the api) or "
+        "`database` (PostgreSQL or MongoDB: nothing shared but the database)",
+    )
     log_dir: Path = Field(
         default=Path(DEFAULT_LOG_DIR),
         validation_alias=_shared("log_dir", "PODIUM_LOG_DIR"),
-        description="Directory of the run logs (shared with the api)",
+        description="Directory of the run logs (the directory store) and of the artifacts, shared with the api",
     )
     config: Path | None = Field(default=None, description="Configuration file applied at start-up")
     control_secret: SecretStr | None = Field(

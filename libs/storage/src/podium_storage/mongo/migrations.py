@@ -68,6 +68,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("project", ASCENDING)], name="project"),
         IndexModel([("run", ASCENDING)], name="run"),
     ],
+    # The database log store (migration 8; SQL migration 0014): a run's chunks by offset, unique
+    # (the compare-and-set of an append).
+    "log_chunks": [IndexModel([("log", ASCENDING), ("start", ASCENDING)], name="log_start", unique=True)],
 }
 
 VERSION_COLLECTION = "schema_version"
@@ -122,6 +125,11 @@ async def _0007_run_retries(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
+async def _0008_log_chunks(db: AsyncDatabase[Document]) -> None:
+    """The database log store (SQL migration 0014): the unique index of `log_chunks`."""
+    await ensure_indexes(db)
+
+
 MIGRATIONS: list[Migration] = [
     _0001_initial,
     _0002_project_access,
@@ -130,6 +138,7 @@ MIGRATIONS: list[Migration] = [
     _0005_run_priority,
     _0006_deliveries,
     _0007_run_retries,
+    _0008_log_chunks,
 ]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from podium_storage.interface import Storage
 from podium_storage.leadership import Leadership
+from podium_storage.logs import LogStore
 from podium_storage.mongo.access import AccessStore
 from podium_storage.mongo.audit import AuditStore
 from podium_storage.mongo.backup import BackupStore
@@ -13,6 +15,7 @@ from podium_storage.mongo.base import connect, translate_errors
 from podium_storage.mongo.catalog import CatalogStore
 from podium_storage.mongo.deliveries import DeliveryStore
 from podium_storage.mongo.leadership import LeaseLeadership
+from podium_storage.mongo.logs import MongoLogStore
 from podium_storage.mongo.migrations import ensure_indexes
 from podium_storage.mongo.runs import RunStore
 from podium_storage.mongo.secrets import SecretStore
@@ -65,6 +68,10 @@ class MongoStorage(
     def leadership(self) -> Leadership:
         """A lease document (`mongo.leadership`): several masters may share the database."""
         return LeaseLeadership(self._db)
+
+    def database_logs(self, artifacts: Path | None) -> LogStore:
+        """The logs as chunk documents in `log_chunks` (`mongo.logs`)."""
+        return MongoLogStore(self._db, artifacts)
 
     async def close(self) -> None:
         """Release connections."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from podium_storage.interface import Storage
 from podium_storage.leadership import Leadership, SoleLeadership
+from podium_storage.logs import SQLITE_DATABASE_LOGS, LogStore
 from podium_storage.sql.access import AccessStore
 from podium_storage.sql.accounts import AccountStore
 from podium_storage.sql.audit import AuditStore
@@ -14,6 +17,7 @@ from podium_storage.sql.backup import BackupStore
 from podium_storage.sql.catalog import CatalogStore
 from podium_storage.sql.deliveries import DeliveryStore
 from podium_storage.sql.leadership import AdvisoryLeadership
+from podium_storage.sql.logs import SqlLogStore
 from podium_storage.sql.runs import RunStore
 from podium_storage.sql.secrets import SecretStore
 from podium_storage.urls import is_sqlite
@@ -34,6 +38,17 @@ class SqlStorage(
     def leadership(self) -> Leadership:
         """An advisory lock on PostgreSQL (several masters may share it); SQLite has one master."""
         return SoleLeadership() if is_sqlite(self.url) else AdvisoryLeadership(self.url)
+
+    def database_logs(self, artifacts: Path | None) -> LogStore:
+        """The logs as chunks in `log_chunks` (`sql.logs`), on PostgreSQL: a SQLite database serves one
+        host, where the directory store does the same.
+
+        Raises:
+            ValueError: on SQLite (`logs.check_log_store`).
+        """
+        if is_sqlite(self.url):
+            raise ValueError(SQLITE_DATABASE_LOGS)
+        return SqlLogStore(self, artifacts)
 
     async def close(self) -> None:
         """Release connections."""

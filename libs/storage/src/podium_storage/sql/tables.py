@@ -11,7 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 from podium_storage.sql.types import JsonType, UtcDateTime
@@ -161,6 +173,23 @@ class RunPayloadRow(Base, table=True):
 
     run_id: str = Field(sa_type=String(36), primary_key=True)
     payload: str = Field(sa_type=Text)
+
+
+class LogChunkRow(Base, table=True):
+    """A chunk of a run's log in the database log store (migration 0014; `sql.logs`).
+
+    The chunks of a run are contiguous: each starts where the previous one ends, so the log's
+    size is the last chunk's end (one backward step of the primary key) and the primary key
+    on `start` is the compare-and-set of an append. No foreign key: like the log files, the
+    chunks are deleted by whoever deletes the log (retention, a requeue, a new attempt).
+    """
+
+    __tablename__ = "log_chunks"
+
+    project: str = Field(sa_type=String(64), primary_key=True)
+    run_id: str = Field(sa_type=String(64), primary_key=True)
+    start: int = Field(sa_type=BigInteger, primary_key=True)
+    data: bytes = Field(sa_type=LargeBinary)
 
 
 # The dispatcher's order: pending runs by priority, highest first, then oldest first (migration 0009).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -104,21 +104,21 @@ async def get_run_log(
     Streamed from the store a chunk at a time: a long read holds one chunk, not `limit` bytes.
     """
     found = await run_or_404(storage, project, run)
-    size = max(0, min(limit, await asyncio.to_thread(logs.size, found.project, found.id) - offset))
+    size = max(0, min(limit, await logs.size(found.project, found.id) - offset))
     headers = {"X-Podium-Log-Offset": str(offset + size), "X-Podium-Run-Status": found.status.value}
     if size <= CHUNK:  # the usual case (a follower's next bytes): one read, one body
-        data = await asyncio.to_thread(logs.read, found.project, found.id, offset, size)
+        data = await logs.read(found.project, found.id, offset, size)
         return Response(data, media_type="text/plain; charset=utf-8", headers=headers)
     return StreamingResponse(
         _log_chunks(logs, found, offset, size), media_type="text/plain; charset=utf-8", headers=headers
     )
 
 
-def _log_chunks(logs: LogStore, run: Run, offset: int, size: int) -> Iterator[bytes]:
+async def _log_chunks(logs: LogStore, run: Run, offset: int, size: int) -> AsyncIterator[bytes]:
     """`size` bytes of the run's log from `offset`, `CHUNK` at a time (fewer if retention removed it meanwhile)."""
     end = offset + size
     while offset < end:
-        piece = logs.read(run.project, run.id, offset, min(CHUNK, end - offset))
+        piece = await logs.read(run.project, run.id, offset, min(CHUNK, end - offset))
         if not piece:
             return
         offset += len(piece)

@@ -67,7 +67,7 @@ async def log_events(
     check = True
     try:
         while True:
-            data = await asyncio.to_thread(logs.read, project, run_id, position, CHUNK)
+            data = await logs.read(project, run_id, position, CHUNK)
             if data:
                 yield sse("log", {"offset": position, "data": decoder.decode(data)}, position + len(data))
                 position += len(data)
