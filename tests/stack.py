@@ -97,8 +97,8 @@ class Stack:
         self.master.wait_http(f"{self.master_url}/health")
         return self.master
 
-    def start_api(self) -> Service:
-        """Start the api and wait for its health endpoint."""
+    def start_api(self, *extra: str) -> Service:
+        """Start the api (with the flags `extra` too) and wait for its health endpoint."""
         argv = [
             "podium-api",
             "--port", str(self.api_port),
@@ -108,7 +108,7 @@ class Stack:
             "--control-secret", self.secret,
             "--secrets-key-file", str(self.secrets_key_file),
         ]  # fmt: skip
-        self.api = Service("api", argv, output_dir=self.directory).start()
+        self.api = Service("api", [*argv, *extra], output_dir=self.directory).start()
         self.api.wait_http(f"{self.api_url}/api/v1/health")
         return self.api
 

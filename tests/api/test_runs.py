@@ -87,7 +87,7 @@ async def test_log_reads_from_an_offset(api: Api) -> None:
     """The log answers text/plain bytes from the offset, and the next offset in a header."""
     run = await api.storage.create_run("demo", "hello", {}, RunSource())
     data = "héllo\nworld\n".encode()
-    api.logs.append("demo", run.id, 0, data)
+    await api.logs.append("demo", run.id, 0, data)
     url = f"{RUNS}/{run.id}/log"
     whole = await api.client.get(url, headers=api.auth("viewer"))
     assert whole.status_code == 200
@@ -105,7 +105,7 @@ async def test_results_and_archive(api: Api) -> None:
     """Results answer the run's JSON; the archive holds run, log and results."""
     run = await api.storage.create_run("demo", "hello", {}, RunSource())
     await api.storage.update_run(run.id, RunUpdate(results={"greeted": True}))
-    api.logs.append("demo", run.id, 0, b"log bytes\n")
+    await api.logs.append("demo", run.id, 0, b"log bytes\n")
     results = await api.client.get(f"{RUNS}/{run.id}/results", headers=api.auth("viewer"))
     assert results.json() == {"greeted": True}
     archive = await api.client.get(f"{RUNS}/{run.id}/archive", headers=api.auth("viewer"))
@@ -166,7 +166,7 @@ async def test_a_long_log_read_streams_exactly_the_bytes_asked(api: Api) -> None
     """A read longer than a chunk streams: the bytes from `offset`, at most `limit`, and the next offset."""
     run = await api.storage.create_run("demo", "hello", {}, RunSource())
     data = bytes(range(256)) * (3 * 4096 + 7)  # a little over 3 MiB, every byte value
-    api.logs.append("demo", run.id, 0, data)
+    await api.logs.append("demo", run.id, 0, data)
     url, viewer = f"{RUNS}/{run.id}/log", api.auth("viewer")
     whole = await api.client.get(url, params={"offset": 100}, headers=viewer)
     assert whole.content == data[100:] and whole.headers["x-podium-log-offset"] == str(len(data))

@@ -48,7 +48,7 @@ from podium_model.messages import (
     worker_message_adapter,
 )
 from podium_model.workers import Worker
-from podium_storage.interface import StorageError
+from podium_storage.interface import StorageError, StorageUnavailable
 from podium_storage.logs import LogOffsetMismatch, LogStoreFull
 
 logger = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ class WorkerSession:
             sync.held = exc.size
             self.resync(header.run_id, sync)
             return
-        except LogStoreFull as exc:
+        except (LogStoreFull, StorageUnavailable) as exc:  # a full disk, or the database store's database away
             sync.paused = True
             space.refused(self, header.run_id, str(exc))
             return
