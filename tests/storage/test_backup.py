@@ -139,7 +139,8 @@ async def source_url(tmp_path: Path) -> str:
 async def test_export_import_round_trip(
     storage: Storage, source_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite exported and imported into each backend answers every get/list the same, logs included."""
+    """SQLite exported and imported into each backend answers every get/list the same, logs included
+    (into the database log store on PostgreSQL and MongoDB, the directory store on SQLite)."""
     monkeypatch.setattr(backup_module, "RUN_PAGE", 3)  # several pages of runs
     out = io.StringIO()
     async with open_storage(source_url) as source:
@@ -148,7 +149,10 @@ async def test_export_import_round_trip(
     assert counts["run"] == 9 and counts["credential"] == 3 and counts["log"] == 3 and counts["secret"] == 2
     assert SECRET_VALUE not in out.getvalue()  # secrets travel sealed
     assert counts["group"] == 1 and counts["grant"] == 3
-    target_logs = DirectoryLogStore(tmp_path / "imported")
+    try:
+        target_logs: LogStore = storage.database_logs(tmp_path / "imported")
+    except ValueError:  # SQLite keeps logs in files only
+        target_logs = DirectoryLogStore(tmp_path / "imported")
     imported = await import_database(storage, out.getvalue().splitlines(), target_logs)
     assert imported["run"] == 9 and imported["log bytes"] == backup_module.LOG_CHUNK + 10 + len(FIRST_LOG)
     assert await snapshot(storage) == expected
@@ -226,6 +230,8 @@ def test_admin_export_import(source_url: str, tmp_path: Path, capsys: pytest.Cap
     assert "imported" in capsys.readouterr().out
     assert main(["--database-url", target, "import", str(file)]) == 2
     assert "not empty" in capsys.readouterr().err
+    assert main(["--database-url", target, "import", str(file), "--merge", "--log-store", "database"]) == 2
+    assert "--log-store database needs PostgreSQL or MongoDB" in capsys.readouterr().err
     assert main(["--database-url", target, "import", str(file), "--merge"]) == 0
     assert main(["--database-url", target, "import", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err

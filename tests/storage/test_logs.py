@@ -114,7 +114,7 @@ async def test_delete_removes_the_log_and_its_artifacts(logs: LogStore) -> None:
 
 
 async def test_large_log_reads_any_range(logs: LogStore) -> None:
-    """A log of 8 MiB in chunks of 64 KiB (the worker's default) reads back exact over any range."""
+    """A log of 8 MiB in chunks of 64 KiB (the executor's read size) reads back exact over any range."""
     data = os.urandom(8 << 20)
     chunk = 65536
     for offset in range(0, len(data), chunk):

@@ -1,12 +1,12 @@
 """The database log store on MongoDB: a run's log as contiguous chunk documents (migration 8).
 
-Collection `log_chunks`, one document per append (the chunk the worker sent, 64 KiB by
-default, at most the master's `--max-chunk-size`, far below MongoDB's 16 MiB document limit):
-`log` (`project/run`), `start`, `end`, `data`. A unique index on (log, start) is the
-compare-and-set: an append checks that the log ends at `start` (the last chunk's `end`),
-then inserts; of two writers racing at one offset exactly one insert passes the index, and a
-writer at any other offset fails the check, as chunks only ever start where one ends.
-GridFS was not used: its files are written once, not appended to.
+Collection `log_chunks`, one document per append: the chunk the worker sent (up to its
+`--chunk-size`, 1 MiB by default; at most the master's `--max-chunk-size` of 4 MiB, far below
+MongoDB's 16 MiB document limit), as `log` (`project/run`), `start`, `end`, `data`. A unique
+index on (log, start) is the compare-and-set: an append checks that the log ends at `start`
+(the last chunk's `end`), then inserts; of two writers racing at one offset exactly one insert
+passes the index, and a writer at any other offset fails the check, as chunks only ever start
+where one ends. GridFS was not used: its files are written once, not appended to.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The database log store on SQL: a run's log as contiguous chunks in `log_chunks` (migration 0014).
 
-Each append is one row, the chunk the worker sent (its `--chunk-size`, 64 KiB by default,
-never a row per line). An append is a single `INSERT ... SELECT ... WHERE <last end> = :start
-ON CONFLICT DO NOTHING`: it inserts only if the log ends exactly at `start`, and the primary
-key (project, run_id, start) lets exactly one of two writers racing at that offset in. On
-PostgreSQL the loser waits for the winner's commit and then inserts nothing; SQLite writers
-take turns anyway. The size is the last chunk's end, one backward step of the primary key.
+Each append is one row, the chunk the worker sent (what the output held, up to its
+`--chunk-size`, 1 MiB by default: never a row per line of a fast log). An append is a single
+`INSERT ... SELECT ... WHERE <last end> = :start ON CONFLICT DO NOTHING`: it inserts only if
+the log ends exactly at `start`, and the primary key (project, run_id, start) lets exactly one
+of two writers racing at that offset in. On PostgreSQL the loser waits for the winner's
+commit and then inserts nothing. The size is the last chunk's end, one backward step of the
+primary key. `SqlStorage.database_logs` offers it on PostgreSQL only (SQLite keeps files).
 """
 
 from __future__ import annotations
