@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import httpx
 
@@ -14,8 +15,21 @@ def test_help_lists_the_flags() -> None:
     """`podium-api --help` exits 0 and names every flag of the architecture page."""
     result = subprocess.run(["podium-api", "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
-    for flag in ("--host", "--port", "--database-url", "--log-dir", "--master-url", "--control-secret"):
+    for flag in ("--host", "--port", "--database-url", "--log-store", "--log-dir", "--master-url", "--control-secret"):
         assert flag in result.stdout
+
+
+def test_the_database_log_store_on_sqlite_is_refused_at_start(tmp_path: Path) -> None:
+    """`--log-store database` with a SQLite URL exits 2 and says which store to use instead."""
+    result = subprocess.run(
+        ["podium-api", "--log-store", "database", "--database-url", f"sqlite:///{tmp_path}/podium.db"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--log-store database needs PostgreSQL or MongoDB" in result.stderr
+    assert "--log-store directory" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_process_serves_login_trigger_and_notifies_the_master(api_process: ApiProcess, master: RecordingMaster) -> None:

@@ -64,3 +64,16 @@ def test_a_secret_file_wins_over_the_plain_value(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PODIUM_CONTROL_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="--control-secret-file"):
         _settings()
+
+
+def test_the_log_store_is_chosen_and_the_database_store_on_sqlite_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--log-store` (or PODIUM_LOG_STORE) picks the store; `database` with a SQLite URL names what to use."""
+    assert _settings().log_store == "directory"
+    monkeypatch.setenv("PODIUM_LOG_STORE", "database")
+    settings = _settings("--database-url", "postgresql://podium@db/podium")
+    assert settings.log_store == "database"
+    with pytest.raises(ValueError, match="--log-store directory"):
+        _settings("--database-url", "sqlite+aiosqlite:///podium.db")
+    assert _settings("--log-store", "directory", "--database-url", "sqlite:///podium.db").log_store == "directory"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--log-store", "s3"])

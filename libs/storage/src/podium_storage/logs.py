@@ -133,7 +133,11 @@ class LogStore(abc.ABC):
         """Remove the run's log; True when there was one."""
 
     async def delete(self, project: str, run_id: str) -> bool:
-        """Remove a run's log and its artifacts, if any; True when there was a log."""
+        """Remove a run's log and its artifacts, if any; True when there was a log.
+
+        No append of the run may run meanwhile (the master deletes a log only when no session
+        holds the run): an append racing with it could leave its chunk behind.
+        """
         found = await self._delete_log(project, run_id)
         if self.root is None:
             return found
