@@ -27,13 +27,11 @@ logger = logging.getLogger("bench")
 NAMES = ("latency", "throughput", "fleet", "history", "log")
 
 
-LOG_STORE = "directory"
-"""The `--log-store` of master and api (`--log-store` of the benchmark sets it)."""
-
-
-def _with_stack(kind: str, directory: Path, workers: int, body: Callable[[Stack], Any]) -> Any:
+def _with_stack(
+    args: argparse.Namespace, kind: str, directory: Path, workers: int, body: Callable[[Stack], Any]
+) -> Any:
     with database(kind, directory) as url:
-        stack = Stack(directory, url, LOG_STORE)
+        stack = Stack(directory, url, args.log_store)
         try:
             stack.start(workers=workers, executor_limit=8)
             return body(stack)
@@ -43,12 +41,14 @@ def _with_stack(kind: str, directory: Path, workers: int, body: Callable[[Stack]
 
 def run_latency(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     """Latency on one worker × 8."""
-    return dict(_with_stack(args.database, directory, 1, lambda s: asyncio.run(workloads.latency(s, args.runs))))
+    return dict(_with_stack(args, args.database, directory, 1, lambda s: asyncio.run(workloads.latency(s, args.runs))))
 
 
 def run_throughput(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     """Throughput on 2 workers × 8."""
-    return dict(_with_stack(args.database, directory, 2, lambda s: asyncio.run(workloads.throughput(s, args.burst))))
+    return dict(
+        _with_stack(args, args.database, directory, 2, lambda s: asyncio.run(workloads.throughput(s, args.burst)))
+    )
 
 
 def run_fleet(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def run_fleet(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         spread = asyncio.run(fleet.spread(stack, args.burst))
         return {"workers": args.workers, "connect_s": round(connect_s, 1), "idle": idle, "spread": spread}
 
-    return dict(_with_stack(args.database, directory, 0, body))
+    return dict(_with_stack(args, args.database, directory, 0, body))
 
 
 def run_history(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
@@ -72,12 +72,12 @@ def run_history(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         fill = asyncio.run(history.fill(stack.database_url, args.history))
         return {"database": "postgresql", "fill": fill, **asyncio.run(history.listing(stack, args.history))}
 
-    return dict(_with_stack("postgresql", directory, 0, body))
+    return dict(_with_stack(args, "postgresql", directory, 0, body))
 
 
 def run_log(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     """One run writing a big log, one worker."""
-    return dict(_with_stack(args.database, directory, 1, lambda s: asyncio.run(workloads.log(s, args.log_bytes))))
+    return dict(_with_stack(args, args.database, directory, 1, lambda s: asyncio.run(workloads.log(s, args.log_bytes))))
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], dict[str, Any]]] = {
@@ -116,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse(argv)
-    global LOG_STORE
-    LOG_STORE = args.log_store
     results: dict[str, Any] = {
         "database": args.database,
         "log_store": args.log_store,

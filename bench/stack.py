@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 
 from podium_storage.admin import main as admin_main
+from podium_storage.logs import LogStoreKind
 from podium_storage.sealing import generate_key
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ def command(name: str) -> list[str]:
 class Stack:
     """master + api (+ workers) sharing one database and log directory, on loopback."""
 
-    def __init__(self, directory: Path, database_url: str, log_store: str = "directory") -> None:
+    def __init__(self, directory: Path, database_url: str, log_store: LogStoreKind = "directory") -> None:
         self.directory = directory
         self.database_url = database_url
         self.log_store = log_store

@@ -110,7 +110,7 @@ async def log(stack: Stack, size: int) -> dict[str, Any]:
     store holds them all."""
     api = Api(stack.api_url, stack.token(), connections=4)
     async with open_storage(stack.database_url) as storage:
-        store = open_log_store(stack.log_store, stack.log_dir, storage)  # type: ignore[arg-type]
+        store = open_log_store(stack.log_store, stack.log_dir, storage)
         try:
             await _define_log_secret(api)
             async with Events(api) as events:
