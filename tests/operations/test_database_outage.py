@@ -90,15 +90,19 @@ def _metric(stack: Stack, name: str) -> float:
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.parametrize("log_store", ["directory", "database"])
 @pytest.mark.parametrize("outage", [_refusing, _cut], ids=["refusing-connections", "proxy-cut"])
-def test_runs_ending_during_a_database_outage_all_succeed(tmp_path: Path, outage: object) -> None:
+def test_runs_ending_during_a_database_outage_all_succeed(tmp_path: Path, outage: object, log_store: str) -> None:
     """Three runs end while PostgreSQL is away: during it every api answer is 503 (problem+json, health
-    its own document); afterwards all three succeed with byte-identical logs, and no worker slot leaked."""
+    its own document); afterwards all three succeed with byte-identical logs, and no worker slot leaked.
+
+    With the logs in the database too, the log bytes sent during the outage are refused and sent
+    again once it is back (the log-space retry), so the logs are whole all the same."""
     with fresh_postgres() as real_url, outage(real_url) as (down, up, url):  # type: ignore[operator]
         stack = configured_stack(tmp_path, url)
         try:
-            master = start_master(stack)
-            stack.start_api()
+            master = start_master(stack, "--log-store", log_store)
+            stack.start_api("--log-store", log_store)
             health_port = free_port()
             worker = start_worker(stack, "w1", "--executor-limit", str(RUNS), "--health-port", str(health_port))
             wait_until(lambda: any(w["is_active"] for w in stack.client.get("/workers").json()), 60, "worker")
