@@ -97,14 +97,18 @@ class Stack:
         self.master.wait_http(f"{self.master_url}/health")
         return self.master
 
-    def start_api(self, *extra: str) -> Service:
-        """Start the api (with the flags `extra` too) and wait for its health endpoint."""
+    def start_api(self, *extra: str, masters: tuple[str, ...] = ()) -> Service:
+        """Start the api (with the flags `extra` too) and wait for its health endpoint.
+
+        `masters`: the masters' base URLs it is given, each by its own `--master-url` (default:
+        this stack's master).
+        """
         argv = [
             "podium-api",
             "--port", str(self.api_port),
             "--database-url", self.database_url,
             "--log-dir", str(self.log_dir),
-            "--master-url", self.master_url,
+            *(flag for url in masters or (self.master_url,) for flag in ("--master-url", url)),
             "--control-secret", self.secret,
             "--secrets-key-file", str(self.secrets_key_file),
         ]  # fmt: skip

@@ -29,7 +29,18 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--log-dir", help="log directory (the directory store) and artifacts, shared with the master (PODIUM_LOG_DIR)"
     )
-    parser.add_argument("--master-url", help="the master's base URL (PODIUM_MASTER_URL; http://127.0.0.1:8701)")
+    parser.add_argument(
+        "--master-url",
+        action="append",
+        help="a master's base URL, repeatable for several masters (PODIUM_MASTER_URL, comma-separated; "
+        "http://127.0.0.1:8701)",
+    )
+    parser.add_argument(
+        "--master-discovery",
+        choices=["none", "dns"],
+        help="dns: each master URL's host name resolves to every master's address, again every 10 s "
+        "(PODIUM_API_MASTER_DISCOVERY; default none)",
+    )
     parser.add_argument(
         "--control-secret", help="secret shared with the master (PODIUM_CONTROL_SECRET; prefer the file)"
     )
@@ -61,6 +72,8 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "(PODIUM_API_ALLOW_INSECURE)",
     )
     args = parser.parse_args(argv)
+    if args.master_url is not None:  # repeated: the settings' comma-separated list
+        args.master_url = ",".join(args.master_url)
     return {key: value for key, value in vars(args).items() if value is not None}
 
 

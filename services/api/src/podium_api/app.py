@@ -1,7 +1,7 @@
 """The application factory: `create_app(settings)` builds the FastAPI app of the api service.
 
 Nothing is created at import time: the lifespan opens the storage, the log store and the
-master client and its event feed, and puts them on the request state where `deps` reads them.
+masters' clients and their event feed, and puts them on the request state where `deps` reads them.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from podium_api import __version__, docs, openapi
-from podium_api.control import ControlClient
 from podium_api.errors import problem_handlers
 from podium_api.feed import MasterFeed
 from podium_api.limits import RequestGuard
+from podium_api.masters import Masters
 from podium_api.metrics import ApiMetrics, MetricsMiddleware
 from podium_api.passwords import PasswordPool
 from podium_api.permissions import OPERATIONS
@@ -75,18 +75,26 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
             else:
                 opened = storage
             secret = settings.control_secret.get_secret_value()
-            master = ControlClient(settings.master_url, secret, settings.master_timeout, settings.master_ca_file)
-            stack.push_async_callback(master.close)
-            feed = MasterFeed(settings.master_url, secret, settings.events_fallback, ca_file=settings.master_ca_file)
-            feed.start()
+            feed = MasterFeed(secret=secret, fallback=settings.events_fallback, ca_file=settings.master_ca_file)
             stack.push_async_callback(feed.close)
+            master = Masters(
+                settings.master_urls,
+                secret,
+                feed,
+                settings.master_timeout,
+                settings.master_ca_file,
+                settings.master_discovery,
+            )
+            stack.push_async_callback(master.close)
+            await master.start()
             passwords = PasswordPool(settings.hash_threads)
             stack.callback(passwords.close)
             throttle = LoginThrottle(
                 user=Policy(settings.login_user_failures, settings.login_delay, settings.login_max_delay),
                 address=Policy(settings.login_address_failures, settings.login_delay, settings.login_max_delay),
             )
-            logger.info("podium-api %s ready (master %s)", __version__, settings.master_url)
+            discovered = " (discovered by dns)" if settings.master_discovery == "dns" else ""
+            logger.info("podium-api %s ready (masters %s%s)", __version__, ", ".join(master.urls), discovered)
             yield {
                 "settings": settings,
                 "storage": opened,

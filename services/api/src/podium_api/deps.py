@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from podium_api.access import Access
-from podium_api.control import ControlClient
 from podium_api.feed import MasterFeed
+from podium_api.masters import Masters
 from podium_api.passwords import PasswordPool
 from podium_api.permissions import access_of, visibility_of
 from podium_api.security import Principal, require_user
@@ -34,9 +34,9 @@ async def get_logs(request: Request) -> LogStore:
     return logs
 
 
-async def get_control(request: Request) -> ControlClient:
-    """The client of the master's control API."""
-    master: ControlClient = request.state.master
+async def get_control(request: Request) -> Masters:
+    """The masters' control API (every call reaches every master)."""
+    master: Masters = request.state.master
     return master
 
 
@@ -66,7 +66,7 @@ async def get_throttle(request: Request) -> LoginThrottle:
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
 LogsDep = Annotated[LogStore, Depends(get_logs)]
-ControlDep = Annotated[ControlClient, Depends(get_control)]
+ControlDep = Annotated[Masters, Depends(get_control)]
 FeedDep = Annotated[MasterFeed, Depends(get_feed)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PasswordsDep = Annotated[PasswordPool, Depends(get_passwords)]

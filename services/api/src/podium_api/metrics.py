@@ -40,10 +40,12 @@ class ApiMetrics:
         )
         self.workers = Gauge("podium_workers", "Workers by state (from storage)", ["state"], registry=self.registry)
         self.feed_connected = Gauge(
-            "podium_api_master_feed_connected", "1 while the master's event feed is connected", registry=self.registry
+            "podium_api_master_feed_connected",
+            "1 while the event feed of every master is connected",
+            registry=self.registry,
         )
         self.feed_connections = Counter(
-            "podium_api_master_feed_connections", "Connections made to the master's event feed", registry=self.registry
+            "podium_api_master_feed_connections", "Connections made to the masters' event feeds", registry=self.registry
         )
         self.streams = Gauge("podium_api_live_streams", "Open live streams (SSE clients)", registry=self.registry)
         self._connections_seen = 0

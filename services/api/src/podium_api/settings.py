@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +41,12 @@ class ApiSettings(BaseSettings):
     master_url: str = Field(
         default="http://127.0.0.1:8701",
         validation_alias=AliasChoices("master_url", "PODIUM_API_MASTER_URL", "PODIUM_MASTER_URL"),
-        description="Base URL of the master's control API",
+        description="Base URL of the master's control API; several masters: their URLs, comma-separated",
+    )
+    master_discovery: Literal["none", "dns"] = Field(
+        default="none",
+        description="`dns`: each master URL's host name stands for every address it resolves to, one master "
+        "each, resolved again every 10 s (compose `--scale master=N`, a Kubernetes headless service)",
     )
     control_secret: SecretStr = Field(
         default=SecretStr(""),
@@ -109,6 +116,12 @@ class ApiSettings(BaseSettings):
         description="Allow a plain http:// master off loopback, sending the control secret in clear",
     )
 
+    @property
+    def master_urls(self) -> list[str]:
+        """The masters' base URLs, in the order given, each once (`master_url` is comma-separated)."""
+        urls = (url.strip().rstrip("/") for url in self.master_url.split(","))
+        return list(dict.fromkeys(url for url in urls if url))
+
     @model_validator(mode="after")
     def _read_secret_files(self) -> ApiSettings:
         """Fill each secret from its file, when one is given (a missing or empty file is an error)."""
@@ -125,16 +138,28 @@ def check_transport(settings: ApiSettings) -> None:
     """Refuse transport settings the api must not run with.
 
     Raises:
-        ValueError: the master URL is not http(s)://, or is plain http:// to a host off loopback
-            without `allow_insecure`; a CA, certificate or key file is not readable; only one of
-            `tls_cert` and `tls_key` is given.
+        ValueError: no master URL is given; a master URL is not http(s)://, or is plain http:// to
+            a host off loopback without `allow_insecure`, or is https:// with `--master-discovery
+            dns`; a CA, certificate or key file is not readable; only one of `tls_cert` and
+            `tls_key` is given.
     """
-    transport.check_url(
-        settings.master_url,
-        option="--master-url",
-        plain="http",
-        allow_insecure=settings.allow_insecure,
-        secret="the control secret",
-    )
+    urls = settings.master_urls
+    if not urls:
+        raise ValueError("--master-url names no master")
+    for url in urls:
+        transport.check_url(
+            url,
+            option="--master-url",
+            plain="http",
+            allow_insecure=settings.allow_insecure,
+            secret="the control secret",
+        )
+        if settings.master_discovery == "dns" and urlsplit(url).scheme == "https":
+            # Each discovered master is called by its address, and a certificate names host names:
+            # verifying it would take the name sent apart from the address dialled, on both clients.
+            raise ValueError(
+                f"--master-discovery dns takes http:// master URLs only, not {url!r}: the masters are called "
+                "by their addresses, which their certificates do not name (list https masters by name instead)"
+            )
     transport.check_file(settings.master_ca_file, "--master-ca-file")
     transport.check_server_files(settings.tls_cert, settings.tls_key)

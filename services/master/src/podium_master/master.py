@@ -55,7 +55,7 @@ class Master:
         self.logs = logs
         self.sessions: dict[str, WorkerSession] = {}
         self.events = EventHub()
-        self.metrics = MasterMetrics()
+        self.metrics = MasterMetrics(settings.master_id)
         self.notifications = Notifications()
         self.lifecycle = Lifecycle(storage, logs, self.events, self.metrics, self.notifications)
         key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""

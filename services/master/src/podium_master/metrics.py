@@ -9,6 +9,10 @@ Worker health comes from the latest heartbeat of each connected worker, kept in 
 memory (not in the database): fleet-wide gauges without labels (log sync lag, draining
 workers), and per-worker gauges labelled `worker` for the connected workers only (series
 vanish when a worker disconnects), at most `MAX_WORKER_LABELS` of them.
+
+`podium_master_info{master="<id>"} 1` names the master scraped (its `--master-id`); with
+several masters, the gauges read from the database (pending runs, the oldest one's age) are the
+same on each, the others count what that master did or holds.
 """
 
 from __future__ import annotations
@@ -73,11 +77,19 @@ class WorkerView(Protocol):
 
 
 class MasterMetrics:
-    """Every metric of one master, in a registry of its own."""
+    """Every metric of one master, in a registry of its own.
 
-    def __init__(self) -> None:
+    Args:
+        master_id: the master's `--master-id`, the `master` label of `podium_master_info`.
+    """
+
+    def __init__(self, master_id: str = "") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # Which master a scraped target is: one constant series to join on (`group_left(master)`),
+        # rather than a label repeated on every series (see docs/operations.md, Several masters).
+        self.info = Gauge("podium_master_info", "1, labelled with this master's id", ["master"], registry=r)
+        self.info.labels(master_id).set(1)
         self.pending_runs = Gauge("podium_master_pending_runs", "Runs waiting for a worker", registry=r)
         self.pending_oldest_age = Gauge(
             "podium_master_pending_oldest_age_seconds", "Age of the oldest pending run (0: none)", registry=r

@@ -141,13 +141,13 @@ def _invalid(exc: ConfigurationError) -> InvalidInput:
 
 @router.get("/info", response_model=ServiceInfo, **operation("getServiceInfo", summary="Service information"))
 async def get_service_info(settings: SettingsDep, master: ControlDep) -> ServiceInfo:
-    """Version, database kind, master URL and reachability of this api instance."""
+    """Version, database kind, master URLs (comma-separated) and reachability (of every one) of this api instance."""
     scheme = settings.database_url.split(":", 1)[0]
-    reachable = await master.health() is not None
+    reachable = all(state.reachable for state in await master.probe())
     return ServiceInfo(
         version=__version__,
         database=scheme,
-        master_url=settings.master_url,
+        master_url=",".join(settings.master_urls),
         master="ok" if reachable else "unreachable",
         log_dir=str(settings.log_dir),
     )

@@ -1,11 +1,12 @@
 """Live streams as server-sent events: a run's log as it grows, and run and worker changes.
 
-Both follow the master's event feed (`feed.MasterFeed`): a `log` event says how far a run's
-log has grown, so the new bytes are read at once; a `run` event in a final status ends that
-run's log stream. Storage is read when a stream starts and after each `RESYNC` (the feed
-(re)connected or dropped, or the stream fell behind); while the feed is down, streams re-check
-storage every few seconds so they still end. A client that disconnects cancels its stream;
-storage calls are shielded so that cancellation never interrupts a database checkout.
+Both follow the masters' event feed (`feed.MasterFeed`, every master's events merged): a `log`
+event says how far a run's log has grown, so the new bytes are read at once; a `run` event in a
+final status ends that run's log stream. Storage is read when a stream starts and after each
+`RESYNC` (a master's feed (re)connected or dropped, or the stream fell behind); while a feed is
+down, streams re-check storage every few seconds so they still end. A client that disconnects
+cancels its stream; storage calls are shielded so that cancellation never interrupts a
+database checkout.
 """
 
 from __future__ import annotations
@@ -140,7 +141,10 @@ class _Changes:
 
     def run(self, run: Run) -> bytes | None:
         version = (run.updated_at, run.status)
-        if self.runs.get(run.id) == version:
+        sent = self.runs.get(run.id)
+        # Equal: sent already. Older: several masters' feeds interleave (a worker that moved from
+        # one to another), and a change of the one it left may arrive after the other's newer one.
+        if sent is not None and (sent == version or run.updated_at < sent[0]):
             return None
         self.runs[run.id] = version
         return _sse_json("run", masked_run(run).model_dump_json())
