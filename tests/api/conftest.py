@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,13 @@ class ApiProcess:
 @pytest.fixture
 def api_process(database_url: str, tmp_path: Path, master: RecordingMaster) -> Iterator[ApiProcess]:
     """`podium-api` started with flags on a prepared database."""
+    with started_api(database_url, tmp_path, "--master-url", master.url) as process:
+        yield process
+
+
+@contextmanager
+def started_api(database_url: str, tmp_path: Path, *flags: str) -> Iterator[ApiProcess]:
+    """`podium-api` on a prepared database, given `flags` (the masters' URLs) and the control secret."""
     admin(database_url, "migrate")
     admin(database_url, "create-user", "admin", "--role", "administrator", "--password", "pw-admin-1")
     (tmp_path / "podium.yaml").write_text(CONFIG)
@@ -176,7 +183,7 @@ def api_process(database_url: str, tmp_path: Path, master: RecordingMaster) -> I
         "--port", str(port),
         "--database-url", database_url,
         "--log-dir", str(tmp_path / "logs"),
-        "--master-url", master.url,
+        *flags,
         "--control-secret", SECRET,
     ]  # fmt: skip
     service = Service("api", argv, env={"PODIUM_API_EVENTS_FALLBACK": "1"}, output_dir=tmp_path).start()

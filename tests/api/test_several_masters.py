@@ -143,6 +143,9 @@ def test_with_one_master_down_the_api_serves_and_its_calls_reach_the_other(two: 
     health = stack.client.get("/health").json()
     assert health["status"] == "ok" and health["master"] == "ok", health
     assert [(m["id"], m["reachable"]) for m in health["masters"]] == [("a", True), ("b", True)], health
+    for master_id in ("a", "b"):  # each master's metrics say which master they are
+        metrics = httpx.get(masters.url(master_id, "/metrics"), timeout=10).text
+        assert f'podium_master_info{{master="{master_id}"}} 1.0' in metrics
     masters.services["b"].stop()
 
     def degraded() -> dict[str, Any] | None:
