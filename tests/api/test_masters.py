@@ -6,6 +6,7 @@ real masters on PostgreSQL are in `test_several_masters.py`.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,10 @@ import httpx
 import pytest
 
 from podium_api.__main__ import parse_args
+from podium_api.feed import RESYNC, TIMEOUT, MasterFeed
 from podium_api.masters import preferred, resolve
 from podium_api.settings import ApiSettings, check_transport
-from podium_model.control import ControlAnswer, ControlResult
+from podium_model.control import ControlAnswer, ControlResult, LogGrew
 from podium_model.runs import RunStatus
 from tests.api.conftest import SECRET, started_api
 from tests.api.recording_master import RecordingMaster
@@ -127,3 +129,38 @@ def test_discovery_calls_the_addresses_a_name_resolves_to(
         assert client.post("/projects/demo/jobs/hello/runs", json={}).status_code == 201
         master.wait_call("/control/dispatch")
     assert f"master found at {master.url}" in api.service.output
+
+
+async def test_the_feed_merges_both_masters_and_resyncs_when_either_drops(
+    master: RecordingMaster, other: RecordingMaster
+) -> None:
+    """Events of both masters reach one subscription; a drop of either says RESYNC and the feed is down until back."""
+    feed = MasterFeed([master.url, other.url], SECRET, max_backoff=0.2)
+    subscription = feed.subscribe()
+    feed.start()
+    try:
+        await asyncio.to_thread(master.wait_feeds)
+        await asyncio.to_thread(other.wait_feeds)
+        async with asyncio.timeout(30):
+            while not feed.connected:
+                assert await subscription.next(1.0) in (RESYNC, TIMEOUT)
+        while subscription.pending() or (await subscription.next(0.05)) is not TIMEOUT:
+            pass  # the RESYNCs of both connections
+        for recorder, size in ((master, 1), (other, 2)):
+            recorder.publish({"kind": "log", "project": "demo", "run_id": "r1", "size": size})
+        got = [await subscription.next(10.0), await subscription.next(10.0)]
+        assert sorted(event.size for event in got if isinstance(event, LogGrew)) == [1, 2], got
+        other.drop_feeds()
+        assert await subscription.next(10.0) is RESYNC
+        await asyncio.to_thread(other.wait_feeds, 2)
+        async with asyncio.timeout(30):
+            while not feed.connected:
+                await subscription.next(0.1)
+        other.publish({"kind": "log", "project": "demo", "run_id": "r1", "size": 3})
+        async with asyncio.timeout(30):
+            while not isinstance(item := await subscription.next(1.0), LogGrew):
+                assert item in (RESYNC, TIMEOUT)
+        assert item.size == 3 and feed.connections == 3
+    finally:
+        subscription.close()
+        await feed.close()
