@@ -28,7 +28,7 @@ SECRET_HEADER = "X-Podium-Control-Secret"
 
 
 class ControlClient:
-    """Calls to the master over one shared `httpx.AsyncClient`.
+    """Calls to one master over one shared `httpx.AsyncClient` (`masters.Masters` holds one per master).
 
     Args:
         base_url: the master's base URL, `http://` or `https://`.
@@ -101,15 +101,19 @@ class ControlClient:
         try:
             response = await self._client.post(path)
         except (httpx.HTTPError, OSError) as exc:
-            logger.warning("master did not take %s (%s); it will act at its next sweep", path, self._reason(exc))
+            logger.warning(
+                "master %s did not take %s (%s); it will act at its next sweep", self.base_url, path, self._reason(exc)
+            )
             return None
         if response.status_code >= 300:
-            logger.warning("master answered %s to %s; it will act at its next sweep", response.status_code, path)
+            logger.warning(
+                "master %s answered %s to %s; it will act at its next sweep", self.base_url, response.status_code, path
+            )
             return None
         try:
             return ControlAnswer.model_validate_json(response.content)
         except ValueError as exc:
-            logger.warning("master answered %s with an unreadable body: %s", path, exc)
+            logger.warning("master %s answered %s with an unreadable body: %s", self.base_url, path, exc)
             return None
 
     def notify(self, path: str) -> None:
