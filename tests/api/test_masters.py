@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import pytest
 from podium_api.__main__ import parse_args
 from podium_api.feed import RESYNC, TIMEOUT, MasterFeed
 from podium_api.masters import preferred, resolve
+from podium_api.routes.streams import _Changes
 from podium_api.settings import ApiSettings, check_transport
+from podium_model import Run, RunSource, utcnow
 from podium_model.control import ControlAnswer, ControlResult, LogGrew
 from podium_model.runs import RunStatus
 from tests.api.conftest import SECRET, started_api
@@ -164,3 +167,16 @@ async def test_the_feed_merges_both_masters_and_resyncs_when_either_drops(
     finally:
         subscription.close()
         await feed.close()
+
+
+def test_an_events_stream_drops_a_change_older_than_the_one_it_sent() -> None:
+    """Two masters' feeds may interleave: a run's older state arriving after its newer one is not sent."""
+    now = utcnow()
+    running = Run(
+        project="demo", id="r1", job="hello", source=RunSource(type="api"), status=RunStatus.running,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    ended = running.model_copy(update={"status": RunStatus.succeeded, "updated_at": now + timedelta(seconds=1)})
+    changes = _Changes()
+    assert changes.run(ended) is not None
+    assert changes.run(running) is None and changes.run(ended) is None
