@@ -8,7 +8,11 @@ URL and the admin credentials. Each step is printed as it begins (a first start 
 database, which takes a while). A port already in use is named and the launcher exits 1 before
 starting anything; a service is ready only when the process answering is the one it started
 (its health answer names its pid). SIGINT (Ctrl-C) or SIGTERM stops everything, workers first,
-and exits 0. Standard library only: run it with the workspace's Python (`uv run`).
+and exits 0. A service that exits once the stack runs stops the stack, with the end of its
+output, except a master of several (PODIUM_MASTERS=2 or more, PostgreSQL only): the launcher
+says which master exited and with what status, and starts it again after a back-off while the
+others serve, so that failover can be watched on one machine. Standard library only: run it
+with the workspace's Python (`uv run`).
 
 No secret is ever an argument of a process (arguments are readable by every user of the host):
 master and api read the control secret, the database URL and the secrets key from files in
@@ -60,6 +64,13 @@ JOBS_USER = "podium-jobs"
 """The unprivileged user a `make run` started as root runs jobs as (created when missing)."""
 START_TIMEOUT = float(os.environ.get("PODIUM_START_TIMEOUT", "60"))
 STOP_TIMEOUT = 15.0
+MASTERS_LIMIT = 8
+"""The most masters PODIUM_MASTERS may ask for (each is a process of its own on this machine)."""
+RESTART_DELAY = 1.0
+"""Seconds before a master of several that exited is started again; doubled for each exit within
+RESTART_STABLE seconds of its start (a master that cannot stay up), at most RESTART_DELAY_LIMIT."""
+RESTART_DELAY_LIMIT = 30.0
+RESTART_STABLE = 60.0
 VARIABLES = """environment:
   PODIUM_HOME                   data directory (default ./.podium)
   PODIUM_WEB_PORT               port of the web UI and of the API under /api/v1 (default 8080)
@@ -69,11 +80,19 @@ VARIABLES = """environment:
   PODIUM_WORKER_RUN_AS          started as root: the user jobs run as (default podium-jobs, created)
   PODIUM_WORKER_CONTAINERS      docker: run jobs with an image in containers of the Docker engine (default: off)
   PODIUM_MASTER_CONFIG          configuration file loaded by the master (default deploy/examples/podium.yaml)
-  PODIUM_MASTER_PORT, PODIUM_API_PORT  internal loopback ports (default: free ports)"""
+  PODIUM_MASTERS                masters to start, 1 to 8 (default 1); 2 or more need PostgreSQL in
+                                PODIUM_DATABASE_URL; a master that exits is started again after 1 s
+                                (doubling while it keeps exiting within a minute, at most 30 s)
+  PODIUM_MASTER_PORT, PODIUM_API_PORT  internal loopback ports (default: free ports; several masters
+                                take PODIUM_MASTER_PORT and the ports after it)"""
 
 
 class Stop(Exception):
     """A stop signal arrived, or a service died, while the stack was starting."""
+
+
+class SettingsError(Exception):
+    """A `PODIUM_*` variable of the launcher's environment has a value it cannot use."""
 
 
 class PortTaken(Exception):
@@ -104,7 +123,7 @@ class Settings:
     database_url: str
     executor_limit: int
     config: Path
-    master_port: int
+    master_ports: list[int]
     api_port: int
     containers: str | None = None
     control_secret: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -115,18 +134,42 @@ class Settings:
         env = os.environ
         home = Path(env.get("PODIUM_HOME") or ".podium").resolve()
         password = env.get("PODIUM_ADMIN_PASSWORD") or ""
+        database_url = env.get("PODIUM_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'podium.db'}"
+        masters = _count(env.get("PODIUM_MASTERS") or "1", "PODIUM_MASTERS", MASTERS_LIMIT)
+        if masters > 1 and not database_url.startswith(("postgresql:", "postgresql+")):
+            raise SettingsError(
+                f"PODIUM_MASTERS={masters} needs a PostgreSQL database, which the masters share; "
+                f"PODIUM_DATABASE_URL is {database_url.partition(':')[0]} (SQLite, the default of make run, "
+                "is served by one master). Give a PostgreSQL URL: PODIUM_DATABASE_URL="
+                f"postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE PODIUM_MASTERS={masters} make run"
+            )
+        first = env.get("PODIUM_MASTER_PORT")
+        master_ports = (
+            [int(first) + index for index in range(masters)] if first else [free_port() for _ in range(masters)]
+        )
         return cls(
             home=home,
             web_port=int(env.get("PODIUM_WEB_PORT") or 8080),
             admin_password=password or secrets.token_urlsafe(12),
             password_generated=not password,
-            database_url=env.get("PODIUM_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'podium.db'}",
+            database_url=database_url,
             executor_limit=int(env.get("PODIUM_WORKER_EXECUTOR_LIMIT") or os.cpu_count() or 1),
             config=Path(env.get("PODIUM_MASTER_CONFIG") or EXAMPLE_CONFIG).resolve(),
-            master_port=int(env.get("PODIUM_MASTER_PORT") or free_port()),
+            master_ports=master_ports,
             api_port=int(env.get("PODIUM_API_PORT") or free_port()),
             containers=env.get("PODIUM_WORKER_CONTAINERS") or None,
         )
+
+
+def _count(value: str, name: str, limit: int) -> int:
+    """`value` as a whole number from 1 to `limit`, or SettingsError naming the variable `name`."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= limit:
+        raise SettingsError(f"{name}={value}: give a whole number from 1 to {limit}")
+    return number
 
 
 def free_port() -> int:
@@ -250,9 +293,12 @@ class Process:
         self.output_path = output_dir / f"{name}.log"
         self.wakeup = wakeup
         self.popen: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        """time.monotonic() of the last start."""
 
     def start(self) -> Process:
-        """Start the process and a thread that wakes the launcher when it exits."""
+        """Start the process (again, once it exited) and a thread that wakes the launcher when it exits."""
+        self.started_at = time.monotonic()
         with self.output_path.open("ab") as out:
             self.popen = subprocess.Popen(
                 self.argv,
@@ -281,6 +327,18 @@ class Process:
             return "\n".join(self.output_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+    def exit_status(self) -> str:
+        """How the process ended, to print: its exit status, and the signal that killed it if one did."""
+        code = self.popen.returncode if self.popen is not None else None
+        if code is None:
+            return "running"
+        if code < 0:
+            try:
+                return f"exit status {code}, killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"exit status {code}, killed by signal {-code}"
+        return f"exit status {code}"
 
     def stop(self) -> bool:
         """SIGTERM, wait, SIGKILL after STOP_TIMEOUT; True when it ended by itself."""
@@ -315,6 +373,29 @@ def http_status(
         return 0, b""
 
 
+@dataclass
+class Master:
+    """One master of the stack: its process, its address, its id and its restart back-off."""
+
+    process: Process
+    port: int
+    master_id: str | None
+    """`--master-id` (several masters), None for a single master (its default id)."""
+    restart_argv: list[str]
+    """The command of a restart: without `--config`, which the first start applied."""
+    restarts: int = 0
+    delay: float = RESTART_DELAY
+    due: float | None = None
+    """time.monotonic() at which it is started again, once it exited."""
+    ready_by: float | None = None
+    """Started again: the deadline of its health check."""
+
+    @property
+    def url(self) -> str:
+        """The master's control API."""
+        return f"http://127.0.0.1:{self.port}"
+
+
 class Launcher:
     """Prepares the database, starts the services in order and stops them in reverse."""
 
@@ -323,7 +404,7 @@ class Launcher:
         self.wakeup = Wakeup()
         self.output_dir = settings.home / "output"
         self.processes: list[Process] = []
-        self.master_url = f"http://127.0.0.1:{settings.master_port}"
+        self.masters: list[Master] = []
         self.api_url = f"http://127.0.0.1:{settings.api_port}"
         self.web_url = f"http://127.0.0.1:{settings.web_port}"
 
@@ -386,13 +467,22 @@ class Launcher:
         self.processes.append(process)
         return process
 
-    def check(self) -> None:
-        """Raise Stop when a signal arrived or a service exited."""
+    def check_signals(self) -> None:
+        """Raise Stop when a stop signal arrived."""
         if self.wakeup.signals:
             raise Stop(f"received {signal.Signals(self.wakeup.signals[0]).name}")
+
+    def check(self) -> None:
+        """Raise Stop when a signal arrived or a service exited."""
+        self.check_signals()
         for process in self.processes:
             if not process.alive():
-                raise Stop(f"{process.name} exited unexpectedly; its last output:\n{process.tail()}")
+                raise Stop(self.exited(process))
+
+    @staticmethod
+    def exited(process: Process) -> str:
+        """Why the stack stops: `process` exited; with the end of its output."""
+        return f"{process.name} exited unexpectedly ({process.exit_status()}); its last output:\n{process.tail()}"
 
     def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
         """Wait until `ready()` with a deadline, waking at once on a signal or a service exit."""
@@ -426,18 +516,49 @@ class Launcher:
 
         return ready
 
-    def start(self) -> None:
-        """Start master, api, web and the worker, each once the one before is healthy."""
+    def master_ready(self, master: Master) -> Callable[[], bool]:
+        """A readiness check of `master`: its /health answers 200, naming its id when it has one of ours."""
+
+        def ready() -> bool:
+            status, body = http_status(f"{master.url}/health")
+            if status != 200 or master.master_id is None:
+                return status == 200
+            try:
+                return bool(json.loads(body).get("master") == master.master_id)
+            except (ValueError, AttributeError):
+                return False
+
+        return ready
+
+    def start_masters(self, log_dir: str) -> None:
+        """Start the masters one after the other, each once the one before is healthy.
+
+        Only the first applies `--config` (masters applying one file at once would race on its
+        rows); several masters each get the id `master-N` and start again under it.
+        """
         s = self.settings
-        check_ports({"web, PODIUM_WEB_PORT": s.web_port, "master": s.master_port, "api": s.api_port})
+        several = len(s.master_ports) > 1
+        for number, port in enumerate(s.master_ports, start=1):
+            name = f"master-{number}" if several else "master"
+            argv = [*command("podium-master"), "--host", "127.0.0.1", "--port", str(port), *self.secret_flags(),
+                    "--log-dir", log_dir, "--api-url", self.web_url,
+                    *(["--master-id", name] if several else [])]  # fmt: skip
+            first = [*argv, "--config", str(s.config)] if number == 1 else argv
+            master = Master(self.spawn(name, first), port, name if several else None, argv)
+            self.masters.append(master)
+            self.wait_for(name, self.master_ready(master))
+
+    def start(self) -> None:
+        """Start the masters, api, web and the worker, each once the one before is healthy."""
+        s = self.settings
+        masters = {f"master{'' if len(s.master_ports) == 1 else f'-{n}'}": p for n, p in enumerate(s.master_ports, 1)}
+        check_ports({"web, PODIUM_WEB_PORT": s.web_port, **masters, "api": s.api_port})
         self.prepare()
         log_dir = str(s.home / "logs")
-        self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(s.master_port),
-                              *self.secret_flags(), "--log-dir", log_dir, "--config", str(s.config),
-                              "--api-url", self.web_url])  # fmt: skip
-        self.wait_for("master", self.healthy(f"{self.master_url}/health"))
+        self.start_masters(log_dir)
+        master_urls = [flag for master in self.masters for flag in ("--master-url", master.url)]
         self.spawn("api", [*command("podium-api"), "--host", "127.0.0.1", "--port", str(s.api_port),
-                           *self.secret_flags(), "--log-dir", log_dir, "--master-url", self.master_url])  # fmt: skip
+                           *self.secret_flags(), "--log-dir", log_dir, *master_urls])  # fmt: skip
         self.wait_for("api", self.healthy(f"{self.api_url}/api/v1/health"))
         self.worker_token()  # valid and kept in PODIUM_HOME/worker.token, which the worker reads
         web = self.spawn("web", [*command("podium-web"), "--host", "127.0.0.1", "--port", str(s.web_port),
@@ -445,7 +566,8 @@ class Launcher:
         self.wait_for("web", self.healthy(f"{self.web_url}/health", web))
         self.wait_for("api through the web", self.healthy(f"{self.web_url}/api/v1/health"))
         user = jobs_user(s.home / "worker")
-        self.spawn("worker", [*command("podium-worker"), "--master", f"ws://127.0.0.1:{s.master_port}/ws/worker",
+        worker_masters = [flag for m in self.masters for flag in ("--master", f"ws://127.0.0.1:{m.port}/ws/worker")]
+        self.spawn("worker", [*command("podium-worker"), *worker_masters,
                               "--id", WORKER_ID, "--user", WORKER_USER, "--executor-limit", str(s.executor_limit),
                               "--home", str(s.home / "worker"),
                               "--token-file", str(s.home / WORKER_TOKEN_FILE),
@@ -482,9 +604,14 @@ class Launcher:
         """What a person needs to use the running stack."""
         s = self.settings
         origin = "generated" if s.password_generated else "from PODIUM_ADMIN_PASSWORD"
+        masters = ""
+        if len(self.masters) > 1:
+            listed = ", ".join(f"{m.master_id} {m.url}" for m in self.masters)
+            masters = f"  Masters:   {listed}  (one that exits is started again)\n"
         return (
             f"\nPodium is running.\n"
             f"  Web UI:    {self.web_url}/\n"
+            f"{masters}"
             f"  API:       {self.web_url}/api/v1  (docs: {self.web_url}/api/v1/docs)\n"
             f"  User:      admin\n"
             f"  Password:  {s.admin_password}  ({origin})\n"
@@ -493,10 +620,69 @@ class Launcher:
         )
 
     def serve(self) -> None:
-        """Block until a stop signal or a service's exit."""
+        """Block until a stop signal or a service's exit; a master of several that exits starts again."""
         while True:
-            self.check()
-            self.wakeup.wait(None)
+            self.check_signals()
+            now = time.monotonic()
+            for process in self.processes:
+                if process.alive():
+                    continue
+                master = self.restartable(process)
+                if master is None:
+                    raise Stop(self.exited(process))
+                if master.due is None:
+                    self.master_exited(master, now)
+            waits: list[float] = []
+            for master in self.masters:
+                if master.due is not None and master.due <= now:
+                    self.restart(master, now)
+                if master.due is not None:
+                    waits.append(master.due - now)
+                if master.ready_by is not None and self.watch_restarted(master, now):
+                    waits.append(0.2)  # bounded poll pause of its health; an exit or a signal ends it at once
+            self.wakeup.wait(min(waits, default=None))
+
+    def restartable(self, process: Process) -> Master | None:
+        """The master `process` runs when the stack has several (a single one's exit stops the stack)."""
+        if len(self.masters) < 2:
+            return None
+        return next((master for master in self.masters if master.process is process), None)
+
+    def master_exited(self, master: Master, now: float) -> None:
+        """Say that `master` exited and when it starts again: after RESTART_DELAY, doubling while it cannot stay up."""
+        lived = now - master.process.started_at
+        quick = master.restarts > 0 and lived < RESTART_STABLE
+        master.delay = min(master.delay * 2, RESTART_DELAY_LIMIT) if quick else RESTART_DELAY
+        master.due = now + master.delay
+        master.ready_by = None
+        others = ", ".join(m.process.name for m in self.masters if m is not master and m.process.alive()) or "none"
+        logger.warning(
+            "%s exited (%s) after %.1f s; the stack stays up (masters serving: %s); starting it again in %g s "
+            "(its output: %s)",
+            master.process.name, master.process.exit_status(), lived, others, master.delay, master.process.output_path,
+        )  # fmt: skip
+
+    def restart(self, master: Master, now: float) -> None:
+        """Start `master` again on its port, under its id, and watch its health until START_TIMEOUT."""
+        master.due = None
+        master.restarts += 1
+        master.process.argv = master.restart_argv
+        logger.info("starting %s again (restart %d)", master.process.name, master.restarts)
+        master.process.start()
+        master.ready_by = now + START_TIMEOUT
+
+    def watch_restarted(self, master: Master, now: float) -> bool:
+        """Say when a restarted `master` is ready (or is not by its deadline); True while still waiting."""
+        assert master.ready_by is not None
+        if self.master_ready(master)():
+            logger.info("%s is ready again at %s", master.process.name, master.url)
+        elif now > master.ready_by:
+            logger.warning("%s not ready within %ss of its restart (its output: %s)",
+                           master.process.name, START_TIMEOUT, master.process.output_path)  # fmt: skip
+        else:
+            return True
+        master.ready_by = None
+        return False
 
     def stop(self) -> bool:
         """Stop every service, workers first; True when each ended by itself."""
@@ -544,7 +730,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s podium: %(message)s", stream=sys.stdout)
-    return Launcher(Settings.from_environment()).run()
+    try:
+        settings = Settings.from_environment()
+    except SettingsError as error:
+        logger.error("cannot start Podium: %s", error)
+        return 1
+    return Launcher(settings).run()
 
 
 if __name__ == "__main__":

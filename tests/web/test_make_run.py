@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.databases import fresh_postgres
 from tests.support import Service, free_port, wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -55,6 +57,33 @@ def test_launcher_help_lists_the_variables() -> None:
     for name in ("PODIUM_HOME", "PODIUM_WEB_PORT", "PODIUM_ADMIN_PASSWORD", "PODIUM_DATABASE_URL"):
         assert name in result.stdout
     assert "PODIUM_WORKER_EXECUTOR_LIMIT" in result.stdout and "PODIUM_WORKER_CONTAINERS" in result.stdout
+    assert "PODIUM_MASTERS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("masters", "message"),
+    [
+        ("2", "PODIUM_MASTERS=2 needs a PostgreSQL database"),
+        ("0", "PODIUM_MASTERS=0: give a whole number from 1 to 8"),
+        ("two", "PODIUM_MASTERS=two: give a whole number from 1 to 8"),
+        ("9", "PODIUM_MASTERS=9: give a whole number from 1 to 8"),
+    ],
+)
+def test_several_masters_refuse_sqlite_and_bad_counts(tmp_path: Path, masters: str, message: str) -> None:
+    """PODIUM_MASTERS=2 on SQLite (the default) exits 1 before anything starts, saying how to give a
+    PostgreSQL URL; a count that is not 1 to 8 is named the same way."""
+    home = tmp_path / "home"
+    env = {**os.environ, "PODIUM_HOME": str(home), "PODIUM_MASTERS": masters}
+    env.pop("PODIUM_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, str(LAUNCHER)], env=env, capture_output=True, text=True, timeout=60, cwd=REPOSITORY
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stdout, result.stdout
+    if masters == "2":
+        assert "PODIUM_DATABASE_URL=postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "migrating" not in result.stdout and not home.exists()  # nothing was started nor created
 
 
 @pytest.mark.slow
@@ -115,3 +144,86 @@ def test_make_run_serves_hello_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                 launcher.process.wait(60)
             except subprocess.TimeoutExpired:
                 launcher.kill()
+
+
+def started_pids(output: str, name: str) -> list[int]:
+    """The pids the launcher printed for each start of the service `name`, in order."""
+    return [int(pid) for pid in re.findall(rf"started {re.escape(name)} \(pid (\d+)\)", output)]
+
+
+@pytest.mark.slow
+def test_two_masters_on_postgresql_one_killed_is_started_again(tmp_path: Path) -> None:
+    """PODIUM_MASTERS=2: two masters on PostgreSQL, the worker on the first. SIGKILL of the worker's
+    master: the launcher names it and its exit status, the stack stays up, the worker moves to the
+    other master, a run succeeds, and the killed master is started again under its id and port."""
+    missing = missing_services()
+    if missing:
+        pytest.skip(f"the services are not built yet: cannot import {', '.join(missing)}")
+    with fresh_postgres() as database_url:
+        port = free_port()
+        env = {
+            "PODIUM_HOME": str(tmp_path / "home"),
+            "PODIUM_WEB_PORT": str(port),
+            "PODIUM_ADMIN_PASSWORD": "secret",
+            "PODIUM_WORKER_EXECUTOR_LIMIT": "2",
+            "PODIUM_DATABASE_URL": database_url,
+            "PODIUM_MASTERS": "2",
+        }
+        launcher = start_launcher(env, tmp_path, timeout=120)
+        assert launcher.process is not None
+        try:
+            banner = re.search(r"Masters: +master-1 (\S+), master-2 (\S+) ", launcher.output)
+            assert banner is not None, launcher.output
+            urls = {"master-1": banner.group(1), "master-2": banner.group(2)}
+            for name, url in urls.items():
+                assert httpx.get(f"{url}/health", timeout=10).json()["master"] == name
+            web = f"http://127.0.0.1:{port}/api/v1"
+            login = httpx.post(f"{web}/me/login", json={"user": "admin", "password": "secret"}, timeout=10)
+            assert login.status_code == 200, login.text
+            headers = {"Authorization": f"Bearer {login.json()['token']}"}
+            with httpx.Client(base_url=web, headers=headers, timeout=10) as client:
+
+                def held_by() -> str | None:
+                    worker: dict[str, object] = client.get("/workers/local").json()
+                    return str(worker["master"]) if worker.get("is_active") and worker.get("master") else None
+
+                victim = wait_until(held_by, 30, "the worker connected to a master")
+                other = next(name for name in urls if name != victim)
+                (first_pid,) = started_pids(launcher.output, victim)
+                os.kill(first_pid, signal.SIGKILL)
+                wait_until(
+                    lambda: f"{victim} exited (exit status -9, killed by SIGKILL)" in launcher.output,
+                    30,
+                    f"the launcher to report {victim}'s exit",
+                )
+                assert "the stack stays up" in launcher.output and "starting it again in 1 s" in launcher.output
+                wait_until(lambda: held_by() == other, 30, f"the worker to move to {other}")
+
+                created = client.post("/projects/examples/jobs/hello/runs", json={"parameters": {"name": "podium"}})
+                assert created.status_code == 201, created.text
+                run_id = created.json()["id"]
+
+                def finished() -> dict[str, object] | None:
+                    run: dict[str, object] = client.get(f"/projects/examples/runs/{run_id}").json()
+                    return run if run["status"] not in {"pending", "running"} else None
+
+                run = wait_until(finished, 60, f"run {run_id} to end")
+                outputs = [p.read_text() for p in sorted((tmp_path / "home" / "output").glob("*.log"))]
+                assert run["status"] == "succeeded", (run, outputs)
+                assert client.get(f"/projects/examples/runs/{run_id}/log").content == b"hello podium\n"
+
+                wait_until(lambda: f"{victim} is ready again" in launcher.output, 90, f"{victim} to start again")
+                pids = started_pids(launcher.output, victim)
+                assert len(pids) == 2 and pids[1] != first_pid, launcher.output
+                assert httpx.get(f"{urls[victim]}/health", timeout=10).json()["master"] == victim
+            assert launcher.alive(), launcher.output
+            launcher.process.send_signal(signal.SIGINT)
+            assert launcher.process.wait(60) == 0, launcher.output
+            assert "stopped master-1" in launcher.output and "stopped master-2" in launcher.output
+        finally:
+            if launcher.alive():
+                launcher.process.send_signal(signal.SIGINT)
+                try:
+                    launcher.process.wait(60)
+                except subprocess.TimeoutExpired:
+                    launcher.kill()
