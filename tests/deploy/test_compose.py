@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from tests.deploy.tools import COMPOSE_FILE, REPOSITORY, SECRETS, compose, compose_binary, load_compose, tool
+from podium_master.settings import default_master_id
+from tests.deploy.tools import (
+    COMPOSE_FILE,
+    REPOSITORY,
+    SECRETS,
+    compose,
+    compose_binary,
+    load_compose,
+    tool,
+    variables_read,
+)
 
 MONGODB_FILE = REPOSITORY / "deploy" / "compose.mongodb.yaml"
 WORKER_HOST_FILE = REPOSITORY / "deploy" / "compose.worker-host.yaml"
@@ -97,6 +109,25 @@ def test_only_web_is_published_on_loopback_and_workers_scale() -> None:
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker
     assert "command" not in worker and "PODIUM_WORKER_ID" not in worker["environment"]  # ids come from slots
+
+
+def test_masters_scale_and_the_api_and_workers_reach_every_replica() -> None:
+    """`--scale master=2`: the master has no name, port or id fixed (its default id is per container);
+    the api finds every replica by DNS from the service name, the workers dial the service name."""
+    master = load_compose()["services"]["master"]
+    assert not {"container_name", "hostname", "ports", "command"} & set(master), master
+    assert "PODIUM_MASTER_MASTER_ID" not in master["environment"]
+    assert default_master_id().startswith(f"{socket.gethostname()}:")  # a container's hostname is its id
+    for file in ((), ("-f", str(MONGODB_FILE))):
+        result = compose(*file, "config", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        services = json.loads(result.stdout)["services"]
+        api = services["api"]["environment"]
+        assert api["PODIUM_API_MASTER_URL"] == "http://master:8701" and api["PODIUM_API_MASTER_DISCOVERY"] == "dns"
+        assert "PODIUM_MASTER_URL" not in api  # one way to name the masters
+        assert urlsplit(services["worker"]["environment"]["PODIUM_WORKER_MASTER"]).hostname == "master"
+    # The api reads both variables (PODIUM_API_MASTER_DISCOVERY: the api's several-masters settings).
+    assert {"PODIUM_API_MASTER_URL", "PODIUM_API_MASTER_DISCOVERY"} <= variables_read("services/api")
 
 
 def test_the_mongodb_file_runs_mongodb_7_without_postgresql() -> None:
