@@ -7,11 +7,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from podium_api.settings import ApiSettings
-from podium_master.settings import MasterSettings
+from podium_master.settings import MASTER_ID_LENGTH, MasterSettings
 from podium_web.settings import WebSettings
 from tests.deploy.tools import KUBERNETES, REPOSITORY, compose, kubernetes_documents, load_compose, tool, variables_read
 
@@ -170,6 +171,34 @@ def test_logs_need_no_read_write_many_volume() -> None:
     pod = documents[("Deployment", "podium-master")]["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["containers"]] == ["master", "api"]
     assert documents[("Service", "podium-api")]["spec"]["selector"] == {"app.kubernetes.io/name": "podium-master"}
+
+
+def test_masters_scale_with_ids_from_their_pods_and_a_headless_service_for_the_api() -> None:
+    """replicas > 1: each master's id is its pod's name (downward API); the api beside it finds every
+    master through a headless Service (discovery dns); the workers dial a Service of the masters;
+    a rollout replaces one pod at a time instead of stopping them all."""
+    documents = {(d["kind"], d["metadata"]["name"]): d for _, d in kubernetes_documents() if "metadata" in d}
+    deployment = documents[("Deployment", "podium-master")]
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    pod = deployment["spec"]["template"]["spec"]
+    env = {c["name"]: {e["name"]: e for e in c["env"]} for c in pod["containers"]}
+    master_id = env["master"]["PODIUM_MASTER_MASTER_ID"]
+    assert master_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert len("podium-master") + len("-0123456789-abcde") <= MASTER_ID_LENGTH  # a Deployment's pod names fit
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    services = {name: d["spec"] for (kind, name), d in documents.items() if kind == "Service"}
+    api = urlsplit(env["api"]["PODIUM_API_MASTER_URL"]["value"])
+    assert env["api"]["PODIUM_API_MASTER_DISCOVERY"]["value"] == "dns" and "PODIUM_MASTER_URL" not in env["api"]
+    peers = services[str(api.hostname)]
+    assert peers["clusterIP"] == "None" and peers["selector"].items() <= labels.items()
+    assert api.port in {port["port"] for port in peers["ports"]}
+    stateful = documents[("StatefulSet", "podium-worker")]
+    worker_env = {e["name"]: e for e in stateful["spec"]["template"]["spec"]["containers"][0]["env"]}
+    worker = urlsplit(worker_env["PODIUM_WORKER_MASTER"]["value"])
+    dialled = services[str(worker.hostname)]
+    assert dialled.get("clusterIP") != "None" and dialled["selector"].items() <= labels.items()
+    assert worker.port in {port["port"] for port in dialled["ports"]}
 
 
 def rendered() -> list[dict[str, Any]]:
