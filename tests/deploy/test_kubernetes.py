@@ -192,6 +192,7 @@ def test_masters_scale_with_ids_from_their_pods_and_a_headless_service_for_the_a
     assert env["api"]["PODIUM_API_MASTER_DISCOVERY"]["value"] == "dns" and "PODIUM_MASTER_URL" not in env["api"]
     peers = services[str(api.hostname)]
     assert peers["clusterIP"] == "None" and peers["selector"].items() <= labels.items()
+    assert peers["publishNotReadyAddresses"] is True  # the first pod's api finds its master before the pod is ready
     assert api.port in {port["port"] for port in peers["ports"]}
     stateful = documents[("StatefulSet", "podium-worker")]
     worker_env = {e["name"]: e for e in stateful["spec"]["template"]["spec"]["containers"][0]["env"]}
