@@ -68,7 +68,7 @@ MASTERS_LIMIT = 8
 """The most masters PODIUM_MASTERS may ask for (each is a process of its own on this machine)."""
 RESTART_DELAY = 1.0
 """Seconds before a master of several that exited is started again; doubled for each exit within
-RESTART_STABLE seconds of its start (a master that cannot stay up), at most RESTART_DELAY_LIMIT."""
+RESTART_STABLE seconds of its restart (a master that cannot stay up), at most RESTART_DELAY_LIMIT."""
 RESTART_DELAY_LIMIT = 30.0
 RESTART_STABLE = 60.0
 VARIABLES = """environment:
@@ -159,6 +159,15 @@ class Settings:
             api_port=int(env.get("PODIUM_API_PORT") or free_port()),
             containers=env.get("PODIUM_WORKER_CONTAINERS") or None,
         )
+
+    def masters(self) -> dict[str, int]:
+        """Each master's service name (its `--master-id` when there are several) and its port."""
+        return dict(zip(master_names(len(self.master_ports)), self.master_ports, strict=True))
+
+
+def master_names(count: int) -> list[str]:
+    """The service names (and, when several, the `--master-id`s) of `count` masters."""
+    return ["master"] if count == 1 else [f"master-{number}" for number in range(1, count + 1)]
 
 
 def _count(value: str, name: str, limit: int) -> int:
@@ -538,8 +547,7 @@ class Launcher:
         """
         s = self.settings
         several = len(s.master_ports) > 1
-        for number, port in enumerate(s.master_ports, start=1):
-            name = f"master-{number}" if several else "master"
+        for number, (name, port) in enumerate(s.masters().items(), start=1):
             argv = [*command("podium-master"), "--host", "127.0.0.1", "--port", str(port), *self.secret_flags(),
                     "--log-dir", log_dir, "--api-url", self.web_url,
                     *(["--master-id", name] if several else [])]  # fmt: skip
@@ -551,8 +559,7 @@ class Launcher:
     def start(self) -> None:
         """Start the masters, api, web and the worker, each once the one before is healthy."""
         s = self.settings
-        masters = {f"master{'' if len(s.master_ports) == 1 else f'-{n}'}": p for n, p in enumerate(s.master_ports, 1)}
-        check_ports({"web, PODIUM_WEB_PORT": s.web_port, **masters, "api": s.api_port})
+        check_ports({"web, PODIUM_WEB_PORT": s.web_port, **s.masters(), "api": s.api_port})
         self.prepare()
         log_dir = str(s.home / "logs")
         self.start_masters(log_dir)
