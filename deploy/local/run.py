@@ -137,10 +137,11 @@ class Settings:
         database_url = env.get("PODIUM_DATABASE_URL") or f"sqlite+aiosqlite:///{home / 'podium.db'}"
         masters = _count(env.get("PODIUM_MASTERS") or "1", "PODIUM_MASTERS", MASTERS_LIMIT)
         if masters > 1 and not database_url.startswith(("postgresql:", "postgresql+")):
+            scheme = database_url.partition(":")[0]
+            why = " (SQLite, the default of make run, is served by one master)" if scheme.startswith("sqlite") else ""
             raise SettingsError(
                 f"PODIUM_MASTERS={masters} needs a PostgreSQL database, which the masters share; "
-                f"PODIUM_DATABASE_URL is {database_url.partition(':')[0]} (SQLite, the default of make run, "
-                "is served by one master). Give a PostgreSQL URL: PODIUM_DATABASE_URL="
+                f"PODIUM_DATABASE_URL is {scheme}{why}. Give a PostgreSQL URL: PODIUM_DATABASE_URL="
                 f"postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE PODIUM_MASTERS={masters} make run"
             )
         first = env.get("PODIUM_MASTER_PORT")

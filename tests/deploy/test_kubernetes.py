@@ -181,6 +181,8 @@ def test_masters_scale_with_ids_from_their_pods_and_a_headless_service_for_the_a
     deployment = documents[("Deployment", "podium-master")]
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    budget = documents[("PodDisruptionBudget", "podium-master")]["spec"]
+    assert budget == {"maxUnavailable": 1, "selector": deployment["spec"]["selector"]}  # a drain takes one at a time
     pod = deployment["spec"]["template"]["spec"]
     env = {c["name"]: {e["name"]: e for e in c["env"]} for c in pod["containers"]}
     master_id = env["master"]["PODIUM_MASTER_MASTER_ID"]
