@@ -7,9 +7,11 @@ A worker held by one master keeps its running run while the other master, up, ti
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from podium_model.pipelines import element_run_id
 from tests.databases import fresh_database
 from tests.master.conftest import START_TIMEOUT
 from tests.mongo_server import mongo_server, mongo_url
@@ -25,6 +28,7 @@ from tests.stack import Stack
 from tests.support import Service, free_port, python_module, wait_until
 
 pytestmark = pytest.mark.postgres
+logger = logging.getLogger(__name__)
 __all__ = ["mongo_server", "mongo_url"]  # fixtures the MongoDB parameter uses
 
 CONFIG = """
@@ -36,6 +40,34 @@ projects:
       - id: hold
         parameters: [{key: gate}]
         definition: {type: job, commands: [["sh", "-c", "until [ -e {parameters.gate} ]; do sleep 0.1; done"]]}
+      - id: mark
+        description: >-
+          Appends its run id to the ledger, prints 50 numbered lines, waits for the gate (when
+          given) and prints 50 more: a log the test rebuilds byte for byte (`_expected_log`).
+        parameters: [{key: ledger}, {key: gate, default: ""}]
+        definition:
+          type: job
+          commands:
+            - ["sh", "-c", 'echo "$PODIUM_RUN_ID" >> "$PODIUM_PARAM_LEDGER";
+                i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo "$PODIUM_RUN_ID line $i: the first half"; done;
+                if [ -n "$PODIUM_PARAM_GATE" ]; then until [ -e "$PODIUM_PARAM_GATE" ]; do sleep 0.05; done; fi;
+                while [ $i -lt 100 ]; do i=$((i+1)); echo "$PODIUM_RUN_ID line $i: the second half"; done']
+      - id: element
+        parameters: [{key: ledger}, {key: name}, {key: gate, default: ""}]
+        definition:
+          type: job
+          commands:
+            - ["sh", "-c", 'echo "$PODIUM_PARAM_NAME" >> "$PODIUM_PARAM_LEDGER";
+                if [ -n "$PODIUM_PARAM_GATE" ]; then until [ -e "$PODIUM_PARAM_GATE" ]; do sleep 0.05; done; fi']
+      - id: three
+        description: first, then second (which waits for the gate), then third.
+        parameters: [{key: ledger}, {key: gate}]
+        definition:
+          type: pipeline
+          elements:
+            - {id: first, job: element, parameters: {name: first, gate: ""}}
+            - {id: second, job: element, parameters: {name: second}, after: [{element: first}]}
+            - {id: third, job: element, parameters: {name: third, gate: ""}, after: [{element: second}]}
     schedules:
       - {id: every, job: tick, expression: "* * * * *"}
 """
@@ -85,9 +117,14 @@ class Masters:
         self.ports: dict[str, int] = {}
 
     def start(
-        self, master_id: str, *extra: str, argv: list[str] | None = None, env: dict[str, str] | None = None
+        self,
+        master_id: str,
+        *extra: str,
+        argv: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
     ) -> Service:
-        """Start a master sharing the stack's database and log directory; wait for its health."""
+        """Start a master sharing the stack's database and log directory; wait for its health (unless not `wait`)."""
         stack = self.stack
         port = self.ports.setdefault(master_id, free_port())
         flags = [
@@ -103,8 +140,13 @@ class Masters:
             flags += ["--config", str(stack.config)]  # the first one applies it
         service = Service(f"master-{master_id}", [*(argv or ["podium-master"]), *flags], env, stack.directory)
         self.services[master_id] = service.start()
-        service.wait_http(self.url(master_id, "/health"), timeout=START_TIMEOUT)
+        if wait:
+            self.wait(master_id)
         return service
+
+    def wait(self, master_id: str) -> None:
+        """Wait until a master started answers its health."""
+        self.services[master_id].wait_http(self.url(master_id, "/health"), timeout=START_TIMEOUT)
 
     def url(self, master_id: str, path: str = "") -> str:
         """The http URL of a master."""
@@ -211,3 +253,183 @@ def test_a_worker_on_another_master_keeps_its_run_and_the_api_names_its_master(s
     finally:
         stack.stop()
         masters.stop()
+
+
+BURST = 500
+TRIGGERS_AT_ONCE = 16  # concurrent trigger requests
+
+
+def _expected_log(run_id: str, lines: int = 100) -> bytes:
+    """What job `mark` prints for run `run_id` (its first `lines` lines; 50 before the gate)."""
+    text = [f"{run_id} line {i}: the {'first' if i <= 50 else 'second'} half\n" for i in range(1, lines + 1)]
+    return "".join(text).encode()
+
+
+def _burst(stack: Stack, ledger: Path, gate: Path | None = None) -> list[str]:
+    """Trigger BURST runs of `mark` through the api, TRIGGERS_AT_ONCE requests at a time; their ids."""
+    parameters = {"ledger": str(ledger), **({"gate": str(gate)} if gate is not None else {})}
+    client = stack.client
+    limits = httpx.Limits(max_connections=TRIGGERS_AT_ONCE)
+    with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=60, limits=limits) as http:
+
+        def trigger(_: int) -> str:
+            response = http.post("/projects/demo/jobs/mark/runs", json={"parameters": parameters})
+            assert response.status_code == 201, response.text
+            run_id: str = response.json()["id"]
+            return run_id
+
+        with ThreadPoolExecutor(max_workers=TRIGGERS_AT_ONCE) as pool:
+            return list(pool.map(trigger, range(BURST)))
+
+
+def _runs(stack: Stack, *statuses: str, worker: str | None = None, limit: int = BURST) -> list[dict[str, Any]]:
+    """Runs of job `mark` in `statuses` (any status if none), on `worker` if given."""
+    params: dict[str, Any] = {"job": "mark", "limit": limit, "status": list(statuses)}
+    if worker is not None:
+        params["worker"] = worker
+    response = stack.client.get("/projects/demo/runs", params=params)
+    assert response.status_code == 200, response.text
+    runs: list[dict[str, Any]] = response.json()["items"]
+    return runs
+
+
+def _wait_burst(stack: Stack, masters: Masters, ledger: Path, timeout: float) -> list[dict[str, Any]]:
+    """Wait until no run of `mark` is pending or running; return all of them."""
+
+    def done() -> bool:
+        return not _runs(stack, "pending", "running", limit=1)
+
+    try:
+        wait_until(done, timeout, f"the {BURST} runs final")
+    except TimeoutError:
+        outputs = "\n".join(f"===== master {m}\n{s.output[-20000:]}" for m, s in masters.services.items())
+        left = _runs(stack, "pending", "running")
+        raise TimeoutError(f"{len(left)} runs not final, ledger has {len(_ledger(ledger))}\n{outputs}") from None
+    return _runs(stack)
+
+
+def _ledger(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def _connected_to(stack: Stack, worker: str) -> str | None:
+    """The master the api says `worker` is connected to (None while inactive)."""
+    workers = stack.client.get("/workers").json()
+    return next((w["master"] for w in workers if w["id"] == worker and w["is_active"]), None)
+
+
+def _two_masters_two_workers(stack: Stack, masters: Masters, api_master: str) -> None:
+    """Masters a and b, the api talking to `api_master`, w1 naming a first and w2 b first.
+
+    The masters start side by side (their start is the slow part of these tests).
+    """
+    masters.start("a", wait=False)
+    masters.start("b", wait=False)
+    masters.wait("a")
+    masters.wait("b")
+    stack.master_port = masters.ports[api_master]
+    stack.master_url = masters.url(api_master)
+    stack.start_api()
+    stack.start_worker("w1", 8, masters=(masters.socket("a"), masters.socket("b")))
+    stack.start_worker("w2", 8, masters=(masters.socket("b"), masters.socket("a")))
+    assert wait_until(lambda: _connected_to(stack, "w1"), START_TIMEOUT, "w1 connected") == "a"
+    assert wait_until(lambda: _connected_to(stack, "w2"), START_TIMEOUT, "w2 connected") == "b"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # a loaded machine: under a minute on a quiet one
+def test_a_burst_over_two_masters_runs_each_run_exactly_once(stack: Stack, tmp_path: Path) -> None:
+    """500 runs triggered at once over two masters, one worker on each: all succeed, each ran once."""
+    masters = Masters(stack)
+    ledger = tmp_path / "ledger"
+    try:
+        started = time.monotonic()
+        _two_masters_two_workers(stack, masters, "a")
+        up = time.monotonic()
+        triggered = _burst(stack, ledger)
+        sent = time.monotonic()
+        runs = _wait_burst(stack, masters, ledger, 120)
+        logger.info("up %.1f s, triggered %.1f s, final %.1f s", up - started, sent - up, time.monotonic() - sent)
+    finally:
+        stack.stop()
+        masters.stop()
+
+    assert len(set(triggered)) == BURST
+    assert sorted(r["id"] for r in runs) == sorted(triggered)
+    assert [r for r in runs if r["status"] != "succeeded"] == []
+    executed = _ledger(ledger)
+    assert len(executed) == len(set(executed)), "a run executed twice"
+    assert sorted(executed) == sorted(triggered), "a run never executed"
+    assert {r["worker"] for r in runs} == {"w1", "w2"}, "one worker took every run"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # a loaded machine: under a minute on a quiet one
+def test_a_master_killed_mid_burst_loses_nothing_and_its_worker_moves(stack: Stack, tmp_path: Path) -> None:
+    """SIGKILL of master a while its worker runs part of a burst of 500.
+
+    Every run still succeeds and ran once; w1 is connected to master b within 5 s; the logs of
+    the runs w1 held (half written through master a, the rest through b) are byte for byte what
+    the job printed, and so are all the others.
+    """
+    masters = Masters(stack)
+    ledger, gate = tmp_path / "ledger", tmp_path / "gate"
+    try:
+        _two_masters_two_workers(stack, masters, "b")
+        triggered = _burst(stack, ledger, gate)
+
+        def first_halves_stored() -> list[str]:
+            """w1's running runs whose first half master a stored (the gate holds the rest)."""
+            held = [r["id"] for r in _runs(stack, "running", worker="w1")]
+            return [run for run in held if stack.log("demo", run) == _expected_log(run, 50)]
+
+        wait_until(first_halves_stored, 60, "w1 running runs with their first half stored")
+        masters.services["a"].kill()
+        killed_at = time.monotonic()
+        held = [r["id"] for r in _runs(stack, "running", worker="w1")]
+        wait_until(lambda: _connected_to(stack, "w1") == "b", 30, "w1 connected to master b")
+        moved_in = time.monotonic() - killed_at
+        gate.touch()
+        runs = _wait_burst(stack, masters, ledger, 120)
+        logs = {run: stack.log("demo", run) for run in triggered}
+    finally:
+        stack.stop()
+        masters.stop()
+
+    logger.info("w1 connected to master b %.2f s after master a was killed; it held %d runs", moved_in, len(held))
+    assert moved_in < 5.0, moved_in
+    assert held, "w1 held no run when master a was killed"
+    assert sorted(r["id"] for r in runs) == sorted(triggered)
+    assert [r for r in runs if r["status"] != "succeeded"] == []
+    executed = _ledger(ledger)
+    assert len(executed) == len(set(executed)), "a run executed twice"
+    assert sorted(executed) == sorted(triggered), "a run never executed"
+    by_id = {r["id"]: r for r in runs}
+    assert all(by_id[run]["worker"] == "w1" for run in held), "a held run moved to another worker"
+    wrong = [run for run in triggered if logs[run] != _expected_log(run)]
+    assert wrong == [], f"{len(wrong)} logs differ from what the job printed ({len(set(wrong) & set(held))} held)"
+
+
+def test_a_pipeline_whose_master_dies_completes_each_element_once(stack: Stack, tmp_path: Path) -> None:
+    """The master advancing a pipeline is killed while its second element runs: the other completes it."""
+    masters = Masters(stack)
+    ledger, gate = tmp_path / "ledger", tmp_path / "gate"
+    try:
+        _two_masters_two_workers(stack, masters, "a")
+        pipeline = stack.trigger("demo", "three", ledger=str(ledger), gate=str(gate))
+        wait_until(lambda: "second" in _ledger(ledger), 60, "element second started")
+        started = f"pipeline run {pipeline['id']} of demo/three started"
+        owner = next(m for m, service in masters.services.items() if started in service.output)
+        other = "b" if owner == "a" else "a"
+        masters.services[owner].kill()
+        gate.touch()
+        done = stack.wait_run("demo", pipeline["id"], timeout=60)
+        detail = stack.run("demo", pipeline["id"])
+        elements = {e: stack.run("demo", element_run_id(pipeline["id"], e)) for e in ("first", "second", "third")}
+    finally:
+        stack.stop()
+        masters.stop()
+
+    assert done["status"] == "succeeded", (detail, masters.services[other].output[-10000:])
+    assert sorted(_ledger(ledger)) == ["first", "second", "third"]
+    assert {e: r["status"] for e, r in elements.items()} == dict.fromkeys(elements, "succeeded")
