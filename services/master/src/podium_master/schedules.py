@@ -177,6 +177,8 @@ class Scheduler:
             logger.info("schedule %s: tick %s was fired already by another master", where, tick)
             return
         # Claimed: the tick is recorded as fired; a skip below needs no further write.
+        if tick > due:  # said, so that an operator (and a test) can tell a collapse from a lost tick
+            logger.info("schedule %s: tick %s covers the ticks missed since %s", where, tick, due)
         if schedule.last_run is not None:
             last = await storage.get_run(schedule.last_run)
             if last is not None and last.status in _BUSY:
