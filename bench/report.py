@@ -64,17 +64,21 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             out.append(("fleet", "error", f["error"][:80]))
         else:
             i = f["idle"]
-            out.append(
-                (
-                    "fleet",
-                    f"{f['workers']} idle workers, {i['seconds']} s: master",
-                    f"{i['master_cpu_percent']} % CPU, {i['master_rss_mb']} MB RSS",
+            for name, each in (i.get("masters") or {"master": {"cpu_percent": i["master_cpu_percent"],
+                                                              "rss_mb": i["master_rss_mb"]}}).items():  # fmt: skip
+                out.append(
+                    (
+                        "fleet",
+                        f"{f['workers']} idle workers, {i['seconds']} s: {name}",
+                        f"{each['cpu_percent']} % CPU, {each['rss_mb']} MB RSS",
+                    )
                 )
-            )
             s = f["spread"]
             out.append(
                 ("fleet", f"{s['runs']} runs over them", f"{s['runs_per_s']} runs/s on {s['workers_used']} workers")
             )
+    if "masters" in w:
+        out += _masters_rows(w["masters"])
     if "history" in w:
         h = w["history"]
         if "error" in h or "skipped" in h:
@@ -100,6 +104,23 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"{g['mb_per_s_held']} MB/s, checksum {'equal' if g['checksum_equal'] else 'DIFFERENT'}",
                 )
             )
+    return out
+
+
+def _masters_rows(m: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Latency and throughput with 1 and 2 masters, one row per figure and configuration."""
+    if "error" in m or "skipped" in m:
+        return [("masters", "skipped" if "skipped" in m else "error", (m.get("error") or m["skipped"])[:80])]
+    out: list[tuple[str, str, str]] = []
+    for count in ("1", "2"):
+        label = f"{count} master{'s' if count != '1' else ''}"
+        lat, thr = m[count]["latency"], m[count]["throughput"]
+        seen = lat["trigger_to_seen"]
+        out.append(("masters", f"{label}: latency, trigger→succeeded seen ({lat['runs']} runs, 1 worker)",
+                    f"p50 {seen['p50_ms']} / p95 {seen['p95_ms']} / p99 {seen['p99_ms']} ms"))  # fmt: skip
+        workers = ", ".join(f"{name} {n}" for name, n in sorted(thr["per_worker"].items()))
+        out.append(("masters", f"{label}: throughput, {thr['runs']} runs at once, 2 workers × 8",
+                    f"{thr['runs_per_s']} runs/s ({workers})"))  # fmt: skip
     return out
 
 

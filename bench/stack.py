@@ -184,17 +184,21 @@ def command(name: str) -> list[str]:
 class Stack:
     """master + api (+ workers) sharing one database and log directory, on loopback."""
 
-    def __init__(self, directory: Path, database_url: str, log_store: LogStoreKind = "directory") -> None:
+    def __init__(
+        self, directory: Path, database_url: str, log_store: LogStoreKind = "directory", masters: int = 1
+    ) -> None:
         self.directory = directory
         self.database_url = database_url
         self.log_store = log_store
         self.log_dir = directory / "logs"
         self.secret = secrets.token_hex(16)
-        self.master_port = free_port()
+        self.master_ports = [free_port() for _ in range(masters)]
+        self.master_port = self.master_ports[0]
         self.api_port = free_port()
         self.master_url = f"http://127.0.0.1:{self.master_port}"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
-        self.worker_url = f"ws://127.0.0.1:{self.master_port}/ws/worker"
+        self.worker_urls = [f"ws://127.0.0.1:{port}/ws/worker" for port in self.master_ports]
+        self.worker_url = self.worker_urls[0]
         self.processes: dict[str, Process] = {}
         self.worker_user = "workers"
         self.worker_token = ""
@@ -217,11 +221,19 @@ class Stack:
         common = ["--database-url", self.database_url, "--log-store", self.log_store, "--log-dir", str(self.log_dir),
                   "--control-secret", self.secret,
                   "--secrets-key-file", str(self.secrets_key_file)]  # fmt: skip
-        self.spawn("master", [*command("podium-master"), "--host", "127.0.0.1", "--port", str(self.master_port),
-                              *common, "--config", str(config)])  # fmt: skip
-        self.wait_http("master", f"{self.master_url}/health")
+        # Several masters share the database and the log directory (docs/architecture.md, Several
+        # masters); the first applies the configuration, and the api is given them all.
+        for number, port in enumerate(self.master_ports):
+            name = self.master_name(number)
+            flags = ["--config", str(config)] if number == 0 else []
+            if len(self.master_ports) > 1:
+                flags += ["--master-id", name]
+            self.spawn(name, [*command("podium-master"), "--host", "127.0.0.1", "--port", str(port), *common, *flags])
+        for number, port in enumerate(self.master_ports):
+            self.wait_http(self.master_name(number), f"http://127.0.0.1:{port}/health")
+        masters = [flag for port in self.master_ports for flag in ("--master-url", f"http://127.0.0.1:{port}")]
         self.spawn("api", [*command("podium-api"), "--host", "127.0.0.1", "--port", str(self.api_port),
-                           *common, "--master-url", self.master_url])  # fmt: skip
+                           *common, *masters])  # fmt: skip
         self.wait_http("api", f"{self.api_url}/api/v1/health")
         for number in range(1, workers + 1):
             self.start_worker(f"w{number}", executor_limit)
@@ -235,9 +247,20 @@ class Stack:
         self.processes[name] = process
         return process
 
+    @staticmethod
+    def master_name(number: int) -> str:
+        """The process name (and `--master-id`) of the master of index `number`: master, master-2, ..."""
+        return "master" if number == 0 else f"master-{number + 1}"
+
+    def masters_from(self, number: int) -> list[str]:
+        """`--master` flags naming every master, master `number` (modulo their count) first."""
+        urls = self.worker_urls[number % len(self.worker_urls) :] + self.worker_urls[: number % len(self.worker_urls)]
+        return [flag for url in urls for flag in ("--master", url)]
+
     def start_worker(self, worker_id: str, executor_limit: int, *extra: str) -> Process:
-        """Start a real worker (with the flags `extra` too)."""
-        return self.spawn(f"worker-{worker_id}", [*command("podium-worker"), "--master", self.worker_url,
+        """Start a real worker (with the flags `extra` too); worker wN names master N (round robin) first."""
+        number = int(worker_id[1:]) - 1 if worker_id[1:].isdigit() else 0
+        return self.spawn(f"worker-{worker_id}", [*command("podium-worker"), *self.masters_from(number),
                           "--id", worker_id, "--user", self.worker_user, "--token-file", str(self.worker_token_file),
                           "--executor-limit", str(executor_limit),
                           "--home", str(self.directory / f"worker-{worker_id}"), *extra])  # fmt: skip
@@ -293,7 +316,11 @@ class Stack:
         """Process id of every service."""
         return {name: process.pid for name, process in self.processes.items()}
 
+    def master_pids(self) -> dict[str, int]:
+        """Process id of every master, by process name."""
+        return {name: p.pid for name, p in self.processes.items() if name == "master" or name.startswith("master-")}
+
     def stop(self) -> None:
-        """Stop workers, then api, then master."""
+        """Stop workers, then api, then the masters."""
         for process in reversed(list(self.processes.values())):
             process.stop()
