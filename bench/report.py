@@ -69,7 +69,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 out.append(
                     (
                         "fleet",
-                        f"{f['workers']} idle workers, {i['seconds']} s: {name}",
+                        f"{f['workers']} idle workers"
+                        + (f" ({f['workers'] // f['masters']} on each master)" if f.get("masters", 1) > 1 else "")
+                        + f", {i['seconds']} s: {name}",
                         f"{each['cpu_percent']} % CPU, {each['rss_mb']} MB RSS",
                     )
                 )
