@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse(argv)
     results: dict[str, Any] = {
-        "database": args.database,
+        # The masters workload is on PostgreSQL whatever --database says: name its file so.
+        "database": "postgresql" if args.only == ["masters"] else args.database,
         "log_store": args.log_store,
         "quick": args.quick,
         "masters": args.masters,
