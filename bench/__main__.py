@@ -1,4 +1,4 @@
-"""`python -m bench [--database sqlite|postgresql] [--log-store directory|database] [--masters N] [--only NAME] [--quick]`.
+"""`python -m bench [--database D] [--log-store S] [--masters N] [--only NAME] [--quick]`: run the benchmarks.
 
 Each workload starts its own stack (master, api and its workers as real processes on free
 loopback ports, a fresh database), measures, and stops it. A workload that fails is reported
