@@ -61,9 +61,10 @@ STALLED_UPLOADS = 3
 asked (its copy is gone) gets its run recorded without them, never held forever."""
 
 STEPS_WRITE_DELAY = 1.0
-"""Seconds the steps of a running run, as its log chunks bring them, wait before being written
-together: a run over by then writes them with its final status, so a short run costs no write of
-its own, and a long one at most one write a second (docs/jobs.md, Steps)."""
+"""Seconds the start of a running run (`started_at`, its image) and its steps, as its `running`
+status and log chunks bring them, wait before being written together: a run over by then writes
+them with its final status, so a short run costs no write of its own, and a long one at most one
+write a second (docs/jobs.md, Steps)."""
 
 
 @dataclass
@@ -85,8 +86,10 @@ class RunSync:
     """Uploads in a row that brought no byte: at `STALLED_UPLOADS`, the run ends without the missing ones."""
     steps: list[RunStep] = field(default_factory=list)
     """The run's steps as the worker reported them; stored with a delay (`STEPS_WRITE_DELAY`)."""
+    started: dict[str, Any] = field(default_factory=dict)
+    """The start's fields (`started_at`, image) the `running` status brought, not written yet."""
     steps_timer: asyncio.TimerHandle | None = None
-    """The write of `steps` scheduled, if any."""
+    """The write of `started` and `steps` scheduled, if any."""
 
 
 class WorkerSession:
@@ -385,13 +388,17 @@ class WorkerSession:
             if known is None or known.completed_at is None:
                 merged[step.index] = step
         sync.steps = [merged[index] for index in sorted(merged)]
+        self._write_soon(run_id, sync)
+
+    def _write_soon(self, run_id: str, sync: RunSync) -> None:
+        """Write the start and steps of a running run in `STEPS_WRITE_DELAY` (once for all changes until then)."""
         if sync.steps_timer is None:
             sync.steps_timer = asyncio.get_running_loop().call_later(
                 STEPS_WRITE_DELAY, lambda: self._spawn(self._write_steps(run_id, sync), f"steps {run_id}")
             )
 
     async def _write_steps(self, run_id: str, sync: RunSync) -> None:
-        """Store the steps of a run still running here (else its final status carries them).
+        """Store the start and steps of a run still running here (else its final status carries them).
 
         Only while this session holds the run and the run is running: a connection that ended
         (the worker's next one sends every step again), or a final status recorded meanwhile,
@@ -404,10 +411,15 @@ class WorkerSession:
             or self.services.sessions.get(self.worker_id) is not self
         ):
             return
+        started = sync.started
+        steps = {"steps": sync.steps} if sync.steps else {}
         try:
-            await self.services.lifecycle.update_running(run_id, RunUpdate(steps=sync.steps))
+            await self.services.lifecycle.update_running(run_id, RunUpdate(**started, **steps))
         except StorageError as exc:  # the next chunk's steps, or the final status, write them
             logger.info("worker %s: steps of run %s not stored yet: %s", self.worker_id, run_id, exc)
+            return
+        if sync.started is started:
+            sync.started = {}
 
     async def _on_artifact_chunk(self, run_id: str, sync: RunSync, path: str, offset: int, data: bytes) -> None:
         """Store a chunk of an artifact the master asked for; a gap is mended by the next `upload`."""
@@ -488,16 +500,16 @@ class WorkerSession:
             self._clean(state.run_id)
             return
         sync = self._sync(state.run_id)
-        lifecycle = self.services.lifecycle
         if sync.finishing:
             return  # its final status is being recorded
         if state.status == RunStatus.running:
             if state.steps:
                 sync.steps = state.steps
             if state.started_at is not None:
-                # The steps known at the start (the first command's) share the start's write.
-                steps = {"steps": state.steps} if state.steps else {}
-                await lifecycle.update(state.run_id, RunUpdate(started_at=state.started_at, **_image(state), **steps))
+                # Written with the steps in a second: a short run writes its start with its final
+                # status, in the same write (an event and a write less per run).
+                sync.started = {"started_at": state.started_at, **_image(state)}
+                self._write_soon(state.run_id, sync)
             return
         if not state.status.is_final or state.status == RunStatus.cancelled:
             raise ProtocolViolation("bad-status", f"a worker cannot report status {state.status}")
