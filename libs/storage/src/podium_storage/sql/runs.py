@@ -115,21 +115,27 @@ def _write_query(write: RunWrite) -> tuple[Update, dict[str, Any]] | None:
         if not write.expected:
             return None
         columns["status"] = RunStatus(write.to).value
-        values["expected"] = [RunStatus(s).value for s in write.expected]
+        expected = [RunStatus(s).value for s in write.expected]
+        # The hot path's compare-and-sets expect one status: `status = :expected` is executed
+        # as compiled, where an expanding `IN` is rewritten on every execution.
+        values["expected"] = expected[0] if len(expected) == 1 else expected
     values.update({f"set_{name}": value for name, value in columns.items()})
-    return _update(frozenset(columns), "expected" in values), values
+    compare = "expected" in values
+    return _update(frozenset(columns), compare, compare and isinstance(values["expected"], str)), values
 
 
 @functools.lru_cache(maxsize=256)
-def _update(columns: frozenset[str], compare: bool) -> Update:
+def _update(columns: frozenset[str], compare: bool, single: bool = False) -> Update:
     """The `UPDATE` of `columns` (bind parameters ``set_<column>``), built once per shape.
 
     ``run_id`` selects the run; with `compare`, ``expected`` is the compare-and-set's list of
-    statuses. A statement built once keeps its cache key: the writes of the hot path (a few
-    per run) cost no statement construction.
+    statuses (with `single`, its one status). A statement built once keeps its cache key: the
+    writes of the hot path (a few per run) cost no statement construction.
     """
     conditions = [_runs.c.id == bindparam("run_id")]
-    if compare:
+    if single:
+        conditions.append(_runs.c.status == bindparam("expected"))
+    elif compare:
         conditions.append(_runs.c.status.in_(bindparam("expected", expanding=True)))
     changes = {name: bindparam(f"set_{name}", type_=_runs.c[name].type) for name in columns}
     return update(_runs).where(*conditions).values(changes).returning(*_runs.c)
