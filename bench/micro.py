@@ -77,26 +77,24 @@ def launch_costs(launches: int) -> dict[str, float]:
             run_dirs.append(run_dir)
         launcher = Launcher()
         launcher.start()
-        errors = os.open(os.devnull, os.O_WRONLY)
         try:
-            _launch(launcher, run_dirs[0], errors)  # warm: the launcher imports the executor first
+            _launch(launcher, run_dirs[0])  # warm: the launcher imports the executor first
             assert launcher.process is not None
             before = cpu_seconds(launcher.process.pid, reaped=True)
             for run_dir in run_dirs[1:]:
-                _launch(launcher, run_dir, errors)
+                _launch(launcher, run_dir)
             per_launch = 1e3 * (cpu_seconds(launcher.process.pid, reaped=True) - before) / launches
         finally:
-            os.close(errors)
             launcher.close()
     return {"launch_ms": round(per_launch, 2)}
 
 
-def _launch(launcher: Launcher, run_dir: Path, errors: int) -> None:
+def _launch(launcher: Launcher, run_dir: Path) -> None:
     """Start one executor and wait until it exits (its notification pipe closes)."""
     read_end, write_end = os.pipe()
     nothing = os.open(os.devnull, os.O_RDONLY)  # the hand-over: no secrets
     try:
-        launcher.launch(str(run_dir), write_end, errors, nothing)
+        launcher.launch(str(run_dir), write_end, nothing)
     finally:
         os.close(write_end)
         os.close(nothing)

@@ -96,9 +96,22 @@ async def test_launched_run_has_the_files_of_a_direct_start(runs: RunSet, tmp_pa
     path = run.dir.path
     assert (path / "log").read_bytes() == (direct / "log").read_bytes() == b"hello\noops\n"
     assert json.loads((path / "results.json").read_text()) == {"n": 1}
-    assert (path / "executor.err").read_bytes() == (direct / "executor.err").read_bytes() == b""
+    assert (direct / "executor.err").read_bytes() == b""
+    assert not (path / "executor.err").exists()  # a forked executor creates it on its first diagnostic
     assert (path / "executor.pid").read_text() == (path / "spawned.pid").read_text()
-    assert sorted(p.name for p in path.iterdir()) == sorted([*(p.name for p in direct.iterdir()), "spawned.pid"])
+    expected_files = {*(p.name for p in direct.iterdir()), "spawned.pid"} - {"executor.err"}
+    assert sorted(p.name for p in path.iterdir()) == sorted(expected_files)
+
+
+async def test_a_launched_executors_diagnostics_go_to_executor_err(runs: RunSet) -> None:
+    """executor.err, created on the first write, holds what the executor notes; the log does not."""
+    run = runs.create(request("run-1", [["sh", "-c", 'echo nope > "$PODIUM_RESULTS"; exit 3']]))
+    final = await finished(run)
+    assert final["status"] == "failed", final
+    notes = (run.dir.path / "executor.err").read_text()
+    assert "command 1 left invalid results in PODIUM_RESULTS" in notes, notes
+    assert (run.dir.path / "executor.err").stat().st_mode & 0o777 == 0o600
+    assert (run.dir.path / "log").read_bytes() == b""
 
 
 async def test_killed_launcher_is_replaced_and_no_run_is_lost(runs: RunSet) -> None:
@@ -124,6 +137,7 @@ async def test_executor_survives_the_launchers_death(runs: RunSet, tmp_path: Pat
     await until(lambda: (run.dir.path / "executor.pid").exists(), what="executor.pid")
     pid = int((run.dir.path / "executor.pid").read_text())
     assert os.getsid(pid) == pid
+    assert os.readlink(f"/proc/{pid}/fd/2") == os.devnull  # neither the launcher's stderr nor a file yet
     assert runs.launcher is not None and runs.launcher.process is not None
     runs.launcher.process.kill()
     runs.launcher.process.wait()

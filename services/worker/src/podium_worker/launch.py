@@ -89,7 +89,7 @@ class Launcher:
             logger.error("cannot restart the executor launcher: %s", exc)
             self._stop()
 
-    def launch(self, run_dir: str, notify_fd: int, err_fd: int, input_fd: int) -> int:
+    def launch(self, run_dir: str, notify_fd: int, input_fd: int) -> int:
         """Start the executor of `run_dir` with `input_fd` (the hand-over) as stdin; return its pid.
 
         Raises:
@@ -107,7 +107,7 @@ class Launcher:
                 raise LaunchError(f"cannot start the launcher: {exc}", sent=False) from exc
         assert self._sock is not None
         try:
-            socket.send_fds(self._sock, [os.fsencode(run_dir)], [notify_fd, err_fd, input_fd])
+            socket.send_fds(self._sock, [os.fsencode(run_dir)], [notify_fd, input_fd])
         except OSError as exc:
             self._replace()
             raise LaunchError(f"cannot reach the launcher: {exc}", sent=False) from exc

@@ -4,15 +4,19 @@ A fresh ``python -m podium_worker.executor`` costs an interpreter start on every
 path. The worker instead keeps one launcher process, which imported the executor once, and
 asks it for each run over a ``SOCK_SEQPACKET`` socket on the launcher's stdin:
 
-- request: the run directory's path (bytes), with three fds attached (``SCM_RIGHTS``): the
-  write end of the run's notification pipe, ``RUN_DIR/executor.err`` opened for appending, and
-  the hand-over (the run's secrets, a memory file at offset 0; see `podium_worker._runfiles`);
+- request: the run directory's path (bytes), with two fds attached (``SCM_RIGHTS``): the
+  write end of the run's notification pipe and the hand-over (the run's secrets, a memory file
+  at offset 0; see `podium_worker._runfiles`);
 - reply: the forked executor's pid in ASCII digits, or ``error: ...`` when the fork failed.
 
-The forked child is exactly the executor of ``python -m podium_worker.executor RUN_DIR``: its
-own session, stdin the hand-over, stdout the notification pipe, stderr ``executor.err``, no other
-fd. It survives the launcher and the worker. The launcher reaps its children on SIGCHLD and
-exits when the worker's end of the socket closes. Stdlib only, like the executor.
+The forked child is the executor of ``python -m podium_worker.executor RUN_DIR``: its own
+session, stdin the hand-over, stdout the notification pipe, no other fd. One difference: its
+stderr is ``RUN_DIR/executor.err`` created on the first write (`LazyStderr`), fd 2 being
+``/dev/null`` until then. Most runs write none, and a file not created is an inode neither
+allocated nor freed on every run (the direct start's ``executor.err`` is opened by the worker,
+since an interpreter that fails to start writes to its fd 2). It survives the launcher and the
+worker. The launcher reaps its children on SIGCHLD and exits when the worker's end of the socket
+closes. Stdlib only, like the executor.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ import signal
 import socket
 import sys
 
-from podium_worker import executor
+from podium_worker import _runfiles, executor
+
+TYPE_CHECKING = False  # typing costs an import in the launcher, whose pages every fork copies
+if TYPE_CHECKING:
+    from typing import Any
 
 # Nothing else is imported here (no logging, no subprocess): every page the launcher maps is
 # copied into each fork's page tables and torn down at each executor's exit, and the heavier
@@ -43,23 +51,52 @@ def _reap() -> None:
             return
 
 
-def _child(run_dir: str, notify_fd: int, err_fd: int, input_fd: int) -> None:
+class LazyStderr:
+    """``sys.stderr`` of a forked executor: ``RUN_DIR/executor.err``, opened (and put on fd 2, for
+    what C code writes there) on the first write only. Until then fd 2 is ``/dev/null``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def write(self, text: str) -> int:
+        """Append `text` to ``executor.err``, creating it if needed."""
+        if self._file is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if fd != 2:
+                os.dup2(fd, 2)
+                os.close(fd)
+            self._file = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+        written: int = self._file.write(text)
+        return written
+
+    def flush(self) -> None:
+        """Flush what was written (nothing to do before the first write)."""
+        if self._file is not None:
+            self._file.flush()
+
+
+def _child(run_dir: str, notify_fd: int, input_fd: int) -> None:
     """In the forked child: become the executor of `run_dir`, then exit (never returns)."""
     code = 1
+    err = LazyStderr(os.path.join(os.path.abspath(run_dir), _runfiles.ERR))
     try:
         os.setsid()
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Not the launcher's stderr (the worker's) on fd 2: the executor outlives both. The
+        # launcher's fd 0 is /dev/null, opened for reading and writing (`main`): no open per run.
+        os.dup2(0, 2)
         os.dup2(input_fd, 0)
         os.dup2(notify_fd, 1)
-        os.dup2(err_fd, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the socket, the wakeup pipe, the passed fds
+        sys.stderr = err
         code = executor.main([run_dir])
     except BaseException as exc:  # the child must end here, whatever happened
         try:
-            os.write(2, f"launcher child: {exc!r}\n".encode())
+            err.write(f"launcher child: {exc!r}\n")
         except OSError:
             pass
     finally:
@@ -89,12 +126,12 @@ def serve(sock: socket.socket) -> None:
                     except BlockingIOError:
                         break
                 continue
-            data, fds, _, _ = socket.recv_fds(sock, MAX_PATH, 3)
+            data, fds, _, _ = socket.recv_fds(sock, MAX_PATH, 2)
             if not data:
                 return
             try:
-                if len(fds) != 3:
-                    sock.send(b"error: a request carries a path and three fds")
+                if len(fds) != 2:
+                    sock.send(b"error: a request carries a path and two fds")
                     continue
                 try:
                     pid = os.fork()
@@ -102,7 +139,7 @@ def serve(sock: socket.socket) -> None:
                     sock.send(f"error: fork: {exc}".encode())
                     continue
                 if pid == 0:
-                    _child(os.fsdecode(data), fds[0], fds[1], fds[2])
+                    _child(os.fsdecode(data), fds[0], fds[1])
                 sock.send(str(pid).encode())
             finally:
                 for passed in fds:
@@ -114,7 +151,7 @@ def main() -> None:
     """Entry point: ``python -m podium_worker.launcher``, its socket on stdin."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker's closed socket ends the launcher
     sock = socket.socket(fileno=os.dup(0))
-    null = os.open(os.devnull, os.O_RDONLY)
+    null = os.open(os.devnull, os.O_RDWR)  # each child's fd 2 until its first diagnostic (`_child`)
     os.dup2(null, 0)
     os.close(null)
     try:

@@ -105,19 +105,22 @@ class LocalRun:
         handover = self._handover if self._handover is not None else os.open(os.devnull, os.O_RDONLY)
         os.lseek(handover, 0, os.SEEK_SET)  # a retry reads it again from the start
         try:
-            with open(
-                os.open(self.dir.file(_runfiles.ERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
-            ) as err:
-                if launcher is not None:
-                    self._retry = True
-                    try:
-                        pid = launcher.launch(str(self.dir.path), write_fd, err.fileno(), handover)
-                    except LaunchError as exc:
-                        logger.warning("run %s: %s", self.run_id, exc)
-                        if exc.sent:
-                            pid = 0  # it may run: the pipe's end tells, then a direct start follows
-                if pid is None:
-                    self._retry = False
+            if launcher is not None:
+                self._retry = True
+                try:
+                    pid = launcher.launch(str(self.dir.path), write_fd, handover)
+                except LaunchError as exc:
+                    logger.warning("run %s: %s", self.run_id, exc)
+                    if exc.sent:
+                        pid = 0  # it may run: the pipe's end tells, then a direct start follows
+            if pid is None:
+                self._retry = False
+                # A fresh interpreter reports what breaks its start (a failed import) on its fd 2:
+                # that goes to executor.err, created now (a forked executor creates it on its
+                # first write only).
+                with open(
+                    os.open(self.dir.file(_runfiles.ERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+                ) as err:
                     self.process = subprocess.Popen(
                         [sys.executable, "-m", "podium_worker.executor", str(self.dir.path)],
                         stdin=handover,
@@ -126,7 +129,7 @@ class LocalRun:
                         start_new_session=True,
                         close_fds=True,
                     )
-                    pid = self.process.pid
+                pid = self.process.pid
         except BaseException:
             os.close(read_fd)
             raise
