@@ -134,8 +134,10 @@ async def test_executor_survives_the_launchers_death(runs: RunSet, tmp_path: Pat
     """Killing the launcher mid-run leaves the executor running in its own session to a success."""
     gate = tmp_path / "gate"
     run = runs.create(request("run-1", [["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.02; done; echo done"]]))
-    await until(lambda: (run.dir.path / "executor.pid").exists(), what="executor.pid")
-    pid = int((run.dir.path / "executor.pid").read_text())
+    pid_file = run.dir.path / "executor.pid"
+    # Not only there: written (it is empty for an instant after its creation).
+    await until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="executor.pid written")
+    pid = int(pid_file.read_text())
     assert os.getsid(pid) == pid
     assert os.readlink(f"/proc/{pid}/fd/2") == os.devnull  # neither the launcher's stderr nor a file yet
     assert runs.launcher is not None and runs.launcher.process is not None
