@@ -11,7 +11,11 @@ Layout of ``RUN_DIR`` (one per run, on the worker's disk):
 - ``executor.pid``: the executor's pid, written once its signal handlers are installed, so
   the worker may send SIGTERM as soon as this file holds it (it may be empty for an instant:
   the executor reads ``abort.json`` after writing it, so an abort meanwhile is not lost);
-- ``executor.err``: the executor's stderr (diagnostics, never part of the run's log);
+- ``spawned.pid``: the pid as the worker saw it once the executor was forked or spawned
+  (`podium_worker.rundir`), for a worker that restarts before the executor wrote its own;
+- ``executor.err``: the executor's stderr (diagnostics, never part of the run's log). A forked
+  executor creates it on its first write (`podium_worker.launcher.LazyStderr`): a run without
+  diagnostics has none. A direct start's is opened by the worker before the interpreter starts;
 - ``log``: stdout and stderr of every command, byte for byte, appended as produced;
 - ``state.json``: a `WorkerRunState`, replaced atomically; its ``log_size`` is final only
   when its status is final, and then every byte of ``log`` is written;
