@@ -55,6 +55,7 @@ from podium_model.secrets import SecretInfo
 from podium_model.users import CredentialKind, Role
 from podium_storage.leadership import Leadership, SoleLeadership
 from podium_storage.logs import LogStore
+from podium_storage.wakeups import NoWakeups, Wakeups
 
 audit_logger = logging.getLogger("podium.audit")
 """Where each audit entry is also written, as one line of JSON (`audit {...}`), once stored."""
@@ -349,6 +350,13 @@ class Storage(abc.ABC):
         A single master serves this backend unless it says otherwise: that master always leads.
         """
         return SoleLeadership()
+
+    def wakeups(self) -> Wakeups:
+        """A new ear for the runs other processes create (`podium_storage.wakeups`).
+
+        None unless the backend says otherwise: its masters find such runs at their sweep.
+        """
+        return NoWakeups()
 
     # Run logs ---------------------------------------------------------------------------------
 

@@ -133,6 +133,9 @@ class Master:
         self._tasks.append(asyncio.create_task(self.sender.run_forever(), name="deliveries"))
         self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self.leader.run_forever(), name="leader"))
+        # Runs another process created (the api through another master, another master's
+        # schedules, retries and pipelines) wake this dispatcher too (PostgreSQL: LISTEN/NOTIFY).
+        self._tasks.append(asyncio.create_task(self.storage.wakeups().run_forever(self.wake), name="wake-ups"))
         self._tasks.append(asyncio.create_task(self.record_seen(), name="last seen"))
         self._tasks.append(asyncio.create_task(self.resume_retries(), name="resume retries"))
         self.pipeline_runner.open()

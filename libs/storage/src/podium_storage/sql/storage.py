@@ -20,7 +20,9 @@ from podium_storage.sql.leadership import AdvisoryLeadership
 from podium_storage.sql.logs import SqlLogStore
 from podium_storage.sql.runs import RunStore
 from podium_storage.sql.secrets import SecretStore
+from podium_storage.sql.wakeups import NotifyWakeups
 from podium_storage.urls import is_sqlite
+from podium_storage.wakeups import NoWakeups, Wakeups
 
 
 class SqlStorage(
@@ -49,6 +51,10 @@ class SqlStorage(
         if is_sqlite(self.url):
             raise ValueError(SQLITE_DATABASE_LOGS)
         return SqlLogStore(self, artifacts)
+
+    def wakeups(self) -> Wakeups:
+        """`LISTEN podium_runs` on PostgreSQL (every insert into `runs` notifies it); SQLite has one master."""
+        return NoWakeups() if is_sqlite(self.url) else NotifyWakeups(self.url)
 
     async def close(self) -> None:
         """Release connections."""
