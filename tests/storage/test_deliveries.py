@@ -125,3 +125,25 @@ async def test_deleting_a_run_deletes_its_deliveries(storage: Storage) -> None:
     kept = await _ended(storage, "deploy", RunStatus.succeeded)
     assert await storage.delete_runs([run_id]) == 1
     assert [d.run for d in (await storage.list_deliveries("p")).items] == [kept]
+
+
+async def test_a_delivery_is_claimed_by_one_sender_until_its_lease_ends(storage: Storage) -> None:
+    """Of two masters claiming one delivery one holds it; the other takes it once it was recorded or the lease ended."""
+    await storage.put_project("p", "P", {}, [ALL])
+    await _ended(storage, "build", RunStatus.failed)
+    first = (await storage.list_pending_deliveries())[0]
+    lease = utcnow() + timedelta(seconds=60)
+    assert await storage.claim_delivery(first.id, "a", lease) is True
+    assert await storage.claim_delivery(first.id, "b", lease) is False  # a holds it
+    assert await storage.claim_delivery(first.id, "a", lease) is True  # its holder again: still its own
+    assert (await storage.list_pending_deliveries())[0].id == first.id  # still listed, for the lease's end
+    # a recorded a failure due in 60 s: its lease ended, but nobody may send it before it is due.
+    attempt = DeliveryAttempt(attempt=1, at=utcnow(), status_code=500, error="answered 500", duration_ms=3)
+    await storage.record_delivery_attempt(first.id, attempt, DeliveryStatus.pending, utcnow() + timedelta(seconds=60))
+    assert await storage.claim_delivery(first.id, "b", lease) is False
+    await storage.record_delivery_attempt(first.id, attempt, DeliveryStatus.pending, utcnow() - timedelta(seconds=1))
+    assert await storage.claim_delivery(first.id, "b", utcnow() - timedelta(seconds=1)) is True  # due: b takes it
+    assert await storage.claim_delivery(first.id, "a", lease) is True  # b died mid-send: its lease ended
+    await storage.record_delivery_attempt(first.id, attempt, DeliveryStatus.delivered, None)
+    assert await storage.claim_delivery(first.id, "a", lease) is False  # delivered: nothing to send
+    assert await storage.claim_delivery("unknown.00", "a", lease) is False

@@ -309,10 +309,21 @@ class Storage(abc.ABC):
         """Pending deliveries with their bodies, by id (so a run's come in the order they are sent)."""
 
     @abc.abstractmethod
+    async def claim_delivery(self, id: str, holder: str, until: datetime) -> bool:
+        """Take the sending of a delivery until `until` (a lease); True when `holder` holds it now.
+
+        A compare-and-set, so that of several masters one sends each attempt: it succeeds on a
+        pending delivery that is due (`next_attempt_at` passed, or none) and unclaimed, whose
+        lease ended (its holder died mid-send), or that `holder` holds already.
+        `record_delivery_attempt` ends the lease.
+        """
+
+    @abc.abstractmethod
     async def record_delivery_attempt(
         self, id: str, attempt: DeliveryAttempt, status: DeliveryStatus, next_attempt_at: datetime | None
     ) -> Delivery | None:
-        """Append an attempt (keeping the latest `DELIVERY_ATTEMPTS_KEPT`), set the status; None if unknown."""
+        """Append an attempt (keeping the latest `DELIVERY_ATTEMPTS_KEPT`), set the status and end
+        the lease (`claim_delivery`); None if unknown."""
 
     @abc.abstractmethod
     async def list_deliveries(

@@ -17,8 +17,17 @@ every retry, so a receiver can drop a repeat) and `X-Podium-Event`. A 2xx answer
 anything else (another status, a timeout, a refused connection, a secret that cannot be opened)
 is recorded as a failed attempt and retried after `delivery_retry_delay`, doubled per attempt up
 to `delivery_retry_max`, until `delivery_give_up` seconds after the run ended: then the delivery
-is `failed`. Redirects are not followed. A master that stops mid-attempt sends it again after its
-restart: deliveries are at least once.
+is `failed`. Redirects are not followed.
+
+Several masters on one database send each attempt once: a sender claims a delivery in storage
+before it posts it (`Storage.claim_delivery`, a compare-and-set taking a lease of
+`delivery_timeout` + `LEASE_MARGIN` seconds, ended when the attempt is recorded). A delivery
+another master holds is left to it and looked at again once that lease would have ended; one
+whose holder died mid-send is taken by whichever master claims it after its lease ended. As
+another master's runs store deliveries this sender is not told of, it reads them at least every
+`reread` seconds when several masters may serve the database (`master.SHARED_DELIVERIES_REREAD`).
+A master that stops mid-attempt leaves its lease to end and the attempt is sent again (by itself
+after a restart, or another master): deliveries are at least once.
 """
 
 from __future__ import annotations
@@ -54,6 +63,8 @@ USER_AGENT = "podium-webhooks/1"
 """Names the sender to receivers (`1`: the version of the body and its headers)."""
 ERROR_CHARS = 300
 """The longest error message an attempt keeps."""
+LEASE_MARGIN = 5.0
+"""Seconds a claim lasts beyond `delivery_timeout` (the secret's read, the attempt's record)."""
 
 
 class Notifications:
@@ -78,14 +89,29 @@ def signature(secret: str, body: bytes) -> str:
 
 
 class Sender:
-    """Sends pending deliveries, retrying with backoff; one task of the master."""
+    """Sends pending deliveries, retrying with backoff; one task of the master.
 
-    def __init__(self, settings: MasterSettings, storage: Storage, keys: SecretsKeys | None) -> None:
+    Args:
+        settings: the master's settings (its id claims the deliveries it sends; the delays).
+        storage: where deliveries are read, claimed and recorded.
+        keys: opens the notifications' secrets (None: nothing can be signed).
+        reread: seconds between passes at the longest, when other masters store deliveries too
+            (None: a pass only when woken or when a retry falls due).
+    """
+
+    def __init__(
+        self, settings: MasterSettings, storage: Storage, keys: SecretsKeys | None, reread: float | None = None
+    ) -> None:
         self.settings = settings
         self.storage = storage
         self.keys = keys
+        self.reread = reread
+        self.lease = settings.delivery_timeout + LEASE_MARGIN
+        """Seconds a claim lasts: past them, another master may send the delivery."""
         self._wanted = asyncio.Event()
         self._sending: dict[str, asyncio.Task[None]] = {}
+        self._elsewhere: dict[str, float] = {}
+        """Deliveries another master holds (by id), and when (monotonic) to try them again."""
         self._slots = asyncio.Semaphore(CONCURRENT_SENDS)
         self._client: httpx.AsyncClient | None = None
 
@@ -108,6 +134,8 @@ class Sender:
                 except StorageError as exc:
                     logger.warning("deliveries not read (retried): %s", exc)
                     delay = self.settings.delivery_retry_delay
+                if self.reread is not None:
+                    delay = self.reread if delay is None else min(delay, self.reread)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wanted.wait(), delay)
         finally:
@@ -122,10 +150,16 @@ class Sender:
         for delivery in pending:
             heads.setdefault(delivery.run, delivery)
         now = utcnow()
+        clock = time.monotonic()
         waits: list[float] = []
+        listed = {delivery.id for delivery in heads.values()}
+        self._elsewhere = {id: at for id, at in self._elsewhere.items() if id in listed and at > clock}
         for run, delivery in heads.items():
             if run in self._sending:
                 continue  # its task wakes the sender when it is done
+            if delivery.id in self._elsewhere:  # another master sends it: look again once its lease ended
+                waits.append(self._elsewhere[delivery.id] - clock)
+                continue
             due = delivery.next_attempt_at or now
             if due <= now:
                 task = asyncio.create_task(self._send(delivery), name=f"delivery {delivery.id}")
@@ -143,6 +177,16 @@ class Sender:
 
     async def _send(self, delivery: DeliveryRecord) -> None:
         async with self._slots:
+            until = utcnow() + timedelta(seconds=self.lease)
+            try:
+                claimed = await self.storage.claim_delivery(delivery.id, self.settings.master_id, until)
+            except StorageError as exc:
+                logger.warning("delivery %s not claimed (retried): %s", delivery.id, exc)
+                self._elsewhere[delivery.id] = time.monotonic() + self.settings.delivery_retry_delay
+                return
+            if not claimed:  # another master sends it now (or sent it meanwhile: the next pass shows)
+                self._elsewhere[delivery.id] = time.monotonic() + self.lease
+                return
             started = utcnow()
             clock = time.monotonic()
             status_code, error = await self._post(delivery)

@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 SHARED_SCHEDULES_REREAD = 10.0
 """Seconds between the leader's reads of the schedules when several masters may serve the database
 (PostgreSQL, MongoDB)."""
+SHARED_DELIVERIES_REREAD = 10.0
+"""Seconds between the sender's reads of the pending deliveries when several masters may serve the
+database: another master's runs store deliveries this one is not told of, and a master that died
+mid-send leaves its delivery to whoever reads it once its lease ended."""
 
 
 class Master:
@@ -60,7 +64,9 @@ class Master:
         self.lifecycle = Lifecycle(storage, logs, self.events, self.metrics, self.notifications)
         key = settings.secrets_key.get_secret_value() if settings.secrets_key is not None else ""
         self.secrets = RunSecrets(storage, secrets_keys(key))
-        self.sender = Sender(settings, storage, secrets_keys(key))
+        leadership = storage.leadership()
+        shared = leadership.shared  # several masters may serve the database
+        self.sender = Sender(settings, storage, secrets_keys(key), SHARED_DELIVERIES_REREAD if shared else None)
         self.lifecycle.deliveries_stored = self.sender.wake
         self.log_space = LogSpace(self.metrics)
         self.bounces = Bounces(settings, self.lifecycle, self.metrics, self.wake)
@@ -81,8 +87,7 @@ class Master:
         self.lifecycle.retry_due = self.dispatcher.wake_at
         self.master_id = settings.master_id
         """This master's id among the masters of its database (recorded on the workers it holds)."""
-        leadership = storage.leadership()
-        reread = SHARED_SCHEDULES_REREAD if leadership.shared else None
+        reread = SHARED_SCHEDULES_REREAD if shared else None
         self.scheduler = Scheduler(storage, self.lifecycle, self.wake, self.metrics, clock, reread)
         self.leader = Leader(
             leadership, self._singletons, settings.leader_interval, self.master_id, self.metrics.leader.set

@@ -37,6 +37,8 @@ OUTBOX = "outbox"
 """The mark on a run whose deliveries may not all be stored yet."""
 
 DUPLICATE_KEY = 11000
+_NOT_FIELDS = frozenset({"_id", "body", OUTBOX, "claimed_by", "claimed_until"})
+"""What a delivery document holds besides the fields of a `Delivery` (the lease: `claim_delivery`)."""
 
 
 def _document(record: DeliveryRecord) -> Document:
@@ -50,7 +52,7 @@ def _document(record: DeliveryRecord) -> Document:
 
 
 def _fields(document: Document) -> Document:
-    fields = {name: value for name, value in document.items() if name not in ("_id", "body", OUTBOX)}
+    fields = {name: value for name, value in document.items() if name not in _NOT_FIELDS}
     # Each attempt is JSON text, like every free-form value here (`podium_storage.mongo.base`).
     fields["attempts"] = [load(attempt, None) for attempt in document.get("attempts", [])]
     return {**fields, "id": document["_id"]}
@@ -88,6 +90,26 @@ class DeliveryStore(MongoBase):
             cursor = self._db.deliveries.find(query).sort("_id", 1).limit(max(1, limit))
             return [DeliveryRecord.model_validate({**_fields(d), "body": d["body"]}) async for d in cursor]
 
+    async def claim_delivery(self, id: str, holder: str, until: datetime) -> bool:
+        """Take the sending of a pending, due delivery until `until`; True when `holder` holds it now.
+
+        A document without `claimed_until` (stored before migration 9, or never claimed) is unclaimed.
+        """
+        now = now_ms()
+        query: Document = {
+            "_id": id,
+            "status": DeliveryStatus.pending.value,
+            "$and": [
+                {"$or": [{"next_attempt_at": None}, {"next_attempt_at": {"$lte": now}}]},
+                {"$or": [{"claimed_until": None}, {"claimed_until": {"$lte": now}}, {"claimed_by": holder}]},
+            ],
+        }
+        with translate_errors():
+            result = await self._db.deliveries.update_one(
+                query, {"$set": {"claimed_by": holder, "claimed_until": ms(until)}}
+            )
+        return result.matched_count == 1
+
     async def record_delivery_attempt(
         self, id: str, attempt: DeliveryAttempt, status: DeliveryStatus, next_attempt_at: datetime | None
     ) -> Delivery | None:
@@ -98,6 +120,7 @@ class DeliveryStore(MongoBase):
             },
             "$inc": {"attempt_count": 1},
             "$set": {"status": status.value, "next_attempt_at": ms(next_attempt_at), "updated_at": now_ms()},
+            "$unset": {"claimed_by": "", "claimed_until": ""},
         }
         with translate_errors():
             document = await self._db.deliveries.find_one_and_update(

@@ -130,6 +130,12 @@ async def _0008_log_chunks(db: AsyncDatabase[Document]) -> None:
     await ensure_indexes(db)
 
 
+async def _0009_delivery_claims(db: AsyncDatabase[Document]) -> None:
+    """Deliveries claimed before they are sent (SQL migration 0016): nothing to convert, a delivery
+    without `claimed_by`/`claimed_until` is unclaimed; the version says the sender claims."""
+    await ensure_indexes(db)
+
+
 MIGRATIONS: list[Migration] = [
     _0001_initial,
     _0002_project_access,
@@ -139,6 +145,7 @@ MIGRATIONS: list[Migration] = [
     _0006_deliveries,
     _0007_run_retries,
     _0008_log_chunks,
+    _0009_delivery_claims,
 ]
 """Migration N (1-based) brings the schema to version N; append, never reorder or remove."""
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, select, update
+from sqlalchemy import Connection, Integer, bindparam, or_, select, update
 
 from podium_model import Page, utcnow
 from podium_model.limits import DELIVERY_ATTEMPTS_KEPT
@@ -29,7 +29,23 @@ _PENDING = (
     .order_by(_deliveries.c.id)
     .limit(bindparam("limit", type_=Integer))
 )
-_LISTED = [column for column in _deliveries.c if column.name != "body"]
+_CLAIM_COLUMNS = frozenset({"body", "claimed_by", "claimed_until"})
+_LISTED = [column for column in _deliveries.c if column.name not in _CLAIM_COLUMNS]
+_CLAIM = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.id == bindparam("claimed_id"),
+        _deliveries.c.status == DeliveryStatus.pending.value,
+        or_(_deliveries.c.next_attempt_at.is_(None), _deliveries.c.next_attempt_at <= bindparam("now")),
+        or_(
+            _deliveries.c.claimed_until.is_(None),
+            _deliveries.c.claimed_until <= bindparam("now"),
+            _deliveries.c.claimed_by == bindparam("holder"),
+        ),
+    )
+    .values(claimed_by=bindparam("holder"), claimed_until=bindparam("until"))
+)
+"""The lease of one delivery's sending: a compare-and-set on its status, due time and lease."""
 
 
 def delivery_rows(records: Sequence[DeliveryRecord]) -> list[dict[str, Any]]:
@@ -40,6 +56,7 @@ def delivery_rows(records: Sequence[DeliveryRecord]) -> list[dict[str, Any]]:
         values["run_id"] = record.run
         values["status"] = record.status.value
         values["attempts"] = [attempt.model_dump(mode="json") for attempt in record.attempts]
+        values["claimed_by"] = values["claimed_until"] = None
         rows.append(values)
     return rows
 
@@ -76,6 +93,11 @@ class DeliveryStore(SqlBase):
         rows = await self._reading(lambda connection: connection.execute(_PENDING, {"limit": limit}).all())
         return [DeliveryRecord.model_validate({**_fields(row), "body": row.body}) for row in rows]
 
+    async def claim_delivery(self, id: str, holder: str, until: datetime) -> bool:
+        """Take the sending of a pending, due delivery until `until`; True when `holder` holds it now."""
+        values = {"claimed_id": id, "holder": holder, "until": until, "now": utcnow()}
+        return await self._writing(lambda connection: connection.execute(_CLAIM, values).rowcount == 1)
+
     async def record_delivery_attempt(
         self, id: str, attempt: DeliveryAttempt, status: DeliveryStatus, next_attempt_at: datetime | None
     ) -> Delivery | None:
@@ -94,6 +116,8 @@ class DeliveryStore(SqlBase):
                 "status": status.value,
                 "next_attempt_at": next_attempt_at,
                 "updated_at": utcnow(),
+                "claimed_by": None,
+                "claimed_until": None,
             }
             statement = update(_deliveries).where(_deliveries.c.id == id).values(values).returning(*_LISTED)
             return connection.execute(statement).first()

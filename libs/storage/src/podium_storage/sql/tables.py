@@ -229,6 +229,9 @@ class DeliveryRow(Base, table=True):
     next_attempt_at: datetime | None = _date(nullable=True)
     created_at: datetime = _date()
     updated_at: datetime = _date()
+    # The master sending it now, until when (migration 0016): several masters send each once.
+    claimed_by: str | None = Field(default=None, sa_type=String(64), nullable=True)
+    claimed_until: datetime | None = _date(nullable=True)
 
 
 class WorkerRow(Base, table=True):
