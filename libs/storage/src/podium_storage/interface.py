@@ -362,6 +362,14 @@ class Storage(abc.ABC):
         """
         return SoleLeadership()
 
+    @property
+    def announces_new_runs(self) -> bool:
+        """True when storing a run wakes every master by itself (PostgreSQL: the insert's NOTIFY).
+
+        The api then tells no master of the runs it creates (`ControlClient.run_created`).
+        """
+        return False
+
     def wakeups(self) -> Wakeups:
         """A new ear for the runs other processes create (`podium_storage.wakeups`).
 

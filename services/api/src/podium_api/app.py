@@ -84,6 +84,7 @@ def create_app(settings: ApiSettings | None = None, storage: Storage | None = No
                 settings.master_timeout,
                 settings.master_ca_file,
                 settings.master_discovery,
+                runs_announced=opened.announces_new_runs,
             )
             stack.push_async_callback(master.close)
             await master.start()

@@ -104,6 +104,8 @@ class Masters:
         timeout: seconds for each control call.
         ca_file: the CA bundle of https masters.
         discovery: `dns` to stand each URL's host for all its addresses (see the module).
+        runs_announced: the database wakes every master on a new run by itself
+            (`Storage.announces_new_runs`): `run_created` sends nothing.
     """
 
     def __init__(
@@ -114,8 +116,10 @@ class Masters:
         timeout: float = 5.0,
         ca_file: str | os.PathLike[str] | None = None,
         discovery: Literal["none", "dns"] = "none",
+        runs_announced: bool = False,
     ) -> None:
         self.configured = list(urls)
+        self.runs_announced = runs_announced
         self.discovery = discovery
         self._secret = secret
         self._timeout = timeout
@@ -248,6 +252,15 @@ class Masters:
     def dispatch(self) -> None:
         """Something became runnable: wake every master (the run may be for any master's workers)."""
         self._each(lambda client: client.dispatch())
+
+    def run_created(self) -> None:
+        """A new pending run: the masters dispatch it.
+
+        On PostgreSQL the insert itself woke every master (its NOTIFY, `podium_storage.wakeups`),
+        so nothing is sent: each master told once more would only make one more, empty, pass.
+        """
+        if not self.runs_announced:
+            self.dispatch()
 
     def configuration_changed(self) -> None:
         """Configuration was applied: every master re-reads notifications and schedules."""

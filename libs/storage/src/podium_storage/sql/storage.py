@@ -52,6 +52,11 @@ class SqlStorage(
             raise ValueError(SQLITE_DATABASE_LOGS)
         return SqlLogStore(self, artifacts)
 
+    @property
+    def announces_new_runs(self) -> bool:
+        """PostgreSQL: every insert into `runs` notifies the masters (migration 0015)."""
+        return not is_sqlite(self.url)
+
     def wakeups(self) -> Wakeups:
         """`LISTEN podium_runs` on PostgreSQL (every insert into `runs` notifies it); SQLite has one master."""
         return NoWakeups() if is_sqlite(self.url) else NotifyWakeups(self.url)

@@ -143,5 +143,5 @@ async def call_webhook(
         project, job.id, parameters, source, run_id, secret, priority=job.priority, concurrency_key=key
     )
     logger.info("run %s of %s/%s triggered by webhook %s", run.id, project, job.id, trigger)
-    master.dispatch()
+    master.run_created()
     return masked_run(run)

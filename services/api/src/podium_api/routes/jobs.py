@@ -114,5 +114,5 @@ async def trigger_run(
         project, job, parameters, _source(principal), None, secret, priority=priority, concurrency_key=key
     )
     logger.info("run %s of %s/%s triggered by %s", run.id, project, job, principal.id)
-    master.dispatch()
+    master.run_created()
     return masked_run(run)

@@ -305,5 +305,5 @@ async def rerun_run(project: str, run: str, principal: UserDep, storage: Storage
         priority=found.priority, concurrency_key=found.concurrency_key,
     )  # fmt: skip
     logger.info("run %s of %s/%s reruns %s, by %s", again.id, project, found.job, run, principal.id)
-    master.dispatch()
+    master.run_created()
     return masked_run(again)
