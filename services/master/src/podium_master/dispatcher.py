@@ -410,7 +410,8 @@ class Dispatcher:
         retry = job.definition.retry if run.source.type != "pipeline" else None
         claimed = await self.lifecycle.claim(run.id, slot.id, retry, replace_retry=run.retry is not None)
         if claimed is None:
-            return False  # someone else moved it (cancelled meanwhile)
+            self.metrics.claims_lost.inc()
+            return False  # someone else moved it (another master took it, or it was cancelled meanwhile)
         parameters = {p.key: p.default for p in job.parameters if p.default is not None}
         parameters.update(run.parameters)
         request = RunRequest(

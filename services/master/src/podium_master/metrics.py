@@ -140,6 +140,11 @@ class MasterMetrics:
         self.storage_errors = Counter(
             "podium_master_storage_errors_total", "Database operations that failed and were retried", registry=r
         )
+        self.claims_lost = Counter(
+            "podium_master_claims_lost_total",
+            "Runs placed by this master whose claim found them moved (another master took them, or they ended)",
+            registry=r,
+        )
         self.log_sync_lag = Gauge(
             "podium_log_sync_lag_bytes",
             "Log bytes written on workers (per their last heartbeat) that the master does not hold yet",
