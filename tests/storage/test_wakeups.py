@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from sqlalchemy import text
+
 from podium_model import RunSource
 from podium_storage import Storage, open_storage
+from podium_storage.sql.engine import create_engine
+from podium_storage.urls import sql_url
 from podium_storage.wakeups import NoWakeups
 
 
@@ -43,3 +47,35 @@ async def test_a_run_created_elsewhere_wakes_a_listener(storage: Storage, migrat
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+
+async def test_a_listener_whose_connection_is_killed_listens_again(storage: Storage, migrated_url: str) -> None:
+    """PostgreSQL: the listening session terminated by the server, the listener reconnects and wakes once (a pass)."""
+    wakeups = storage.wakeups()
+    if isinstance(wakeups, NoWakeups):
+        return  # nothing listens
+    woken = asyncio.Event()
+    listener = asyncio.create_task(wakeups.run_forever(woken.set))
+    try:
+        await asyncio.wait_for(woken.wait(), 10)
+        woken.clear()
+        engine = create_engine(sql_url(migrated_url), write=True)
+        try:
+            async with engine.begin() as connection:
+                killed = await connection.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    )
+                )
+        finally:
+            await engine.dispose()
+        assert killed == 1
+        await asyncio.wait_for(woken.wait(), 10)  # listening again: runs created meanwhile are looked for
+        woken.clear()
+        await storage.create_run("p", "j", {}, RunSource())
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
