@@ -35,8 +35,10 @@ def test_the_database_log_store_on_sqlite_is_refused_at_start(tmp_path: Path) ->
 def test_process_serves_login_trigger_and_notifies_the_master(api_process: ApiProcess, master: RecordingMaster) -> None:
     """Login, trigger and cancel over HTTP; the master hears dispatch and cancel with the secret.
 
-    The recording master answers no cancellation, so the api records the request (202).
+    The recording master answers no cancellation, so the api records the request (202). On
+    PostgreSQL the run's insert wakes the masters itself (NOTIFY): the api sends no dispatch.
     """
+    announced = api_process.database_url.startswith("postgresql")
     with httpx.Client(base_url=api_process.url, timeout=10) as client:
         health = client.get("/health").json()
         assert health == {**health, "status": "ok", "database": "ok", "master": "ok"}
@@ -45,10 +47,13 @@ def test_process_serves_login_trigger_and_notifies_the_master(api_process: ApiPr
         client.headers["Authorization"] = f"Bearer {login.json()['token']}"
         run = client.post("/projects/demo/jobs/hello/runs", json={"parameters": {"name": "you"}})
         assert run.status_code == 201, run.text
-        assert master.wait_call("/control/dispatch").secret == SECRET
+        if not announced:
+            assert master.wait_call("/control/dispatch").secret == SECRET
         run_id = run.json()["id"]
         assert client.post(f"/projects/demo/runs/{run_id}/cancel").status_code == 202
         assert master.wait_call(f"/control/runs/{run_id}/cancel").secret == SECRET
+        if announced:  # the cancel came after the trigger: a dispatch call would have come before
+            assert "/control/dispatch" not in [call.path for call in master.calls]
         assert client.get("/openapi.json").json()["paths"]
         assert client.get("/docs").status_code == 200
 
