@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from podium_model.pipelines import element_run_id
 from tests.databases import fresh_database
 from tests.master.test_several_masters import Masters
 from tests.stack import Stack
@@ -37,6 +38,13 @@ projects:
       - id: hold-b
         properties: {side: b}
         definition: {type: job, commands: [["sh", "-c", "while true; do sleep 0.1; done"]]}
+      - id: both
+        description: hold-a and hold-b side by side, one on each master's worker.
+        definition:
+          type: pipeline
+          elements:
+            - {id: on-a, job: hold-a}
+            - {id: on-b, job: hold-b}
 """
 
 ABORT_DEADLINE = 10.0
@@ -167,3 +175,32 @@ def test_with_one_master_down_the_api_serves_and_its_calls_reach_the_other(two: 
     finally:
         events.close()
     assert stack.client.get("/projects/demo/jobs").status_code == 200
+
+
+def test_a_pipeline_abort_stops_its_elements_on_both_masters(two: tuple[Stack, Masters]) -> None:
+    """A pipeline with an element on each master's worker, aborted: both elements stop at once.
+
+    The abort reaches master a first and master b a moment later (the api's broadcast, one call
+    slower than the other): a flags both elements and sends the abort to the one its worker holds;
+    b, asked later, still sends it to the element its worker holds though a flagged it already.
+    """
+    stack, masters = two
+    events = EventStream(stack)
+    secret = {"X-Podium-Control-Secret": stack.secret}
+    try:
+        wait_until(events.opened.is_set, 30, "the event stream open")
+        pipeline = stack.trigger("demo", "both")
+        elements = {side: element_run_id(pipeline["id"], f"on-{side}") for side in ("a", "b")}
+        for run_id in elements.values():
+            wait_until(lambda run_id=run_id: events.reached(run_id, "running"), 60, f"element {run_id} running")
+        asked = time.monotonic()
+        for side in ("a", "b"):
+            url = masters.url(side, f"/control/runs/{pipeline['id']}/abort")
+            httpx.post(url, headers=secret, timeout=10).raise_for_status()
+        for side, run_id in elements.items():
+            ended = wait_until(lambda run_id=run_id: events.reached(run_id, "aborted"), 60, f"element on {side}")
+            logger.info("pipeline element on master %s: abort to aborted %.3f s", side, ended - asked)
+            assert ended - asked < ABORT_DEADLINE
+        assert stack.wait_run("demo", pipeline["id"])["status"] == "aborted"
+    finally:
+        events.close()

@@ -141,17 +141,23 @@ class PipelineRunner:
         """Abort a running pipeline: abort its running children, cancel its pending ones."""
         if not run.should_abort:
             await self.lifecycle.update(run.id, RunUpdate(should_abort=True, reason="aborted on request"))
-        await self.advance(run.id)
+        # Every master is asked (the api broadcasts an abort): each sends the abort to the
+        # running elements whose workers it holds, even those another master flagged already.
+        await self.advance(run.id, resend_aborts=True)
 
     # Evaluation -------------------------------------------------------------------------------
 
-    async def advance(self, run_id: str) -> None:
-        """Bring pipeline run `run_id` forward as far as storage allows (idempotent)."""
+    async def advance(self, run_id: str, resend_aborts: bool = False) -> None:
+        """Bring pipeline run `run_id` forward as far as storage allows (idempotent).
+
+        `resend_aborts`: of an aborting pipeline, send the abort to every running element this
+        master's workers hold, not only to those it flags now.
+        """
         lock, users = self._locks.get(run_id, (asyncio.Lock(), 0))
         self._locks[run_id] = (lock, users + 1)
         try:
             async with lock:
-                await self._advance(run_id)
+                await self._advance(run_id, resend_aborts)
         finally:
             lock, users = self._locks[run_id]
             if users == 1:
@@ -159,7 +165,7 @@ class PipelineRunner:
             else:
                 self._locks[run_id] = (lock, users - 1)
 
-    async def _advance(self, run_id: str) -> None:
+    async def _advance(self, run_id: str, resend_aborts: bool) -> None:
         storage = self.storage
         run = await storage.get_run(run_id)
         if run is None or run.status != RunStatus.running or run.worker is not None:
@@ -172,7 +178,7 @@ class PipelineRunner:
         definition = job.definition
         children = await load_children(storage, run.id, definition)
         if run.should_abort:
-            children.update(await self._stop_children(children))
+            children.update(await self._stop_children(children, resend_aborts))
         graph = build_graph(definition, children, aborted=run.should_abort)
         elements = {element.id: element for element in definition.elements}
         due = [elements[node.element] for node in graph.nodes if node.ready]
@@ -212,8 +218,12 @@ class PipelineRunner:
             return  # started before (a replay after a restart): never twice
         logger.info("pipeline run %s: element %s started as run %s", run.id, element.id, child_id)
 
-    async def _stop_children(self, children: dict[str, Run]) -> dict[str, Run]:
-        """Cancel the pending children and abort the running ones; the children that moved."""
+    async def _stop_children(self, children: dict[str, Run], resend: bool) -> dict[str, Run]:
+        """Cancel the pending children and abort the running ones; the children that moved.
+
+        A running child is flagged once (`should_abort`); the abort is sent when it is flagged and,
+        with `resend`, again for one flagged before (by another master, whose workers may not hold it).
+        """
         moved: dict[str, Run] = {}
         lifecycle = self.lifecycle
         for element, child in children.items():
@@ -222,8 +232,9 @@ class PipelineRunner:
                 cancelled = await lifecycle.transition(child.id, PENDING, RunStatus.cancelled, changes)
                 if cancelled is not None:
                     moved[element] = cancelled
-            elif child.status == RunStatus.running and not child.should_abort:
-                await lifecycle.update(child.id, RunUpdate(should_abort=True, reason=ABORTED_REASON))
+            elif child.status == RunStatus.running and (resend or not child.should_abort):
+                if not child.should_abort:
+                    await lifecycle.update(child.id, RunUpdate(should_abort=True, reason=ABORTED_REASON))
                 result = await self._abort_run(child.id)
                 logger.info(
                     "pipeline %s: abort of element %s (run %s): %s", child.source.run, element, child.id, result.result
