@@ -52,6 +52,22 @@ def start_launcher(env: dict[str, str], output_dir: Path, timeout: float = 90) -
     return launcher
 
 
+def hello_succeeds(client: httpx.Client, tmp_path: Path, timeout: float) -> None:
+    """Trigger the example job `hello` through the web's api; it succeeds and logs its greeting."""
+    created = client.post("/projects/examples/jobs/hello/runs", json={"parameters": {"name": "podium"}})
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+
+    def finished() -> dict[str, object] | None:
+        run: dict[str, object] = client.get(f"/projects/examples/runs/{run_id}").json()
+        return run if run["status"] not in {"pending", "running"} else None
+
+    run = wait_until(finished, timeout, f"run {run_id} to end")
+    outputs = [p.read_text() for p in sorted((tmp_path / "home" / "output").glob("*.log"))]
+    assert run["status"] == "succeeded", (run, outputs)
+    assert client.get(f"/projects/examples/runs/{run_id}/log", params={"offset": 0}).content == b"hello podium\n"
+
+
 def test_launcher_help_lists_the_variables() -> None:
     """`run.py --help` documents every variable `make run` honours."""
     result = subprocess.run([sys.executable, str(LAUNCHER), "--help"], capture_output=True, text=True, timeout=30)
@@ -121,19 +137,7 @@ def test_make_run_serves_hello_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
         with httpx.Client(base_url=web, headers=headers, timeout=10) as client:
-            created = client.post("/projects/examples/jobs/hello/runs", json={"parameters": {"name": "podium"}})
-            assert created.status_code == 201, created.text
-            run_id = created.json()["id"]
-
-            def finished() -> dict[str, object] | None:
-                run: dict[str, object] = client.get(f"/projects/examples/runs/{run_id}").json()
-                return run if run["status"] not in {"pending", "running"} else None
-
-            run = wait_until(finished, 30, f"run {run_id} to end")
-            logs = sorted((tmp_path / "home" / "output").glob("*.log"))
-            assert run["status"] == "succeeded", (run, [p.read_text() for p in logs])
-            log = client.get(f"/projects/examples/runs/{run_id}/log", params={"offset": 0})
-            assert log.content == b"hello podium\n"
+            hello_succeeds(client, tmp_path, 30)
         launcher.process.send_signal(signal.SIGINT)
         assert launcher.process.wait(60) == 0, launcher.output
         assert "stopped worker" in launcher.output
@@ -217,18 +221,7 @@ def test_two_masters_on_postgresql_one_killed_is_started_again(tmp_path: Path) -
                 assert f"the stack stays up (masters serving: {other}); starting it again in 1 s" in launcher.output
                 wait_until(lambda: held_by() == other, 30, f"the worker to move to {other}")
 
-                created = client.post("/projects/examples/jobs/hello/runs", json={"parameters": {"name": "podium"}})
-                assert created.status_code == 201, created.text
-                run_id = created.json()["id"]
-
-                def finished() -> dict[str, object] | None:
-                    run: dict[str, object] = client.get(f"/projects/examples/runs/{run_id}").json()
-                    return run if run["status"] not in {"pending", "running"} else None
-
-                run = wait_until(finished, 60, f"run {run_id} to end")
-                outputs = [p.read_text() for p in sorted((tmp_path / "home" / "output").glob("*.log"))]
-                assert run["status"] == "succeeded", (run, outputs)
-                assert client.get(f"/projects/examples/runs/{run_id}/log").content == b"hello podium\n"
+                hello_succeeds(client, tmp_path, 60)
 
                 failed_again = rf"{victim} exited \(exit status [1-9][0-9]*\) after [0-9.]+ s; .* again in 2 s"
                 wait_until(lambda: re.search(failed_again, launcher.output), 90, f"{victim}'s failed restart")

@@ -73,9 +73,17 @@ class AdvisoryLeadership(Leadership):
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        try:
-            await asyncio.wait_for(connection.close(), CHECK_TIMEOUT)
-        except Exception as exc:  # broken already: the server ends the session (and its lock) itself
-            logger.debug("lock connection not closed cleanly: %s", exc)
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
+        await close_quietly(connection, "lock")  # the server frees the lock with the session
+
+
+async def close_quietly(connection: AsyncConnection, what: str) -> None:
+    """Close a connection of its own (the lock's, the wake-ups'); a broken one is invalidated.
+
+    The server ends the session, and with it what the session held (a lock, a LISTEN), either way.
+    """
+    try:
+        await asyncio.wait_for(connection.close(), CHECK_TIMEOUT)
+    except Exception as exc:  # broken already: the server ends the session itself
+        logger.debug("%s connection not closed cleanly: %s", what, exc)
+        with contextlib.suppress(Exception):
+            await connection.invalidate()

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from podium_storage.sql.leadership import close_quietly
 from podium_storage.wakeups import RUNS_CHANNEL, Wakeups, Woken
 
 logger = logging.getLogger(__name__)
@@ -82,14 +83,5 @@ class NotifyWakeups(Wakeups):
             logger.warning("wake-up connection %s: %s", "lost" if listening else "not opened", exc)
         finally:
             if connection is not None:
-                await _close(connection)
+                await close_quietly(connection, "wake-up")
         return listening
-
-
-async def _close(connection: AsyncConnection) -> None:
-    try:
-        await asyncio.wait_for(connection.close(), CHECK_TIMEOUT)
-    except Exception as exc:  # broken already: the server ends the session (and its LISTEN) itself
-        logger.debug("wake-up connection not closed cleanly: %s", exc)
-        with contextlib.suppress(Exception):
-            await connection.invalidate()
