@@ -131,15 +131,19 @@ class Masters:
         argv: list[str] | None = None,
         env: dict[str, str] | None = None,
         wait: bool = True,
+        log_dir: Path | None = None,
     ) -> Service:
-        """Start a master sharing the stack's database and log directory; wait for its health (unless not `wait`)."""
+        """Start a master sharing the stack's database; wait for its health (unless not `wait`).
+
+        `log_dir`: its own log directory (default: the stack's, shared by every master).
+        """
         stack = self.stack
         port = self.ports.setdefault(master_id, free_port())
         flags = [
             "--master-id", master_id,
             "--port", str(port),
             "--database-url", stack.database_url,
-            "--log-dir", str(stack.log_dir),
+            "--log-dir", str(log_dir or stack.log_dir),
             "--control-secret", stack.secret,
             "--sweep-interval", "0.5",
             *extra,
