@@ -20,6 +20,11 @@ from tests.containers.conftest import stand_in_images
 from tests.stack import Stack
 from tests.support import wait_until
 
+# The first test's setup runs engine.sh, which on a fresh machine installs the engine and
+# builds the stand-in images (up to its own 20 minutes): the default 120 s would kill it and
+# every later test would start the build again.
+pytestmark = pytest.mark.timeout(1500)
+
 BUSYBOX = "/bin/busybox"
 SECRET = "box-secret-value-4c1e"
 
