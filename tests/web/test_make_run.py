@@ -52,6 +52,17 @@ def start_launcher(env: dict[str, str], output_dir: Path, timeout: float = 90) -
     return launcher
 
 
+def stop_launcher(launcher: Service) -> None:
+    """Stop a launcher still running (Ctrl-C, then a kill after 60 s): a failed test leaves no stack."""
+    process = launcher.process
+    if process is not None and launcher.alive():
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+
+
 def hello_succeeds(client: httpx.Client, tmp_path: Path, timeout: float) -> None:
     """Trigger the example job `hello` through the web's api; it succeeds and logs its greeting."""
     created = client.post("/projects/examples/jobs/hello/runs", json={"parameters": {"name": "podium"}})
@@ -144,12 +155,7 @@ def test_make_run_serves_hello_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
     finally:
-        if launcher.alive():
-            launcher.process.send_signal(signal.SIGINT)
-            try:
-                launcher.process.wait(60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
+        stop_launcher(launcher)
 
 
 def listening(sock: socket.socket, port: int) -> bool:
@@ -237,9 +243,4 @@ def test_two_masters_on_postgresql_one_killed_is_started_again(tmp_path: Path) -
             assert "worker exited unexpectedly (exit status -9, killed by SIGKILL)" in launcher.output
             assert "stopped master-1" in launcher.output and "stopped master-2" in launcher.output
         finally:
-            if launcher.alive():
-                launcher.process.send_signal(signal.SIGINT)
-                try:
-                    launcher.process.wait(60)
-                except subprocess.TimeoutExpired:
-                    launcher.kill()
+            stop_launcher(launcher)
