@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import DATABASES
 from tests.integration.conftest import MONGODB, example_stack
 from tests.stack import Stack
+from tests.support import wait_until
 
 
 @pytest.fixture(scope="module", params=[*DATABASES, MONGODB])
@@ -60,3 +61,25 @@ def test_failing_command_ends_failed(stack: Stack) -> None:
     assert done["status"] == "failed", stack.outputs()
     assert done["completed_at"] is not None
     assert [(s["index"], s["exit_code"], s["log_offset"]) for s in done["steps"]] == [(1, 1, 0)]
+
+
+def test_a_long_run_stores_its_start_while_it_runs(stack: Stack) -> None:
+    """The start of a run still going is stored about a second after the worker reports it.
+
+    A short run writes its start with its final status (the master delays the start's write by
+    `STEPS_WRITE_DELAY`); one that goes on past that delay must not stay without a `started_at`.
+    """
+    run = stack.trigger("examples", "slow")
+    stack.wait_run("examples", run["id"], {"running"})
+
+    def started() -> str | None:
+        found: str | None = stack.run("examples", run["id"])["started_at"]
+        return found
+
+    started_at = wait_until(started, 30, "the running run's started_at stored")
+    answer = stack.client.post(f"/projects/examples/runs/{run['id']}/abort")
+    assert answer.status_code == 200, answer.text
+    done = stack.wait_run("examples", run["id"])
+    assert done["status"] == "aborted", stack.outputs()
+    assert done["started_at"] == started_at
+    assert done["started_at"] <= done["completed_at"]

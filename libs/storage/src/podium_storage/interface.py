@@ -366,7 +366,8 @@ class Storage(abc.ABC):
     def announces_new_runs(self) -> bool:
         """True when storing a run wakes every master by itself (PostgreSQL: the insert's NOTIFY).
 
-        The api then tells no master of the runs it creates (`ControlClient.run_created`).
+        The api then tells no master of the runs it creates (`podium_api.masters.Masters.run_created`);
+        such a backend's `wakeups` listens for those announcements.
         """
         return False
 

@@ -59,7 +59,7 @@ class SqlStorage(
 
     def wakeups(self) -> Wakeups:
         """`LISTEN podium_runs` on PostgreSQL (every insert into `runs` notifies it); SQLite has one master."""
-        return NoWakeups() if is_sqlite(self.url) else NotifyWakeups(self.url)
+        return NotifyWakeups(self.url) if self.announces_new_runs else NoWakeups()
 
     async def close(self) -> None:
         """Release connections."""
